@@ -1,0 +1,416 @@
+//! What `bottle-probe` does for each attempt kind. Blocking std networking on one thread per
+//! attempt: the binary must be small, static and free of an async runtime, and every attempt is
+//! bounded by its own timeout.
+//!
+//! Classification is deliberately narrow: only ECONNREFUSED, a timeout, and EHOSTUNREACH /
+//! ENETUNREACH are network denials. Anything else (EMFILE, EACCES, a parse failure) is `error`,
+//! which the harness never counts as contained.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::dns;
+use crate::wire::{AttemptKind, AttemptSpec, Observation, Outcome, MAX_OPEN_PORTS};
+
+const EHOSTUNREACH: i32 = 113;
+const ENETUNREACH: i32 = 101;
+const MAX_RESPONSE_BYTES: usize = 16 * 1024;
+/// Per-port connect timeout inside a sweep; the sweep's own timeout bounds the whole sweep.
+const SWEEP_CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+const SWEEP_WORKERS: usize = 64;
+
+/// Runs one attempt and classifies what happened.
+pub fn run(spec: &AttemptSpec) -> Observation {
+    let started = Instant::now();
+    let timeout = Duration::from_millis(u64::from(spec.timeout_ms.max(1)));
+    let mut observation = match &spec.kind {
+        AttemptKind::Tcp { addr } => tcp(spec, *addr, timeout),
+        AttemptKind::HttpProxy { proxy, host, port } => {
+            let request = format!(
+                "GET http://{host}:{port}/cb/{nonce} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n",
+                nonce = spec.nonce
+            );
+            http_via_proxy(spec, *proxy, &request, false, timeout)
+        }
+        AttemptKind::ConnectProxy { proxy, authority } => {
+            let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+            http_via_proxy(spec, *proxy, &request, true, timeout)
+        }
+        AttemptKind::DnsUdp { server, qname } => dns_udp(spec, *server, qname, timeout),
+        AttemptKind::DnsTcp { server, qname } => dns_tcp(spec, *server, qname, timeout),
+        AttemptKind::Resolver { tcp, qname } => match configured_resolver() {
+            Ok(server) => {
+                let mut observation = if *tcp {
+                    dns_tcp(spec, server, qname, timeout)
+                } else {
+                    dns_udp(spec, server, qname, timeout)
+                };
+                let note = format!("resolver {server}");
+                observation.note = Some(match observation.note.take() {
+                    Some(existing) => format!("{note}; {existing}"),
+                    None => note,
+                });
+                observation
+            }
+            Err(message) => failed(spec, Outcome::Error, None, message),
+        },
+        AttemptKind::Sweep { ip, first, last } => sweep(spec, *ip, *first, *last, timeout),
+    };
+    observation.elapsed_ms = started.elapsed().as_millis() as u64;
+    observation
+}
+
+fn failed(spec: &AttemptSpec, outcome: Outcome, errno: Option<i32>, note: String) -> Observation {
+    let mut observation = Observation::new(&spec.id, outcome, 0);
+    observation.errno = errno;
+    observation.note = Some(note);
+    observation
+}
+
+/// Maps an I/O error to an outcome; only three kinds count as the network saying no.
+pub fn classify(error: &io::Error) -> Outcome {
+    match error.kind() {
+        io::ErrorKind::ConnectionRefused => Outcome::Refused,
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Outcome::Timeout,
+        _ => match error.raw_os_error() {
+            Some(EHOSTUNREACH) | Some(ENETUNREACH) => Outcome::Unreachable,
+            _ => Outcome::Error,
+        },
+    }
+}
+
+fn from_error(spec: &AttemptSpec, stage: &str, error: &io::Error) -> Observation {
+    failed(spec, classify(error), error.raw_os_error(), format!("{stage}: {error}"))
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(50))
+}
+
+/// Reads until EOF, `stop` says the buffer is complete, the cap, or the deadline.
+fn read_bounded(stream: &mut TcpStream, deadline: Instant, stop: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 2048];
+    while buffer.len() < MAX_RESPONSE_BYTES && !stop(&buffer) {
+        if stream.set_read_timeout(Some(remaining(deadline))).is_err() || Instant::now() >= deadline {
+            break;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n.min(MAX_RESPONSE_BYTES - buffer.len())]),
+        }
+    }
+    buffer
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn ack_line(nonce: &str) -> Vec<u8> {
+    format!("CB-ACK {nonce}").into_bytes()
+}
+
+fn tcp(spec: &AttemptSpec, addr: SocketAddr, timeout: Duration) -> Observation {
+    let deadline = Instant::now() + timeout;
+    let mut stream = match TcpStream::connect_timeout(&addr, timeout) {
+        Ok(stream) => stream,
+        Err(error) => return from_error(spec, "connect", &error),
+    };
+    let mut observation = Observation::new(&spec.id, Outcome::Connected, 0);
+    let _ = stream.set_write_timeout(Some(remaining(deadline)));
+    if stream
+        .write_all(format!("CB-NONCE {}\n", spec.nonce).as_bytes())
+        .is_ok()
+    {
+        let ack = ack_line(&spec.nonce);
+        let reply = read_bounded(&mut stream, deadline, |buf| contains(buf, &ack));
+        observation.ack = contains(&reply, &ack);
+    }
+    observation
+}
+
+fn http_via_proxy(
+    spec: &AttemptSpec,
+    proxy: SocketAddr,
+    request: &str,
+    tunnel: bool,
+    timeout: Duration,
+) -> Observation {
+    let deadline = Instant::now() + timeout;
+    let mut stream = match TcpStream::connect_timeout(&proxy, timeout) {
+        Ok(stream) => stream,
+        Err(error) => return from_error(spec, "connect to proxy", &error),
+    };
+    let _ = stream.set_write_timeout(Some(remaining(deadline)));
+    if let Err(error) = stream.write_all(request.as_bytes()) {
+        return failed(spec, Outcome::Error, error.raw_os_error(), format!("send request: {error}"));
+    }
+    let ack = ack_line(&spec.nonce);
+    let head_done = |buf: &[u8]| contains(buf, b"\r\n\r\n");
+    let mut response = if tunnel {
+        read_bounded(&mut stream, deadline, head_done)
+    } else {
+        read_bounded(&mut stream, deadline, |buf| contains(buf, &ack))
+    };
+    let Some(head_end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        let outcome = if response.is_empty() { Outcome::Timeout } else { Outcome::Error };
+        return failed(spec, outcome, None, "no complete HTTP response head from the proxy".into());
+    };
+    let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| {
+            let mut parts = line.split(' ');
+            let version = parts.next()?;
+            if !version.starts_with("HTTP/1.") {
+                return None;
+            }
+            parts.next()?.parse::<u16>().ok()
+        })
+        .filter(|status| (100..=599).contains(status));
+    let Some(status) = status else {
+        return failed(spec, Outcome::Error, None, "malformed HTTP status line from the proxy".into());
+    };
+    let mut observation = Observation::new(&spec.id, Outcome::Http, 0);
+    observation.status = Some(status);
+    observation.deny = lines.find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("x-pipelock-deny")
+            .then(|| value.trim().chars().take(80).collect())
+    });
+    if tunnel && status == 200 {
+        let _ = stream.write_all(format!("CB-NONCE {}\n", spec.nonce).as_bytes());
+        response = response.split_off(head_end + 4);
+        if !contains(&response, &ack) {
+            response.extend(read_bounded(&mut stream, deadline, |buf| contains(buf, &ack)));
+        }
+        observation.ack = contains(&response, &ack);
+    } else {
+        observation.ack = contains(&response[head_end..], &ack);
+    }
+    observation
+}
+
+fn query_id(nonce: &str) -> u16 {
+    nonce
+        .bytes()
+        .fold(0x9e37u16, |acc, b| acc.rotate_left(5) ^ u16::from(b))
+}
+
+fn answered(spec: &AttemptSpec, reply: &[u8], id: u16) -> Observation {
+    match dns::parse_response(reply) {
+        Some(response) if response.id == id => {
+            let mut observation = Observation::new(&spec.id, Outcome::Answered, 0);
+            observation.rcode = Some(response.rcode);
+            observation.answers = response.answers;
+            observation
+        }
+        Some(_) => failed(spec, Outcome::Error, None, "DNS reply with a foreign id".into()),
+        None => failed(spec, Outcome::Error, None, "malformed DNS reply".into()),
+    }
+}
+
+fn dns_udp(spec: &AttemptSpec, server: SocketAddr, qname: &str, timeout: Duration) -> Observation {
+    let id = query_id(&spec.nonce);
+    let Some(query) = dns::build_query(id, qname) else {
+        return failed(spec, Outcome::Error, None, format!("cannot encode {qname}"));
+    };
+    let bind: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0".parse().expect("literal")
+    } else {
+        "[::]:0".parse().expect("literal")
+    };
+    let result = (|| {
+        let socket = UdpSocket::bind(bind)?;
+        socket.connect(server)?;
+        socket.set_read_timeout(Some(timeout))?;
+        socket.send(&query)?;
+        let mut buffer = [0u8; 1500];
+        let n = socket.recv(&mut buffer)?;
+        Ok::<_, io::Error>(buffer[..n].to_vec())
+    })();
+    match result {
+        Ok(reply) => answered(spec, &reply, id),
+        Err(error) => from_error(spec, "udp query", &error),
+    }
+}
+
+fn dns_tcp(spec: &AttemptSpec, server: SocketAddr, qname: &str, timeout: Duration) -> Observation {
+    let deadline = Instant::now() + timeout;
+    let id = query_id(&spec.nonce);
+    let Some(query) = dns::build_query(id, qname) else {
+        return failed(spec, Outcome::Error, None, format!("cannot encode {qname}"));
+    };
+    let mut stream = match TcpStream::connect_timeout(&server, timeout) {
+        Ok(stream) => stream,
+        Err(error) => return from_error(spec, "connect", &error),
+    };
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&query);
+    let _ = stream.set_write_timeout(Some(remaining(deadline)));
+    if let Err(error) = stream.write_all(&framed) {
+        return failed(spec, Outcome::Error, error.raw_os_error(), format!("send query: {error}"));
+    }
+    let reply = read_bounded(&mut stream, deadline, |buf| {
+        buf.len() >= 2 && buf.len() >= 2 + usize::from(u16::from_be_bytes([buf[0], buf[1]]))
+    });
+    if reply.len() < 2 {
+        return failed(spec, Outcome::Timeout, None, "connected, but no DNS reply".into());
+    }
+    let len = usize::from(u16::from_be_bytes([reply[0], reply[1]]));
+    match reply.get(2..2 + len) {
+        Some(message) => answered(spec, message, id),
+        None => failed(spec, Outcome::Error, None, "truncated DNS reply over TCP".into()),
+    }
+}
+
+/// The first `nameserver` of `/etc/resolv.conf`: what the agent's own lookups use.
+fn configured_resolver() -> Result<SocketAddr, String> {
+    let mut text = String::new();
+    std::fs::File::open("/etc/resolv.conf")
+        .and_then(|file| file.take(64 * 1024).read_to_string(&mut text))
+        .map_err(|error| format!("read /etc/resolv.conf: {error}"))?;
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("nameserver"))
+        .find_map(|rest| rest.trim().parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .ok_or_else(|| "no nameserver in /etc/resolv.conf".to_string())
+}
+
+fn sweep(spec: &AttemptSpec, ip: IpAddr, first: u16, last: u16, budget: Duration) -> Observation {
+    if first == 0 || first > last {
+        return failed(spec, Outcome::Error, None, format!("bad port range {first}-{last}"));
+    }
+    let deadline = Instant::now() + budget;
+    let next = Arc::new(AtomicU32::new(u32::from(first)));
+    let scanned = Arc::new(AtomicU32::new(0));
+    let filtered = Arc::new(AtomicU32::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..SWEEP_WORKERS)
+        .map(|_| {
+            let (next, scanned, filtered, errors, open) = (
+                next.clone(),
+                scanned.clone(),
+                filtered.clone(),
+                errors.clone(),
+                open.clone(),
+            );
+            std::thread::spawn(move || loop {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let port = next.fetch_add(1, Ordering::Relaxed);
+                if port > u32::from(last) {
+                    break;
+                }
+                let addr = SocketAddr::new(ip, port as u16);
+                let connect_timeout = SWEEP_CONNECT_TIMEOUT.min(remaining(deadline));
+                match TcpStream::connect_timeout(&addr, connect_timeout) {
+                    Ok(_) => open.lock().expect("sweep lock").push(port as u16),
+                    Err(error) => match classify(&error) {
+                        Outcome::Refused => {}
+                        Outcome::Timeout | Outcome::Unreachable => {
+                            filtered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    },
+                }
+                scanned.fetch_add(1, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.join();
+    }
+    let mut open = open.lock().expect("sweep lock").clone();
+    open.sort_unstable();
+    let error_count = errors.load(Ordering::Relaxed);
+    let mut observation = Observation::new(&spec.id, Outcome::Swept, 0);
+    observation.scanned = Some(scanned.load(Ordering::Relaxed));
+    observation.filtered = Some(filtered.load(Ordering::Relaxed));
+    if open.len() > MAX_OPEN_PORTS {
+        observation.note = Some(format!("{} open ports, list truncated", open.len()));
+        open.truncate(MAX_OPEN_PORTS);
+    }
+    if error_count > 0 {
+        observation.note = Some(format!("{error_count} ports failed with local errors"));
+    }
+    observation.open = open;
+    observation
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn spec(kind: AttemptKind) -> AttemptSpec {
+        AttemptSpec {
+            id: "t#0".into(),
+            kind,
+            nonce: "nonce1".into(),
+            timeout_ms: 1000,
+        }
+    }
+
+    #[test]
+    fn tcp_connect_with_ack_and_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 64];
+            let n = conn.read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"CB-NONCE nonce1\n");
+            conn.write_all(b"CB-ACK nonce1\n").unwrap();
+        });
+        let observation = run(&spec(AttemptKind::Tcp { addr }));
+        server.join().unwrap();
+        assert_eq!(observation.outcome(), Outcome::Connected);
+        assert!(observation.ack);
+
+        // The listener is gone: the same port now refuses.
+        let observation = run(&spec(AttemptKind::Tcp { addr }));
+        assert_eq!(observation.outcome(), Outcome::Refused, "{observation:?}");
+    }
+
+    #[test]
+    fn a_silent_peer_is_connected_without_ack() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut s = spec(AttemptKind::Tcp { addr });
+        s.timeout_ms = 200;
+        let observation = run(&s);
+        assert_eq!(observation.outcome(), Outcome::Connected);
+        assert!(!observation.ack);
+        drop(listener);
+    }
+
+    #[test]
+    fn sweep_finds_exactly_the_open_ports() {
+        let a = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = a.local_addr().unwrap().port();
+        let first = port.saturating_sub(20).max(1);
+        let last = port.saturating_add(20);
+        let observation = run(&spec(AttemptKind::Sweep {
+            ip: "127.0.0.1".parse().unwrap(),
+            first,
+            last,
+        }));
+        assert_eq!(observation.outcome(), Outcome::Swept);
+        assert!(observation.open.contains(&port), "{observation:?}");
+        assert_eq!(observation.scanned, Some(u32::from(last - first) + 1));
+    }
+}

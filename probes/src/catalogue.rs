@@ -1,0 +1,286 @@
+//! The probe catalogue: what the suite checks, independent of any backend.
+//!
+//! A probe is a claim about the bottle ("the agent cannot reach the LAN host") with an
+//! expectation. The harness turns each probe into concrete attempts for a given bottle topology
+//! (see `bottle_harness::plan`). Probes that expect `Allow` are the positive controls: a `Deny`
+//! probe only passes when every control it names passed on the same run, so that a dead network,
+//! a broken probe binary or a stopped fixture can never read as "blocked".
+
+use serde::Serialize;
+
+/// The kind of escape a probe looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// Reaching services of the machine the bottle runs on.
+    Localhost,
+    /// Reaching the bundle's egress (pipelock's upstream) or undeclared bundle ports directly.
+    EgressBypass,
+    /// Reaching hosts on a local network the bottle is not part of.
+    Lan,
+    /// Reaching the public internet without the proxy.
+    Public,
+    /// Getting the proxy to fetch something it must not.
+    Proxy,
+    /// Sending data out through DNS.
+    Dns,
+}
+
+impl Family {
+    pub const ALL: [Family; 6] = [
+        Family::Localhost,
+        Family::EgressBypass,
+        Family::Lan,
+        Family::Public,
+        Family::Proxy,
+        Family::Dns,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Localhost => "localhost",
+            Family::EgressBypass => "egress_bypass",
+            Family::Lan => "lan",
+            Family::Public => "public",
+            Family::Proxy => "proxy",
+            Family::Dns => "dns",
+        }
+    }
+}
+
+/// What a correct bottle does with the probe's traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    Deny,
+    Allow,
+}
+
+impl Expect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expect::Deny => "deny",
+            Expect::Allow => "allow",
+        }
+    }
+}
+
+/// One entry of the catalogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ProbeSpec {
+    /// `<family>.<name>`; stable, used in reports, baselines and test names.
+    pub id: &'static str,
+    pub family: Family,
+    pub expect: Expect,
+    /// What the probe aims at, in words.
+    pub target: &'static str,
+    /// Why a correct bottle behaves as expected.
+    pub summary: &'static str,
+    /// Allow-probes that must have passed on the same run for a deny to count.
+    pub controls: &'static [&'static str],
+}
+
+impl ProbeSpec {
+    /// The name after the family prefix, used in test names (`docker::lan::fixture_host`).
+    pub fn short_name(&self) -> &'static str {
+        self.id
+            .split_once('.')
+            .map(|(_, name)| name)
+            .unwrap_or(self.id)
+    }
+}
+
+const TCP_CONTROL: &[&str] = &["proxy.allowed_http"];
+const CONNECT_CONTROL: &[&str] = &["proxy.allowed_connect"];
+const DNS_UDP_CONTROL: &[&str] = &["dns.resolver_control"];
+const DNS_TCP_CONTROL: &[&str] = &["dns.resolver_control_tcp"];
+
+/// Every probe, in report order.
+pub const CATALOGUE: &[ProbeSpec] = &[
+    ProbeSpec {
+        id: "localhost.agent_loopback",
+        family: Family::Localhost,
+        expect: Expect::Deny,
+        target: "127.0.0.1:<host loopback canary port> inside the agent",
+        summary: "the agent's loopback is its own; the host's 127.0.0.1 canary must not answer",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "localhost.host_addresses",
+        family: Family::Localhost,
+        expect: Expect::Deny,
+        target: "every IPv4 address of this machine (interfaces, docker0, bridges) on the all-interfaces canary port",
+        summary: "host services listening on all interfaces must be unreachable from the agent",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "egress_bypass.direct_egress",
+        family: Family::EgressBypass,
+        expect: Expect::Deny,
+        target: "<bundle ip>:9099",
+        summary: "egress listens on the bundle's loopback only; the agent must go through pipelock",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "egress_bypass.port_sweep",
+        family: Family::EgressBypass,
+        expect: Expect::Deny,
+        target: "every TCP port of the bundle on the agent network",
+        summary: "only the declared service ports (pipelock, git-gate, supervise) answer",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "lan.fixture_host",
+        family: Family::Lan,
+        expect: Expect::Deny,
+        target: "the LAN fixture host on ports 80 and 22",
+        summary: "the agent is on no network but its own; other local networks are out of reach",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "lan.network_gateways",
+        family: Family::Lan,
+        expect: Expect::Deny,
+        target: "the gateway address of every network the harness created, on the all-interfaces canary port",
+        summary: "a bridge gateway is the host; it must not be reachable from the agent",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "public.direct_http",
+        family: Family::Public,
+        expect: Expect::Deny,
+        target: "the public fixture host on port 80, no proxy",
+        summary: "without pipelock there is no route out",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "public.direct_https",
+        family: Family::Public,
+        expect: Expect::Deny,
+        target: "the public fixture host on port 443, no proxy",
+        summary: "without pipelock there is no route out",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "proxy.allowed_http",
+        family: Family::Proxy,
+        expect: Expect::Allow,
+        target: "GET http://<allowed host>/ through pipelock",
+        summary: "positive control: the allowlisted host is reachable through the proxy",
+        controls: &[],
+    },
+    ProbeSpec {
+        id: "proxy.allowed_connect",
+        family: Family::Proxy,
+        expect: Expect::Allow,
+        target: "CONNECT <allowed host>:443 through pipelock",
+        summary: "positive control: a tunnel to the allowlisted host works",
+        controls: &[],
+    },
+    ProbeSpec {
+        id: "proxy.denied_host",
+        family: Family::Proxy,
+        expect: Expect::Deny,
+        target: "GET http://<host not on the allowlist>/ through pipelock",
+        summary: "pipelock answers 403 for hosts not on its allowlist",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "proxy.denied_connect",
+        family: Family::Proxy,
+        expect: Expect::Deny,
+        target: "CONNECT <host not on the allowlist>:443 through pipelock",
+        summary: "pipelock answers 403 for tunnels to hosts not on its allowlist",
+        controls: CONNECT_CONTROL,
+    },
+    ProbeSpec {
+        id: "proxy.connect_ip_literal",
+        family: Family::Proxy,
+        expect: Expect::Deny,
+        target: "CONNECT <public fixture ip>:443 through pipelock",
+        summary: "pipelock refuses tunnels to IP literals, which would bypass the host allowlist",
+        controls: CONNECT_CONTROL,
+    },
+    ProbeSpec {
+        id: "dns.resolver_control",
+        family: Family::Dns,
+        expect: Expect::Allow,
+        target: "the agent's configured resolver, UDP, asked for the bundle's name",
+        summary: "positive control: the agent's resolver answers names inside the bottle",
+        controls: &[],
+    },
+    ProbeSpec {
+        id: "dns.resolver_control_tcp",
+        family: Family::Dns,
+        expect: Expect::Allow,
+        target: "the agent's configured resolver, TCP, asked for the bundle's name",
+        summary: "positive control: the agent's resolver answers over TCP too",
+        controls: &[],
+    },
+    ProbeSpec {
+        id: "dns.direct_udp",
+        family: Family::Dns,
+        expect: Expect::Deny,
+        target: "the fixture resolver (DNS canary) on UDP 53",
+        summary: "the agent cannot talk to an outside resolver",
+        controls: DNS_UDP_CONTROL,
+    },
+    ProbeSpec {
+        id: "dns.direct_tcp",
+        family: Family::Dns,
+        expect: Expect::Deny,
+        target: "the fixture resolver (DNS canary) on TCP 53",
+        summary: "the agent cannot talk to an outside resolver",
+        controls: DNS_TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "dns.resolver_exfil",
+        family: Family::Dns,
+        expect: Expect::Deny,
+        target: "a unique name asked through the agent's configured resolver (UDP)",
+        summary: "the agent's resolver must not forward outside names; the DNS canary never sees the name",
+        controls: DNS_UDP_CONTROL,
+    },
+    ProbeSpec {
+        id: "dns.resolver_exfil_tcp",
+        family: Family::Dns,
+        expect: Expect::Deny,
+        target: "a unique name asked through the agent's configured resolver (TCP)",
+        summary: "the agent's resolver must not forward outside names; the DNS canary never sees the name",
+        controls: DNS_TCP_CONTROL,
+    },
+];
+
+/// Looks a probe up by id.
+pub fn find(id: &str) -> Option<&'static ProbeSpec> {
+    CATALOGUE.iter().find(|probe| probe.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_are_unique_prefixed_and_controls_exist() {
+        let mut seen = HashSet::new();
+        for probe in CATALOGUE {
+            assert!(seen.insert(probe.id), "duplicate id {}", probe.id);
+            assert!(
+                probe.id.starts_with(&format!("{}.", probe.family.as_str())),
+                "{} does not start with its family",
+                probe.id
+            );
+            for control in probe.controls {
+                let control = find(control).unwrap_or_else(|| panic!("{control} missing"));
+                assert_eq!(control.expect, Expect::Allow, "{} is not a control", control.id);
+            }
+            if probe.expect == Expect::Deny {
+                assert!(!probe.controls.is_empty(), "{} has no control", probe.id);
+            }
+        }
+        for family in Family::ALL {
+            assert!(CATALOGUE.iter().any(|p| p.family == family), "{family:?} empty");
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The probe side of claude-bottle.
+//!
+//! * [`catalogue`]: every probe the suite knows, with its family, target and expectation.
+//! * [`wire`]: the text protocol between the harness and `bottle-probe` (attempt specs on argv,
+//!   result lines on stdout) and its strict parser; the probe's output is hostile input.
+//! * [`attempt`]: what `bottle-probe` does for each attempt kind (std only, no async), so the
+//!   binary stays small and static.
+//! * [`dns`]: the minimal DNS message codec the attempts and the DNS canary share.
+
+pub mod attempt;
+pub mod catalogue;
+pub mod dns;
+pub mod errors;
+pub mod wire;
+
+pub use catalogue::{Expect, Family, ProbeSpec, CATALOGUE};
+pub use errors::WireError;
+pub use wire::{AttemptKind, AttemptSpec, Observation, Outcome, ProbeOutput};
