@@ -1,1 +1,15 @@
-//! placeholder
+//! Backends bring a bottle up, run the probe inside its agent, read the fixtures' records and
+//! tear everything down again. The [`BottleBackend`] trait is what the harness programs against;
+//! `docker` implements it through bollard.
+
+pub mod backend;
+pub mod docker;
+pub mod errors;
+pub mod labels;
+pub mod spec;
+pub mod topology;
+
+pub use backend::{Availability, BottleBackend, ExecOutput, TeardownReport};
+pub use errors::BackendError;
+pub use spec::{BottleSpec, ImageSource, Ports, Sabotage};
+pub use topology::{Bottle, FixtureHost, NetworkInfo, Topology};

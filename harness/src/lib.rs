@@ -1,1 +1,20 @@
-//! placeholder
+//! The escape-suite runner: configuration, the plan of attempts, verdicts, reports, and the
+//! orchestration of a run on a backend. The `bottle-escape` binary and the `escape` test target
+//! are thin layers over [`suite`].
+
+pub mod binaries;
+pub mod config;
+pub mod errors;
+pub mod host;
+pub mod plan;
+pub mod report;
+pub mod select;
+pub mod suite;
+pub mod verdict;
+
+pub use config::BottleConfig;
+pub use errors::{exit, HarnessError};
+pub use report::Report;
+pub use select::{AnyBackend, BackendKind};
+pub use suite::RunOptions;
+pub use verdict::{ProbeResult, Verdict};

@@ -83,7 +83,12 @@ pub fn classify(error: &io::Error) -> Outcome {
 }
 
 fn from_error(spec: &AttemptSpec, stage: &str, error: &io::Error) -> Observation {
-    failed(spec, classify(error), error.raw_os_error(), format!("{stage}: {error}"))
+    failed(
+        spec,
+        classify(error),
+        error.raw_os_error(),
+        format!("{stage}: {error}"),
+    )
 }
 
 fn remaining(deadline: Instant) -> Duration {
@@ -93,11 +98,16 @@ fn remaining(deadline: Instant) -> Duration {
 }
 
 /// Reads until EOF, `stop` says the buffer is complete, the cap, or the deadline.
-fn read_bounded(stream: &mut TcpStream, deadline: Instant, stop: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+fn read_bounded(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    stop: impl Fn(&[u8]) -> bool,
+) -> Vec<u8> {
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 2048];
     while buffer.len() < MAX_RESPONSE_BYTES && !stop(&buffer) {
-        if stream.set_read_timeout(Some(remaining(deadline))).is_err() || Instant::now() >= deadline {
+        if stream.set_read_timeout(Some(remaining(deadline))).is_err() || Instant::now() >= deadline
+        {
             break;
         }
         match stream.read(&mut chunk) {
@@ -149,7 +159,12 @@ fn http_via_proxy(
     };
     let _ = stream.set_write_timeout(Some(remaining(deadline)));
     if let Err(error) = stream.write_all(request.as_bytes()) {
-        return failed(spec, Outcome::Error, error.raw_os_error(), format!("send request: {error}"));
+        return failed(
+            spec,
+            Outcome::Error,
+            error.raw_os_error(),
+            format!("send request: {error}"),
+        );
     }
     let ack = ack_line(&spec.nonce);
     let head_done = |buf: &[u8]| contains(buf, b"\r\n\r\n");
@@ -159,8 +174,17 @@ fn http_via_proxy(
         read_bounded(&mut stream, deadline, |buf| contains(buf, &ack))
     };
     let Some(head_end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
-        let outcome = if response.is_empty() { Outcome::Timeout } else { Outcome::Error };
-        return failed(spec, outcome, None, "no complete HTTP response head from the proxy".into());
+        let outcome = if response.is_empty() {
+            Outcome::Timeout
+        } else {
+            Outcome::Error
+        };
+        return failed(
+            spec,
+            outcome,
+            None,
+            "no complete HTTP response head from the proxy".into(),
+        );
     };
     let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
@@ -176,7 +200,12 @@ fn http_via_proxy(
         })
         .filter(|status| (100..=599).contains(status));
     let Some(status) = status else {
-        return failed(spec, Outcome::Error, None, "malformed HTTP status line from the proxy".into());
+        return failed(
+            spec,
+            Outcome::Error,
+            None,
+            "malformed HTTP status line from the proxy".into(),
+        );
     };
     let mut observation = Observation::new(&spec.id, Outcome::Http, 0);
     observation.status = Some(status);
@@ -190,7 +219,9 @@ fn http_via_proxy(
         let _ = stream.write_all(format!("CB-NONCE {}\n", spec.nonce).as_bytes());
         response = response.split_off(head_end + 4);
         if !contains(&response, &ack) {
-            response.extend(read_bounded(&mut stream, deadline, |buf| contains(buf, &ack)));
+            response.extend(read_bounded(&mut stream, deadline, |buf| {
+                contains(buf, &ack)
+            }));
         }
         observation.ack = contains(&response, &ack);
     } else {
@@ -213,7 +244,12 @@ fn answered(spec: &AttemptSpec, reply: &[u8], id: u16) -> Observation {
             observation.answers = response.answers;
             observation
         }
-        Some(_) => failed(spec, Outcome::Error, None, "DNS reply with a foreign id".into()),
+        Some(_) => failed(
+            spec,
+            Outcome::Error,
+            None,
+            "DNS reply with a foreign id".into(),
+        ),
         None => failed(spec, Outcome::Error, None, "malformed DNS reply".into()),
     }
 }
@@ -257,18 +293,34 @@ fn dns_tcp(spec: &AttemptSpec, server: SocketAddr, qname: &str, timeout: Duratio
     framed.extend_from_slice(&query);
     let _ = stream.set_write_timeout(Some(remaining(deadline)));
     if let Err(error) = stream.write_all(&framed) {
-        return failed(spec, Outcome::Error, error.raw_os_error(), format!("send query: {error}"));
+        return failed(
+            spec,
+            Outcome::Error,
+            error.raw_os_error(),
+            format!("send query: {error}"),
+        );
     }
     let reply = read_bounded(&mut stream, deadline, |buf| {
         buf.len() >= 2 && buf.len() >= 2 + usize::from(u16::from_be_bytes([buf[0], buf[1]]))
     });
     if reply.len() < 2 {
-        return failed(spec, Outcome::Timeout, None, "connected, but no DNS reply".into());
+        // A TCP connection was made: never report it as a timeout, which would read as a denial.
+        return failed(
+            spec,
+            Outcome::Connected,
+            None,
+            "connected, but no DNS reply".into(),
+        );
     }
     let len = usize::from(u16::from_be_bytes([reply[0], reply[1]]));
     match reply.get(2..2 + len) {
         Some(message) => answered(spec, message, id),
-        None => failed(spec, Outcome::Error, None, "truncated DNS reply over TCP".into()),
+        None => failed(
+            spec,
+            Outcome::Error,
+            None,
+            "truncated DNS reply over TCP".into(),
+        ),
     }
 }
 
@@ -287,7 +339,12 @@ fn configured_resolver() -> Result<SocketAddr, String> {
 
 fn sweep(spec: &AttemptSpec, ip: IpAddr, first: u16, last: u16, budget: Duration) -> Observation {
     if first == 0 || first > last {
-        return failed(spec, Outcome::Error, None, format!("bad port range {first}-{last}"));
+        return failed(
+            spec,
+            Outcome::Error,
+            None,
+            format!("bad port range {first}-{last}"),
+        );
     }
     let deadline = Instant::now() + budget;
     let next = Arc::new(AtomicU32::new(u32::from(first)));

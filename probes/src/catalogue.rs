@@ -273,14 +273,22 @@ mod tests {
             );
             for control in probe.controls {
                 let control = find(control).unwrap_or_else(|| panic!("{control} missing"));
-                assert_eq!(control.expect, Expect::Allow, "{} is not a control", control.id);
+                assert_eq!(
+                    control.expect,
+                    Expect::Allow,
+                    "{} is not a control",
+                    control.id
+                );
             }
             if probe.expect == Expect::Deny {
                 assert!(!probe.controls.is_empty(), "{} has no control", probe.id);
             }
         }
         for family in Family::ALL {
-            assert!(CATALOGUE.iter().any(|p| p.family == family), "{family:?} empty");
+            assert!(
+                CATALOGUE.iter().any(|p| p.family == family),
+                "{family:?} empty"
+            );
         }
     }
 }

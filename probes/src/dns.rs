@@ -105,7 +105,18 @@ pub fn build_reply(query: &[u8], question: &Question, answer: Option<Ipv4Addr>) 
     let mut msg = Vec::with_capacity(question.end + 16);
     msg.extend_from_slice(&question.id.to_be_bytes());
     let rcode = if answer.is_some() { 0 } else { 3 };
-    msg.extend_from_slice(&[0x81, 0x80 | rcode, 0, 1, 0, u8::from(answer.is_some()), 0, 0, 0, 0]);
+    msg.extend_from_slice(&[
+        0x81,
+        0x80 | rcode,
+        0,
+        1,
+        0,
+        u8::from(answer.is_some()),
+        0,
+        0,
+        0,
+        0,
+    ]);
     msg.extend_from_slice(&query[12..question.end]);
     if let Some(ip) = answer {
         msg.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4]);

@@ -20,7 +20,11 @@ pub enum WireError {
     #[error("probe output line {line}: field {key:?} is missing")]
     MissingField { line: usize, key: &'static str },
     #[error("probe output line {line}: field {key:?} has a bad value {value:?}")]
-    BadValue { line: usize, key: String, value: String },
+    BadValue {
+        line: usize,
+        key: String,
+        value: String,
+    },
     #[error("probe output reports attempt {id:?}, which the harness never asked for")]
     UnknownAttempt { id: String },
     #[error("probe output reports attempt {id:?} twice")]

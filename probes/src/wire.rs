@@ -95,7 +95,10 @@ impl AttemptSpec {
                 write!(out, "kind=http_proxy;proxy={proxy};host={host};port={port}")
             }
             AttemptKind::ConnectProxy { proxy, authority } => {
-                write!(out, "kind=connect_proxy;proxy={proxy};authority={authority}")
+                write!(
+                    out,
+                    "kind=connect_proxy;proxy={proxy};authority={authority}"
+                )
             }
             AttemptKind::DnsUdp { server, qname } => {
                 write!(out, "kind=dns_udp;server={server};qname={qname}")
@@ -125,9 +128,13 @@ impl AttemptSpec {
         };
         let mut fields = BTreeMap::new();
         for part in token.split(';') {
-            let (key, value) = part.split_once('=').ok_or_else(|| bad("field without '='"))?;
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| bad("field without '='"))?;
             if !token_ok(value) {
-                return Err(bad(&format!("value of {key} has characters outside the token set")));
+                return Err(bad(&format!(
+                    "value of {key} has characters outside the token set"
+                )));
             }
             if fields.insert(key, value).is_some() {
                 return Err(bad(&format!("field {key} twice")));
@@ -140,7 +147,10 @@ impl AttemptSpec {
         let timeout_ms: u32 = take("timeout_ms")?
             .parse()
             .map_err(|_| bad("timeout_ms is not a number"))?;
-        let sock = |v: &str| v.parse::<SocketAddr>().map_err(|_| bad("bad socket address"));
+        let sock = |v: &str| {
+            v.parse::<SocketAddr>()
+                .map_err(|_| bad("bad socket address"))
+        };
         let kind = match kind_name {
             "tcp" => AttemptKind::Tcp {
                 addr: sock(take("addr")?)?,
@@ -556,7 +566,9 @@ fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> 
                 }
                 observation.status = Some(status);
             }
-            "deny" => observation.deny = Some(percent_decode(value).ok_or_else(|| bad(key, value))?),
+            "deny" => {
+                observation.deny = Some(percent_decode(value).ok_or_else(|| bad(key, value))?)
+            }
             "rcode" => {
                 let rcode: u8 = parse_num(value).ok_or_else(|| bad(key, value))?;
                 if rcode > 15 {
@@ -569,14 +581,18 @@ fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> 
                     .ok_or_else(|| bad(key, value))?
             }
             "open" => {
-                observation.open = parse_list(value, MAX_OPEN_PORTS, parse_num)
-                    .ok_or_else(|| bad(key, value))?
+                observation.open =
+                    parse_list(value, MAX_OPEN_PORTS, parse_num).ok_or_else(|| bad(key, value))?
             }
-            "scanned" => observation.scanned = Some(parse_num(value).ok_or_else(|| bad(key, value))?),
+            "scanned" => {
+                observation.scanned = Some(parse_num(value).ok_or_else(|| bad(key, value))?)
+            }
             "filtered" => {
                 observation.filtered = Some(parse_num(value).ok_or_else(|| bad(key, value))?)
             }
-            "note" => observation.note = Some(percent_decode(value).ok_or_else(|| bad(key, value))?),
+            "note" => {
+                observation.note = Some(percent_decode(value).ok_or_else(|| bad(key, value))?)
+            }
             _ => {}
         }
     }
@@ -686,7 +702,10 @@ mod tests {
             ProbeOutput::parse(&big, "s", &[]),
             Err(WireError::OutputTooLarge { .. })
         ));
-        let long = format!("CB1-BEGIN session=s attempts=1\n{}\n", "y".repeat(MAX_LINE_BYTES + 1));
+        let long = format!(
+            "CB1-BEGIN session=s attempts=1\n{}\n",
+            "y".repeat(MAX_LINE_BYTES + 1)
+        );
         assert!(matches!(
             ProbeOutput::parse(long.as_bytes(), "s", &[]),
             Err(WireError::LineTooLong { .. })

@@ -1,1 +1,285 @@
-fn main() {}
+//! `bottle-escape`: bring a bottle up, run the escape probes inside it, and report.
+//!
+//! Exit codes: 0 every expectation held; 1 at least one escape; 2 inconclusive results, an
+//! unexpected pass, bad input or a harness error; 3 the requested backend is unavailable;
+//! 130 interrupted (after teardown).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bottle_harness::select::{self, BackendKind};
+use bottle_harness::suite::{self, RunOptions};
+use bottle_harness::{exit, BottleConfig, HarnessError, Report};
+use bottle_probes::catalogue::CATALOGUE;
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "bottle-escape",
+    version,
+    about = "Prove that a bottle contains its agent"
+)]
+struct Cli {
+    /// Backends to use (comma list): docker, smolmachines. Default: $CLAUDE_BOTTLE_BACKEND, else docker.
+    #[arg(long, global = true)]
+    backend: Option<String>,
+    /// bottle.toml to read (default: ./bottle.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Never print progress lines, even on a terminal.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Up, probe, down, report.
+    Run {
+        /// Leave the bottle up afterwards (remove it with `down ID`).
+        #[arg(long)]
+        keep: bool,
+        /// Write the JSON report here.
+        #[arg(long)]
+        report_json: Option<PathBuf>,
+        /// One attempt at a time (same timeouts), for comparison.
+        #[arg(long)]
+        sequential: bool,
+        /// Run only these probes (and their positive controls).
+        #[arg(long = "probe")]
+        probes: Vec<String>,
+        /// What to print on stdout.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Bring a bottle up, print its id, leave it running.
+    Up,
+    /// Run the probes against a bottle left up by `up` or `run --keep`.
+    Probe {
+        #[arg(long)]
+        bottle: String,
+        #[arg(long)]
+        report_json: Option<PathBuf>,
+        #[arg(long = "probe")]
+        probes: Vec<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Remove a bottle by id, or every bottle with --all.
+    Down {
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Print the probe catalogue.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+fn list(format: Format) -> String {
+    match format {
+        Format::Json => {
+            let probes: Vec<_> = CATALOGUE
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "id": p.id,
+                        "family": p.family.as_str(),
+                        "expect": p.expect.as_str(),
+                        "target": p.target,
+                        "summary": p.summary,
+                        "controls": p.controls,
+                    })
+                })
+                .collect();
+            serde_json::to_string_pretty(&probes).expect("catalogue serialises") + "\n"
+        }
+        Format::Table => {
+            let width = CATALOGUE.iter().map(|p| p.id.len()).max().unwrap_or(0);
+            let mut out = format!("{:<width$}  {:<6}  TARGET\n", "PROBE", "EXPECT");
+            for probe in CATALOGUE {
+                out.push_str(&format!(
+                    "{:<width$}  {:<6}  {}\n",
+                    probe.id,
+                    probe.expect.as_str(),
+                    probe.target
+                ));
+            }
+            out.push_str(&format!(
+                "\n{} probes in {} families\n",
+                CATALOGUE.len(),
+                bottle_probes::Family::ALL.len()
+            ));
+            out
+        }
+    }
+}
+
+fn check_probe_ids(ids: &[String]) -> Result<Option<Vec<String>>, HarnessError> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    for id in ids {
+        if bottle_probes::catalogue::find(id).is_none() {
+            return Err(HarnessError::ConfigInvalid {
+                path: PathBuf::from("--probe"),
+                reason: format!("unknown probe {id:?}; `bottle-escape list` shows them"),
+            });
+        }
+    }
+    Ok(Some(ids.to_vec()))
+}
+
+fn emit(report: &Report, format: Format, json_path: Option<&PathBuf>) -> Result<(), HarnessError> {
+    match format {
+        Format::Table => print!("{}", report.table()),
+        Format::Json => println!("{}", report.to_json()),
+    }
+    if let Some(path) = json_path {
+        report.write_json(path)?;
+    }
+    Ok(())
+}
+
+fn json_path_for(path: Option<&PathBuf>, kind: BackendKind, many: bool) -> Option<PathBuf> {
+    let path = path?;
+    if !many {
+        return Some(path.clone());
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    Some(path.with_file_name(format!("{stem}.{}{ext}", kind.as_str())))
+}
+
+async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
+    let Cli {
+        backend,
+        config,
+        quiet,
+        command,
+    } = cli;
+    if let Command::List { format } = command {
+        print!("{}", list(format));
+        return Ok(exit::OK);
+    }
+    let kinds = select::choose(backend.as_deref())?;
+    let config = BottleConfig::discover(config.as_deref())?;
+    let options_for = |kind: BackendKind| {
+        let mut options = RunOptions::new(kind, config.clone());
+        if quiet {
+            options.progress = false;
+        }
+        options
+    };
+    match command {
+        Command::List { .. } => unreachable!("handled above"),
+        Command::Run {
+            keep,
+            report_json,
+            sequential,
+            probes,
+            format,
+        } => {
+            let only = check_probe_ids(&probes)?;
+            let mut code = exit::OK;
+            for kind in &kinds {
+                let mut options = options_for(*kind);
+                options.keep = keep;
+                options.sequential = sequential;
+                options.only = only.clone();
+                let this = match suite::run(&options).await {
+                    Ok(report) => {
+                        emit(
+                            &report,
+                            format,
+                            json_path_for(report_json.as_ref(), *kind, kinds.len() > 1).as_ref(),
+                        )?;
+                        report.exit_code()
+                    }
+                    Err(error) if kinds.len() > 1 => {
+                        eprintln!("bottle-escape: {}: {error}", kind.as_str());
+                        error.exit_code()
+                    }
+                    Err(error) => return Err(error),
+                };
+                code = code.max(this);
+            }
+            Ok(code)
+        }
+        Command::Up => {
+            let kind = single(&kinds)?;
+            let bottle = suite::up(&options_for(kind)).await?;
+            println!("{}", bottle.run_id);
+            Ok(exit::OK)
+        }
+        Command::Probe {
+            bottle,
+            report_json,
+            probes,
+            format,
+        } => {
+            let kind = single(&kinds)?;
+            let mut options = options_for(kind);
+            options.only = check_probe_ids(&probes)?;
+            let report = suite::probe_existing(&options, &bottle).await?;
+            emit(&report, format, report_json.as_ref())?;
+            Ok(report.exit_code())
+        }
+        Command::Down { id, all } => {
+            if id.is_none() && !all {
+                return Err(HarnessError::ConfigInvalid {
+                    path: PathBuf::from("down"),
+                    reason: "give a bottle id or --all".into(),
+                });
+            }
+            let kind = single(&kinds)?;
+            for run in suite::down(kind, id.as_deref()).await? {
+                println!("removed {run}");
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn single(kinds: &[BackendKind]) -> Result<BackendKind, HarnessError> {
+    match kinds {
+        [kind] => Ok(*kind),
+        _ => Err(HarnessError::ConfigInvalid {
+            path: PathBuf::from("--backend"),
+            reason: "this command takes exactly one backend".into(),
+        }),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let code = match runtime.block_on(run_cli(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("bottle-escape: error: {error}");
+            error.exit_code()
+        }
+    };
+    drop(runtime);
+    std::process::exit(code);
+}

@@ -32,7 +32,12 @@ fn main() {
     let mut specs = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--session" => session = Some(args.next().unwrap_or_else(|| usage("--session needs a value"))),
+            "--session" => {
+                session = Some(
+                    args.next()
+                        .unwrap_or_else(|| usage("--session needs a value")),
+                )
+            }
             "--sequential" => sequential = true,
             _ => specs.push(AttemptSpec::decode(&arg).unwrap_or_else(|e| usage(&e.to_string()))),
         }
@@ -44,7 +49,10 @@ fn main() {
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     };
-    emit(format!("CB1-BEGIN session={session} attempts={}", specs.len()));
+    emit(format!(
+        "CB1-BEGIN session={session} attempts={}",
+        specs.len()
+    ));
     if sequential {
         for spec in &specs {
             emit(attempt::run(spec).to_line());

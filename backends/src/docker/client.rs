@@ -1,0 +1,126 @@
+//! The connection to the engine and the `BottleBackend` implementation, which delegates each
+//! step to its own module.
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bottle_fixtures::Record;
+use tokio::sync::OnceCell;
+
+use crate::backend::{Availability, BottleBackend, ExecOutput, TeardownReport};
+use crate::errors::BackendError;
+use crate::spec::BottleSpec;
+use crate::topology::Bottle;
+
+/// How long the first contact with the engine may take before the backend counts as
+/// unavailable. A missing socket fails at once; a hung engine must not hang the harness.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The docker backend. Connects lazily: listing the catalogue never needs an engine.
+#[derive(Default)]
+pub struct DockerBackend {
+    docker: OnceCell<Result<(Docker, String), String>>,
+}
+
+impl DockerBackend {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    async fn connect() -> Result<(Docker, String), String> {
+        let host =
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let docker = Docker::connect_with_defaults()
+            .map_err(|e| format!("cannot connect to the Docker engine at {host}: {e}"))?;
+        let negotiated = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let docker = docker.negotiate_version().await?;
+            let version = docker.version().await?;
+            Ok::<_, bollard::errors::Error>((docker, version))
+        })
+        .await
+        .map_err(|_| {
+            format!(
+                "the Docker engine at {host} did not answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|e| format!("the Docker engine at {host} is not usable: {e}"))?;
+        let (docker, version) = negotiated;
+        let description = format!(
+            "docker engine {} (API {})",
+            version.version.unwrap_or_else(|| "unknown".into()),
+            version.api_version.unwrap_or_else(|| "unknown".into())
+        );
+        Ok((docker, description))
+    }
+
+    /// The connected client, or `Unavailable` with the reason.
+    pub(crate) async fn client(&self) -> Result<&Docker, BackendError> {
+        match self.docker.get_or_init(Self::connect).await {
+            Ok((docker, _)) => Ok(docker),
+            Err(reason) => Err(BackendError::Unavailable {
+                backend: "docker",
+                reason: reason.clone(),
+            }),
+        }
+    }
+}
+
+impl BottleBackend for DockerBackend {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    async fn availability(&self) -> Availability {
+        match self.docker.get_or_init(Self::connect).await {
+            Ok((_, version)) => Availability::Available {
+                version: version.clone(),
+            },
+            Err(reason) => Availability::Unavailable {
+                reason: reason.clone(),
+            },
+        }
+    }
+
+    async fn prepare(&self, spec: &BottleSpec) -> Result<(), BackendError> {
+        let docker = self.client().await?;
+        super::images::prepare(docker, spec).await.map(|_| ())
+    }
+
+    async fn launch(&self, spec: &BottleSpec) -> Result<Bottle, BackendError> {
+        let docker = self.client().await?;
+        let images = super::images::prepare(docker, spec).await?;
+        super::launch::launch(docker, spec, &images).await
+    }
+
+    async fn attach(&self, run_id: &str) -> Result<Bottle, BackendError> {
+        let docker = self.client().await?;
+        super::launch::attach(docker, run_id).await
+    }
+
+    async fn exec_in_agent(
+        &self,
+        bottle: &Bottle,
+        argv: &[String],
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<ExecOutput, BackendError> {
+        let docker = self.client().await?;
+        super::exec::exec(docker, &bottle.agent_ref, argv, timeout, max_output).await
+    }
+
+    async fn fixture_records(&self, bottle: &Bottle) -> Result<Vec<Record>, BackendError> {
+        let docker = self.client().await?;
+        super::records::collect(docker, bottle).await
+    }
+
+    async fn teardown(&self, run_id: &str) -> Result<TeardownReport, BackendError> {
+        let docker = self.client().await?;
+        super::cleanup::teardown(docker, run_id).await
+    }
+
+    async fn list_runs(&self, only_stale: bool) -> Result<Vec<String>, BackendError> {
+        let docker = self.client().await?;
+        super::cleanup::list_runs(docker, only_stale).await
+    }
+}

@@ -1,0 +1,591 @@
+//! Bringing a bottle up on Docker.
+//!
+//! Three networks per bottle, all `internal` (no NAT to the outside):
+//! * `cb-<run>-agent`: agent and bundle only. `com.docker.network.bridge.inhibit_ipv4=true` keeps
+//!   the host off this bridge: without it the bridge's gateway is a host address and every host
+//!   service listening on 0.0.0.0 answers the agent (see docs/backends/docker.md).
+//! * `cb-<run>-upstream`: the bundle's second leg, the public fixture host and the DNS canary.
+//! * `cb-<run>-lan`: a LAN fixture host the agent must not reach.
+//!
+//! Every container's resolver upstream is the DNS canary, so a query Docker's embedded DNS
+//! forwards lands on a fixture and never on a real resolver.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, LogsOptions, UploadToContainerOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use super::images::{self, Images};
+use crate::errors::BackendError;
+use crate::labels;
+use crate::spec::{host_in, hosts, BottleSpec};
+use crate::topology::{Bottle, FixtureHost, NetworkInfo, Topology};
+
+/// How long a fixture may take to print `CB-READY`.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Subnet picks before giving up (each /24 triple is random in 10.200.0.0 - 10.250.255.0).
+const SUBNET_ATTEMPTS: u32 = 12;
+
+struct PlannedNetwork {
+    name: String,
+    base: Ipv4Addr,
+    host_block: bool,
+}
+
+fn random_bases() -> [Ipv4Addr; 3] {
+    let mut bytes = [0u8; 2];
+    labels::fill_random(&mut bytes);
+    let second = 200 + bytes[0] % 51;
+    let third = bytes[1] % 253;
+    [0, 1, 2].map(|offset| Ipv4Addr::new(10, second, third + offset, 0))
+}
+
+async fn create_network(
+    docker: &Docker,
+    planned: &PlannedNetwork,
+    run_labels: &HashMap<String, String>,
+) -> Result<(), bollard::errors::Error> {
+    let mut options = HashMap::new();
+    if planned.host_block {
+        options.insert(
+            "com.docker.network.bridge.inhibit_ipv4".to_string(),
+            "true".to_string(),
+        );
+    }
+    let request = NetworkCreateRequest {
+        name: planned.name.clone(),
+        driver: Some("bridge".to_string()),
+        internal: Some(true),
+        ipam: Some(Ipam {
+            config: Some(vec![IpamConfig {
+                subnet: Some(format!("{}/24", planned.base)),
+                gateway: Some(host_in(planned.base, 1).to_string()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        options: Some(options),
+        labels: Some(run_labels.clone()),
+        ..Default::default()
+    };
+    docker.create_network(request).await.map(|_| ())
+}
+
+/// Creates the three networks, picking fresh subnets when one overlaps an existing network
+/// (another bottle, another run, the user's own networks).
+async fn create_networks(
+    docker: &Docker,
+    spec: &BottleSpec,
+    run_labels: &HashMap<String, String>,
+) -> Result<[NetworkInfo; 3], BackendError> {
+    let mut last = String::new();
+    for _ in 0..SUBNET_ATTEMPTS {
+        let bases = random_bases();
+        let planned = [
+            PlannedNetwork {
+                name: format!("cb-{}-agent", spec.run_id),
+                base: bases[0],
+                host_block: !spec.sabotage.no_host_block,
+            },
+            PlannedNetwork {
+                name: format!("cb-{}-upstream", spec.run_id),
+                base: bases[1],
+                host_block: false,
+            },
+            PlannedNetwork {
+                name: format!("cb-{}-lan", spec.run_id),
+                base: bases[2],
+                host_block: false,
+            },
+        ];
+        let results = futures_util::future::join_all(
+            planned
+                .iter()
+                .map(|p| create_network(docker, p, run_labels)),
+        )
+        .await;
+        let failures: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(ToString::to_string))
+            .collect();
+        if failures.is_empty() {
+            return Ok(planned.map(|p| NetworkInfo {
+                name: p.name,
+                subnet: format!("{}/24", p.base),
+                gateway: host_in(p.base, 1),
+                host_has_gateway: !p.host_block,
+            }));
+        }
+        // Remove what did get created before retrying with other subnets.
+        for (planned, result) in planned.iter().zip(&results) {
+            if result.is_ok() {
+                let _ = docker.remove_network(&planned.name).await;
+            }
+        }
+        last = failures.join("; ");
+        if !last.contains("overlap") {
+            return Err(BackendError::Engine {
+                step: "creating the bottle's networks".into(),
+                source: results
+                    .into_iter()
+                    .find_map(Result::err)
+                    .expect("a failure was recorded"),
+            });
+        }
+    }
+    Err(BackendError::NoFreeSubnet {
+        attempts: SUBNET_ATTEMPTS,
+        last,
+    })
+}
+
+fn endpoint(ip: Ipv4Addr, aliases: &[String]) -> EndpointSettings {
+    EndpointSettings {
+        ipam_config: Some(EndpointIpamConfig {
+            ipv4_address: Some(ip.to_string()),
+            ..Default::default()
+        }),
+        aliases: if aliases.is_empty() {
+            None
+        } else {
+            Some(aliases.to_vec())
+        },
+        ..Default::default()
+    }
+}
+
+struct PlannedContainer {
+    role: &'static str,
+    image: String,
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    network: String,
+    ip: Ipv4Addr,
+    aliases: Vec<String>,
+    /// A second network to join before start (API < 1.44 cannot join two at create).
+    second: Option<(String, Ipv4Addr)>,
+    /// Prints `CB-READY` when its listeners are up.
+    announces_ready: bool,
+    extra_labels: Vec<(String, String)>,
+}
+
+fn container_name(run_id: &str, role: &str) -> String {
+    format!("cb-{run_id}-{role}")
+}
+
+async fn create_container(
+    docker: &Docker,
+    run_id: &str,
+    planned: &PlannedContainer,
+    run_labels: &HashMap<String, String>,
+    dns: Ipv4Addr,
+) -> Result<(), BackendError> {
+    let name = container_name(run_id, planned.role);
+    let mut container_labels = run_labels.clone();
+    container_labels.insert(labels::ROLE.to_string(), planned.role.to_string());
+    container_labels.extend(planned.extra_labels.iter().cloned());
+    let body = ContainerCreateBody {
+        image: Some(planned.image.clone()),
+        entrypoint: Some(planned.entrypoint.clone()),
+        cmd: Some(planned.cmd.clone()),
+        labels: Some(container_labels),
+        hostname: Some(planned.role.to_string()),
+        // Fixture containers must not keep an old environment's proxy settings either.
+        env: Some(vec![]),
+        host_config: Some(HostConfig {
+            network_mode: Some(planned.network.clone()),
+            dns: Some(vec![dns.to_string()]),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                planned.network.clone(),
+                endpoint(planned.ip, &planned.aliases),
+            )])),
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptions {
+        name: Some(name.clone()),
+        ..Default::default()
+    };
+    docker
+        .create_container(Some(options), body)
+        .await
+        .map_err(BackendError::engine(format!("creating container {name}")))?;
+    if let Some((network, ip)) = &planned.second {
+        let request = NetworkConnectRequest {
+            container: name.clone(),
+            endpoint_config: Some(endpoint(*ip, &[])),
+        };
+        docker
+            .connect_network(network, request)
+            .await
+            .map_err(BackendError::engine(format!(
+                "attaching {name} to {network}"
+            )))?;
+    }
+    Ok(())
+}
+
+/// Copies the probe binary into a user-provided agent image before it starts.
+async fn upload_probe(docker: &Docker, name: &str, probe: &[u8]) -> Result<(), BackendError> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut dir = tar::Header::new_gnu();
+    dir.set_entry_type(tar::EntryType::Directory);
+    dir.set_mode(0o755);
+    dir.set_size(0);
+    dir.set_cksum();
+    let _ = builder.append_data(
+        &mut dir,
+        format!("{}/", images::USER_PROBE_DIR),
+        std::io::empty(),
+    );
+    let mut file = tar::Header::new_gnu();
+    file.set_mode(0o755);
+    file.set_size(probe.len() as u64);
+    file.set_cksum();
+    let _ = builder.append_data(
+        &mut file,
+        format!("{}/bottle-probe", images::USER_PROBE_DIR),
+        probe,
+    );
+    let tar = builder.into_inner().unwrap_or_default();
+    let options = UploadToContainerOptions {
+        path: "/".to_string(),
+        ..Default::default()
+    };
+    docker
+        .upload_to_container(name, Some(options), bollard::body_full(tar.into()))
+        .await
+        .map_err(BackendError::engine(format!(
+            "copying the probe into {name}"
+        )))
+}
+
+/// Follows a container's output until it prints `CB-READY`.
+async fn wait_ready(docker: &Docker, name: &str) -> Result<(), BackendError> {
+    let options = LogsOptions {
+        follow: true,
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let mut stream = docker.logs(name, Some(options));
+    let mut seen = String::new();
+    let wait = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(BackendError::engine(format!(
+                "reading the output of {name}"
+            )))?;
+            seen.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            if seen.lines().any(|line| line == "CB-READY") {
+                return Ok(());
+            }
+            if seen.len() > 64 * 1024 {
+                seen.drain(..seen.len() - 4096);
+            }
+        }
+        Err(BackendError::FixtureStart {
+            name: name.to_string(),
+            reason: format!("exited before it was ready; output: {}", seen.trim()),
+        })
+    };
+    tokio::time::timeout(READY_TIMEOUT, wait)
+        .await
+        .map_err(|_| BackendError::Timeout {
+            step: format!("waiting for {name} to be ready"),
+            seconds: READY_TIMEOUT.as_secs_f64(),
+        })?
+}
+
+fn bundle_cmd(spec: &BottleSpec) -> Vec<String> {
+    let ports = spec.ports;
+    let egress_host = if spec.sabotage.egress_all_interfaces {
+        "0.0.0.0"
+    } else {
+        "127.0.0.1"
+    };
+    let mut cmd = vec![
+        "bundle".to_string(),
+        "--pipelock".into(),
+        format!("0.0.0.0:{}", ports.pipelock),
+        "--egress".into(),
+        format!("{egress_host}:{}", ports.egress),
+        "--git-gate".into(),
+        format!("0.0.0.0:{}", ports.git_gate),
+        "--supervise".into(),
+        format!("0.0.0.0:{}", ports.supervise),
+        "--allow".into(),
+        spec.allowed_host.clone(),
+    ];
+    if spec.sabotage.pipelock_allow_all {
+        cmd.push("--allow-all".into());
+    }
+    if spec.sabotage.pipelock_allow_ip_literals {
+        cmd.push("--allow-ip-literals".into());
+    }
+    if let Some(port) = spec.sabotage.extra_bundle_listener {
+        cmd.push("--extra-listener".into());
+        cmd.push(format!("0.0.0.0:{port}"));
+    }
+    cmd
+}
+
+/// Brings the bottle up. On error the caller tears down by run id; every object is labelled
+/// before anything can fail after it exists.
+pub(crate) async fn launch(
+    docker: &Docker,
+    spec: &BottleSpec,
+    images: &Images,
+) -> Result<Bottle, BackendError> {
+    let run_labels = labels::run_labels(&spec.run_id, spec.keep);
+    let [agent_net, upstream_net, lan_net] = create_networks(docker, spec, &run_labels).await?;
+    let agent_base = agent_net.gateway;
+    let upstream_base = upstream_net.gateway;
+    let lan_base = lan_net.gateway;
+    let bundle_ip = host_in(agent_base, hosts::BUNDLE);
+    let dns_ip = host_in(upstream_base, hosts::DNS);
+    let probe_path = if images.agent_is_user {
+        images::USER_PROBE_PATH
+    } else {
+        images::BUILTIN_PROBE_PATH
+    };
+    let topology = Topology {
+        backend: "docker".into(),
+        run_id: spec.run_id.clone(),
+        agent_ip: host_in(agent_base, hosts::AGENT),
+        agent_extra_ips: if spec.sabotage.agent_on_upstream {
+            vec![host_in(upstream_base, hosts::AGENT_UPSTREAM)]
+        } else {
+            vec![]
+        },
+        bundle_ip,
+        bundle_upstream_ip: host_in(upstream_base, hosts::BUNDLE),
+        bundle_name: "bundle".into(),
+        ports: spec.ports,
+        public: FixtureHost {
+            name: "public".into(),
+            ip: host_in(upstream_base, hosts::PUBLIC),
+            ports: vec![80, 443],
+        },
+        lan: FixtureHost {
+            name: "lan".into(),
+            ip: host_in(lan_base, hosts::LAN),
+            ports: vec![80, 22],
+        },
+        dns: FixtureHost {
+            name: "dns".into(),
+            ip: dns_ip,
+            ports: vec![53],
+        },
+        allowed_host: spec.allowed_host.clone(),
+        denied_host: spec.denied_host.clone(),
+        sabotaged: !spec.sabotage.is_clean(),
+        agent_network: agent_net,
+        upstream_network: upstream_net,
+        lan_network: lan_net,
+    };
+    let fixture_entry = vec![images::FIXTURE_PATH.to_string()];
+    let topology_json = serde_json::to_string(&topology).expect("topology serialises");
+    let planned = vec![
+        PlannedContainer {
+            role: "bundle",
+            image: images.bundle.clone(),
+            entrypoint: if images.bundle_is_user {
+                vec![]
+            } else {
+                fixture_entry.clone()
+            },
+            cmd: if images.bundle_is_user {
+                vec![]
+            } else {
+                bundle_cmd(spec)
+            },
+            network: topology.agent_network.name.clone(),
+            ip: bundle_ip,
+            aliases: vec![topology.bundle_name.clone()],
+            second: Some((
+                topology.upstream_network.name.clone(),
+                topology.bundle_upstream_ip,
+            )),
+            announces_ready: !images.bundle_is_user,
+            extra_labels: vec![],
+        },
+        PlannedContainer {
+            role: "public",
+            image: images.fixture.clone(),
+            entrypoint: fixture_entry.clone(),
+            cmd: [
+                "canary",
+                "--name",
+                "public",
+                "--tcp",
+                "0.0.0.0:80",
+                "--tcp",
+                "0.0.0.0:443",
+            ]
+            .map(String::from)
+            .to_vec(),
+            network: topology.upstream_network.name.clone(),
+            ip: topology.public.ip,
+            aliases: vec![spec.allowed_host.clone(), spec.denied_host.clone()],
+            second: None,
+            announces_ready: true,
+            extra_labels: vec![],
+        },
+        PlannedContainer {
+            role: "lan",
+            image: images.fixture.clone(),
+            entrypoint: fixture_entry.clone(),
+            cmd: [
+                "canary",
+                "--name",
+                "lan",
+                "--tcp",
+                "0.0.0.0:80",
+                "--tcp",
+                "0.0.0.0:22",
+            ]
+            .map(String::from)
+            .to_vec(),
+            network: topology.lan_network.name.clone(),
+            ip: topology.lan.ip,
+            aliases: vec![],
+            second: None,
+            announces_ready: true,
+            extra_labels: vec![],
+        },
+        PlannedContainer {
+            role: "dns",
+            image: images.fixture.clone(),
+            entrypoint: fixture_entry,
+            cmd: ["dns", "--listen", "0.0.0.0:53"].map(String::from).to_vec(),
+            network: topology.upstream_network.name.clone(),
+            ip: dns_ip,
+            aliases: vec![],
+            second: None,
+            announces_ready: true,
+            extra_labels: vec![],
+        },
+        PlannedContainer {
+            role: "agent",
+            image: images.agent.clone(),
+            entrypoint: vec![probe_path.to_string()],
+            cmd: vec!["idle".to_string()],
+            network: topology.agent_network.name.clone(),
+            ip: topology.agent_ip,
+            aliases: vec![],
+            second: spec.sabotage.agent_on_upstream.then(|| {
+                (
+                    topology.upstream_network.name.clone(),
+                    host_in(upstream_base, hosts::AGENT_UPSTREAM),
+                )
+            }),
+            announces_ready: false,
+            extra_labels: vec![(labels::TOPOLOGY.to_string(), topology_json)],
+        },
+    ];
+    futures_util::future::try_join_all(
+        planned
+            .iter()
+            .map(|p| create_container(docker, &spec.run_id, p, &run_labels, dns_ip)),
+    )
+    .await?;
+    let agent_name = container_name(&spec.run_id, "agent");
+    if images.agent_is_user {
+        let probe = std::fs::read(&spec.probe_binary).map_err(|e| BackendError::Artifact {
+            what: "probe binary",
+            path: spec.probe_binary.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        upload_probe(docker, &agent_name, &probe).await?;
+    }
+    // Fixtures first, so that nothing the agent does can precede its targets' listeners.
+    let start_and_wait = |p: &PlannedContainer| {
+        let name = container_name(&spec.run_id, p.role);
+        let announces = p.announces_ready;
+        async move {
+            docker
+                .start_container(&name, None)
+                .await
+                .map_err(BackendError::engine(format!("starting {name}")))?;
+            if announces {
+                wait_ready(docker, &name).await?;
+            }
+            Ok::<_, BackendError>(())
+        }
+    };
+    let (agent, others): (Vec<_>, Vec<_>) = planned.iter().partition(|p| p.role == "agent");
+    futures_util::future::try_join_all(others.into_iter().map(start_and_wait)).await?;
+    futures_util::future::try_join_all(agent.into_iter().map(start_and_wait)).await?;
+    Ok(bottle_from(topology, agent_name, probe_path))
+}
+
+fn bottle_from(topology: Topology, agent_name: String, probe_path: &str) -> Bottle {
+    let run_id = topology.run_id.clone();
+    Bottle {
+        fixture_refs: ["public", "lan", "dns"]
+            .iter()
+            .map(|role| (role.to_string(), container_name(&run_id, role)))
+            .collect(),
+        run_id,
+        topology,
+        agent_ref: agent_name,
+        probe_path: probe_path.to_string(),
+    }
+}
+
+/// Finds a running bottle by its run id, from the topology label on its agent.
+pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, BackendError> {
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{}={run_id}", labels::RUN),
+                format!("{}=agent", labels::ROLE),
+            ],
+        )])),
+        ..Default::default()
+    };
+    let found = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(BackendError::engine("listing bottles"))?;
+    let agent = found
+        .into_iter()
+        .next()
+        .ok_or_else(|| BackendError::NoSuchBottle(run_id.to_string()))?;
+    let corrupt = |reason: String| BackendError::Corrupt {
+        run_id: run_id.to_string(),
+        reason,
+    };
+    let agent_labels = agent.labels.unwrap_or_default();
+    let json = agent_labels
+        .get(labels::TOPOLOGY)
+        .ok_or_else(|| corrupt("the agent has no topology label".into()))?;
+    let topology: Topology = serde_json::from_str(json)
+        .map_err(|e| corrupt(format!("the topology label is unreadable: {e}")))?;
+    if agent.state.map(|s| s.to_string()).as_deref() != Some("running") {
+        return Err(corrupt("the agent container is not running".into()));
+    }
+    let probe_path = agent
+        .command
+        .and_then(|c| c.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| images::BUILTIN_PROBE_PATH.to_string());
+    Ok(bottle_from(
+        topology,
+        container_name(run_id, "agent"),
+        &probe_path,
+    ))
+}

@@ -1,0 +1,57 @@
+//! Every way a backend can fail, each naming the step and the object involved so that the
+//! harness can print one line a human can act on.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum BackendError {
+    /// The backend cannot run on this machine (no engine, no hypervisor). Exit code 3.
+    #[error("backend {backend} is unavailable: {reason}")]
+    Unavailable {
+        backend: &'static str,
+        reason: String,
+    },
+    /// The engine answered with an error while doing `step`.
+    #[error("docker engine error while {step}: {source}")]
+    Engine {
+        step: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// A step did not finish in time.
+    #[error("{step} did not finish within {seconds:.1} s")]
+    Timeout { step: String, seconds: f64 },
+    /// A binary the images are built from is missing or unreadable.
+    #[error("cannot read {what} at {path}: {reason}")]
+    Artifact {
+        what: &'static str,
+        path: String,
+        reason: String,
+    },
+    /// A fixture or bundle container exited or never said it was ready.
+    #[error("fixture {name} failed to start: {reason}")]
+    FixtureStart { name: String, reason: String },
+    /// No bottle with this id exists (for `probe --bottle` and `down`).
+    #[error("no bottle with id {0:?} on this engine")]
+    NoSuchBottle(String),
+    /// Every subnet tried overlapped an existing network.
+    #[error(
+        "could not find a free /24 for the bottle's networks after {attempts} attempts: {last}"
+    )]
+    NoFreeSubnet { attempts: u32, last: String },
+    /// Labels on an object the harness made are missing or unreadable.
+    #[error("bottle {run_id}: {reason}")]
+    Corrupt { run_id: String, reason: String },
+}
+
+impl BackendError {
+    pub(crate) fn engine(step: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {
+        let step = step.into();
+        move |source| BackendError::Engine { step, source }
+    }
+
+    /// True when the error means "this backend cannot be used here" rather than a failed run.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, BackendError::Unavailable { .. })
+    }
+}

@@ -1,0 +1,116 @@
+//! Labels put on every Docker object the harness creates, and run ids.
+//!
+//! `claude-bottle.run=<run id>` is the contract with the user ("everything we made carries this
+//! label"); the others let a later run decide whether a leftover bottle is stale.
+
+use std::collections::HashMap;
+
+/// The run id of the bottle the object belongs to.
+pub const RUN: &str = "claude-bottle.run";
+/// The pid of the harness process that made the object.
+pub const PID: &str = "claude-bottle.pid";
+/// The host name of the machine that made the object (a pid is only meaningful there).
+pub const HOST: &str = "claude-bottle.host";
+/// Present (`1`) when the user asked to keep the bottle (`--keep`, `up`): never reaped.
+pub const KEEP: &str = "claude-bottle.keep";
+/// The container's role in the bottle: agent, bundle, public, lan, dns.
+pub const ROLE: &str = "claude-bottle.role";
+/// The bottle's topology as JSON, on the agent container, so `probe --bottle ID` can find it.
+pub const TOPOLOGY: &str = "claude-bottle.topology";
+/// On cached images built by the harness (not tied to a run; kept between runs).
+pub const CACHE: &str = "claude-bottle.cache";
+
+/// A fresh run id: `cb` + 10 hex digits, short enough for object names.
+pub fn new_run_id() -> String {
+    let mut bytes = [0u8; 5];
+    fill_random(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("cb{hex}")
+}
+
+/// Fills `buf` from the kernel's random source, falling back to a time/pid mix.
+pub fn fill_random(buf: &mut [u8]) {
+    use std::io::Read;
+    if let Ok(mut file) = std::fs::File::open("/dev/urandom") {
+        if file.read_exact(buf).is_ok() {
+            return;
+        }
+    }
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+        ^ u128::from(std::process::id());
+    for (index, byte) in buf.iter_mut().enumerate() {
+        *byte = (seed >> ((index % 16) * 8)) as u8;
+    }
+}
+
+/// This machine's host name, for the `claude-bottle.host` label.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// The labels every object of run `run_id` carries.
+pub fn run_labels(run_id: &str, keep: bool) -> HashMap<String, String> {
+    let mut labels = HashMap::from([
+        (RUN.to_string(), run_id.to_string()),
+        (PID.to_string(), std::process::id().to_string()),
+        (HOST.to_string(), host_name()),
+    ]);
+    if keep {
+        labels.insert(KEEP.to_string(), "1".to_string());
+    }
+    labels
+}
+
+/// Whether a process with this pid is alive on this machine.
+pub fn pid_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    let result = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Whether a bottle with these labels is stale: made on this machine by a process that is gone,
+/// and not kept on purpose. Objects from other machines (a shared engine) are left alone.
+pub fn is_stale(labels: &HashMap<String, String>) -> bool {
+    if labels.contains_key(KEEP) {
+        return false;
+    }
+    if labels.get(HOST).map(String::as_str) != Some(host_name().as_str()) {
+        return false;
+    }
+    match labels.get(PID).and_then(|pid| pid.parse::<u32>().ok()) {
+        Some(pid) => pid != std::process::id() && !pid_alive(pid),
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_distinct_and_name_safe() {
+        let a = new_run_id();
+        let b = new_run_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 12);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn staleness_follows_pid_host_and_keep() {
+        let mut labels = run_labels("cbx", false);
+        assert!(!is_stale(&labels), "our own process is alive");
+        labels.insert(PID.to_string(), "999999999".to_string());
+        assert!(is_stale(&labels), "a dead pid on this host is stale");
+        labels.insert(KEEP.to_string(), "1".to_string());
+        assert!(!is_stale(&labels), "kept bottles are never reaped");
+        labels.remove(KEEP);
+        labels.insert(HOST.to_string(), "another-machine".to_string());
+        assert!(!is_stale(&labels), "other machines' bottles are left alone");
+    }
+}

@@ -1,0 +1,116 @@
+//! What a bottle should look like, independent of the backend that brings it up.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Where an image comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ImageSource {
+    /// Built locally from one of our static binaries (the default): nothing is pulled.
+    Builtin { binary: PathBuf },
+    /// An image the user already has on the engine, named in `bottle.toml`. For the agent, the
+    /// probe binary is copied into the container before it starts; for the bundle, the user's
+    /// image must serve pipelock, git-gate and supervise on the configured ports.
+    User { reference: String },
+}
+
+/// The bundle's service ports (pipelock, git-gate and supervise on 0.0.0.0; egress on the
+/// bundle's loopback only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ports {
+    pub pipelock: u16,
+    pub git_gate: u16,
+    pub supervise: u16,
+    pub egress: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Self {
+            pipelock: 3128,
+            git_gate: 9418,
+            supervise: 9100,
+            egress: 9099,
+        }
+    }
+}
+
+impl Ports {
+    /// The ports that may answer on the bundle's agent-side address.
+    pub fn declared(&self) -> Vec<u16> {
+        let mut ports = vec![self.pipelock, self.git_gate, self.supervise];
+        ports.sort_unstable();
+        ports
+    }
+}
+
+/// Deliberate breakage, for the tests (and later the self-test) that prove the suite notices.
+/// A correct bottle has every field false / empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sabotage {
+    /// The agent is also attached to the upstream network, next to the public host.
+    pub agent_on_upstream: bool,
+    /// The agent network gets a host-side gateway address (no `inhibit_ipv4`).
+    pub no_host_block: bool,
+    /// egress listens on 0.0.0.0 instead of the bundle's loopback.
+    pub egress_all_interfaces: bool,
+    /// The bundle opens one more listener on this port.
+    pub extra_bundle_listener: Option<u16>,
+    /// pipelock lets every host through.
+    pub pipelock_allow_all: bool,
+    /// pipelock lets CONNECT to IP literals through.
+    pub pipelock_allow_ip_literals: bool,
+}
+
+impl Sabotage {
+    pub fn is_clean(&self) -> bool {
+        *self == Sabotage::default()
+    }
+}
+
+/// Everything a backend needs to bring one bottle up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BottleSpec {
+    pub run_id: String,
+    /// The agent image; the built-in one runs `bottle-probe idle`.
+    pub agent: ImageSource,
+    /// The bundle image; the built-in one is `bottle-fixture bundle`.
+    pub bundle: ImageSource,
+    /// The fixture hosts' image source (always built-in: `bottle-fixture`).
+    pub fixture_binary: PathBuf,
+    /// The probe binary, copied into user-provided agent images.
+    pub probe_binary: PathBuf,
+    pub ports: Ports,
+    /// The name pipelock allows (an alias of the public fixture host).
+    pub allowed_host: String,
+    /// A name pipelock must refuse (another alias of the public fixture host).
+    pub denied_host: String,
+    pub sabotage: Sabotage,
+    /// Leave the bottle up after the run (`--keep`, `up`); never reaped as stale.
+    pub keep: bool,
+}
+
+/// Host parts of the pinned addresses inside each /24 the bottle owns.
+pub mod hosts {
+    /// The bundle, on the agent network and on the upstream network.
+    pub const BUNDLE: u8 = 2;
+    /// The agent, on the agent network.
+    pub const AGENT: u8 = 3;
+    /// The agent's second address when sabotaged onto the upstream network.
+    pub const AGENT_UPSTREAM: u8 = 4;
+    /// The public fixture host, on the upstream network.
+    pub const PUBLIC: u8 = 10;
+    /// The DNS canary, on the upstream network.
+    pub const DNS: u8 = 53;
+    /// The LAN fixture host, on the LAN network.
+    pub const LAN: u8 = 10;
+}
+
+/// The address `host` inside the /24 whose network address is `base`.
+pub fn host_in(base: Ipv4Addr, host: u8) -> Ipv4Addr {
+    let [a, b, c, _] = base.octets();
+    Ipv4Addr::new(a, b, c, host)
+}

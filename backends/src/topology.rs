@@ -1,0 +1,83 @@
+//! What a bottle looks like once it is up: its addresses, as the probes need them. Serialised
+//! into a label on the agent container so that a later `probe --bottle ID` finds it again.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::Ports;
+
+/// One network the bottle owns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    pub name: String,
+    /// `a.b.c.0/24`.
+    pub subnet: String,
+    /// The gateway address Docker's IPAM gave the network. On the agent network with the host
+    /// block in place the host does not hold it; on the others the host does.
+    pub gateway: Ipv4Addr,
+    /// Whether the host holds the gateway address (false when `inhibit_ipv4` is set).
+    pub host_has_gateway: bool,
+}
+
+/// A fixture host the harness started in place of the outside world.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixtureHost {
+    /// `public`, `lan` or `dns`: the `fixture` field of its records.
+    pub name: String,
+    pub ip: Ipv4Addr,
+    /// TCP ports it listens on (DNS: 53 over UDP and TCP).
+    pub ports: Vec<u16>,
+}
+
+/// The addresses of a running bottle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topology {
+    pub backend: String,
+    pub run_id: String,
+    pub agent_network: NetworkInfo,
+    pub upstream_network: NetworkInfo,
+    pub lan_network: NetworkInfo,
+    pub agent_ip: Ipv4Addr,
+    /// Further agent addresses (only when sabotaged onto another network).
+    #[serde(default)]
+    pub agent_extra_ips: Vec<Ipv4Addr>,
+    /// The bundle's address on the agent network (the agent's only peer).
+    pub bundle_ip: Ipv4Addr,
+    /// The bundle's address on the upstream network.
+    pub bundle_upstream_ip: Ipv4Addr,
+    /// The name the agent uses for the bundle (resolves through the agent's own resolver).
+    pub bundle_name: String,
+    pub ports: Ports,
+    pub public: FixtureHost,
+    pub lan: FixtureHost,
+    pub dns: FixtureHost,
+    /// Names pipelock allows / refuses; both resolve to the public host on the upstream side.
+    pub allowed_host: String,
+    pub denied_host: String,
+    /// Whether the bottle was built with deliberate breakage (recorded in reports).
+    pub sabotaged: bool,
+}
+
+impl Topology {
+    pub fn networks(&self) -> [&NetworkInfo; 3] {
+        [
+            &self.agent_network,
+            &self.upstream_network,
+            &self.lan_network,
+        ]
+    }
+}
+
+/// A handle to a running bottle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bottle {
+    pub run_id: String,
+    pub topology: Topology,
+    /// The agent container (docker) or machine (smolmachines) to exec in.
+    pub agent_ref: String,
+    /// Where the probe binary lives inside the agent.
+    pub probe_path: String,
+    /// Containers holding fixture records, by fixture name.
+    pub fixture_refs: Vec<(String, String)>,
+}

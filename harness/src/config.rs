@@ -1,0 +1,246 @@
+//! `bottle.toml`: the user's agent and bundle images, ports, the proxy test names and timeouts.
+//! Every table rejects unknown keys, so a typo is an error naming the key, not a silent default.
+
+use std::path::{Path, PathBuf};
+
+use bottle_backends::Ports;
+use serde::Deserialize;
+
+use crate::errors::HarnessError;
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BottleConfig {
+    #[serde(default)]
+    pub agent: ImageConfig,
+    #[serde(default)]
+    pub bundle: ImageConfig,
+    #[serde(default)]
+    pub ports: PortsConfig,
+    #[serde(default)]
+    pub proxy: ProxyConfig,
+    #[serde(default)]
+    pub timeouts: TimeoutConfig,
+}
+
+/// An image the user provides instead of the built-in one.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ImageConfig {
+    /// A local image reference (never pulled).
+    pub image: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortsConfig {
+    pub pipelock: u16,
+    pub git_gate: u16,
+    pub supervise: u16,
+    pub egress: u16,
+}
+
+impl Default for PortsConfig {
+    fn default() -> Self {
+        let ports = Ports::default();
+        Self {
+            pipelock: ports.pipelock,
+            git_gate: ports.git_gate,
+            supervise: ports.supervise,
+            egress: ports.egress,
+        }
+    }
+}
+
+impl PortsConfig {
+    pub fn to_ports(&self) -> Ports {
+        Ports {
+            pipelock: self.pipelock,
+            git_gate: self.git_gate,
+            supervise: self.supervise,
+            egress: self.egress,
+        }
+    }
+}
+
+/// The names the proxy probes use. Both resolve to the public fixture host on the upstream
+/// side; a user bundle must allow `allowed_host` and nothing else the suite asks for.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    pub allowed_host: String,
+    pub denied_host: String,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            allowed_host: "public.fixture.test".into(),
+            denied_host: "blocked.fixture.test".into(),
+        }
+    }
+}
+
+/// Per-attempt timeouts in milliseconds.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutConfig {
+    /// How long a deny attempt waits before it counts as a timeout.
+    pub attempt_ms: u32,
+    /// How long a positive control may take.
+    pub control_ms: u32,
+    /// The budget of the bundle port sweep.
+    pub sweep_ms: u32,
+}
+
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        Self {
+            attempt_ms: 1500,
+            control_ms: 5000,
+            sweep_ms: 8000,
+        }
+    }
+}
+
+impl BottleConfig {
+    /// Parses config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, HarnessError> {
+        let config: BottleConfig =
+            toml::from_str(text).map_err(|e| HarnessError::ConfigInvalid {
+                path: path.to_path_buf(),
+                reason: e.to_string().trim().replace('\n', " "),
+            })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, HarnessError> {
+        let text = std::fs::read_to_string(path).map_err(|e| HarnessError::ConfigRead {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Loads `path` if given, else `./bottle.toml` if it exists, else the defaults.
+    pub fn discover(path: Option<&Path>) -> Result<Self, HarnessError> {
+        match path {
+            Some(path) => Self::load(path),
+            None => {
+                let default = PathBuf::from("bottle.toml");
+                if default.exists() {
+                    Self::load(&default)
+                } else {
+                    Ok(Self::default())
+                }
+            }
+        }
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), HarnessError> {
+        let invalid = |reason: String| HarnessError::ConfigInvalid {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let ports = [
+            ("ports.pipelock", self.ports.pipelock),
+            ("ports.git_gate", self.ports.git_gate),
+            ("ports.supervise", self.ports.supervise),
+            ("ports.egress", self.ports.egress),
+        ];
+        for (index, (name, port)) in ports.iter().enumerate() {
+            if *port == 0 {
+                return Err(invalid(format!(
+                    "{name} must be a port between 1 and 65535"
+                )));
+            }
+            if let Some((other, _)) = ports[..index].iter().find(|(_, p)| p == port) {
+                return Err(invalid(format!("{name} and {other} are both {port}")));
+            }
+        }
+        for (name, host) in [
+            ("proxy.allowed_host", &self.proxy.allowed_host),
+            ("proxy.denied_host", &self.proxy.denied_host),
+        ] {
+            let ok = !host.is_empty()
+                && host.len() <= 200
+                && host.parse::<std::net::IpAddr>().is_err()
+                && host.split('.').all(|label| {
+                    !label.is_empty()
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !ok {
+                return Err(invalid(format!("{name} = {host:?} is not a DNS name")));
+            }
+        }
+        if self
+            .proxy
+            .allowed_host
+            .eq_ignore_ascii_case(&self.proxy.denied_host)
+        {
+            return Err(invalid(
+                "proxy.allowed_host and proxy.denied_host are the same name".into(),
+            ));
+        }
+        let t = &self.timeouts;
+        for (name, value) in [
+            ("timeouts.attempt_ms", t.attempt_ms),
+            ("timeouts.control_ms", t.control_ms),
+            ("timeouts.sweep_ms", t.sweep_ms),
+        ] {
+            if !(100..=120_000).contains(&value) {
+                return Err(invalid(format!("{name} = {value} is outside 100..=120000")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<BottleConfig, String> {
+        BottleConfig::parse(text, Path::new("bottle.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_config_gives_the_builtin_defaults() {
+        assert_eq!(parse("").unwrap(), BottleConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let error = parse("[agent]\nimage = \"x\"\nimgae = \"y\"\n").unwrap_err();
+        assert!(error.contains("imgae"), "{error}");
+        let error = parse("[bundel]\nimage = \"x\"\n").unwrap_err();
+        assert!(error.contains("bundel"), "{error}");
+    }
+
+    #[test]
+    fn user_images_and_ports_are_read() {
+        let config = parse("[agent]\nimage = \"me/agent:1\"\n[ports]\npipelock = 8080\n").unwrap();
+        assert_eq!(config.agent.image.as_deref(), Some("me/agent:1"));
+        assert_eq!(config.ports.pipelock, 8080);
+        assert_eq!(config.ports.egress, 9099);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(parse("[ports]\npipelock = 9099\n")
+            .unwrap_err()
+            .contains("ports.egress"));
+        assert!(parse("[ports]\ngit_gate = 0\n")
+            .unwrap_err()
+            .contains("git_gate"));
+        assert!(parse("[proxy]\nallowed_host = \"10.0.0.1\"\n")
+            .unwrap_err()
+            .contains("allowed_host"));
+        assert!(parse("[timeouts]\nattempt_ms = 5\n")
+            .unwrap_err()
+            .contains("attempt_ms"));
+    }
+}

@@ -1,0 +1,165 @@
+//! The harness's own side of the network: canaries on this machine, this machine's addresses,
+//! and liveness checks the harness makes from here against every target it owns.
+//!
+//! A liveness check is what lets a "the agent could not reach X" verdict mean something: X was
+//! up and answering, seen from outside the bottle, at the same time.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use bottle_backends::Topology;
+use bottle_fixtures::canary::{read_line, Canary};
+use bottle_fixtures::RecordSink;
+use bottle_probes::dns;
+
+use crate::errors::HarnessError;
+
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The two canaries on this machine: one on 127.0.0.1, one on every interface.
+pub struct HostCanaries {
+    pub sink: RecordSink,
+    pub loopback: SocketAddr,
+    pub all_interfaces_port: u16,
+}
+
+impl HostCanaries {
+    pub fn start() -> Result<Self, HarnessError> {
+        let sink = RecordSink::default();
+        let fail = |e: bottle_fixtures::FixtureError| HarnessError::HostCanary(e.to_string());
+        let loopback = Canary::start(
+            "host-loopback",
+            "127.0.0.1:0".parse().expect("literal"),
+            sink.clone(),
+        )
+        .map_err(fail)?;
+        let all = Canary::start(
+            "host-all",
+            "0.0.0.0:0".parse().expect("literal"),
+            sink.clone(),
+        )
+        .map_err(fail)?;
+        Ok(Self {
+            sink,
+            loopback: loopback.addr,
+            all_interfaces_port: all.addr.port(),
+        })
+    }
+}
+
+/// Every IPv4 address of this machine except loopback: interfaces, docker0, bridges. These are
+/// the only non-container addresses the suite ever sends to. Never the default gateway.
+pub fn host_addresses() -> Vec<Ipv4Addr> {
+    let mut addrs: Vec<Ipv4Addr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|iface| match iface.ip() {
+            IpAddr::V4(ip) if !ip.is_loopback() && !ip.is_unspecified() => Some(ip),
+            _ => None,
+        })
+        .collect();
+    addrs.sort_unstable();
+    addrs.dedup();
+    addrs
+}
+
+/// A harness-owned target whose liveness a verdict may depend on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    HostLoopback,
+    HostAllInterfaces,
+    Public,
+    Lan,
+    Dns,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::HostLoopback => "host loopback canary",
+            Target::HostAllInterfaces => "host all-interfaces canary",
+            Target::Public => "public fixture host",
+            Target::Lan => "LAN fixture host",
+            Target::Dns => "DNS canary",
+        }
+    }
+}
+
+/// One liveness check to make: a nonce sent from the harness to a target.
+#[derive(Clone, Debug)]
+pub struct LivenessCheck {
+    pub target: Target,
+    pub addr: SocketAddr,
+    pub nonce: String,
+    pub dns: bool,
+}
+
+/// The checks for a bottle; `nonce` makes a fresh nonce per check.
+pub fn liveness_checks(
+    topology: &Topology,
+    canaries: &HostCanaries,
+    mut nonce: impl FnMut() -> String,
+) -> Vec<LivenessCheck> {
+    let mut check = |target, addr, dns| LivenessCheck {
+        target,
+        addr,
+        nonce: nonce(),
+        dns,
+    };
+    vec![
+        check(Target::HostLoopback, canaries.loopback, false),
+        check(
+            Target::HostAllInterfaces,
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), canaries.all_interfaces_port),
+            false,
+        ),
+        check(
+            Target::Public,
+            SocketAddr::new(topology.public.ip.into(), 80),
+            false,
+        ),
+        check(
+            Target::Lan,
+            SocketAddr::new(topology.lan.ip.into(), 80),
+            false,
+        ),
+        check(
+            Target::Dns,
+            SocketAddr::new(topology.dns.ip.into(), 53),
+            true,
+        ),
+    ]
+}
+
+/// Sends one check; the target's records decide whether it counts (see `verdict`).
+pub fn send_liveness(check: &LivenessCheck) -> Result<(), String> {
+    if check.dns {
+        let qname = format!("{}.live.fixture.test", check.nonce);
+        let query = dns::build_query(0x4c56, &qname).ok_or("cannot encode the liveness query")?;
+        let socket = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+        socket
+            .set_read_timeout(Some(LIVENESS_TIMEOUT))
+            .map_err(|e| e.to_string())?;
+        socket
+            .send_to(&query, check.addr)
+            .map_err(|e| e.to_string())?;
+        let mut buffer = [0u8; 512];
+        socket
+            .recv(&mut buffer)
+            .map_err(|e| format!("no DNS reply: {e}"))?;
+        return Ok(());
+    }
+    let mut stream =
+        TcpStream::connect_timeout(&check.addr, LIVENESS_TIMEOUT).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(LIVENESS_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(format!("CB-NONCE {}\n", check.nonce).as_bytes())
+        .map_err(|e| e.to_string())?;
+    match read_line(&mut stream, 256) {
+        Some(line) if line.trim() == format!("CB-ACK {}", check.nonce) => Ok(()),
+        other => Err(format!("unexpected answer {other:?}")),
+    }
+}

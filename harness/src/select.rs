@@ -1,0 +1,187 @@
+//! Which backends a run uses: `--backend` on the command line, else `CLAUDE_BOTTLE_BACKEND`
+//! (a comma list), else docker. [`AnyBackend`] dispatches over the closed set of backends.
+
+use std::time::Duration;
+
+use bottle_backends::docker::DockerBackend;
+use bottle_backends::{
+    Availability, BackendError, Bottle, BottleBackend, BottleSpec, ExecOutput, TeardownReport,
+};
+use bottle_fixtures::Record;
+
+use crate::errors::HarnessError;
+
+pub const BACKEND_ENV: &str = "CLAUDE_BOTTLE_BACKEND";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BackendKind {
+    Docker,
+    Smolmachines,
+}
+
+impl BackendKind {
+    pub const ALL: [BackendKind; 2] = [BackendKind::Docker, BackendKind::Smolmachines];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Docker => "docker",
+            BackendKind::Smolmachines => "smolmachines",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Self, HarnessError> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name.trim())
+            .ok_or_else(|| HarnessError::UnknownBackend {
+                name: name.trim().to_string(),
+                known: Self::ALL.map(Self::as_str).join(", "),
+            })
+    }
+}
+
+/// Parses a comma list of backend names, keeping order and dropping repeats.
+pub fn parse_list(list: &str) -> Result<Vec<BackendKind>, HarnessError> {
+    let mut kinds = Vec::new();
+    for name in list.split(',').filter(|n| !n.trim().is_empty()) {
+        let kind = BackendKind::parse(name)?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    Ok(kinds)
+}
+
+/// The backends to use: the explicit list if given, else the environment, else docker.
+pub fn choose(explicit: Option<&str>) -> Result<Vec<BackendKind>, HarnessError> {
+    let from_env = std::env::var(BACKEND_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    match explicit.map(str::to_string).or(from_env) {
+        Some(list) => {
+            let kinds = parse_list(&list)?;
+            if kinds.is_empty() {
+                Ok(vec![BackendKind::Docker])
+            } else {
+                Ok(kinds)
+            }
+        }
+        None => Ok(vec![BackendKind::Docker]),
+    }
+}
+
+/// A backend of any kind.
+pub enum AnyBackend {
+    Docker(DockerBackend),
+    /// Not built yet: always unavailable, with the reason.
+    Smolmachines,
+}
+
+const SMOL_UNAVAILABLE: &str = "the smolmachines backend is not implemented in this build yet";
+
+impl AnyBackend {
+    pub fn new(kind: BackendKind) -> Self {
+        match kind {
+            BackendKind::Docker => AnyBackend::Docker(DockerBackend::new()),
+            BackendKind::Smolmachines => AnyBackend::Smolmachines,
+        }
+    }
+
+    fn smol_error() -> BackendError {
+        BackendError::Unavailable {
+            backend: "smolmachines",
+            reason: SMOL_UNAVAILABLE.into(),
+        }
+    }
+}
+
+impl BottleBackend for AnyBackend {
+    fn name(&self) -> &'static str {
+        match self {
+            AnyBackend::Docker(b) => b.name(),
+            AnyBackend::Smolmachines => "smolmachines",
+        }
+    }
+
+    async fn availability(&self) -> Availability {
+        match self {
+            AnyBackend::Docker(b) => b.availability().await,
+            AnyBackend::Smolmachines => Availability::Unavailable {
+                reason: SMOL_UNAVAILABLE.into(),
+            },
+        }
+    }
+
+    async fn prepare(&self, spec: &BottleSpec) -> Result<(), BackendError> {
+        match self {
+            AnyBackend::Docker(b) => b.prepare(spec).await,
+            AnyBackend::Smolmachines => Err(Self::smol_error()),
+        }
+    }
+
+    async fn launch(&self, spec: &BottleSpec) -> Result<Bottle, BackendError> {
+        match self {
+            AnyBackend::Docker(b) => b.launch(spec).await,
+            AnyBackend::Smolmachines => Err(Self::smol_error()),
+        }
+    }
+
+    async fn attach(&self, run_id: &str) -> Result<Bottle, BackendError> {
+        match self {
+            AnyBackend::Docker(b) => b.attach(run_id).await,
+            AnyBackend::Smolmachines => Err(Self::smol_error()),
+        }
+    }
+
+    async fn exec_in_agent(
+        &self,
+        bottle: &Bottle,
+        argv: &[String],
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<ExecOutput, BackendError> {
+        match self {
+            AnyBackend::Docker(b) => b.exec_in_agent(bottle, argv, timeout, max_output).await,
+            AnyBackend::Smolmachines => Err(Self::smol_error()),
+        }
+    }
+
+    async fn fixture_records(&self, bottle: &Bottle) -> Result<Vec<Record>, BackendError> {
+        match self {
+            AnyBackend::Docker(b) => b.fixture_records(bottle).await,
+            AnyBackend::Smolmachines => Err(Self::smol_error()),
+        }
+    }
+
+    async fn teardown(&self, run_id: &str) -> Result<TeardownReport, BackendError> {
+        match self {
+            AnyBackend::Docker(b) => b.teardown(run_id).await,
+            AnyBackend::Smolmachines => Err(Self::smol_error()),
+        }
+    }
+
+    async fn list_runs(&self, only_stale: bool) -> Result<Vec<String>, BackendError> {
+        match self {
+            AnyBackend::Docker(b) => b.list_runs(only_stale).await,
+            AnyBackend::Smolmachines => Err(Self::smol_error()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_parse_in_order_without_repeats() {
+        assert_eq!(
+            parse_list("smolmachines, docker,docker").unwrap(),
+            [BackendKind::Smolmachines, BackendKind::Docker]
+        );
+        assert!(parse_list("docker,podman")
+            .unwrap_err()
+            .to_string()
+            .contains("podman"));
+        assert_eq!(choose(Some("docker")).unwrap(), [BackendKind::Docker]);
+    }
+}

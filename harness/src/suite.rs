@@ -1,0 +1,416 @@
+//! One run of the escape suite: reap stale bottles, prepare images, bring the bottle up, run every
+//! probe in one exec, judge, tear down. Teardown happens on success, on error, on SIGINT/SIGTERM
+//! (the run future is dropped and the bottle removed by its label) and on panic (a drop guard).
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use bottle_backends::labels::new_run_id;
+use bottle_backends::{Availability, Bottle, BottleBackend, BottleSpec, ImageSource, Sabotage};
+use bottle_probes::wire::{ProbeOutput, MAX_OUTPUT_BYTES};
+
+use crate::binaries;
+use crate::config::BottleConfig;
+use crate::errors::HarnessError;
+use crate::host::{self, HostCanaries};
+use crate::plan::{self, HostSide};
+use crate::report::Report;
+use crate::select::{AnyBackend, BackendKind};
+use crate::verdict::{self, Evidence, KnownGap};
+
+/// Slack on top of the longest attempt for the exec round trip.
+const EXEC_SLACK: Duration = Duration::from_secs(10);
+/// Time for records of late packets (a forwarded DNS query) to reach the fixtures' logs.
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub backend: BackendKind,
+    pub config: BottleConfig,
+    pub keep: bool,
+    pub sequential: bool,
+    pub only: Option<Vec<String>>,
+    pub sabotage: Sabotage,
+    /// Print progress lines on stderr (a terminal, or asked for).
+    pub progress: bool,
+}
+
+impl RunOptions {
+    pub fn new(backend: BackendKind, config: BottleConfig) -> Self {
+        Self {
+            backend,
+            config,
+            keep: false,
+            sequential: false,
+            only: None,
+            sabotage: Sabotage::default(),
+            progress: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+fn progress(enabled: bool, message: &str) {
+    if enabled {
+        eprintln!("bottle-escape: {message}");
+    }
+}
+
+/// Known gaps per backend. Docker has none: every probe must be contained.
+pub fn known_gaps(_backend: BackendKind) -> Vec<KnownGap> {
+    Vec::new()
+}
+
+/// Builds the bottle spec from the config and the located binaries.
+pub fn bottle_spec(options: &RunOptions, run_id: &str) -> Result<BottleSpec, HarnessError> {
+    let probe = binaries::probe()?;
+    let fixture = binaries::fixture()?;
+    let config = &options.config;
+    Ok(BottleSpec {
+        run_id: run_id.to_string(),
+        agent: match &config.agent.image {
+            Some(reference) => ImageSource::User {
+                reference: reference.clone(),
+            },
+            None => ImageSource::Builtin {
+                binary: probe.clone(),
+            },
+        },
+        bundle: match &config.bundle.image {
+            Some(reference) => ImageSource::User {
+                reference: reference.clone(),
+            },
+            None => ImageSource::Builtin {
+                binary: fixture.clone(),
+            },
+        },
+        fixture_binary: fixture,
+        probe_binary: probe,
+        ports: config.ports.to_ports(),
+        allowed_host: config.proxy.allowed_host.clone(),
+        denied_host: config.proxy.denied_host.clone(),
+        sabotage: options.sabotage.clone(),
+        keep: options.keep,
+    })
+}
+
+/// Checks availability; `Unavailable` becomes the error that exits 3.
+pub async fn require_available(backend: &AnyBackend) -> Result<String, HarnessError> {
+    match backend.availability().await {
+        Availability::Available { version } => Ok(version),
+        Availability::Unavailable { reason } => Err(HarnessError::Backend(
+            bottle_backends::BackendError::Unavailable {
+                backend: backend.name(),
+                reason,
+            },
+        )),
+    }
+}
+
+/// Removes bottles whose harness process is gone (killed runs). Returns the run ids removed.
+pub async fn reap_stale(backend: &AnyBackend) -> Result<Vec<String>, HarnessError> {
+    let stale = backend.list_runs(true).await?;
+    for run_id in &stale {
+        backend.teardown(run_id).await?;
+    }
+    Ok(stale)
+}
+
+/// Tears a run down from a plain thread with its own runtime: usable from `Drop`.
+fn blocking_teardown(kind: BackendKind, run_id: String) {
+    let _ = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            let backend = AnyBackend::new(kind);
+            let _ = backend.teardown(&run_id).await;
+        });
+    })
+    .join();
+}
+
+/// Tears the run down when dropped unless disarmed: covers panics and early returns.
+struct TeardownGuard {
+    kind: BackendKind,
+    run_id: String,
+    armed: bool,
+}
+
+impl Drop for TeardownGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            blocking_teardown(self.kind, self.run_id.clone());
+        }
+    }
+}
+
+/// Waits for SIGINT or SIGTERM; names the signal.
+pub async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+/// `run`: up, probe, down, report. Interrupts tear down and return `Interrupted`.
+pub async fn run(options: &RunOptions) -> Result<Report, HarnessError> {
+    let run_id = new_run_id();
+    let backend = AnyBackend::new(options.backend);
+    let mut guard = TeardownGuard {
+        kind: options.backend,
+        run_id: run_id.clone(),
+        armed: !options.keep,
+    };
+    let result = tokio::select! {
+        result = run_inner(&backend, options, &run_id) => result,
+        signal = interrupted() => {
+            progress(true, &format!("{signal}: tearing down {run_id}"));
+            let _ = backend.teardown(&run_id).await;
+            // A create that was in flight may land after the first sweep.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = backend.teardown(&run_id).await;
+            Err(HarnessError::Interrupted(signal))
+        }
+    };
+    guard.armed = false;
+    result
+}
+
+async fn run_inner(
+    backend: &AnyBackend,
+    options: &RunOptions,
+    run_id: &str,
+) -> Result<Report, HarnessError> {
+    let started = Instant::now();
+    let show = options.progress;
+    let version = require_available(backend).await?;
+    let reaped = reap_stale(backend).await?;
+    if !reaped.is_empty() {
+        progress(
+            show,
+            &format!("reaped stale bottles: {}", reaped.join(", ")),
+        );
+    }
+    let spec = bottle_spec(options, run_id)?;
+    progress(show, "preparing images");
+    let prepare_started = Instant::now();
+    backend.prepare(&spec).await?;
+    let prepare_ms = prepare_started.elapsed().as_millis() as u64;
+    progress(show, &format!("bringing up bottle {run_id}"));
+    let up_started = Instant::now();
+    let bottle = match backend.launch(&spec).await {
+        Ok(bottle) => bottle,
+        Err(error) => {
+            let _ = backend.teardown(run_id).await;
+            return Err(error.into());
+        }
+    };
+    let bring_up_ms = up_started.elapsed().as_millis() as u64;
+    let probe_started = Instant::now();
+    let outcome = probe_bottle(backend, &bottle, options).await;
+    let probe_ms = probe_started.elapsed().as_millis() as u64;
+    let teardown_started = Instant::now();
+    if !options.keep {
+        progress(show, "tearing down");
+        backend.teardown(run_id).await?;
+    } else {
+        progress(
+            true,
+            &format!("kept bottle {run_id}; remove it with `bottle-escape down {run_id}`"),
+        );
+    }
+    let teardown_ms = teardown_started.elapsed().as_millis() as u64;
+    let mut report = outcome?;
+    report.backend_version = version;
+    report.kept = options.keep;
+    report.timings.prepare_ms = prepare_ms;
+    report.timings.bring_up_ms = bring_up_ms;
+    report.timings.probe_ms = probe_ms;
+    report.timings.teardown_ms = teardown_ms;
+    report.timings.total_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+fn nonce() -> String {
+    let mut bytes = [0u8; 8];
+    bottle_backends::labels::fill_random(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The probe phase against a running bottle (also `probe --bottle ID`).
+pub async fn probe_bottle(
+    backend: &AnyBackend,
+    bottle: &Bottle,
+    options: &RunOptions,
+) -> Result<Report, HarnessError> {
+    let canaries = HostCanaries::start()?;
+    let host_side = HostSide {
+        loopback_canary: canaries.loopback,
+        all_interfaces_port: canaries.all_interfaces_port,
+        addresses: host::host_addresses(),
+    };
+    let plan = plan::build(
+        &bottle.topology,
+        &host_side,
+        &options.config.timeouts,
+        options.only.as_deref(),
+        nonce,
+    );
+    let mut argv = vec![
+        bottle.probe_path.clone(),
+        "run".to_string(),
+        "--session".to_string(),
+        plan.session.clone(),
+    ];
+    if options.sequential {
+        argv.push("--sequential".into());
+    }
+    argv.extend(plan.encoded_attempts());
+    let attempt_count = argv.len() - 4;
+    let timeout = if options.sequential {
+        let total: u64 = plan
+            .probes
+            .iter()
+            .flat_map(|p| p.attempts.iter().map(|a| u64::from(a.spec.timeout_ms)))
+            .sum();
+        Duration::from_millis(total) + EXEC_SLACK
+    } else {
+        Duration::from_millis(u64::from(plan.longest_timeout_ms())) + EXEC_SLACK
+    };
+    progress(
+        options.progress,
+        &format!("probing: {attempt_count} attempts"),
+    );
+    let exec = backend
+        .exec_in_agent(bottle, &argv, timeout, MAX_OUTPUT_BYTES + 1)
+        .await;
+    tokio::time::sleep(SETTLE).await;
+    let checks = host::liveness_checks(&bottle.topology, &canaries, nonce);
+    let sent = {
+        let checks = checks.clone();
+        tokio::task::spawn_blocking(move || {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = checks
+                    .iter()
+                    .map(|check| scope.spawn(move || host::send_liveness(check)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err("liveness check panicked".into()))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await
+        .unwrap_or_default()
+    };
+    let mut records = backend.fixture_records(bottle).await?;
+    records.extend(canaries.sink.snapshot());
+    let mut liveness = BTreeMap::new();
+    for (check, result) in checks.iter().zip(sent) {
+        let recorded = records.iter().any(|r| r.mentions(&check.nonce));
+        let state = match result {
+            Ok(()) if recorded => Ok(()),
+            Ok(()) => Err("it answered, but its records do not show the check".to_string()),
+            Err(why) => Err(why),
+        };
+        liveness.insert(check.target, state);
+    }
+    let parsed = match &exec {
+        Err(error) => Err(format!("the probe exec failed: {error}")),
+        Ok(output) if output.truncated => Err(format!(
+            "the probe printed more than {MAX_OUTPUT_BYTES} bytes"
+        )),
+        Ok(output) if output.exit_code != Some(0) => Err(format!(
+            "the probe exited with {:?}: {}",
+            output.exit_code,
+            String::from_utf8_lossy(&output.stderr)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        )),
+        Ok(output) => ProbeOutput::parse(&output.stdout, &plan.session, &plan.attempt_ids())
+            .map_err(|e| format!("the probe output was rejected: {e}")),
+    };
+    let gaps = known_gaps(options.backend);
+    let results = verdict::evaluate(
+        &plan,
+        &Evidence {
+            output: parsed.as_ref().map_err(Clone::clone),
+            records: &records,
+            liveness: &liveness,
+            known_gaps: &gaps,
+        },
+    );
+    let mut report = Report::new(backend.name(), "", &bottle.run_id, results);
+    report.sabotaged = bottle.topology.sabotaged;
+    report.topology = Some(bottle.topology.clone());
+    Ok(report)
+}
+
+/// `up`: brings a bottle up and leaves it running; returns it.
+pub async fn up(options: &RunOptions) -> Result<Bottle, HarnessError> {
+    let backend = AnyBackend::new(options.backend);
+    require_available(&backend).await?;
+    reap_stale(&backend).await?;
+    let run_id = new_run_id();
+    let mut spec = bottle_spec(options, &run_id)?;
+    spec.keep = true;
+    let launched = tokio::select! {
+        launched = backend.launch(&spec) => launched,
+        signal = interrupted() => {
+            let _ = backend.teardown(&run_id).await;
+            return Err(HarnessError::Interrupted(signal));
+        }
+    };
+    match launched {
+        Ok(bottle) => Ok(bottle),
+        Err(error) => {
+            let _ = backend.teardown(&run_id).await;
+            Err(error.into())
+        }
+    }
+}
+
+/// `probe --bottle ID`: the probe phase against a bottle left up by `up`.
+pub async fn probe_existing(options: &RunOptions, run_id: &str) -> Result<Report, HarnessError> {
+    let backend = AnyBackend::new(options.backend);
+    let version = require_available(&backend).await?;
+    let bottle = backend.attach(run_id).await?;
+    let started = Instant::now();
+    let mut report = probe_bottle(&backend, &bottle, options).await?;
+    report.backend_version = version;
+    report.kept = true;
+    report.timings.probe_ms = started.elapsed().as_millis() as u64;
+    report.timings.total_ms = report.timings.probe_ms;
+    Ok(report)
+}
+
+/// `down ID` / `down --all`: returns the run ids removed.
+pub async fn down(kind: BackendKind, run_id: Option<&str>) -> Result<Vec<String>, HarnessError> {
+    let backend = AnyBackend::new(kind);
+    require_available(&backend).await?;
+    let runs = match run_id {
+        Some(id) => vec![id.to_string()],
+        None => backend.list_runs(false).await?,
+    };
+    for run in &runs {
+        let removed = backend.teardown(run).await?;
+        if run_id.is_some() && removed.containers == 0 && removed.networks == 0 {
+            return Err(bottle_backends::BackendError::NoSuchBottle(run.clone()).into());
+        }
+    }
+    Ok(runs)
+}

@@ -1,0 +1,547 @@
+//! The verdict rules. Pure functions of the plan, what the probe printed, what the targets
+//! recorded and what the harness's own liveness checks saw; no I/O, so every rule is unit-tested.
+//!
+//! A deny passes only when all of these hold:
+//! 1. the probe's output parsed (it provably ran, under this session, with no unknown ids);
+//! 2. every attempt of the probe has a result, and each is a network-level "no" (refused,
+//!    timeout, unreachable) or pipelock's recognisable 403;
+//! 3. no harness-owned target recorded the attempt's nonce or any contact from the agent;
+//! 4. the probe's positive controls (same path, allowed target) passed;
+//! 5. every harness-owned target the probe aims at answered the harness's liveness check.
+//!
+//! Evidence of reach (a connection, an answer, a target's record) makes it `escape`; anything
+//! else is `inconclusive`. An error is never counted as blocked.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bottle_fixtures::Record;
+use bottle_probes::catalogue::Expect;
+use bottle_probes::wire::{AttemptKind, Observation, Outcome, ProbeOutput};
+use serde::Serialize;
+
+use crate::host::Target;
+use crate::plan::{Plan, PlannedAttempt, PlannedProbe};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Escape,
+    Inconclusive,
+    KnownGap,
+    UnexpectedPass,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Pass,
+        Verdict::Escape,
+        Verdict::Inconclusive,
+        Verdict::KnownGap,
+        Verdict::UnexpectedPass,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Escape => "escape",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::KnownGap => "known_gap",
+            Verdict::UnexpectedPass => "unexpected_pass",
+        }
+    }
+
+    /// Whether the expectation held (the suite may exit 0).
+    pub fn held(self) -> bool {
+        matches!(self, Verdict::Pass | Verdict::KnownGap)
+    }
+}
+
+/// A probe that is known to escape on some backend, with why and where it is tracked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KnownGap {
+    pub probe: String,
+    pub reason: String,
+    pub link: String,
+}
+
+/// What one attempt showed, for the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttemptEvidence {
+    pub id: String,
+    pub destination: String,
+    pub nonce: String,
+    /// What the probe reported (absent when it reported nothing for this attempt).
+    pub observation: Option<Observation>,
+    /// Records on harness-owned targets that point at this attempt.
+    pub target_saw: Vec<String>,
+    pub judgement: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProbeResult {
+    pub id: String,
+    pub family: String,
+    pub expect: String,
+    pub observed: String,
+    pub verdict: Verdict,
+    pub elapsed_ms: u64,
+    pub detail: String,
+    pub attempts: Vec<AttemptEvidence>,
+}
+
+/// Everything `evaluate` judges from.
+pub struct Evidence<'a> {
+    /// The parsed probe output, or why there is none (exec failed, output rejected).
+    pub output: Result<&'a ProbeOutput, String>,
+    /// Records from every harness-owned target (host canaries and fixture hosts).
+    pub records: &'a [Record],
+    /// The harness's own liveness check per target: `Ok` when it answered and recorded it.
+    pub liveness: &'a BTreeMap<Target, Result<(), String>>,
+    /// Known gaps in force for this backend.
+    pub known_gaps: &'a [KnownGap],
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Judgement {
+    Denied(String),
+    Reached(String),
+    Unclear(String),
+    Succeeded(String),
+}
+
+impl Judgement {
+    fn text(&self) -> String {
+        match self {
+            Judgement::Denied(why) => format!("denied: {why}"),
+            Judgement::Reached(why) => format!("reached: {why}"),
+            Judgement::Unclear(why) => format!("unclear: {why}"),
+            Judgement::Succeeded(why) => format!("allowed: {why}"),
+        }
+    }
+}
+
+fn describe(observation: &Observation) -> String {
+    let mut text = observation.outcome().as_str().to_string();
+    if let Some(status) = observation.status {
+        text.push_str(&format!(" {status}"));
+    }
+    if let Some(deny) = &observation.deny {
+        text.push_str(&format!(" ({deny})"));
+    }
+    if let Some(rcode) = observation.rcode {
+        text.push_str(&format!(" rcode={rcode}"));
+    }
+    if let Some(errno) = observation.errno {
+        text.push_str(&format!(" errno={errno}"));
+    }
+    if let Some(note) = &observation.note {
+        text.push_str(&format!(" [{note}]"));
+    }
+    text
+}
+
+/// Records that point at an attempt: its nonce anywhere.
+fn saw_nonce<'r>(records: &'r [Record], nonce: &str) -> Vec<&'r Record> {
+    records.iter().filter(|r| r.mentions(nonce)).collect()
+}
+
+/// The fixture name a record of `target` carries.
+fn fixture_of(target: Target) -> &'static str {
+    match target {
+        Target::HostLoopback => "host-loopback",
+        Target::HostAllInterfaces => "host-all",
+        Target::Public => "public",
+        Target::Lan => "lan",
+        Target::Dns => "dns",
+    }
+}
+
+/// A record on this attempt's target from one of the agent's addresses that no nonce of the
+/// plan explains (a connection whose nonce never arrived, a query without one). Only direct
+/// attempts (TCP, direct DNS) own such contact: proxied traffic arrives from the bundle.
+fn unattributed_contact<'r>(
+    attempt: &PlannedAttempt,
+    plan: &Plan,
+    records: &'r [Record],
+) -> Option<&'r Record> {
+    let target = attempt.target?;
+    if !matches!(
+        attempt.spec.kind,
+        AttemptKind::Tcp { .. } | AttemptKind::DnsUdp { .. } | AttemptKind::DnsTcp { .. }
+    ) {
+        return None;
+    }
+    let nonces: BTreeSet<&str> = plan
+        .probes
+        .iter()
+        .flat_map(|p| p.attempts.iter().map(|a| a.spec.nonce.as_str()))
+        .collect();
+    let explained = |record: &Record| nonces.iter().any(|nonce| record.mentions(nonce));
+    let explained_peers: BTreeSet<std::net::SocketAddr> = records
+        .iter()
+        .filter(|r| explained(r))
+        .map(|r| r.peer)
+        .collect();
+    let same_destination = |record: &Record| match &attempt.spec.kind {
+        AttemptKind::Tcp { addr } => {
+            record.proto == "tcp"
+                && record.local.port() == addr.port()
+                && (record.local.ip() == addr.ip() || !matches!(target, Target::HostAllInterfaces))
+        }
+        AttemptKind::DnsUdp { .. } => record.proto == "udp",
+        AttemptKind::DnsTcp { .. } => record.proto == "tcp",
+        _ => false,
+    };
+    records.iter().find(|r| {
+        r.fixture == fixture_of(target)
+            && same_destination(r)
+            && matches!(r.peer.ip(), std::net::IpAddr::V4(ip) if plan.agent_ips.contains(&ip))
+            && !explained(r)
+            && !explained_peers.contains(&r.peer)
+    })
+}
+
+/// Judges a deny attempt from the probe's side alone.
+fn judge_deny(attempt: &PlannedAttempt, observation: &Observation, plan: &Plan) -> Judgement {
+    let outcome = observation.outcome();
+    let seen = describe(observation);
+    match &attempt.spec.kind {
+        AttemptKind::Tcp { .. } => match outcome {
+            Outcome::Connected => Judgement::Reached(format!("connected ({seen})")),
+            o if o.is_network_denial() => Judgement::Denied(seen),
+            _ => Judgement::Unclear(format!("{seen} is not a network denial")),
+        },
+        AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. } => match outcome {
+            Outcome::Http if observation.status == Some(403) && observation.deny.is_some() => {
+                if observation.ack {
+                    Judgement::Reached(format!("403 but the target's acknowledgement came back ({seen})"))
+                } else {
+                    Judgement::Denied(format!("pipelock refused: {seen}"))
+                }
+            }
+            Outcome::Http if observation.ack || observation.status.is_some_and(|s| (200..300).contains(&s)) => {
+                Judgement::Reached(format!("the proxy let it through ({seen})"))
+            }
+            Outcome::Connected => Judgement::Reached(format!("tunnel established ({seen})")),
+            Outcome::Http => Judgement::Unclear(format!(
+                "the proxy answered without pipelock's deny marker ({seen})"
+            )),
+            _ => Judgement::Unclear(format!("pipelock itself did not answer ({seen})")),
+        },
+        AttemptKind::DnsUdp { .. } | AttemptKind::DnsTcp { .. } => match outcome {
+            Outcome::Answered | Outcome::Connected => Judgement::Reached(format!("the outside resolver answered ({seen})")),
+            o if o.is_network_denial() => Judgement::Denied(seen),
+            _ => Judgement::Unclear(format!("{seen} is not a network denial")),
+        },
+        AttemptKind::Resolver { .. } => match outcome {
+            // The agent's resolver may answer; what matters is that the name never left.
+            Outcome::Answered if !observation.answers.is_empty() && observation.rcode == Some(0) => {
+                Judgement::Reached(format!(
+                    "a resolver returned addresses for a name that exists nowhere inside the bottle ({seen})"
+                ))
+            }
+            Outcome::Answered | Outcome::Connected => Judgement::Denied(format!("not forwarded ({seen})")),
+            o if o.is_network_denial() => Judgement::Denied(format!("not forwarded ({seen})")),
+            _ => Judgement::Unclear(format!("{seen}: the resolver could not be asked")),
+        },
+        AttemptKind::Sweep { first, last, .. } => {
+            if outcome != Outcome::Swept {
+                return Judgement::Unclear(format!("the sweep did not run ({seen})"));
+            }
+            let total = u32::from(*last) - u32::from(*first) + 1;
+            let declared: BTreeSet<u16> = plan.declared_ports.iter().copied().collect();
+            let open: BTreeSet<u16> = observation.open.iter().copied().collect();
+            let extra: Vec<u16> = open.difference(&declared).copied().collect();
+            if !extra.is_empty() {
+                return Judgement::Reached(format!("undeclared ports answered: {extra:?}"));
+            }
+            if observation.scanned != Some(total) {
+                return Judgement::Unclear(format!(
+                    "swept {} of {total} ports within the budget",
+                    observation.scanned.unwrap_or(0)
+                ));
+            }
+            if observation.note.is_some() {
+                return Judgement::Unclear(seen);
+            }
+            let missing: Vec<u16> = declared.difference(&open).copied().collect();
+            if !missing.is_empty() {
+                return Judgement::Unclear(format!(
+                    "declared service ports {missing:?} did not answer, so the sweep proves nothing"
+                ));
+            }
+            Judgement::Denied(format!(
+                "only {declared:?} answered of {total} ports ({} filtered)",
+                observation.filtered.unwrap_or(0)
+            ))
+        }
+    }
+}
+
+/// Judges an allow attempt (a positive control).
+fn judge_allow(
+    attempt: &PlannedAttempt,
+    observation: &Observation,
+    seen_by_target: &[&Record],
+    plan: &Plan,
+) -> Judgement {
+    let seen = describe(observation);
+    let via_bundle = seen_by_target
+        .iter()
+        .any(|r| r.peer.ip() == std::net::IpAddr::V4(plan.bundle_upstream_ip));
+    match &attempt.spec.kind {
+        AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. } => {
+            let ok_status = observation.status == Some(200);
+            if ok_status && observation.ack && via_bundle {
+                Judgement::Succeeded(format!(
+                    "{seen}, acknowledged, and the target saw it arrive from the bundle"
+                ))
+            } else if !via_bundle {
+                Judgement::Unclear(format!(
+                    "{seen}; the target did not record it arriving from the bundle"
+                ))
+            } else {
+                Judgement::Unclear(format!(
+                    "{seen}; expected 200 with the target's acknowledgement"
+                ))
+            }
+        }
+        AttemptKind::Resolver { .. } => {
+            if observation.outcome() == Outcome::Answered
+                && observation.rcode == Some(0)
+                && observation.answers.contains(&plan.bundle_ip)
+            {
+                Judgement::Succeeded(format!("{seen} with the bundle's address"))
+            } else {
+                Judgement::Unclear(format!(
+                    "{seen}; expected the bundle's address {}",
+                    plan.bundle_ip
+                ))
+            }
+        }
+        _ => match observation.outcome() {
+            Outcome::Connected if observation.ack => Judgement::Succeeded(seen),
+            _ => Judgement::Unclear(seen),
+        },
+    }
+}
+
+fn evaluate_probe(
+    probe: &PlannedProbe,
+    plan: &Plan,
+    evidence: &Evidence,
+    controls: &BTreeMap<&str, Verdict>,
+) -> ProbeResult {
+    let spec = probe.spec;
+    let mut attempts = Vec::new();
+    let mut judgements = Vec::new();
+    let mut elapsed_ms = 0;
+    for attempt in &probe.attempts {
+        let observation = evidence
+            .output
+            .as_ref()
+            .ok()
+            .and_then(|output| output.observations.get(&attempt.spec.id))
+            .cloned();
+        let by_nonce = saw_nonce(evidence.records, &attempt.spec.nonce);
+        let mut target_saw: Vec<String> = by_nonce.iter().map(|r| r.to_line()).collect();
+        let judgement = if spec.expect == Expect::Deny && !by_nonce.is_empty() {
+            Judgement::Reached(format!(
+                "{} recorded this attempt's nonce",
+                by_nonce
+                    .iter()
+                    .map(|r| r.fixture.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        } else if let Some(contact) = unattributed_contact(attempt, plan, evidence.records)
+            .filter(|_| spec.expect == Expect::Deny)
+        {
+            target_saw.push(contact.to_line());
+            Judgement::Reached(format!(
+                "{} recorded contact from the agent's address {} that carried no nonce",
+                contact.fixture,
+                contact.peer.ip()
+            ))
+        } else {
+            match (&evidence.output, &observation) {
+                (Err(why), _) => Judgement::Unclear(format!("no usable probe output: {why}")),
+                (Ok(_), None) => {
+                    Judgement::Unclear("the probe reported nothing for this attempt".into())
+                }
+                (Ok(_), Some(observation)) => match spec.expect {
+                    Expect::Deny => judge_deny(attempt, observation, plan),
+                    Expect::Allow => judge_allow(attempt, observation, &by_nonce, plan),
+                },
+            }
+        };
+        if let Some(observation) = &observation {
+            elapsed_ms = elapsed_ms.max(observation.elapsed_ms);
+        }
+        attempts.push(AttemptEvidence {
+            id: attempt.spec.id.clone(),
+            destination: attempt.destination.clone(),
+            nonce: attempt.spec.nonce.clone(),
+            observation,
+            target_saw,
+            judgement: judgement.text(),
+        });
+        judgements.push((attempt, judgement));
+    }
+    let observed = summarise_observed(&attempts);
+    let first = |pick: fn(&Judgement) -> Option<&String>| {
+        judgements
+            .iter()
+            .find_map(|(attempt, j)| pick(j).map(|why| format!("{}: {why}", attempt.destination)))
+    };
+    let reached = first(|j| {
+        if let Judgement::Reached(w) = j {
+            Some(w)
+        } else {
+            None
+        }
+    });
+    let unclear = first(|j| {
+        if let Judgement::Unclear(w) = j {
+            Some(w)
+        } else {
+            None
+        }
+    });
+    let (mut verdict, mut detail) = if let Some(why) = reached {
+        match spec.expect {
+            Expect::Deny => (Verdict::Escape, why),
+            // A control that reached is fine; only its own failures count.
+            Expect::Allow => (Verdict::Inconclusive, why),
+        }
+    } else if let Some(why) = unclear {
+        (Verdict::Inconclusive, why)
+    } else if probe.attempts.is_empty() {
+        (
+            Verdict::Inconclusive,
+            "no attempts were planned (nothing to probe on this machine)".into(),
+        )
+    } else if spec.expect == Expect::Allow {
+        (
+            Verdict::Pass,
+            format!(
+                "positive control held: {}",
+                first(|j| if let Judgement::Succeeded(w) = j {
+                    Some(w)
+                } else {
+                    None
+                })
+                .unwrap_or_default()
+            ),
+        )
+    } else {
+        let failed_control = spec
+            .controls
+            .iter()
+            .find(|control| controls.get(**control) != Some(&Verdict::Pass));
+        let dead_target = probe
+            .attempts
+            .iter()
+            .filter_map(|a| a.target)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .find_map(|target| match evidence.liveness.get(&target) {
+                Some(Ok(())) => None,
+                Some(Err(why)) => Some(format!(
+                    "{} failed the harness's liveness check: {why}",
+                    target.as_str()
+                )),
+                None => Some(format!("{} was not checked for liveness", target.as_str())),
+            });
+        if let Some(control) = failed_control {
+            (Verdict::Inconclusive, format!("positive control {control} did not pass, so a failure on this path proves nothing"))
+        } else if let Some(why) = dead_target {
+            (Verdict::Inconclusive, why)
+        } else {
+            (
+                Verdict::Pass,
+                format!(
+                    "{} attempt(s) denied; controls passed; targets alive and saw nothing",
+                    probe.attempts.len()
+                ),
+            )
+        }
+    };
+    if let Some(gap) = evidence.known_gaps.iter().find(|g| g.probe == spec.id) {
+        match verdict {
+            Verdict::Escape => {
+                verdict = Verdict::KnownGap;
+                detail = format!("known gap ({}; {}): {detail}", gap.reason, gap.link);
+            }
+            Verdict::Pass => {
+                verdict = Verdict::UnexpectedPass;
+                detail = format!(
+                    "declared a known gap ({}) but contained: remove the entry; {detail}",
+                    gap.link
+                );
+            }
+            _ => {}
+        }
+    }
+    ProbeResult {
+        id: spec.id.to_string(),
+        family: spec.family.as_str().to_string(),
+        expect: spec.expect.as_str().to_string(),
+        observed,
+        verdict,
+        elapsed_ms,
+        detail,
+        attempts,
+    }
+}
+
+fn summarise_observed(attempts: &[AttemptEvidence]) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for attempt in attempts {
+        let key = match &attempt.observation {
+            None => "missing".to_string(),
+            Some(o) => {
+                let mut key = o.outcome().as_str().to_string();
+                if let Some(status) = o.status {
+                    key.push_str(&format!(" {status}"));
+                }
+                key
+            }
+        };
+        *counts.entry(key).or_default() += 1;
+        if !attempt.target_saw.is_empty() {
+            *counts.entry("target saw it".into()).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(key, n)| if n == 1 { key } else { format!("{key} x{n}") })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Judges every probe of the plan: controls first, then the probes that depend on them.
+pub fn evaluate(plan: &Plan, evidence: &Evidence) -> Vec<ProbeResult> {
+    let mut controls = BTreeMap::new();
+    let mut results: BTreeMap<&str, ProbeResult> = BTreeMap::new();
+    for probe in plan
+        .probes
+        .iter()
+        .filter(|p| p.spec.expect == Expect::Allow)
+    {
+        let result = evaluate_probe(probe, plan, evidence, &controls);
+        controls.insert(probe.spec.id, result.verdict);
+        results.insert(probe.spec.id, result);
+    }
+    for probe in plan.probes.iter().filter(|p| p.spec.expect == Expect::Deny) {
+        let result = evaluate_probe(probe, plan, evidence, &controls);
+        results.insert(probe.spec.id, result);
+    }
+    plan.probes
+        .iter()
+        .filter_map(|p| results.remove(p.spec.id))
+        .collect()
+}
