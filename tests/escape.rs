@@ -1,1 +1,272 @@
-fn main() {}
+//! The escape suite as tests: one trial per probe per backend, named
+//! `<backend>::<family>::<probe>`, plus `<backend>::selfcheck::broken_bottle`, which proves on a
+//! deliberately broken bottle that the suite turns red.
+//!
+//! Sharing a bottle: nextest runs every trial in its own process, and bringing a bottle up per
+//! probe would cost ~19 bring-ups. Instead the first trial process of a nextest run takes a file
+//! lock (under the target dir, keyed by `NEXTEST_RUN_ID`), runs the whole suite once on one
+//! bottle, tears it down, and writes the report; the other processes wait on the lock and read
+//! that report. Outside nextest (`cargo test`, a direct run) one process runs every trial and
+//! shares the report in memory.
+//!
+//! Backends: `--backend` (direct runs) or `CLAUDE_BOTTLE_BACKEND` (a comma list) narrows them;
+//! the nextest profiles in `.config/nextest.toml` set the variable. An unavailable backend's
+//! trials are marked ignored at list time with the reason printed on stderr; run anyway
+//! (`--run-ignored`), they fail with that reason, never pass.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bottle_backends::{Availability, BottleBackend, Sabotage};
+use bottle_harness::select::{self, AnyBackend, BackendKind};
+use bottle_harness::suite::{self, RunOptions};
+use bottle_harness::{BottleConfig, Report, Verdict};
+use bottle_probes::catalogue::CATALOGUE;
+use clap::Parser;
+use libtest_mimic::{Arguments, Failed, Trial};
+
+#[derive(Parser)]
+struct Cli {
+    /// Backends to run (comma list); default: $CLAUDE_BOTTLE_BACKEND, else every backend.
+    #[arg(long)]
+    backend: Option<String>,
+    #[command(flatten)]
+    test: Arguments,
+}
+
+type Shared = Arc<Mutex<Option<Result<Report, String>>>>;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn availability(kind: BackendKind) -> Availability {
+    runtime().block_on(AnyBackend::new(kind).availability())
+}
+
+fn options(kind: BackendKind, sabotage: Sabotage) -> RunOptions {
+    let mut options = RunOptions::new(kind, BottleConfig::default());
+    options.progress = false;
+    options.sabotage = sabotage;
+    options
+}
+
+fn run_suite(kind: BackendKind) -> Result<Report, String> {
+    runtime()
+        .block_on(suite::run(&options(kind, Sabotage::default())))
+        .map_err(|e| e.to_string())
+}
+
+/// The suite's report for `kind`, computed once per nextest run (or once per process).
+fn shared_report(kind: BackendKind, memo: &Shared) -> Result<Report, String> {
+    let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(result) = memo.as_ref() {
+        return result.clone();
+    }
+    let result = match std::env::var("NEXTEST_RUN_ID") {
+        Ok(run_id) => across_processes(kind, &run_id),
+        Err(_) => run_suite(kind),
+    };
+    *memo = Some(result.clone());
+    result
+}
+
+fn across_processes(kind: BackendKind, run_id: &str) -> Result<Report, String> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("escape-shared");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let stem = format!("{run_id}-{}", kind.as_str());
+    let lock_path = dir.join(format!("{stem}.lock"));
+    let result_path = dir.join(format!("{stem}.json"));
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("open {}: {e}", lock_path.display()))?;
+    lock.lock().map_err(|e| format!("lock {}: {e}", lock_path.display()))?;
+    if let Ok(mut file) = File::open(&result_path) {
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .map_err(|e| format!("read {}: {e}", result_path.display()))?;
+        let stored: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("shared result unreadable: {e}"))?;
+        return match stored.get("error").and_then(|e| e.as_str()) {
+            Some(error) => Err(error.to_string()),
+            None => report_from_json(&stored),
+        };
+    }
+    let result = run_suite(kind);
+    let stored = match &result {
+        Ok(report) => report.to_json(),
+        Err(error) => serde_json::json!({ "error": error }).to_string(),
+    };
+    let mut file =
+        File::create(&result_path).map_err(|e| format!("create {}: {e}", result_path.display()))?;
+    file.write_all(stored.as_bytes())
+        .map_err(|e| format!("write {}: {e}", result_path.display()))?;
+    drop(lock);
+    // Old runs' files are useless; keep the directory small.
+    prune(&dir, run_id);
+    result
+}
+
+fn prune(dir: &PathBuf, run_id: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(run_id) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Rebuilds just what the trials check from a stored report.
+fn report_from_json(value: &serde_json::Value) -> Result<Report, String> {
+    let mut results = Vec::new();
+    for item in value["results"].as_array().ok_or("stored report has no results")? {
+        let verdict = match item["verdict"].as_str() {
+            Some("pass") => Verdict::Pass,
+            Some("escape") => Verdict::Escape,
+            Some("inconclusive") => Verdict::Inconclusive,
+            Some("known_gap") => Verdict::KnownGap,
+            Some("unexpected_pass") => Verdict::UnexpectedPass,
+            other => return Err(format!("stored report has verdict {other:?}")),
+        };
+        let text = |key: &str| item[key].as_str().unwrap_or_default().to_string();
+        results.push(bottle_harness::ProbeResult {
+            id: text("id"),
+            family: text("family"),
+            expect: text("expect"),
+            observed: text("observed"),
+            verdict,
+            elapsed_ms: item["elapsed_ms"].as_u64().unwrap_or(0),
+            detail: text("detail"),
+            attempts: Vec::new(),
+        });
+    }
+    Ok(Report::new(
+        value["backend"].as_str().unwrap_or_default(),
+        value["backend_version"].as_str().unwrap_or_default(),
+        value["run_id"].as_str().unwrap_or_default(),
+        results,
+    ))
+}
+
+fn check_probe(kind: BackendKind, id: &str, memo: &Shared) -> Result<(), Failed> {
+    let report = shared_report(kind, memo).map_err(|e| format!("the suite did not run: {e}"))?;
+    let result = report
+        .results
+        .iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| format!("the report has no result for {id}"))?;
+    if result.verdict.held() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} (expected {}, observed {}): {}",
+            result.verdict.as_str(),
+            result.expect,
+            result.observed,
+            result.detail
+        )
+        .into())
+    }
+}
+
+/// Probes that must escape when the agent also sits on the upstream network and the host block
+/// is removed.
+const BROKEN_MUST_ESCAPE: &[&str] = &[
+    "localhost.host_addresses",
+    "lan.network_gateways",
+    "public.direct_http",
+    "public.direct_https",
+    "dns.direct_udp",
+    "dns.direct_tcp",
+];
+
+fn broken_bottle(kind: BackendKind) -> Result<(), Failed> {
+    let sabotage = Sabotage {
+        agent_on_upstream: true,
+        no_host_block: true,
+        ..Sabotage::default()
+    };
+    let report = runtime()
+        .block_on(suite::run(&options(kind, sabotage)))
+        .map_err(|e| format!("the sabotaged run failed: {e}"))?;
+    let mut problems = Vec::new();
+    for id in BROKEN_MUST_ESCAPE {
+        match report.results.iter().find(|r| r.id == *id) {
+            Some(r) if r.verdict == Verdict::Escape => {}
+            Some(r) => problems.push(format!("{id} was {} ({})", r.verdict.as_str(), r.detail)),
+            None => problems.push(format!("{id} missing")),
+        }
+    }
+    for control in CATALOGUE.iter().filter(|p| p.controls.is_empty()) {
+        match report.results.iter().find(|r| r.id == control.id) {
+            Some(r) if r.verdict == Verdict::Pass => {}
+            other => problems.push(format!("control {} did not pass: {other:?}", control.id)),
+        }
+    }
+    if report.exit_code() != bottle_harness::exit::ESCAPE {
+        problems.push(format!("exit code {} instead of 1", report.exit_code()));
+    }
+    if problems.is_empty() {
+        println!("{}", report.table());
+        Ok(())
+    } else {
+        Err(format!("the broken bottle was not caught:\n  {}\n{}", problems.join("\n  "), report.table()).into())
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let kinds = match cli.backend.as_deref().map(str::to_string).or_else(|| {
+        std::env::var(select::BACKEND_ENV).ok().filter(|v| !v.trim().is_empty())
+    }) {
+        Some(list) => select::parse_list(&list).unwrap_or_else(|e| {
+            eprintln!("escape: {e}");
+            std::process::exit(2);
+        }),
+        None => BackendKind::ALL.to_vec(),
+    };
+    let mut trials = Vec::new();
+    for kind in kinds {
+        let availability = availability(kind);
+        let unavailable = match &availability {
+            Availability::Available { .. } => None,
+            Availability::Unavailable { reason } => {
+                eprintln!("escape: backend {} is unavailable, its trials are ignored: {reason}", kind.as_str());
+                Some(reason.clone())
+            }
+        };
+        let memo: Shared = Arc::default();
+        for probe in CATALOGUE {
+            let name = format!("{}::{}::{}", kind.as_str(), probe.family.as_str(), probe.short_name());
+            let memo = memo.clone();
+            let reason = unavailable.clone();
+            let id = probe.id;
+            trials.push(
+                Trial::test(name, move || match reason {
+                    Some(reason) => Err(format!("backend unavailable: {reason}").into()),
+                    None => check_probe(kind, id, &memo),
+                })
+                .with_ignored_flag(unavailable.is_some()),
+            );
+        }
+        let reason = unavailable.clone();
+        trials.push(
+            Trial::test(format!("{}::selfcheck::broken_bottle", kind.as_str()), move || match reason {
+                Some(reason) => Err(format!("backend unavailable: {reason}").into()),
+                None => broken_bottle(kind),
+            })
+            .with_ignored_flag(unavailable.is_some()),
+        );
+    }
+    libtest_mimic::run(&cli.test, trials).exit();
+}
