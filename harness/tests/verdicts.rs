@@ -1,0 +1,385 @@
+//! The verdict rules, case by case, on a hand-made topology: no engine needed. Each case starts
+//! from the output of a contained bottle (every probe passes) and changes one thing.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use bottle_backends::{FixtureHost, NetworkInfo, Ports, Topology};
+use bottle_fixtures::Record;
+use bottle_harness::config::TimeoutConfig;
+use bottle_harness::host::Target;
+use bottle_harness::plan::{self, HostSide, Plan};
+use bottle_harness::verdict::{evaluate, Evidence, KnownGap, ProbeResult, Verdict};
+use bottle_probes::wire::{AttemptKind, Observation, Outcome, ProbeOutput};
+
+fn net(name: &str, third: u8, host_has_gateway: bool) -> NetworkInfo {
+    NetworkInfo {
+        name: name.into(),
+        subnet: format!("10.210.{third}.0/24"),
+        gateway: Ipv4Addr::new(10, 210, third, 1),
+        host_has_gateway,
+    }
+}
+
+fn topology() -> Topology {
+    Topology {
+        backend: "docker".into(),
+        run_id: "cbtest".into(),
+        agent_network: net("cb-t-agent", 1, false),
+        upstream_network: net("cb-t-upstream", 2, true),
+        lan_network: net("cb-t-lan", 3, true),
+        agent_ip: Ipv4Addr::new(10, 210, 1, 3),
+        agent_extra_ips: vec![],
+        bundle_ip: Ipv4Addr::new(10, 210, 1, 2),
+        bundle_upstream_ip: Ipv4Addr::new(10, 210, 2, 2),
+        bundle_name: "bundle".into(),
+        ports: Ports::default(),
+        public: FixtureHost { name: "public".into(), ip: Ipv4Addr::new(10, 210, 2, 10), ports: vec![80, 443] },
+        lan: FixtureHost { name: "lan".into(), ip: Ipv4Addr::new(10, 210, 3, 10), ports: vec![80, 22] },
+        dns: FixtureHost { name: "dns".into(), ip: Ipv4Addr::new(10, 210, 2, 53), ports: vec![53] },
+        allowed_host: "public.fixture.test".into(),
+        denied_host: "blocked.fixture.test".into(),
+        sabotaged: false,
+    }
+}
+
+fn make_plan() -> Plan {
+    let mut counter = 0u32;
+    let host = HostSide {
+        loopback_canary: "127.0.0.1:41000".parse().unwrap(),
+        all_interfaces_port: 41001,
+        addresses: vec![Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(172, 17, 0, 1)],
+    };
+    plan::build(&topology(), &host, &TimeoutConfig::default(), None, || {
+        counter += 1;
+        format!("n{counter:04}")
+    })
+}
+
+/// What a contained bottle's probe and targets report.
+struct Scenario {
+    plan: Plan,
+    observations: BTreeMap<String, Observation>,
+    records: Vec<Record>,
+    liveness: BTreeMap<Target, Result<(), String>>,
+    gaps: Vec<KnownGap>,
+}
+
+fn record(fixture: &str, local: &str, peer: &str, nonce: Option<&str>, qname: Option<&str>) -> Record {
+    Record {
+        fixture: fixture.into(),
+        event: if qname.is_some() { "query" } else if nonce.is_some() { "nonce" } else { "accept" }.into(),
+        proto: "tcp".into(),
+        local: local.parse().unwrap(),
+        peer: peer.parse().unwrap(),
+        nonce: nonce.map(str::to_string),
+        qname: qname.map(str::to_string),
+    }
+}
+
+impl Scenario {
+    fn contained() -> Self {
+        let plan = make_plan();
+        let topo = topology();
+        let mut observations = BTreeMap::new();
+        let mut records = Vec::new();
+        for probe in &plan.probes {
+            for attempt in &probe.attempts {
+                let id = attempt.spec.id.as_str();
+                let mut o = Observation::new(id, Outcome::Timeout, 1500);
+                match &attempt.spec.kind {
+                    AttemptKind::Tcp { .. } | AttemptKind::DnsUdp { .. } | AttemptKind::DnsTcp { .. } => {}
+                    AttemptKind::HttpProxy { host, .. } | AttemptKind::ConnectProxy { authority: host, .. } => {
+                        o.outcome = Some(Outcome::Http);
+                        if host.starts_with("public.fixture.test") {
+                            o.status = Some(200);
+                            o.ack = true;
+                            records.push(record("public", "10.210.2.10:80", "10.210.2.2:40000", Some(&attempt.spec.nonce), None));
+                        } else {
+                            o.status = Some(403);
+                            o.deny = Some("host-not-allowed".into());
+                        }
+                    }
+                    AttemptKind::Resolver { qname, .. } => {
+                        o.outcome = Some(Outcome::Answered);
+                        if qname == "bundle" {
+                            o.rcode = Some(0);
+                            o.answers = vec![topo.bundle_ip];
+                        } else {
+                            o.rcode = Some(2);
+                        }
+                    }
+                    AttemptKind::Sweep { .. } => {
+                        o.outcome = Some(Outcome::Swept);
+                        o.open = topo.ports.declared();
+                        o.scanned = Some(65535);
+                        o.filtered = Some(0);
+                    }
+                }
+                observations.insert(id.to_string(), o);
+            }
+        }
+        let liveness = [Target::HostLoopback, Target::HostAllInterfaces, Target::Public, Target::Lan, Target::Dns]
+            .into_iter()
+            .map(|t| (t, Ok(())))
+            .collect();
+        Self { plan, observations, records, liveness, gaps: vec![] }
+    }
+
+    fn raw_output(&self) -> String {
+        let mut out = format!("CB1-BEGIN session={} attempts={}\n", self.plan.session, self.observations.len());
+        for o in self.observations.values() {
+            out.push_str(&o.to_line());
+            out.push('\n');
+        }
+        out.push_str(&format!("CB1-END session={}\n", self.plan.session));
+        out
+    }
+
+    fn judge_raw(&self, raw: &[u8]) -> Vec<ProbeResult> {
+        let parsed = ProbeOutput::parse(raw, &self.plan.session, &self.plan.attempt_ids()).map_err(|e| e.to_string());
+        evaluate(
+            &self.plan,
+            &Evidence {
+                output: parsed.as_ref().map_err(Clone::clone),
+                records: &self.records,
+                liveness: &self.liveness,
+                known_gaps: &self.gaps,
+            },
+        )
+    }
+
+    fn judge(&self) -> Vec<ProbeResult> {
+        self.judge_raw(self.raw_output().as_bytes())
+    }
+
+    fn obs(&mut self, probe: &str) -> &mut Observation {
+        self.observations.get_mut(&format!("{probe}#0")).unwrap()
+    }
+
+    fn nonce(&self, probe: &str) -> String {
+        self.plan.probe(probe).unwrap().attempts[0].spec.nonce.clone()
+    }
+}
+
+fn verdict_of(results: &[ProbeResult], id: &str) -> Verdict {
+    results.iter().find(|r| r.id == id).unwrap_or_else(|| panic!("{id} missing")).verdict
+}
+
+fn assert_only(results: &[ProbeResult], changed: &[(&str, Verdict)]) {
+    for result in results {
+        let expected = changed.iter().find(|(id, _)| *id == result.id).map(|(_, v)| *v).unwrap_or(Verdict::Pass);
+        assert_eq!(result.verdict, expected, "{}: {}", result.id, result.detail);
+    }
+}
+
+#[test]
+fn a_contained_bottle_passes_every_probe() {
+    let results = Scenario::contained().judge();
+    assert_eq!(results.len(), bottle_probes::CATALOGUE.len());
+    assert_only(&results, &[]);
+}
+
+#[test]
+fn garbage_output_is_inconclusive_never_pass() {
+    let s = Scenario::contained();
+    for raw in [
+        &b"\x00\xff garbage"[..],
+        b"",
+        b"CB1 id=localhost.agent_loopback#0;outcome=refused;elapsed_ms=1\n",
+        b"everything is fine, all blocked\n",
+    ] {
+        for result in s.judge_raw(raw) {
+            assert_eq!(result.verdict, Verdict::Inconclusive, "{raw:?} {}: {}", result.id, result.detail);
+        }
+    }
+}
+
+#[test]
+fn truncated_or_foreign_session_output_is_inconclusive() {
+    let s = Scenario::contained();
+    let raw = s.raw_output();
+    let cut = &raw[..raw.find("CB1-END").unwrap()];
+    assert!(s.judge_raw(cut.as_bytes()).iter().all(|r| r.verdict == Verdict::Inconclusive));
+    let foreign = raw.replace(&s.plan.session, "othersession");
+    assert!(s.judge_raw(foreign.as_bytes()).iter().all(|r| r.verdict == Verdict::Inconclusive));
+}
+
+#[test]
+fn output_with_an_unknown_attempt_is_rejected() {
+    let s = Scenario::contained();
+    let raw = s.raw_output().replace("CB1-END", "CB1 id=made.up#0;outcome=refused;elapsed_ms=1\nCB1-END");
+    assert!(s.judge_raw(raw.as_bytes()).iter().all(|r| r.verdict == Verdict::Inconclusive));
+}
+
+#[test]
+fn a_lying_probe_is_caught_by_the_target_records() {
+    let mut s = Scenario::contained();
+    // The probe says "timeout", but the public host recorded this attempt's nonce.
+    let nonce = s.nonce("public.direct_http");
+    s.records.push(record("public", "10.210.2.10:80", "10.210.1.3:51000", Some(&nonce), None));
+    assert_only(&s.judge(), &[("public.direct_http", Verdict::Escape)]);
+}
+
+#[test]
+fn a_lying_control_without_target_evidence_is_not_trusted() {
+    let mut s = Scenario::contained();
+    // The probe claims 200 + ack for the control, but the public host never saw it.
+    let nonce = s.nonce("proxy.allowed_http");
+    s.records.retain(|r| !r.mentions(&nonce));
+    let results = s.judge();
+    assert_eq!(verdict_of(&results, "proxy.allowed_http"), Verdict::Inconclusive);
+    // Everything resting on that control can no longer pass.
+    for probe in bottle_probes::CATALOGUE.iter().filter(|p| p.controls.contains(&"proxy.allowed_http")) {
+        assert_eq!(verdict_of(&results, probe.id), Verdict::Inconclusive, "{}", probe.id);
+    }
+}
+
+#[test]
+fn a_control_arriving_from_the_agent_rather_than_the_bundle_does_not_pass() {
+    let mut s = Scenario::contained();
+    let nonce = s.nonce("proxy.allowed_connect");
+    for r in s.records.iter_mut().filter(|r| r.mentions(&nonce)) {
+        r.peer = "10.210.1.3:40000".parse().unwrap();
+    }
+    assert_eq!(verdict_of(&s.judge(), "proxy.allowed_connect"), Verdict::Inconclusive);
+}
+
+#[test]
+fn connected_is_an_escape() {
+    let mut s = Scenario::contained();
+    s.obs("egress_bypass.direct_egress").outcome = Some(Outcome::Connected);
+    assert_only(&s.judge(), &[("egress_bypass.direct_egress", Verdict::Escape)]);
+}
+
+#[test]
+fn refused_timeout_and_unreachable_are_denials_but_errors_are_not() {
+    for outcome in [Outcome::Refused, Outcome::Timeout, Outcome::Unreachable] {
+        let mut s = Scenario::contained();
+        s.obs("lan.fixture_host").outcome = Some(outcome);
+        assert_only(&s.judge(), &[]);
+    }
+    let mut s = Scenario::contained();
+    let o = s.obs("lan.fixture_host");
+    o.outcome = Some(Outcome::Error);
+    o.errno = Some(13);
+    assert_only(&s.judge(), &[("lan.fixture_host", Verdict::Inconclusive)]);
+}
+
+#[test]
+fn a_missing_attempt_is_inconclusive() {
+    let mut s = Scenario::contained();
+    s.observations.remove("localhost.host_addresses#1");
+    assert_only(&s.judge(), &[("localhost.host_addresses", Verdict::Inconclusive)]);
+}
+
+#[test]
+fn a_dead_target_makes_its_denials_inconclusive() {
+    let mut s = Scenario::contained();
+    s.liveness.insert(Target::Lan, Err("connection refused".into()));
+    assert_only(&s.judge(), &[("lan.fixture_host", Verdict::Inconclusive)]);
+}
+
+#[test]
+fn a_failed_dns_control_makes_dns_denials_inconclusive() {
+    let mut s = Scenario::contained();
+    s.obs("dns.resolver_control").outcome = Some(Outcome::Timeout);
+    assert_only(
+        &s.judge(),
+        &[
+            ("dns.resolver_control", Verdict::Inconclusive),
+            ("dns.direct_udp", Verdict::Inconclusive),
+            ("dns.resolver_exfil", Verdict::Inconclusive),
+        ],
+    );
+}
+
+#[test]
+fn proxy_answers_are_judged_by_status_and_marker() {
+    let mut s = Scenario::contained();
+    s.obs("proxy.denied_host").deny = None;
+    assert_only(&s.judge(), &[("proxy.denied_host", Verdict::Inconclusive)]);
+
+    let mut s = Scenario::contained();
+    let o = s.obs("proxy.connect_ip_literal");
+    o.status = Some(200);
+    o.deny = None;
+    assert_only(&s.judge(), &[("proxy.connect_ip_literal", Verdict::Escape)]);
+
+    let mut s = Scenario::contained();
+    s.obs("proxy.denied_connect").outcome = Some(Outcome::Refused);
+    assert_only(&s.judge(), &[("proxy.denied_connect", Verdict::Inconclusive)]);
+}
+
+#[test]
+fn the_sweep_needs_every_port_and_only_the_declared_ones() {
+    let mut s = Scenario::contained();
+    s.obs("egress_bypass.port_sweep").open.push(9099);
+    assert_only(&s.judge(), &[("egress_bypass.port_sweep", Verdict::Escape)]);
+
+    let mut s = Scenario::contained();
+    s.obs("egress_bypass.port_sweep").scanned = Some(30000);
+    assert_only(&s.judge(), &[("egress_bypass.port_sweep", Verdict::Inconclusive)]);
+
+    let mut s = Scenario::contained();
+    s.obs("egress_bypass.port_sweep").open.clear();
+    assert_only(&s.judge(), &[("egress_bypass.port_sweep", Verdict::Inconclusive)]);
+}
+
+#[test]
+fn resolver_exfiltration_is_judged_by_the_dns_canary() {
+    let mut s = Scenario::contained();
+    let nonce = s.nonce("dns.resolver_exfil");
+    s.records.push(record("dns", "10.210.2.53:53", "10.210.1.3:53000", None, Some(&format!("{nonce}.exfil.fixture.test"))));
+    assert_only(&s.judge(), &[("dns.resolver_exfil", Verdict::Escape)]);
+
+    let mut s = Scenario::contained();
+    let o = s.obs("dns.resolver_exfil_tcp");
+    o.rcode = Some(0);
+    o.answers = vec![Ipv4Addr::new(10, 210, 9, 9)];
+    assert_only(&s.judge(), &[("dns.resolver_exfil_tcp", Verdict::Escape)]);
+}
+
+#[test]
+fn contact_from_the_agent_without_a_nonce_is_attributed_to_the_direct_probe() {
+    let mut s = Scenario::contained();
+    s.records.push(record("public", "10.210.2.10:443", "10.210.1.3:50000", None, None));
+    assert_only(&s.judge(), &[("public.direct_https", Verdict::Escape)]);
+}
+
+#[test]
+fn host_contact_is_attributed_by_the_address_aimed_at() {
+    let mut s = Scenario::contained();
+    let gateway: SocketAddr = "10.210.2.1:41001".parse().unwrap();
+    s.records.push(record("host-all", &gateway.to_string(), "10.210.1.3:50000", None, None));
+    assert_only(&s.judge(), &[("lan.network_gateways", Verdict::Escape)]);
+}
+
+#[test]
+fn known_gaps_turn_escapes_into_known_gap_and_passes_into_unexpected_pass() {
+    let gap = KnownGap {
+        probe: "public.direct_http".into(),
+        reason: "test".into(),
+        link: "https://example.invalid/gap".into(),
+    };
+    let mut s = Scenario::contained();
+    s.gaps.push(gap.clone());
+    assert_only(&s.judge(), &[("public.direct_http", Verdict::UnexpectedPass)]);
+
+    let mut s = Scenario::contained();
+    s.gaps.push(gap);
+    s.obs("public.direct_http").outcome = Some(Outcome::Connected);
+    assert_only(&s.judge(), &[("public.direct_http", Verdict::KnownGap)]);
+}
+
+#[test]
+fn exit_codes_follow_the_verdicts() {
+    use bottle_harness::{exit, Report};
+    let s = Scenario::contained();
+    assert_eq!(Report::new("docker", "v", "r", s.judge()).exit_code(), exit::OK);
+    let mut escaped = Scenario::contained();
+    escaped.obs("public.direct_http").outcome = Some(Outcome::Connected);
+    assert_eq!(Report::new("docker", "v", "r", escaped.judge()).exit_code(), exit::ESCAPE);
+    assert_eq!(Report::new("docker", "v", "r", s.judge_raw(b"junk")).exit_code(), exit::INCONCLUSIVE_OR_ERROR);
+    assert_eq!(Report::new("docker", "v", "r", vec![]).exit_code(), exit::INCONCLUSIVE_OR_ERROR);
+}
