@@ -188,6 +188,10 @@ const BROKEN_MUST_ESCAPE: &[&str] = &[
     "public.direct_https",
     "dns.direct_udp",
     "dns.direct_tcp",
+    // Docker's embedded DNS forwards from the agent's namespace: once the agent can route to
+    // the DNS canary, the name leaves.
+    "dns.resolver_exfil",
+    "dns.resolver_exfil_tcp",
 ];
 
 fn broken_bottle(kind: BackendKind) -> Result<(), Failed> {
