@@ -89,7 +89,8 @@ fn across_processes(kind: BackendKind, run_id: &str) -> Result<Report, String> {
         .write(true)
         .open(&lock_path)
         .map_err(|e| format!("open {}: {e}", lock_path.display()))?;
-    lock.lock().map_err(|e| format!("lock {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("lock {}: {e}", lock_path.display()))?;
     if let Ok(mut file) = File::open(&result_path) {
         let mut text = String::new();
         file.read_to_string(&mut text)
@@ -117,7 +118,9 @@ fn across_processes(kind: BackendKind, run_id: &str) -> Result<Report, String> {
 }
 
 fn prune(dir: &PathBuf, run_id: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.starts_with(run_id) {
@@ -129,7 +132,10 @@ fn prune(dir: &PathBuf, run_id: &str) {
 /// Rebuilds just what the trials check from a stored report.
 fn report_from_json(value: &serde_json::Value) -> Result<Report, String> {
     let mut results = Vec::new();
-    for item in value["results"].as_array().ok_or("stored report has no results")? {
+    for item in value["results"]
+        .as_array()
+        .ok_or("stored report has no results")?
+    {
         let verdict = match item["verdict"].as_str() {
             Some("pass") => Verdict::Pass,
             Some("escape") => Verdict::Escape,
@@ -224,14 +230,21 @@ fn broken_bottle(kind: BackendKind) -> Result<(), Failed> {
         println!("{}", report.table());
         Ok(())
     } else {
-        Err(format!("the broken bottle was not caught:\n  {}\n{}", problems.join("\n  "), report.table()).into())
+        Err(format!(
+            "the broken bottle was not caught:\n  {}\n{}",
+            problems.join("\n  "),
+            report.table()
+        )
+        .into())
     }
 }
 
 fn main() {
     let cli = Cli::parse();
     let kinds = match cli.backend.as_deref().map(str::to_string).or_else(|| {
-        std::env::var(select::BACKEND_ENV).ok().filter(|v| !v.trim().is_empty())
+        std::env::var(select::BACKEND_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
     }) {
         Some(list) => select::parse_list(&list).unwrap_or_else(|e| {
             eprintln!("escape: {e}");
@@ -245,13 +258,21 @@ fn main() {
         let unavailable = match &availability {
             Availability::Available { .. } => None,
             Availability::Unavailable { reason } => {
-                eprintln!("escape: backend {} is unavailable, its trials are ignored: {reason}", kind.as_str());
+                eprintln!(
+                    "escape: backend {} is unavailable, its trials are ignored: {reason}",
+                    kind.as_str()
+                );
                 Some(reason.clone())
             }
         };
         let memo: Shared = Arc::default();
         for probe in CATALOGUE {
-            let name = format!("{}::{}::{}", kind.as_str(), probe.family.as_str(), probe.short_name());
+            let name = format!(
+                "{}::{}::{}",
+                kind.as_str(),
+                probe.family.as_str(),
+                probe.short_name()
+            );
             let memo = memo.clone();
             let reason = unavailable.clone();
             let id = probe.id;
@@ -265,10 +286,13 @@ fn main() {
         }
         let reason = unavailable.clone();
         trials.push(
-            Trial::test(format!("{}::selfcheck::broken_bottle", kind.as_str()), move || match reason {
-                Some(reason) => Err(format!("backend unavailable: {reason}").into()),
-                None => broken_bottle(kind),
-            })
+            Trial::test(
+                format!("{}::selfcheck::broken_bottle", kind.as_str()),
+                move || match reason {
+                    Some(reason) => Err(format!("backend unavailable: {reason}").into()),
+                    None => broken_bottle(kind),
+                },
+            )
             .with_ignored_flag(unavailable.is_some()),
         );
     }

@@ -23,14 +23,20 @@ fn stderr(output: &Output) -> String {
 fn list_prints_the_catalogue() {
     let (output, _) = bottle_escape(&["list"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    insta::assert_snapshot!("bottle_escape_list", String::from_utf8(output.stdout).unwrap());
+    insta::assert_snapshot!(
+        "bottle_escape_list",
+        String::from_utf8(output.stdout).unwrap()
+    );
 }
 
 #[test]
 fn list_json_has_every_probe() {
     let (output, _) = bottle_escape(&["list", "--format", "json"], &[]);
     let probes: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(probes.as_array().unwrap().len(), bottle_probes::CATALOGUE.len());
+    assert_eq!(
+        probes.as_array().unwrap().len(),
+        bottle_probes::CATALOGUE.len()
+    );
 }
 
 #[test]
@@ -38,24 +44,38 @@ fn an_unknown_config_key_is_named_and_exits_2() {
     let dir = std::env::temp_dir().join(format!("cb-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("bottle.toml");
-    std::fs::write(&config, "[agent]\nimage = \"x\"\n\n[pipelock]\nallow = [\"a\"]\n").unwrap();
+    std::fs::write(
+        &config,
+        "[agent]\nimage = \"x\"\n\n[pipelock]\nallow = [\"a\"]\n",
+    )
+    .unwrap();
     let (output, _) = bottle_escape(&["run", "--config", config.to_str().unwrap()], &[]);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("pipelock"), "{}", stderr(&output));
-    assert!(stderr(&output).contains("unknown field"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("unknown field"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn no_docker_engine_exits_3_quickly_with_the_reason() {
     let (output, elapsed) = bottle_escape(
         &["run", "--backend", "docker"],
-        &[("DOCKER_HOST", "unix:///nonexistent/claude-bottle/docker.sock")],
+        &[(
+            "DOCKER_HOST",
+            "unix:///nonexistent/claude-bottle/docker.sock",
+        )],
     );
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     let text = stderr(&output);
-    assert!(text.contains("docker") && text.contains("/nonexistent/claude-bottle/docker.sock"), "{text}");
+    assert!(
+        text.contains("docker") && text.contains("/nonexistent/claude-bottle/docker.sock"),
+        "{text}"
+    );
 }
 
 #[test]

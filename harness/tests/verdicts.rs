@@ -34,9 +34,21 @@ fn topology() -> Topology {
         bundle_upstream_ip: Ipv4Addr::new(10, 210, 2, 2),
         bundle_name: "bundle".into(),
         ports: Ports::default(),
-        public: FixtureHost { name: "public".into(), ip: Ipv4Addr::new(10, 210, 2, 10), ports: vec![80, 443] },
-        lan: FixtureHost { name: "lan".into(), ip: Ipv4Addr::new(10, 210, 3, 10), ports: vec![80, 22] },
-        dns: FixtureHost { name: "dns".into(), ip: Ipv4Addr::new(10, 210, 2, 53), ports: vec![53] },
+        public: FixtureHost {
+            name: "public".into(),
+            ip: Ipv4Addr::new(10, 210, 2, 10),
+            ports: vec![80, 443],
+        },
+        lan: FixtureHost {
+            name: "lan".into(),
+            ip: Ipv4Addr::new(10, 210, 3, 10),
+            ports: vec![80, 22],
+        },
+        dns: FixtureHost {
+            name: "dns".into(),
+            ip: Ipv4Addr::new(10, 210, 2, 53),
+            ports: vec![53],
+        },
         allowed_host: "public.fixture.test".into(),
         denied_host: "blocked.fixture.test".into(),
         sabotaged: false,
@@ -65,10 +77,23 @@ struct Scenario {
     gaps: Vec<KnownGap>,
 }
 
-fn record(fixture: &str, local: &str, peer: &str, nonce: Option<&str>, qname: Option<&str>) -> Record {
+fn record(
+    fixture: &str,
+    local: &str,
+    peer: &str,
+    nonce: Option<&str>,
+    qname: Option<&str>,
+) -> Record {
     Record {
         fixture: fixture.into(),
-        event: if qname.is_some() { "query" } else if nonce.is_some() { "nonce" } else { "accept" }.into(),
+        event: if qname.is_some() {
+            "query"
+        } else if nonce.is_some() {
+            "nonce"
+        } else {
+            "accept"
+        }
+        .into(),
         proto: "tcp".into(),
         local: local.parse().unwrap(),
         peer: peer.parse().unwrap(),
@@ -88,13 +113,24 @@ impl Scenario {
                 let id = attempt.spec.id.as_str();
                 let mut o = Observation::new(id, Outcome::Timeout, 1500);
                 match &attempt.spec.kind {
-                    AttemptKind::Tcp { .. } | AttemptKind::DnsUdp { .. } | AttemptKind::DnsTcp { .. } => {}
-                    AttemptKind::HttpProxy { host, .. } | AttemptKind::ConnectProxy { authority: host, .. } => {
+                    AttemptKind::Tcp { .. }
+                    | AttemptKind::DnsUdp { .. }
+                    | AttemptKind::DnsTcp { .. } => {}
+                    AttemptKind::HttpProxy { host, .. }
+                    | AttemptKind::ConnectProxy {
+                        authority: host, ..
+                    } => {
                         o.outcome = Some(Outcome::Http);
                         if host.starts_with("public.fixture.test") {
                             o.status = Some(200);
                             o.ack = true;
-                            records.push(record("public", "10.210.2.10:80", "10.210.2.2:40000", Some(&attempt.spec.nonce), None));
+                            records.push(record(
+                                "public",
+                                "10.210.2.10:80",
+                                "10.210.2.2:40000",
+                                Some(&attempt.spec.nonce),
+                                None,
+                            ));
                         } else {
                             o.status = Some(403);
                             o.deny = Some("host-not-allowed".into());
@@ -119,15 +155,31 @@ impl Scenario {
                 observations.insert(id.to_string(), o);
             }
         }
-        let liveness = [Target::HostLoopback, Target::HostAllInterfaces, Target::Public, Target::Lan, Target::Dns]
-            .into_iter()
-            .map(|t| (t, Ok(())))
-            .collect();
-        Self { plan, observations, records, liveness, gaps: vec![] }
+        let liveness = [
+            Target::HostLoopback,
+            Target::HostAllInterfaces,
+            Target::Public,
+            Target::Lan,
+            Target::Dns,
+        ]
+        .into_iter()
+        .map(|t| (t, Ok(())))
+        .collect();
+        Self {
+            plan,
+            observations,
+            records,
+            liveness,
+            gaps: vec![],
+        }
     }
 
     fn raw_output(&self) -> String {
-        let mut out = format!("CB1-BEGIN session={} attempts={}\n", self.plan.session, self.observations.len());
+        let mut out = format!(
+            "CB1-BEGIN session={} attempts={}\n",
+            self.plan.session,
+            self.observations.len()
+        );
         for o in self.observations.values() {
             out.push_str(&o.to_line());
             out.push('\n');
@@ -137,7 +189,8 @@ impl Scenario {
     }
 
     fn judge_raw(&self, raw: &[u8]) -> Vec<ProbeResult> {
-        let parsed = ProbeOutput::parse(raw, &self.plan.session, &self.plan.attempt_ids()).map_err(|e| e.to_string());
+        let parsed = ProbeOutput::parse(raw, &self.plan.session, &self.plan.attempt_ids())
+            .map_err(|e| e.to_string());
         evaluate(
             &self.plan,
             &Evidence {
@@ -158,17 +211,28 @@ impl Scenario {
     }
 
     fn nonce(&self, probe: &str) -> String {
-        self.plan.probe(probe).unwrap().attempts[0].spec.nonce.clone()
+        self.plan.probe(probe).unwrap().attempts[0]
+            .spec
+            .nonce
+            .clone()
     }
 }
 
 fn verdict_of(results: &[ProbeResult], id: &str) -> Verdict {
-    results.iter().find(|r| r.id == id).unwrap_or_else(|| panic!("{id} missing")).verdict
+    results
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("{id} missing"))
+        .verdict
 }
 
 fn assert_only(results: &[ProbeResult], changed: &[(&str, Verdict)]) {
     for result in results {
-        let expected = changed.iter().find(|(id, _)| *id == result.id).map(|(_, v)| *v).unwrap_or(Verdict::Pass);
+        let expected = changed
+            .iter()
+            .find(|(id, _)| *id == result.id)
+            .map(|(_, v)| *v)
+            .unwrap_or(Verdict::Pass);
         assert_eq!(result.verdict, expected, "{}: {}", result.id, result.detail);
     }
 }
@@ -190,7 +254,13 @@ fn garbage_output_is_inconclusive_never_pass() {
         b"everything is fine, all blocked\n",
     ] {
         for result in s.judge_raw(raw) {
-            assert_eq!(result.verdict, Verdict::Inconclusive, "{raw:?} {}: {}", result.id, result.detail);
+            assert_eq!(
+                result.verdict,
+                Verdict::Inconclusive,
+                "{raw:?} {}: {}",
+                result.id,
+                result.detail
+            );
         }
     }
 }
@@ -200,16 +270,28 @@ fn truncated_or_foreign_session_output_is_inconclusive() {
     let s = Scenario::contained();
     let raw = s.raw_output();
     let cut = &raw[..raw.find("CB1-END").unwrap()];
-    assert!(s.judge_raw(cut.as_bytes()).iter().all(|r| r.verdict == Verdict::Inconclusive));
+    assert!(s
+        .judge_raw(cut.as_bytes())
+        .iter()
+        .all(|r| r.verdict == Verdict::Inconclusive));
     let foreign = raw.replace(&s.plan.session, "othersession");
-    assert!(s.judge_raw(foreign.as_bytes()).iter().all(|r| r.verdict == Verdict::Inconclusive));
+    assert!(s
+        .judge_raw(foreign.as_bytes())
+        .iter()
+        .all(|r| r.verdict == Verdict::Inconclusive));
 }
 
 #[test]
 fn output_with_an_unknown_attempt_is_rejected() {
     let s = Scenario::contained();
-    let raw = s.raw_output().replace("CB1-END", "CB1 id=made.up#0;outcome=refused;elapsed_ms=1\nCB1-END");
-    assert!(s.judge_raw(raw.as_bytes()).iter().all(|r| r.verdict == Verdict::Inconclusive));
+    let raw = s.raw_output().replace(
+        "CB1-END",
+        "CB1 id=made.up#0;outcome=refused;elapsed_ms=1\nCB1-END",
+    );
+    assert!(s
+        .judge_raw(raw.as_bytes())
+        .iter()
+        .all(|r| r.verdict == Verdict::Inconclusive));
 }
 
 #[test]
@@ -217,7 +299,13 @@ fn a_lying_probe_is_caught_by_the_target_records() {
     let mut s = Scenario::contained();
     // The probe says "timeout", but the public host recorded this attempt's nonce.
     let nonce = s.nonce("public.direct_http");
-    s.records.push(record("public", "10.210.2.10:80", "10.210.1.3:51000", Some(&nonce), None));
+    s.records.push(record(
+        "public",
+        "10.210.2.10:80",
+        "10.210.1.3:51000",
+        Some(&nonce),
+        None,
+    ));
     assert_only(&s.judge(), &[("public.direct_http", Verdict::Escape)]);
 }
 
@@ -228,10 +316,21 @@ fn a_lying_control_without_target_evidence_is_not_trusted() {
     let nonce = s.nonce("proxy.allowed_http");
     s.records.retain(|r| !r.mentions(&nonce));
     let results = s.judge();
-    assert_eq!(verdict_of(&results, "proxy.allowed_http"), Verdict::Inconclusive);
+    assert_eq!(
+        verdict_of(&results, "proxy.allowed_http"),
+        Verdict::Inconclusive
+    );
     // Everything resting on that control can no longer pass.
-    for probe in bottle_probes::CATALOGUE.iter().filter(|p| p.controls.contains(&"proxy.allowed_http")) {
-        assert_eq!(verdict_of(&results, probe.id), Verdict::Inconclusive, "{}", probe.id);
+    for probe in bottle_probes::CATALOGUE
+        .iter()
+        .filter(|p| p.controls.contains(&"proxy.allowed_http"))
+    {
+        assert_eq!(
+            verdict_of(&results, probe.id),
+            Verdict::Inconclusive,
+            "{}",
+            probe.id
+        );
     }
 }
 
@@ -242,14 +341,20 @@ fn a_control_arriving_from_the_agent_rather_than_the_bundle_does_not_pass() {
     for r in s.records.iter_mut().filter(|r| r.mentions(&nonce)) {
         r.peer = "10.210.1.3:40000".parse().unwrap();
     }
-    assert_eq!(verdict_of(&s.judge(), "proxy.allowed_connect"), Verdict::Inconclusive);
+    assert_eq!(
+        verdict_of(&s.judge(), "proxy.allowed_connect"),
+        Verdict::Inconclusive
+    );
 }
 
 #[test]
 fn connected_is_an_escape() {
     let mut s = Scenario::contained();
     s.obs("egress_bypass.direct_egress").outcome = Some(Outcome::Connected);
-    assert_only(&s.judge(), &[("egress_bypass.direct_egress", Verdict::Escape)]);
+    assert_only(
+        &s.judge(),
+        &[("egress_bypass.direct_egress", Verdict::Escape)],
+    );
 }
 
 #[test]
@@ -270,13 +375,17 @@ fn refused_timeout_and_unreachable_are_denials_but_errors_are_not() {
 fn a_missing_attempt_is_inconclusive() {
     let mut s = Scenario::contained();
     s.observations.remove("localhost.host_addresses#1");
-    assert_only(&s.judge(), &[("localhost.host_addresses", Verdict::Inconclusive)]);
+    assert_only(
+        &s.judge(),
+        &[("localhost.host_addresses", Verdict::Inconclusive)],
+    );
 }
 
 #[test]
 fn a_dead_target_makes_its_denials_inconclusive() {
     let mut s = Scenario::contained();
-    s.liveness.insert(Target::Lan, Err("connection refused".into()));
+    s.liveness
+        .insert(Target::Lan, Err("connection refused".into()));
     assert_only(&s.judge(), &[("lan.fixture_host", Verdict::Inconclusive)]);
 }
 
@@ -308,7 +417,10 @@ fn proxy_answers_are_judged_by_status_and_marker() {
 
     let mut s = Scenario::contained();
     s.obs("proxy.denied_connect").outcome = Some(Outcome::Refused);
-    assert_only(&s.judge(), &[("proxy.denied_connect", Verdict::Inconclusive)]);
+    assert_only(
+        &s.judge(),
+        &[("proxy.denied_connect", Verdict::Inconclusive)],
+    );
 }
 
 #[test]
@@ -319,18 +431,30 @@ fn the_sweep_needs_every_port_and_only_the_declared_ones() {
 
     let mut s = Scenario::contained();
     s.obs("egress_bypass.port_sweep").scanned = Some(30000);
-    assert_only(&s.judge(), &[("egress_bypass.port_sweep", Verdict::Inconclusive)]);
+    assert_only(
+        &s.judge(),
+        &[("egress_bypass.port_sweep", Verdict::Inconclusive)],
+    );
 
     let mut s = Scenario::contained();
     s.obs("egress_bypass.port_sweep").open.clear();
-    assert_only(&s.judge(), &[("egress_bypass.port_sweep", Verdict::Inconclusive)]);
+    assert_only(
+        &s.judge(),
+        &[("egress_bypass.port_sweep", Verdict::Inconclusive)],
+    );
 }
 
 #[test]
 fn resolver_exfiltration_is_judged_by_the_dns_canary() {
     let mut s = Scenario::contained();
     let nonce = s.nonce("dns.resolver_exfil");
-    s.records.push(record("dns", "10.210.2.53:53", "10.210.1.3:53000", None, Some(&format!("{nonce}.exfil.fixture.test"))));
+    s.records.push(record(
+        "dns",
+        "10.210.2.53:53",
+        "10.210.1.3:53000",
+        None,
+        Some(&format!("{nonce}.exfil.fixture.test")),
+    ));
     assert_only(&s.judge(), &[("dns.resolver_exfil", Verdict::Escape)]);
 
     let mut s = Scenario::contained();
@@ -343,7 +467,13 @@ fn resolver_exfiltration_is_judged_by_the_dns_canary() {
 #[test]
 fn contact_from_the_agent_without_a_nonce_is_attributed_to_the_direct_probe() {
     let mut s = Scenario::contained();
-    s.records.push(record("public", "10.210.2.10:443", "10.210.1.3:50000", None, None));
+    s.records.push(record(
+        "public",
+        "10.210.2.10:443",
+        "10.210.1.3:50000",
+        None,
+        None,
+    ));
     assert_only(&s.judge(), &[("public.direct_https", Verdict::Escape)]);
 }
 
@@ -351,7 +481,13 @@ fn contact_from_the_agent_without_a_nonce_is_attributed_to_the_direct_probe() {
 fn host_contact_is_attributed_by_the_address_aimed_at() {
     let mut s = Scenario::contained();
     let gateway: SocketAddr = "10.210.2.1:41001".parse().unwrap();
-    s.records.push(record("host-all", &gateway.to_string(), "10.210.1.3:50000", None, None));
+    s.records.push(record(
+        "host-all",
+        &gateway.to_string(),
+        "10.210.1.3:50000",
+        None,
+        None,
+    ));
     assert_only(&s.judge(), &[("lan.network_gateways", Verdict::Escape)]);
 }
 
@@ -364,7 +500,10 @@ fn known_gaps_turn_escapes_into_known_gap_and_passes_into_unexpected_pass() {
     };
     let mut s = Scenario::contained();
     s.gaps.push(gap.clone());
-    assert_only(&s.judge(), &[("public.direct_http", Verdict::UnexpectedPass)]);
+    assert_only(
+        &s.judge(),
+        &[("public.direct_http", Verdict::UnexpectedPass)],
+    );
 
     let mut s = Scenario::contained();
     s.gaps.push(gap);
@@ -376,10 +515,22 @@ fn known_gaps_turn_escapes_into_known_gap_and_passes_into_unexpected_pass() {
 fn exit_codes_follow_the_verdicts() {
     use bottle_harness::{exit, Report};
     let s = Scenario::contained();
-    assert_eq!(Report::new("docker", "v", "r", s.judge()).exit_code(), exit::OK);
+    assert_eq!(
+        Report::new("docker", "v", "r", s.judge()).exit_code(),
+        exit::OK
+    );
     let mut escaped = Scenario::contained();
     escaped.obs("public.direct_http").outcome = Some(Outcome::Connected);
-    assert_eq!(Report::new("docker", "v", "r", escaped.judge()).exit_code(), exit::ESCAPE);
-    assert_eq!(Report::new("docker", "v", "r", s.judge_raw(b"junk")).exit_code(), exit::INCONCLUSIVE_OR_ERROR);
-    assert_eq!(Report::new("docker", "v", "r", vec![]).exit_code(), exit::INCONCLUSIVE_OR_ERROR);
+    assert_eq!(
+        Report::new("docker", "v", "r", escaped.judge()).exit_code(),
+        exit::ESCAPE
+    );
+    assert_eq!(
+        Report::new("docker", "v", "r", s.judge_raw(b"junk")).exit_code(),
+        exit::INCONCLUSIVE_OR_ERROR
+    );
+    assert_eq!(
+        Report::new("docker", "v", "r", vec![]).exit_code(),
+        exit::INCONCLUSIVE_OR_ERROR
+    );
 }

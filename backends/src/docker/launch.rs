@@ -397,7 +397,7 @@ pub(crate) async fn launch(
     };
     let fixture_entry = vec![images::FIXTURE_PATH.to_string()];
     let topology_json = serde_json::to_string(&topology).expect("topology serialises");
-    let planned = vec![
+    let planned = [
         PlannedContainer {
             role: "bundle",
             image: images.bundle.clone(),
