@@ -197,7 +197,7 @@ async fn run_inner(
     let reaped = reap_stale(backend).await?;
     if !reaped.is_empty() {
         progress(
-            show,
+            true,
             &format!("reaped stale bottles: {}", reaped.join(", ")),
         );
     }
