@@ -2,11 +2,11 @@
 //! bollard (never the docker CLI). See `docs/backends/docker.md` for what Docker can and cannot
 //! enforce.
 
-mod cleanup;
-mod client;
-mod exec;
-mod images;
-mod launch;
-mod records;
+pub(crate) mod cleanup;
+pub(crate) mod client;
+pub(crate) mod exec;
+pub(crate) mod images;
+pub(crate) mod launch;
+pub(crate) mod records;
 
 pub use client::DockerBackend;

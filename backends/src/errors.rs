@@ -39,6 +39,16 @@ pub enum BackendError {
         "could not find a free /24 for the bottle's networks after {attempts} attempts: {last}"
     )]
     NoFreeSubnet { attempts: u32, last: String },
+    /// smolvm refused a step; `code` is its stable `--error-format json` code.
+    #[error("smolvm failed while {step}: {code}: {message}")]
+    Smolvm {
+        step: String,
+        code: String,
+        message: String,
+    },
+    /// A cached artifact could not be read or written.
+    #[error("smolmachines cache {path}: {reason}")]
+    Cache { path: String, reason: String },
     /// Labels on an object the harness made are missing or unreadable.
     #[error("bottle {run_id}: {reason}")]
     Corrupt { run_id: String, reason: String },

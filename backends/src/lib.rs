@@ -6,6 +6,7 @@ pub mod backend;
 pub mod docker;
 pub mod errors;
 pub mod labels;
+pub mod smolmachines;
 pub mod spec;
 pub mod topology;
 

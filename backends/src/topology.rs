@@ -55,8 +55,21 @@ pub struct Topology {
     /// Names pipelock allows / refuses; both resolve to the public host on the upstream side.
     pub allowed_host: String,
     pub denied_host: String,
+    /// The host as the agent sees it through its VMM's gateway (smolvm: `host.smolvm.internal`,
+    /// 100.96.0.1); the localhost probes also aim there. None for containers.
+    #[serde(default)]
+    pub guest_host_gateway: Option<Ipv4Addr>,
+    /// Whether the agent's resolver forwards only to a harness-owned upstream (the DNS canary).
+    /// False under smolvm, which gives the guest the host's resolver: a forwarded name would
+    /// leave unseen, so resolver-exfiltration probes cannot be judged.
+    #[serde(default = "owned_by_default")]
+    pub resolver_owned: bool,
     /// Whether the bottle was built with deliberate breakage (recorded in reports).
     pub sabotaged: bool,
+}
+
+fn owned_by_default() -> bool {
+    true
 }
 
 impl Topology {

@@ -40,6 +40,8 @@ pub struct Plan {
     pub bundle_upstream_ip: Ipv4Addr,
     pub bundle_ip: Ipv4Addr,
     pub declared_ports: Vec<u16>,
+    /// Whether the agent's resolver forwards only to the DNS canary (see `Topology`).
+    pub resolver_owned: bool,
 }
 
 /// What the plan needs to know about this machine.
@@ -132,9 +134,19 @@ pub fn build(
                     addr.to_string(),
                     timeout_ms,
                 );
+                if let Some(gateway) = t.guest_host_gateway {
+                    // The host's loopback as a microVM reaches it through its VMM's gateway.
+                    let addr = SocketAddr::new(gateway.into(), host.loopback_canary.port());
+                    add(
+                        AttemptKind::Tcp { addr },
+                        Some(Target::HostLoopback),
+                        format!("{addr} (the host's loopback via the VMM gateway)"),
+                        timeout_ms,
+                    );
+                }
             }
             "localhost.host_addresses" => {
-                for ip in &host.addresses {
+                for ip in host.addresses.iter().chain(t.guest_host_gateway.iter()) {
                     let addr = SocketAddr::new((*ip).into(), host.all_interfaces_port);
                     add(
                         AttemptKind::Tcp { addr },
@@ -282,5 +294,6 @@ pub fn build(
         bundle_upstream_ip: topology.bundle_upstream_ip,
         bundle_ip: topology.bundle_ip,
         declared_ports: topology.ports.declared(),
+        resolver_owned: topology.resolver_owned,
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bottle_backends::docker::DockerBackend;
+use bottle_backends::smolmachines::SmolBackend;
 use bottle_backends::{
     Availability, BackendError, Bottle, BottleBackend, BottleSpec, ExecOutput, TeardownReport,
 };
@@ -73,24 +74,14 @@ pub fn choose(explicit: Option<&str>) -> Result<Vec<BackendKind>, HarnessError> 
 /// A backend of any kind.
 pub enum AnyBackend {
     Docker(DockerBackend),
-    /// Not built yet: always unavailable, with the reason.
-    Smolmachines,
+    Smolmachines(SmolBackend),
 }
-
-const SMOL_UNAVAILABLE: &str = "the smolmachines backend is not implemented in this build yet";
 
 impl AnyBackend {
     pub fn new(kind: BackendKind) -> Self {
         match kind {
             BackendKind::Docker => AnyBackend::Docker(DockerBackend::new()),
-            BackendKind::Smolmachines => AnyBackend::Smolmachines,
-        }
-    }
-
-    fn smol_error() -> BackendError {
-        BackendError::Unavailable {
-            backend: "smolmachines",
-            reason: SMOL_UNAVAILABLE.into(),
+            BackendKind::Smolmachines => AnyBackend::Smolmachines(SmolBackend::new()),
         }
     }
 }
@@ -99,37 +90,35 @@ impl BottleBackend for AnyBackend {
     fn name(&self) -> &'static str {
         match self {
             AnyBackend::Docker(b) => b.name(),
-            AnyBackend::Smolmachines => "smolmachines",
+            AnyBackend::Smolmachines(b) => b.name(),
         }
     }
 
     async fn availability(&self) -> Availability {
         match self {
             AnyBackend::Docker(b) => b.availability().await,
-            AnyBackend::Smolmachines => Availability::Unavailable {
-                reason: SMOL_UNAVAILABLE.into(),
-            },
+            AnyBackend::Smolmachines(b) => b.availability().await,
         }
     }
 
     async fn prepare(&self, spec: &BottleSpec) -> Result<(), BackendError> {
         match self {
             AnyBackend::Docker(b) => b.prepare(spec).await,
-            AnyBackend::Smolmachines => Err(Self::smol_error()),
+            AnyBackend::Smolmachines(b) => b.prepare(spec).await,
         }
     }
 
     async fn launch(&self, spec: &BottleSpec) -> Result<Bottle, BackendError> {
         match self {
             AnyBackend::Docker(b) => b.launch(spec).await,
-            AnyBackend::Smolmachines => Err(Self::smol_error()),
+            AnyBackend::Smolmachines(b) => b.launch(spec).await,
         }
     }
 
     async fn attach(&self, run_id: &str) -> Result<Bottle, BackendError> {
         match self {
             AnyBackend::Docker(b) => b.attach(run_id).await,
-            AnyBackend::Smolmachines => Err(Self::smol_error()),
+            AnyBackend::Smolmachines(b) => b.attach(run_id).await,
         }
     }
 
@@ -142,28 +131,28 @@ impl BottleBackend for AnyBackend {
     ) -> Result<ExecOutput, BackendError> {
         match self {
             AnyBackend::Docker(b) => b.exec_in_agent(bottle, argv, timeout, max_output).await,
-            AnyBackend::Smolmachines => Err(Self::smol_error()),
+            AnyBackend::Smolmachines(b) => b.exec_in_agent(bottle, argv, timeout, max_output).await,
         }
     }
 
     async fn fixture_records(&self, bottle: &Bottle) -> Result<Vec<Record>, BackendError> {
         match self {
             AnyBackend::Docker(b) => b.fixture_records(bottle).await,
-            AnyBackend::Smolmachines => Err(Self::smol_error()),
+            AnyBackend::Smolmachines(b) => b.fixture_records(bottle).await,
         }
     }
 
     async fn teardown(&self, run_id: &str) -> Result<TeardownReport, BackendError> {
         match self {
             AnyBackend::Docker(b) => b.teardown(run_id).await,
-            AnyBackend::Smolmachines => Err(Self::smol_error()),
+            AnyBackend::Smolmachines(b) => b.teardown(run_id).await,
         }
     }
 
     async fn list_runs(&self, only_stale: bool) -> Result<Vec<String>, BackendError> {
         match self {
             AnyBackend::Docker(b) => b.list_runs(only_stale).await,
-            AnyBackend::Smolmachines => Err(Self::smol_error()),
+            AnyBackend::Smolmachines(b) => b.list_runs(only_stale).await,
         }
     }
 }

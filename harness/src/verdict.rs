@@ -234,6 +234,9 @@ fn judge_deny(attempt: &PlannedAttempt, observation: &Observation, plan: &Plan) 
             o if o.is_network_denial() => Judgement::Denied(seen),
             _ => Judgement::Unclear(format!("{seen} is not a network denial")),
         },
+        AttemptKind::Resolver { .. } if !plan.resolver_owned => Judgement::Unclear(
+            "the agent's resolver forwards to a resolver the harness does not own, so a forwarded name would leave unseen".into(),
+        ),
         AttemptKind::Resolver { .. } => match outcome {
             // The agent's resolver may answer; what matters is that the name never left.
             Outcome::Answered if !observation.answers.is_empty() && observation.rcode == Some(0) => {

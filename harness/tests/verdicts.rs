@@ -52,17 +52,23 @@ fn topology() -> Topology {
         allowed_host: "public.fixture.test".into(),
         denied_host: "blocked.fixture.test".into(),
         sabotaged: false,
+        resolver_owned: true,
+        guest_host_gateway: None,
     }
 }
 
 fn make_plan() -> Plan {
+    make_plan_for(&topology())
+}
+
+fn make_plan_for(topology: &Topology) -> Plan {
     let mut counter = 0u32;
     let host = HostSide {
         loopback_canary: "127.0.0.1:41000".parse().unwrap(),
         all_interfaces_port: 41001,
         addresses: vec![Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(172, 17, 0, 1)],
     };
-    plan::build(&topology(), &host, &TimeoutConfig::default(), None, || {
+    plan::build(topology, &host, &TimeoutConfig::default(), None, || {
         counter += 1;
         format!("n{counter:04}")
     })
@@ -533,4 +539,30 @@ fn exit_codes_follow_the_verdicts() {
         Report::new("docker", "v", "r", vec![]).exit_code(),
         exit::INCONCLUSIVE_OR_ERROR
     );
+}
+
+#[test]
+fn a_resolver_the_harness_does_not_own_cannot_clear_exfiltration() {
+    let mut s = Scenario::contained();
+    let mut topo = topology();
+    topo.resolver_owned = false;
+    s.plan.resolver_owned = topo.resolver_owned;
+    assert_only(
+        &s.judge(),
+        &[
+            ("dns.resolver_exfil", Verdict::Inconclusive),
+            ("dns.resolver_exfil_tcp", Verdict::Inconclusive),
+        ],
+    );
+}
+
+#[test]
+fn a_microvm_gateway_is_probed_as_the_hosts_loopback() {
+    let mut topo = topology();
+    topo.guest_host_gateway = Some(Ipv4Addr::new(100, 96, 0, 1));
+    let plan = make_plan_for(&topo);
+    let loopback = plan.probe("localhost.agent_loopback").unwrap();
+    assert!(loopback.attempts.iter().any(|a| a.destination.starts_with("100.96.0.1:41000")));
+    let addresses = plan.probe("localhost.host_addresses").unwrap();
+    assert!(addresses.attempts.iter().any(|a| a.destination == "100.96.0.1:41001"));
 }

@@ -86,6 +86,7 @@ async fn create_networks(
     docker: &Docker,
     spec: &BottleSpec,
     run_labels: &HashMap<String, String>,
+    host_block: bool,
 ) -> Result<[NetworkInfo; 3], BackendError> {
     let mut last = String::new();
     for _ in 0..SUBNET_ATTEMPTS {
@@ -94,7 +95,7 @@ async fn create_networks(
             PlannedNetwork {
                 name: format!("cb-{}-agent", spec.run_id),
                 base: bases[0],
-                host_block: !spec.sabotage.no_host_block,
+                host_block,
             },
             PlannedNetwork {
                 name: format!("cb-{}-upstream", spec.run_id),
@@ -341,15 +342,29 @@ fn bundle_cmd(spec: &BottleSpec) -> Vec<String> {
     cmd
 }
 
+/// Where the agent runs: in a container on the agent network (docker backend), or outside
+/// Docker (a microVM whose only allowed peer is the bundle).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AgentPlacement {
+    Container,
+    External,
+}
+
 /// Brings the bottle up. On error the caller tears down by run id; every object is labelled
 /// before anything can fail after it exists.
 pub(crate) async fn launch(
     docker: &Docker,
     spec: &BottleSpec,
     images: &Images,
+    agent: AgentPlacement,
 ) -> Result<Bottle, BackendError> {
     let run_labels = labels::run_labels(&spec.run_id, spec.keep);
-    let [agent_net, upstream_net, lan_net] = create_networks(docker, spec, &run_labels).await?;
+    let in_container = agent == AgentPlacement::Container;
+    // A microVM's traffic leaves through the host, so the host must keep its address on the
+    // agent network; its own allow list is what confines it there.
+    let host_block = in_container && !spec.sabotage.no_host_block;
+    let [agent_net, upstream_net, lan_net] =
+        create_networks(docker, spec, &run_labels, host_block).await?;
     let agent_base = agent_net.gateway;
     let upstream_base = upstream_net.gateway;
     let lan_base = lan_net.gateway;
@@ -363,7 +378,12 @@ pub(crate) async fn launch(
     let topology = Topology {
         backend: "docker".into(),
         run_id: spec.run_id.clone(),
-        agent_ip: host_in(agent_base, hosts::AGENT),
+        agent_ip: if in_container {
+            host_in(agent_base, hosts::AGENT)
+        } else {
+            // The microVM's connections originate from the host's address on this bridge.
+            host_in(agent_base, 1)
+        },
         agent_extra_ips: if spec.sabotage.agent_on_upstream {
             vec![host_in(upstream_base, hosts::AGENT_UPSTREAM)]
         } else {
@@ -391,6 +411,8 @@ pub(crate) async fn launch(
         allowed_host: spec.allowed_host.clone(),
         denied_host: spec.denied_host.clone(),
         sabotaged: !spec.sabotage.is_clean(),
+        resolver_owned: true,
+        guest_host_gateway: None,
         agent_network: agent_net,
         upstream_network: upstream_net,
         lan_network: lan_net,
@@ -419,7 +441,7 @@ pub(crate) async fn launch(
                 topology.bundle_upstream_ip,
             )),
             announces_ready: !images.bundle_is_user,
-            extra_labels: vec![],
+            extra_labels: vec![(labels::TOPOLOGY.to_string(), topology_json.clone())],
         },
         PlannedContainer {
             role: "public",
@@ -492,9 +514,13 @@ pub(crate) async fn launch(
                 )
             }),
             announces_ready: false,
-            extra_labels: vec![(labels::TOPOLOGY.to_string(), topology_json)],
+            extra_labels: vec![],
         },
     ];
+    let planned: Vec<PlannedContainer> = planned
+        .into_iter()
+        .filter(|p| in_container || p.role != "agent")
+        .collect();
     futures_util::future::try_join_all(
         planned
             .iter()
@@ -502,7 +528,7 @@ pub(crate) async fn launch(
     )
     .await?;
     let agent_name = container_name(&spec.run_id, "agent");
-    if images.agent_is_user {
+    if in_container && images.agent_is_user {
         let probe = std::fs::read(&spec.probe_binary).map_err(|e| BackendError::Artifact {
             what: "probe binary",
             path: spec.probe_binary.display().to_string(),
@@ -551,10 +577,7 @@ pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, Back
         all: true,
         filters: Some(HashMap::from([(
             "label".to_string(),
-            vec![
-                format!("{}={run_id}", labels::RUN),
-                format!("{}=agent", labels::ROLE),
-            ],
+            vec![format!("{}={run_id}", labels::RUN)],
         )])),
         ..Default::default()
     };
@@ -562,25 +585,39 @@ pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, Back
         .list_containers(Some(options))
         .await
         .map_err(BackendError::engine("listing bottles"))?;
-    let agent = found
-        .into_iter()
-        .next()
-        .ok_or_else(|| BackendError::NoSuchBottle(run_id.to_string()))?;
+    let role_of = |c: &bollard::models::ContainerSummary| {
+        c.labels
+            .as_ref()
+            .and_then(|l| l.get(labels::ROLE).cloned())
+            .unwrap_or_default()
+    };
     let corrupt = |reason: String| BackendError::Corrupt {
         run_id: run_id.to_string(),
         reason,
     };
-    let agent_labels = agent.labels.unwrap_or_default();
-    let json = agent_labels
-        .get(labels::TOPOLOGY)
-        .ok_or_else(|| corrupt("the agent has no topology label".into()))?;
+    let bundle = found
+        .iter()
+        .find(|c| role_of(c) == "bundle")
+        .ok_or_else(|| BackendError::NoSuchBottle(run_id.to_string()))?;
+    let json = bundle
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(labels::TOPOLOGY))
+        .ok_or_else(|| corrupt("the bundle has no topology label".into()))?;
     let topology: Topology = serde_json::from_str(json)
         .map_err(|e| corrupt(format!("the topology label is unreadable: {e}")))?;
-    if agent.state.map(|s| s.to_string()).as_deref() != Some("running") {
-        return Err(corrupt("the agent container is not running".into()));
+    for container in &found {
+        if container.state.as_ref().map(|s| s.to_string()).as_deref() != Some("running") {
+            return Err(corrupt(format!(
+                "container {} is not running",
+                role_of(container)
+            )));
+        }
     }
-    let probe_path = agent
-        .command
+    let probe_path = found
+        .iter()
+        .find(|c| role_of(c) == "agent")
+        .and_then(|agent| agent.command.clone())
         .and_then(|c| c.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| images::BUILTIN_PROBE_PATH.to_string());
     Ok(bottle_from(

@@ -1,0 +1,146 @@
+//! Whether smolmachines bottles can run here.
+//!
+//! A cheap check first (smolvm found and answering; a hypervisor: macOS, or `/dev/kvm` that is
+//! not the paravirtualised `kvm_pvm`, on which guests never boot), then a boot smoke test bounded
+//! in time (a bare machine in a throwaway state dir is started, stopped and deleted). The smoke
+//! test's result is cached per smolvm version and kernel release, so the answer is quick after
+//! the first time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::cache::cache_dir;
+use super::cli::{CommandRunner, Smolvm};
+use crate::backend::Availability;
+use crate::labels;
+
+/// The cached result of a boot smoke test.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmokeResult {
+    pub smolvm: String,
+    pub kernel: String,
+    pub boots: bool,
+    pub reason: String,
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| std::env::consts::OS.to_string())
+}
+
+fn smoke_cache_path(version: &str, kernel: &str) -> PathBuf {
+    let safe = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .collect()
+    };
+    cache_dir().join(format!("boot-smoke-{}-{}.json", safe(version), safe(kernel)))
+}
+
+/// The hypervisor check; `Err` is the reason guests cannot boot.
+pub fn hypervisor_check(sys_module: &Path, dev_kvm: &Path) -> Result<(), String> {
+    if cfg!(target_os = "macos") {
+        return Ok(());
+    }
+    if !dev_kvm.exists() {
+        return Err(format!("{} does not exist: no hardware virtualisation for microVMs", dev_kvm.display()));
+    }
+    if sys_module.join("kvm_pvm").exists() {
+        return Err(
+            "the host's KVM is kvm_pvm (paravirtualised KVM inside a VM): smolvm guests do not boot on it (measured: start fails with no boot progress)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Starts and deletes a bare machine in a throwaway state dir.
+fn smoke_test(program: &Path, runner: Arc<dyn CommandRunner>) -> Result<(), String> {
+    let state = std::env::temp_dir().join(format!("claude-bottle-smoke-{}", labels::new_run_id()));
+    let smolvm = Smolvm::new(program.to_path_buf(), Some(state.clone()), runner);
+    let name = "cb-smoke";
+    let result = smolvm
+        .create_bare(name)
+        .and_then(|()| smolvm.start(name))
+        .map_err(|e| e.to_string());
+    let _ = smolvm.stop(name);
+    let _ = smolvm.delete(name);
+    let _ = std::fs::remove_dir_all(&state);
+    result
+}
+
+/// The full check.
+pub fn check(program: &Path, runner: Arc<dyn CommandRunner>) -> (Availability, Option<String>) {
+    let smolvm = Smolvm::new(program.to_path_buf(), None, runner.clone());
+    let version = match smolvm.version() {
+        Ok(version) => version,
+        Err(error) => {
+            return (
+                Availability::Unavailable {
+                    reason: format!("{} does not answer --version: {error}", program.display()),
+                },
+                None,
+            )
+        }
+    };
+    if let Err(reason) = hypervisor_check(Path::new("/sys/module"), Path::new("/dev/kvm")) {
+        return (Availability::Unavailable { reason: format!("{version}: {reason}") }, Some(version));
+    }
+    let kernel = kernel_release();
+    let cache = smoke_cache_path(&version, &kernel);
+    let cached: Option<SmokeResult> = std::fs::read(&cache)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter(|r: &SmokeResult| r.smolvm == version && r.kernel == kernel);
+    let result = cached.unwrap_or_else(|| {
+        let outcome = smoke_test(program, runner);
+        let result = SmokeResult {
+            smolvm: version.clone(),
+            kernel: kernel.clone(),
+            boots: outcome.is_ok(),
+            reason: outcome.err().unwrap_or_default(),
+        };
+        if let Some(dir) = cache.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::write(&cache, serde_json::to_vec_pretty(&result).unwrap_or_default());
+        result
+    });
+    if result.boots {
+        (Availability::Available { version: version.clone() }, Some(version))
+    } else {
+        (
+            Availability::Unavailable {
+                reason: format!(
+                    "{version}: a guest did not boot on kernel {} (cached in {}): {}",
+                    result.kernel,
+                    cache.display(),
+                    result.reason
+                ),
+            },
+            Some(version),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kvm_pvm_and_missing_kvm_are_refused() {
+        let dir = std::env::temp_dir().join(format!("cb-hv-{}", std::process::id()));
+        let modules = dir.join("module");
+        std::fs::create_dir_all(modules.join("kvm")).unwrap();
+        let kvm = dir.join("kvm-device");
+        std::fs::write(&kvm, "").unwrap();
+        assert_eq!(hypervisor_check(&modules, &kvm), Ok(()));
+        assert!(hypervisor_check(&modules, &dir.join("missing")).unwrap_err().contains("does not exist"));
+        std::fs::create_dir_all(modules.join("kvm_pvm")).unwrap();
+        assert!(hypervisor_check(&modules, &kvm).unwrap_err().contains("kvm_pvm"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,320 @@
+//! The smolmachines implementation of [`BottleBackend`]: the bundle and the fixture hosts run in
+//! Docker exactly as for the docker backend (shared code and bind rules), the agent runs in a
+//! smolvm microVM whose only allowed destination is the bundle.
+//!
+//! Lifecycle per run, all under a per-run `--state-dir`
+//! (`<cache>/claude-bottle/smolmachines/state/<run id>/`), so a run never touches the user's own
+//! machines: render the Smolfile, `machine create`, `machine start`, `machine exec` the probe,
+//! `machine stop`, `machine delete`, remove the state dir; then the Docker side by label.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bottle_fixtures::Record;
+use futures_util::StreamExt;
+use tokio::sync::OnceCell;
+
+use super::availability;
+use super::cache::{self, cache_dir, CacheOutcome};
+use super::cli::{self, CommandRunner, ProcessRunner, Smolvm};
+use super::smolfile::{self, Mode, SmolfileSpec};
+use crate::backend::{Availability, BottleBackend, ExecOutput, TeardownReport};
+use crate::docker::{cleanup, images, launch, records, DockerBackend};
+use crate::errors::BackendError;
+use crate::labels;
+use crate::spec::{BottleSpec, ImageSource};
+use crate::topology::Bottle;
+
+/// The machine name of a run's agent.
+pub fn machine_name(run_id: &str) -> String {
+    format!("cb-{run_id}-agent")
+}
+
+/// A run's smolvm state directory.
+pub fn state_dir(run_id: &str) -> PathBuf {
+    cache_dir().join("state").join(run_id)
+}
+
+/// The host as a smolvm 1.x virtio-net guest sees it (`host.smolvm.internal`).
+pub const SMOLVM_HOST_GATEWAY: std::net::Ipv4Addr = std::net::Ipv4Addr::new(100, 96, 0, 1);
+
+/// Where the probe sits inside the agent image.
+const PROBE_PATH: &str = images::BUILTIN_PROBE_PATH;
+
+pub struct SmolBackend {
+    docker: DockerBackend,
+    runner: Arc<dyn CommandRunner>,
+    mode: Mode,
+    checked: OnceCell<(Availability, Option<String>, Option<PathBuf>)>,
+}
+
+impl Default for SmolBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SmolBackend {
+    pub fn new() -> Self {
+        Self::with_runner(Arc::new(ProcessRunner))
+    }
+
+    /// With another command runner (tests record the command plan through a stand-in).
+    pub fn with_runner(runner: Arc<dyn CommandRunner>) -> Self {
+        Self {
+            docker: DockerBackend::new(),
+            runner,
+            mode: Mode::for_host(),
+            checked: OnceCell::new(),
+        }
+    }
+
+    async fn check(&self) -> &(Availability, Option<String>, Option<PathBuf>) {
+        self.checked
+            .get_or_init(|| async {
+                let program = match cli::locate() {
+                    Ok(program) => program,
+                    Err(reason) => return (Availability::Unavailable { reason }, None, None),
+                };
+                let runner = self.runner.clone();
+                let probe = program.clone();
+                let (availability, version) =
+                    tokio::task::spawn_blocking(move || availability::check(&probe, runner))
+                        .await
+                        .unwrap_or_else(|e| {
+                            (
+                                Availability::Unavailable {
+                                    reason: format!("the availability check panicked: {e}"),
+                                },
+                                None,
+                            )
+                        });
+                let availability = match (availability, self.docker.availability().await) {
+                    (Availability::Available { version }, Availability::Available { version: engine }) => {
+                        Availability::Available {
+                            version: format!("{version}; bundle on {engine}"),
+                        }
+                    }
+                    (Availability::Available { .. }, Availability::Unavailable { reason }) => Availability::Unavailable {
+                        reason: format!("the bundle runs in Docker, which is unavailable: {reason}"),
+                    },
+                    (unavailable, _) => unavailable,
+                };
+                (availability, version, Some(program))
+            })
+            .await
+    }
+
+    async fn smolvm(&self, run_id: &str) -> Result<Smolvm, BackendError> {
+        let (availability, _, program) = self.check().await;
+        match (availability, program) {
+            (Availability::Available { .. }, Some(program)) => Ok(Smolvm::new(
+                program.clone(),
+                cfg!(target_os = "linux").then(|| state_dir(run_id)),
+                self.runner.clone(),
+            )),
+            (Availability::Unavailable { reason }, _) => Err(BackendError::Unavailable {
+                backend: "smolmachines",
+                reason: reason.clone(),
+            }),
+            _ => Err(BackendError::Unavailable {
+                backend: "smolmachines",
+                reason: "smolvm not found".into(),
+            }),
+        }
+    }
+
+    /// The `smolvm --version` line, when smolvm was found.
+    pub async fn smolvm_version(&self) -> Option<String> {
+        self.check().await.1.clone()
+    }
+
+    /// Saves the agent image into the cache (or finds it there); returns the archive path.
+    async fn agent_artifact(&self, docker: &Docker, spec: &BottleSpec) -> Result<(PathBuf, CacheOutcome), BackendError> {
+        if matches!(spec.agent, ImageSource::User { .. }) {
+            return Err(BackendError::Artifact {
+                what: "user agent image",
+                path: format!("{:?}", spec.agent),
+                reason: "the smolmachines backend boots the built-in agent image only; a user agent image needs the probe baked in first".into(),
+            });
+        }
+        let prepared = images::prepare(docker, spec).await?;
+        let inspected = docker
+            .inspect_image(&prepared.agent)
+            .await
+            .map_err(BackendError::engine(format!("inspecting image {}", prepared.agent)))?;
+        let id = inspected.id.unwrap_or_default();
+        let key = cache::cache_key(&id)?;
+        let dir = cache_dir();
+        let docker = docker.clone();
+        let reference = prepared.agent.clone();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            cache::ensure(&dir, &key, |file| {
+                handle.block_on(async {
+                    use std::io::Write;
+                    let mut stream = docker.export_image(&reference);
+                    while let Some(chunk) = stream.next().await {
+                        let chunk = chunk.map_err(BackendError::engine(format!("saving image {reference}")))?;
+                        file.write_all(&chunk).map_err(|e| BackendError::Cache {
+                            path: reference.clone(),
+                            reason: format!("write: {e}"),
+                        })?;
+                    }
+                    Ok(())
+                })
+            })
+        })
+        .await
+        .map_err(|e| BackendError::Cache {
+            path: cache_dir().display().to_string(),
+            reason: format!("the save task failed: {e}"),
+        })?
+    }
+}
+
+/// Renders and writes the Smolfile of a run; returns its path.
+pub fn write_smolfile(dir: &Path, spec: &SmolfileSpec) -> Result<PathBuf, BackendError> {
+    std::fs::create_dir_all(dir).map_err(|e| BackendError::Cache {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let path = dir.join("Smolfile");
+    std::fs::write(&path, smolfile::render(spec)).map_err(|e| BackendError::Cache {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(path)
+}
+
+/// The machine half of launch: create with the rendered Smolfile, then start.
+pub fn launch_machine(smolvm: &Smolvm, run_id: &str, smolfile_path: &Path) -> Result<String, BackendError> {
+    let name = machine_name(run_id);
+    smolvm.create(&name, smolfile_path, &[(labels::RUN.to_string(), run_id.to_string())])?;
+    smolvm.start(&name)?;
+    Ok(name)
+}
+
+/// The machine half of teardown: stop and delete (missing machines are fine), then the state dir.
+pub fn teardown_machine(smolvm: &Smolvm, run_id: &str) -> Result<bool, BackendError> {
+    let name = machine_name(run_id);
+    let _ = smolvm.stop(&name);
+    let existed = match smolvm.delete(&name) {
+        Ok(()) => true,
+        Err(BackendError::Smolvm { code, .. }) if code == "NOT_FOUND" => false,
+        Err(error) => return Err(error),
+    };
+    if let Some(dir) = &smolvm.state_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(existed)
+}
+
+impl BottleBackend for SmolBackend {
+    fn name(&self) -> &'static str {
+        "smolmachines"
+    }
+
+    async fn availability(&self) -> Availability {
+        self.check().await.0.clone()
+    }
+
+    async fn prepare(&self, spec: &BottleSpec) -> Result<(), BackendError> {
+        self.smolvm(&spec.run_id).await?;
+        let docker = self.docker.client().await?;
+        self.agent_artifact(docker, spec).await.map(|_| ())
+    }
+
+    async fn launch(&self, spec: &BottleSpec) -> Result<Bottle, BackendError> {
+        let smolvm = self.smolvm(&spec.run_id).await?;
+        let docker = self.docker.client().await?;
+        let (artifact, _) = self.agent_artifact(docker, spec).await?;
+        let prepared = images::prepare(docker, spec).await?;
+        let mut bottle = launch::launch(docker, spec, &prepared, launch::AgentPlacement::External).await?;
+        let smolfile_spec = SmolfileSpec {
+            mode: self.mode,
+            image: artifact.display().to_string(),
+            entrypoint: vec![PROBE_PATH.to_string()],
+            cmd: vec!["idle".to_string()],
+            bundle_ip: bottle.topology.bundle_ip,
+            pipelock_port: spec.ports.pipelock,
+            extra_env: vec![],
+        };
+        let dir = state_dir(&spec.run_id);
+        let run_id = spec.run_id.clone();
+        let name = tokio::task::spawn_blocking(move || {
+            let path = write_smolfile(&dir, &smolfile_spec)?;
+            launch_machine(&smolvm, &run_id, &path)
+        })
+        .await
+        .map_err(|e| BackendError::FixtureStart {
+            name: "smolvm".into(),
+            reason: e.to_string(),
+        })??;
+        bottle.topology.backend = "smolmachines".into();
+        bottle.topology.resolver_owned = false;
+        bottle.topology.guest_host_gateway = Some(SMOLVM_HOST_GATEWAY);
+        bottle.agent_ref = name;
+        bottle.probe_path = PROBE_PATH.to_string();
+        Ok(bottle)
+    }
+
+    async fn attach(&self, run_id: &str) -> Result<Bottle, BackendError> {
+        self.smolvm(run_id).await?;
+        let docker = self.docker.client().await?;
+        let mut bottle = launch::attach(docker, run_id).await?;
+        bottle.agent_ref = machine_name(run_id);
+        bottle.probe_path = PROBE_PATH.to_string();
+        Ok(bottle)
+    }
+
+    async fn exec_in_agent(
+        &self,
+        bottle: &Bottle,
+        argv: &[String],
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<ExecOutput, BackendError> {
+        let smolvm = self.smolvm(&bottle.run_id).await?;
+        let name = bottle.agent_ref.clone();
+        let argv = argv.to_vec();
+        let started = Instant::now();
+        let output = tokio::task::spawn_blocking(move || smolvm.exec(&name, &argv, timeout, max_output))
+            .await
+            .map_err(|e| BackendError::FixtureStart {
+                name: "smolvm exec".into(),
+                reason: e.to_string(),
+            })??;
+        Ok(ExecOutput {
+            exit_code: output.status.map(i64::from),
+            stdout: output.stdout,
+            stderr: output.stderr,
+            truncated: output.truncated,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    async fn fixture_records(&self, bottle: &Bottle) -> Result<Vec<Record>, BackendError> {
+        let docker = self.docker.client().await?;
+        records::collect(docker, bottle).await
+    }
+
+    async fn teardown(&self, run_id: &str) -> Result<TeardownReport, BackendError> {
+        if state_dir(run_id).exists() {
+            if let Ok(smolvm) = self.smolvm(run_id).await {
+                let run = run_id.to_string();
+                let _ = tokio::task::spawn_blocking(move || teardown_machine(&smolvm, &run)).await;
+            }
+            let _ = std::fs::remove_dir_all(state_dir(run_id));
+        }
+        let docker = self.docker.client().await?;
+        cleanup::teardown(docker, run_id).await
+    }
+
+    async fn list_runs(&self, only_stale: bool) -> Result<Vec<String>, BackendError> {
+        let docker = self.docker.client().await?;
+        cleanup::list_runs(docker, only_stale).await
+    }
+}
