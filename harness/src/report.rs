@@ -9,7 +9,7 @@ use bottle_backends::Topology;
 use serde::Serialize;
 
 use crate::errors::{exit, HarnessError};
-use crate::verdict::{ProbeResult, Verdict};
+use crate::verdict::{KnownGap, ProbeResult, Verdict};
 
 /// Bumped when a field changes meaning or disappears.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -36,6 +36,8 @@ pub struct Report {
     pub kept: bool,
     pub timings: Timings,
     pub topology: Option<Topology>,
+    /// The known gaps in force for this backend.
+    pub known_gaps: Vec<KnownGap>,
     pub results: Vec<ProbeResult>,
     pub summary: BTreeMap<String, usize>,
 }
@@ -57,6 +59,7 @@ impl Report {
             kept: false,
             timings: Timings::default(),
             topology: None,
+            known_gaps: Vec::new(),
             results,
             summary: BTreeMap::new(),
         };

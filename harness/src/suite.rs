@@ -57,9 +57,29 @@ fn progress(enabled: bool, message: &str) {
     }
 }
 
-/// Known gaps per backend. Docker has none: every probe must be contained.
-pub fn known_gaps(_backend: BackendKind) -> Vec<KnownGap> {
-    Vec::new()
+/// Where the smolvm loopback limitation is tracked.
+pub const LOOPBACK_GAP_LINK: &str = "claude-bottle issue 75";
+
+/// Known gaps per backend. Docker has none: every probe must be contained. smolmachines in the
+/// Docker Desktop mode allows the host's loopback (the bundle's ports are published there, and
+/// smolvm's TCP allows carry no ports), so every service on the host's loopback is open to the
+/// agent: claude-bottle issue 75.
+pub fn known_gaps(backend: BackendKind) -> Vec<KnownGap> {
+    use bottle_backends::smolmachines::smolfile::Mode;
+    match backend {
+        BackendKind::Docker => Vec::new(),
+        BackendKind::Smolmachines => match Mode::for_host() {
+            Mode::Linux => Vec::new(),
+            Mode::Desktop => ["localhost.agent_loopback", "localhost.host_addresses"]
+                .iter()
+                .map(|probe| KnownGap {
+                    probe: probe.to_string(),
+                    reason: "the desktop-mode allow list 127.0.0.1/32 opens every service on the host's loopback to the agent".into(),
+                    link: LOOPBACK_GAP_LINK.into(),
+                })
+                .collect(),
+        },
+    }
 }
 
 /// Builds the bottle spec from the config and the located binaries.
@@ -355,6 +375,7 @@ pub async fn probe_bottle(
         },
     );
     let mut report = Report::new(backend.name(), "", &bottle.run_id, results);
+    report.known_gaps = gaps;
     report.sabotaged = bottle.topology.sabotaged;
     report.topology = Some(bottle.topology.clone());
     Ok(report)

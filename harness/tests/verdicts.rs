@@ -562,7 +562,13 @@ fn a_microvm_gateway_is_probed_as_the_hosts_loopback() {
     topo.guest_host_gateway = Some(Ipv4Addr::new(100, 96, 0, 1));
     let plan = make_plan_for(&topo);
     let loopback = plan.probe("localhost.agent_loopback").unwrap();
-    assert!(loopback.attempts.iter().any(|a| a.destination.starts_with("100.96.0.1:41000")));
+    assert!(loopback
+        .attempts
+        .iter()
+        .any(|a| a.destination.starts_with("100.96.0.1:41000")));
     let addresses = plan.probe("localhost.host_addresses").unwrap();
-    assert!(addresses.attempts.iter().any(|a| a.destination == "100.96.0.1:41001"));
+    assert!(addresses
+        .attempts
+        .iter()
+        .any(|a| a.destination == "100.96.0.1:41001"));
 }

@@ -90,7 +90,13 @@ impl BottleBackend for DockerBackend {
     async fn launch(&self, spec: &BottleSpec) -> Result<Bottle, BackendError> {
         let docker = self.client().await?;
         let images = super::images::prepare(docker, spec).await?;
-        super::launch::launch(docker, spec, &images, super::launch::AgentPlacement::Container).await
+        super::launch::launch(
+            docker,
+            spec,
+            &images,
+            super::launch::AgentPlacement::Container,
+        )
+        .await
     }
 
     async fn attach(&self, run_id: &str) -> Result<Bottle, BackendError> {

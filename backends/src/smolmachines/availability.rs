@@ -34,10 +34,20 @@ fn kernel_release() -> String {
 fn smoke_cache_path(version: &str, kernel: &str) -> PathBuf {
     let safe = |s: &str| -> String {
         s.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect()
     };
-    cache_dir().join(format!("boot-smoke-{}-{}.json", safe(version), safe(kernel)))
+    cache_dir().join(format!(
+        "boot-smoke-{}-{}.json",
+        safe(version),
+        safe(kernel)
+    ))
 }
 
 /// The hypervisor check; `Err` is the reason guests cannot boot.
@@ -46,11 +56,14 @@ pub fn hypervisor_check(sys_module: &Path, dev_kvm: &Path) -> Result<(), String>
         return Ok(());
     }
     if !dev_kvm.exists() {
-        return Err(format!("{} does not exist: no hardware virtualisation for microVMs", dev_kvm.display()));
+        return Err(format!(
+            "{} does not exist: no hardware virtualisation for microVMs",
+            dev_kvm.display()
+        ));
     }
     if sys_module.join("kvm_pvm").exists() {
         return Err(
-            "the host's KVM is kvm_pvm (paravirtualised KVM inside a VM): smolvm guests do not boot on it (measured: start fails with no boot progress)"
+            "the host's KVM is kvm_pvm (paravirtualised KVM inside a VM): smolvm guests do not boot on it (measured: `machine start` fails)"
                 .into(),
         );
     }
@@ -87,7 +100,12 @@ pub fn check(program: &Path, runner: Arc<dyn CommandRunner>) -> (Availability, O
         }
     };
     if let Err(reason) = hypervisor_check(Path::new("/sys/module"), Path::new("/dev/kvm")) {
-        return (Availability::Unavailable { reason: format!("{version}: {reason}") }, Some(version));
+        return (
+            Availability::Unavailable {
+                reason: format!("{version}: {reason}"),
+            },
+            Some(version),
+        );
     }
     let kernel = kernel_release();
     let cache = smoke_cache_path(&version, &kernel);
@@ -106,11 +124,19 @@ pub fn check(program: &Path, runner: Arc<dyn CommandRunner>) -> (Availability, O
         if let Some(dir) = cache.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let _ = std::fs::write(&cache, serde_json::to_vec_pretty(&result).unwrap_or_default());
+        let _ = std::fs::write(
+            &cache,
+            serde_json::to_vec_pretty(&result).unwrap_or_default(),
+        );
         result
     });
     if result.boots {
-        (Availability::Available { version: version.clone() }, Some(version))
+        (
+            Availability::Available {
+                version: version.clone(),
+            },
+            Some(version),
+        )
     } else {
         (
             Availability::Unavailable {
@@ -138,9 +164,13 @@ mod tests {
         let kvm = dir.join("kvm-device");
         std::fs::write(&kvm, "").unwrap();
         assert_eq!(hypervisor_check(&modules, &kvm), Ok(()));
-        assert!(hypervisor_check(&modules, &dir.join("missing")).unwrap_err().contains("does not exist"));
+        assert!(hypervisor_check(&modules, &dir.join("missing"))
+            .unwrap_err()
+            .contains("does not exist"));
         std::fs::create_dir_all(modules.join("kvm_pvm")).unwrap();
-        assert!(hypervisor_check(&modules, &kvm).unwrap_err().contains("kvm_pvm"));
+        assert!(hypervisor_check(&modules, &kvm)
+            .unwrap_err()
+            .contains("kvm_pvm"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -17,13 +17,26 @@ use sha2::{Digest, Sha256};
 
 use crate::errors::BackendError;
 
-/// The cache directory.
+/// The cache directory: `$XDG_CACHE_HOME/claude-bottle/smolmachines`, else
+/// `~/.cache/claude-bottle/smolmachines`.
 pub fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
+    cache_dir_from(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))
+}
+
+/// [`cache_dir`] from explicit values of `XDG_CACHE_HOME` and `HOME` (an empty value counts as
+/// unset, as the XDG spec says).
+pub fn cache_dir_from(
+    xdg_cache_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> PathBuf {
+    let base = xdg_cache_home
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
+        .or_else(|| {
+            home.filter(|v| !v.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        })
+        .unwrap_or_else(|| std::env::temp_dir().join("claude-bottle-cache"));
     base.join("claude-bottle").join("smolmachines")
 }
 
@@ -76,18 +89,30 @@ fn digest_file(path: &Path) -> std::io::Result<(String, u64)> {
         size += n as u64;
         hasher.update(&buffer[..n]);
     }
-    let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     Ok((hex, size))
 }
 
 fn has_manifest(path: &Path) -> bool {
-    let Ok(file) = std::fs::File::open(path) else { return false };
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
     let mut archive = tar::Archive::new(file);
-    let Ok(entries) = archive.entries() else { return false };
+    let Ok(entries) = archive.entries() else {
+        return false;
+    };
     let mut found = false;
     for entry in entries {
         let Ok(entry) = entry else { return false };
-        if entry.path().map(|p| p == Path::new("manifest.json")).unwrap_or(false) {
+        if entry
+            .path()
+            .map(|p| p == Path::new("manifest.json"))
+            .unwrap_or(false)
+        {
             found = true;
         }
     }
@@ -102,8 +127,10 @@ pub fn verify(artifact: &Path) -> Result<(), String> {
     let sidecar = std::fs::read_to_string(sidecar_path(artifact))
         .map_err(|_| "no checksum sidecar (an interrupted save)".to_string())?;
     let mut parts = sidecar.split_whitespace();
-    let (Some(want_hex), Some(want_size)) = (parts.next(), parts.next().and_then(|s| s.parse::<u64>().ok()))
-    else {
+    let (Some(want_hex), Some(want_size)) = (
+        parts.next(),
+        parts.next().and_then(|s| s.parse::<u64>().ok()),
+    ) else {
         return Err("unreadable checksum sidecar".into());
     };
     let (hex, size) = digest_file(artifact).map_err(|e| format!("unreadable: {e}"))?;
@@ -151,10 +178,12 @@ pub fn ensure(
         let _ = std::fs::remove_file(&temp);
         return Err(error);
     }
-    std::fs::rename(&temp, &artifact).map_err(|e| cache_error(format!("rename into place: {e}")))?;
+    std::fs::rename(&temp, &artifact)
+        .map_err(|e| cache_error(format!("rename into place: {e}")))?;
     let (hex, size) = digest_file(&artifact).map_err(|e| cache_error(format!("digest: {e}")))?;
     std::fs::write(sidecar_path(&artifact), format!("{hex} {size}\n"))
         .map_err(|e| cache_error(format!("write the checksum: {e}")))?;
-    verify(&artifact).map_err(|reason| cache_error(format!("the saved image is not usable: {reason}")))?;
+    verify(&artifact)
+        .map_err(|reason| cache_error(format!("the saved image is not usable: {reason}")))?;
     Ok((artifact, outcome))
 }

@@ -28,7 +28,13 @@ pub struct CommandOutput {
 
 /// Runs a program. Implementations: [`ProcessRunner`] (real) and [`RecordingRunner`] (tests).
 pub trait CommandRunner: Send + Sync {
-    fn run(&self, program: &Path, args: &[String], timeout: Duration, max_output: usize) -> CommandOutput;
+    fn run(
+        &self,
+        program: &Path,
+        args: &[String],
+        timeout: Duration,
+        max_output: usize,
+    ) -> CommandOutput;
 }
 
 /// Spawns the process, reads its output on threads (bounded), kills it at the timeout.
@@ -55,7 +61,13 @@ fn read_bounded(mut reader: impl Read, max: usize) -> (Vec<u8>, bool) {
 }
 
 impl CommandRunner for ProcessRunner {
-    fn run(&self, program: &Path, args: &[String], timeout: Duration, max_output: usize) -> CommandOutput {
+    fn run(
+        &self,
+        program: &Path,
+        args: &[String],
+        timeout: Duration,
+        max_output: usize,
+    ) -> CommandOutput {
         let spawned = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
@@ -72,8 +84,14 @@ impl CommandRunner for ProcessRunner {
                 }
             }
         };
-        let stdout = child.stdout.take().map(|s| std::thread::spawn(move || read_bounded(s, max_output)));
-        let stderr = child.stderr.take().map(|s| std::thread::spawn(move || read_bounded(s, 64 * 1024)));
+        let stdout = child
+            .stdout
+            .take()
+            .map(|s| std::thread::spawn(move || read_bounded(s, max_output)));
+        let stderr = child
+            .stderr
+            .take()
+            .map(|s| std::thread::spawn(move || read_bounded(s, 64 * 1024)));
         let started = Instant::now();
         let status = loop {
             match child.try_wait() {
@@ -113,7 +131,10 @@ impl RecordingRunner {
 
     /// Answers calls whose argv contains `word` with `output` (first match wins).
     pub fn answer(&self, word: &str, output: CommandOutput) {
-        self.answers.lock().expect("answers").push((word.to_string(), output));
+        self.answers
+            .lock()
+            .expect("answers")
+            .push((word.to_string(), output));
     }
 
     pub fn recorded(&self) -> Vec<Vec<String>> {
@@ -122,8 +143,17 @@ impl RecordingRunner {
 }
 
 impl CommandRunner for RecordingRunner {
-    fn run(&self, program: &Path, args: &[String], _timeout: Duration, _max_output: usize) -> CommandOutput {
-        let mut argv = vec![program.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()];
+    fn run(
+        &self,
+        program: &Path,
+        args: &[String],
+        _timeout: Duration,
+        _max_output: usize,
+    ) -> CommandOutput {
+        let mut argv = vec![program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()];
         argv.extend(args.iter().cloned());
         self.calls.lock().expect("calls").push(argv);
         let answers = self.answers.lock().expect("answers");
@@ -172,7 +202,11 @@ const QUICK: Duration = Duration::from_secs(30);
 const START: Duration = Duration::from_secs(60);
 
 impl Smolvm {
-    pub fn new(program: PathBuf, state_dir: Option<PathBuf>, runner: Arc<dyn CommandRunner>) -> Self {
+    pub fn new(
+        program: PathBuf,
+        state_dir: Option<PathBuf>,
+        runner: Arc<dyn CommandRunner>,
+    ) -> Self {
         Self {
             program,
             state_dir,
@@ -191,7 +225,13 @@ impl Smolvm {
         args
     }
 
-    fn call(&self, step: &str, args: Vec<String>, timeout: Duration, max_output: usize) -> Result<CommandOutput, BackendError> {
+    fn call(
+        &self,
+        step: &str,
+        args: Vec<String>,
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<CommandOutput, BackendError> {
         let output = self.runner.run(&self.program, &args, timeout, max_output);
         match output.status {
             Some(0) => Ok(output),
@@ -205,7 +245,12 @@ impl Smolvm {
 
     /// `smolvm --version`, e.g. `smolvm 1.32.2`.
     pub fn version(&self) -> Result<String, BackendError> {
-        let output = self.call("reporting its version", vec!["--version".into()], QUICK, 4096)?;
+        let output = self.call(
+            "reporting its version",
+            vec!["--version".into()],
+            QUICK,
+            4096,
+        )?;
         let text = String::from_utf8_lossy(&output.stdout);
         text.lines()
             .map(str::trim)
@@ -219,32 +264,46 @@ impl Smolvm {
     }
 
     /// `machine create --name N [--label K=V]... -s SMOLFILE` (validates without booting).
-    pub fn create(&self, name: &str, smolfile: &Path, labels: &[(String, String)]) -> Result<(), BackendError> {
+    pub fn create(
+        &self,
+        name: &str,
+        smolfile: &Path,
+        labels: &[(String, String)],
+    ) -> Result<(), BackendError> {
         let mut args = self.machine_args("create");
         args.extend(["--name".to_string(), name.to_string()]);
         for (key, value) in labels {
             args.extend(["--label".to_string(), format!("{key}={value}")]);
         }
         args.extend(["-s".to_string(), smolfile.display().to_string()]);
-        self.call(&format!("creating machine {name}"), args, QUICK, 64 * 1024).map(|_| ())
+        self.call(&format!("creating machine {name}"), args, QUICK, 64 * 1024)
+            .map(|_| ())
     }
 
     /// `machine create --name N` with no image: a bare machine for the boot smoke test.
     pub fn create_bare(&self, name: &str) -> Result<(), BackendError> {
         let mut args = self.machine_args("create");
         args.extend(["--name".to_string(), name.to_string()]);
-        self.call(&format!("creating machine {name}"), args, QUICK, 64 * 1024).map(|_| ())
+        self.call(&format!("creating machine {name}"), args, QUICK, 64 * 1024)
+            .map(|_| ())
     }
 
     pub fn start(&self, name: &str) -> Result<(), BackendError> {
         let mut args = self.machine_args("start");
         args.extend(["--name".to_string(), name.to_string()]);
-        self.call(&format!("starting machine {name}"), args, START, 64 * 1024).map(|_| ())
+        self.call(&format!("starting machine {name}"), args, START, 64 * 1024)
+            .map(|_| ())
     }
 
     /// `machine exec --name N --timeout Ts -- ARGV...`; a failing command is not an error here
     /// (its status and output are the caller's evidence).
-    pub fn exec(&self, name: &str, argv: &[String], timeout: Duration, max_output: usize) -> Result<CommandOutput, BackendError> {
+    pub fn exec(
+        &self,
+        name: &str,
+        argv: &[String],
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<CommandOutput, BackendError> {
         let mut args = self.machine_args("exec");
         args.extend([
             "--name".to_string(),
@@ -254,7 +313,12 @@ impl Smolvm {
             "--".to_string(),
         ]);
         args.extend(argv.iter().cloned());
-        let output = self.runner.run(&self.program, &args, timeout + Duration::from_secs(5), max_output);
+        let output = self.runner.run(
+            &self.program,
+            &args,
+            timeout + Duration::from_secs(5),
+            max_output,
+        );
         if output.status.is_none() {
             return Err(BackendError::Timeout {
                 step: format!("the probe exec in machine {name}"),
@@ -267,13 +331,19 @@ impl Smolvm {
     pub fn stop(&self, name: &str) -> Result<(), BackendError> {
         let mut args = self.machine_args("stop");
         args.extend(["--name".to_string(), name.to_string()]);
-        self.call(&format!("stopping machine {name}"), args, QUICK, 64 * 1024).map(|_| ())
+        self.call(&format!("stopping machine {name}"), args, QUICK, 64 * 1024)
+            .map(|_| ())
     }
 
     pub fn delete(&self, name: &str) -> Result<(), BackendError> {
         let mut args = self.machine_args("delete");
-        args.extend(["--name".to_string(), name.to_string(), "--force".to_string()]);
-        self.call(&format!("deleting machine {name}"), args, QUICK, 64 * 1024).map(|_| ())
+        args.extend([
+            "--name".to_string(),
+            name.to_string(),
+            "--force".to_string(),
+        ]);
+        self.call(&format!("deleting machine {name}"), args, QUICK, 64 * 1024)
+            .map(|_| ())
     }
 
     /// `machine ls --json`: the parsed records.
@@ -335,12 +405,22 @@ mod tests {
 
     #[test]
     fn the_process_runner_times_out_and_caps_output() {
-        let out = ProcessRunner.run(Path::new("/bin/sh"), &["-c".into(), "yes | head -c 100000".into()], Duration::from_secs(10), 1000);
+        let out = ProcessRunner.run(
+            Path::new("/bin/sh"),
+            &["-c".into(), "yes | head -c 100000".into()],
+            Duration::from_secs(10),
+            1000,
+        );
         assert_eq!(out.status, Some(0));
         assert_eq!(out.stdout.len(), 1000);
         assert!(out.truncated);
         let started = Instant::now();
-        let out = ProcessRunner.run(Path::new("/bin/sh"), &["-c".into(), "exec sleep 5".into()], Duration::from_millis(200), 10);
+        let out = ProcessRunner.run(
+            Path::new("/bin/sh"),
+            &["-c".into(), "exec sleep 5".into()],
+            Duration::from_millis(200),
+            10,
+        );
         assert_eq!(out.status, None);
         assert!(started.elapsed() < Duration::from_secs(3));
     }

@@ -92,14 +92,19 @@ impl SmolBackend {
                             )
                         });
                 let availability = match (availability, self.docker.availability().await) {
-                    (Availability::Available { version }, Availability::Available { version: engine }) => {
-                        Availability::Available {
-                            version: format!("{version}; bundle on {engine}"),
+                    (
+                        Availability::Available { version },
+                        Availability::Available { version: engine },
+                    ) => Availability::Available {
+                        version: format!("{version}; bundle on {engine}"),
+                    },
+                    (Availability::Available { .. }, Availability::Unavailable { reason }) => {
+                        Availability::Unavailable {
+                            reason: format!(
+                                "the bundle runs in Docker, which is unavailable: {reason}"
+                            ),
                         }
                     }
-                    (Availability::Available { .. }, Availability::Unavailable { reason }) => Availability::Unavailable {
-                        reason: format!("the bundle runs in Docker, which is unavailable: {reason}"),
-                    },
                     (unavailable, _) => unavailable,
                 };
                 (availability, version, Some(program))
@@ -132,7 +137,11 @@ impl SmolBackend {
     }
 
     /// Saves the agent image into the cache (or finds it there); returns the archive path.
-    async fn agent_artifact(&self, docker: &Docker, spec: &BottleSpec) -> Result<(PathBuf, CacheOutcome), BackendError> {
+    async fn agent_artifact(
+        &self,
+        docker: &Docker,
+        spec: &BottleSpec,
+    ) -> Result<(PathBuf, CacheOutcome), BackendError> {
         if matches!(spec.agent, ImageSource::User { .. }) {
             return Err(BackendError::Artifact {
                 what: "user agent image",
@@ -141,10 +150,14 @@ impl SmolBackend {
             });
         }
         let prepared = images::prepare(docker, spec).await?;
-        let inspected = docker
-            .inspect_image(&prepared.agent)
-            .await
-            .map_err(BackendError::engine(format!("inspecting image {}", prepared.agent)))?;
+        let inspected =
+            docker
+                .inspect_image(&prepared.agent)
+                .await
+                .map_err(BackendError::engine(format!(
+                    "inspecting image {}",
+                    prepared.agent
+                )))?;
         let id = inspected.id.unwrap_or_default();
         let key = cache::cache_key(&id)?;
         let dir = cache_dir();
@@ -157,7 +170,8 @@ impl SmolBackend {
                     use std::io::Write;
                     let mut stream = docker.export_image(&reference);
                     while let Some(chunk) = stream.next().await {
-                        let chunk = chunk.map_err(BackendError::engine(format!("saving image {reference}")))?;
+                        let chunk = chunk
+                            .map_err(BackendError::engine(format!("saving image {reference}")))?;
                         file.write_all(&chunk).map_err(|e| BackendError::Cache {
                             path: reference.clone(),
                             reason: format!("write: {e}"),
@@ -190,9 +204,17 @@ pub fn write_smolfile(dir: &Path, spec: &SmolfileSpec) -> Result<PathBuf, Backen
 }
 
 /// The machine half of launch: create with the rendered Smolfile, then start.
-pub fn launch_machine(smolvm: &Smolvm, run_id: &str, smolfile_path: &Path) -> Result<String, BackendError> {
+pub fn launch_machine(
+    smolvm: &Smolvm,
+    run_id: &str,
+    smolfile_path: &Path,
+) -> Result<String, BackendError> {
     let name = machine_name(run_id);
-    smolvm.create(&name, smolfile_path, &[(labels::RUN.to_string(), run_id.to_string())])?;
+    smolvm.create(
+        &name,
+        smolfile_path,
+        &[(labels::RUN.to_string(), run_id.to_string())],
+    )?;
     smolvm.start(&name)?;
     Ok(name)
 }
@@ -232,7 +254,8 @@ impl BottleBackend for SmolBackend {
         let docker = self.docker.client().await?;
         let (artifact, _) = self.agent_artifact(docker, spec).await?;
         let prepared = images::prepare(docker, spec).await?;
-        let mut bottle = launch::launch(docker, spec, &prepared, launch::AgentPlacement::External).await?;
+        let mut bottle =
+            launch::launch(docker, spec, &prepared, launch::AgentPlacement::External).await?;
         let smolfile_spec = SmolfileSpec {
             mode: self.mode,
             image: artifact.display().to_string(),
@@ -281,12 +304,13 @@ impl BottleBackend for SmolBackend {
         let name = bottle.agent_ref.clone();
         let argv = argv.to_vec();
         let started = Instant::now();
-        let output = tokio::task::spawn_blocking(move || smolvm.exec(&name, &argv, timeout, max_output))
-            .await
-            .map_err(|e| BackendError::FixtureStart {
-                name: "smolvm exec".into(),
-                reason: e.to_string(),
-            })??;
+        let output =
+            tokio::task::spawn_blocking(move || smolvm.exec(&name, &argv, timeout, max_output))
+                .await
+                .map_err(|e| BackendError::FixtureStart {
+                    name: "smolvm exec".into(),
+                    reason: e.to_string(),
+                })??;
         Ok(ExecOutput {
             exit_code: output.status.map(i64::from),
             stdout: output.stdout,

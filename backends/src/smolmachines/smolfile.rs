@@ -93,10 +93,11 @@ impl SmolfileSpec {
 
     pub fn env(&self) -> Vec<(String, String)> {
         let proxy = self.proxy_url();
-        let mut env: Vec<(String, String)> = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"]
-            .iter()
-            .map(|name| (name.to_string(), proxy.clone()))
-            .collect();
+        let mut env: Vec<(String, String)> =
+            ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"]
+                .iter()
+                .map(|name| (name.to_string(), proxy.clone()))
+                .collect();
         env.push(("NO_PROXY".into(), String::new()));
         env.push(("no_proxy".into(), String::new()));
         env.extend(self.extra_env.iter().cloned());

@@ -78,6 +78,26 @@ enum Command {
         #[arg(long, conflicts_with = "id")]
         all: bool,
     },
+    /// Print the Smolfile the smolmachines backend would render.
+    Smolfile {
+        /// The bundle's address as the host sees it.
+        #[arg(long)]
+        bundle_ip: std::net::Ipv4Addr,
+        /// linux (the bundle's bridge IP is allowed) or desktop (the host side is allowed).
+        #[arg(long, default_value = "linux", value_parser = ["linux", "desktop"])]
+        mode: String,
+        /// The agent image archive (`docker save`) or rootfs directory.
+        #[arg(long, default_value = "<cache>/<key>.tar")]
+        image: String,
+        /// pipelock's port.
+        #[arg(long, default_value_t = 3128)]
+        pipelock_port: u16,
+    },
+    /// Print the smolmachines cache key and artifact path of a Docker image ID.
+    CacheKey {
+        /// `sha256:<64 hex>` as `docker image inspect --format '{{.Id}}'` prints it.
+        image_id: String,
+    },
     /// Print the probe catalogue.
     List {
         #[arg(long, value_enum, default_value = "table")]
@@ -173,9 +193,41 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         quiet,
         command,
     } = cli;
-    if let Command::List { format } = command {
-        print!("{}", list(format));
-        return Ok(exit::OK);
+    match command {
+        Command::List { format } => {
+            print!("{}", list(format));
+            return Ok(exit::OK);
+        }
+        Command::Smolfile {
+            bundle_ip,
+            mode,
+            image,
+            pipelock_port,
+        } => {
+            use bottle_backends::smolmachines::smolfile::{render, Mode, SmolfileSpec};
+            let spec = SmolfileSpec {
+                mode: Mode::parse(&mode).expect("clap restricts the values"),
+                image,
+                entrypoint: vec!["/bottle-probe".into()],
+                cmd: vec!["idle".into()],
+                bundle_ip,
+                pipelock_port,
+                extra_env: vec![],
+            };
+            print!("{}", render(&spec));
+            return Ok(exit::OK);
+        }
+        Command::CacheKey { image_id } => {
+            use bottle_backends::smolmachines::cache;
+            let key = cache::cache_key(&image_id)?;
+            println!("key: {key}");
+            println!(
+                "artifact: {}",
+                cache::artifact_path(&cache::cache_dir(), &key).display()
+            );
+            return Ok(exit::OK);
+        }
+        _ => {}
     }
     let kinds = select::choose(backend.as_deref())?;
     let config = BottleConfig::discover(config.as_deref())?;
@@ -187,7 +239,9 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         options
     };
     match command {
-        Command::List { .. } => unreachable!("handled above"),
+        Command::List { .. } | Command::Smolfile { .. } | Command::CacheKey { .. } => {
+            unreachable!("handled above")
+        }
         Command::Run {
             keep,
             report_json,

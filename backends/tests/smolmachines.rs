@@ -1,0 +1,363 @@
+//! The smolmachines backend without a booting guest: the rendered Smolfile (snapshots, and
+//! conformance with the `smolfile` crate and the real smolvm), cache keys and paths, the image
+//! cache's hit / miss / recovery, and the exact smolvm command plan recorded through a stand-in.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bottle_backends::smolmachines::cache::{self, CacheOutcome};
+use bottle_backends::smolmachines::cli::{
+    self, CommandOutput, ProcessRunner, RecordingRunner, Smolvm,
+};
+use bottle_backends::smolmachines::lifecycle::{launch_machine, machine_name, teardown_machine};
+use bottle_backends::smolmachines::smolfile::{render, Mode, SmolfileSpec};
+use bottle_backends::BackendError;
+
+const ARCHIVE: &str = "/home/user/.cache/claude-bottle/smolmachines/0123456789abcdef.tar";
+
+/// Every snapshotted Smolfile, by name.
+fn cases() -> Vec<(&'static str, SmolfileSpec)> {
+    let base = SmolfileSpec {
+        mode: Mode::Linux,
+        image: ARCHIVE.into(),
+        entrypoint: vec!["/bottle-probe".into()],
+        cmd: vec!["idle".into()],
+        bundle_ip: Ipv4Addr::new(10, 213, 7, 2),
+        pipelock_port: 3128,
+        extra_env: vec![],
+    };
+    vec![
+        ("smolfile_linux", base.clone()),
+        (
+            "smolfile_desktop",
+            SmolfileSpec {
+                mode: Mode::Desktop,
+                ..base.clone()
+            },
+        ),
+        (
+            "smolfile_awkward_values",
+            SmolfileSpec {
+                image: "/tmp/dir with spaces/\"quoted\" image.tar".into(),
+                entrypoint: vec!["/opt/agent bin/run".into(), "--flag=a=b".into()],
+                cmd: vec![
+                    "say \"hi\"".into(),
+                    "back\\slash".into(),
+                    "tab\there".into(),
+                ],
+                extra_env: vec![
+                    ("QUOTES".into(), "she said \"no\"".into()),
+                    ("EQUALS".into(), "a=b=c".into()),
+                    ("SPACES".into(), "  leading and trailing  ".into()),
+                    ("UNICODE".into(), "ünïcødé ✓ 日本".into()),
+                    ("EMPTY".into(), String::new()),
+                ],
+                ..base
+            },
+        ),
+    ]
+}
+
+#[test]
+fn smolfiles_render_as_snapshotted() {
+    for (name, spec) in cases() {
+        insta::assert_snapshot!(name, render(&spec));
+    }
+}
+
+/// Checks a rendered Smolfile against what was meant, through the `smolfile` crate smolvm uses.
+fn assert_parses_back(name: &str, spec: &SmolfileSpec, text: &str) {
+    let parsed =
+        smolfile::parse(text).unwrap_or_else(|e| panic!("{name}: smolfile crate refused it: {e}"));
+    assert_eq!(parsed.image.as_deref(), Some(spec.image.as_str()), "{name}");
+    assert_eq!(parsed.entrypoint, spec.entrypoint, "{name}");
+    assert_eq!(parsed.cmd, spec.cmd, "{name}");
+    let env: Vec<String> = spec.env().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    assert_eq!(parsed.env, env, "{name}");
+    let network = parsed.network.expect("a [network] table");
+    assert_eq!(network.allow_cidrs, spec.allow_cidrs(), "{name}");
+    assert!(
+        network.allow_hosts.is_empty() && network.deny_cidrs.is_empty(),
+        "{name}: nothing else is set"
+    );
+    assert_eq!(
+        parsed.net_backend, None,
+        "{name}: the backend is smolvm's choice"
+    );
+}
+
+#[test]
+fn smolfiles_parse_back_with_the_smolfile_crate() {
+    for (name, spec) in cases() {
+        assert_parses_back(name, &spec, &render(&spec));
+    }
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "cb-smol-{tag}-{}",
+        bottle_backends::labels::new_run_id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A small but well-formed `docker save` archive.
+fn fake_docker_save(file: &mut impl std::io::Write, payload: &[u8]) {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        (
+            "config.json",
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+                .as_slice(),
+        ),
+        ("layer/layer.tar", payload),
+        (
+            "manifest.json",
+            br#"[{"Config":"config.json","RepoTags":["cb/fake:1"],"Layers":["layer/layer.tar"]}]"#
+                .as_slice(),
+        ),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, data).unwrap();
+    }
+    file.write_all(&builder.into_inner().unwrap()).unwrap();
+}
+
+/// Conformance with the real smolvm: `machine create` in a throwaway state dir accepts every
+/// snapshotted Smolfile, and `machine ls --json` shows what was rendered. `.ci/run` installs
+/// smolvm (PyPI wheel `smolmachines`); without it this test fails, it never skips.
+#[test]
+fn smolfiles_are_accepted_by_the_real_smolvm() {
+    let program = cli::locate().unwrap_or_else(|e| panic!("{e}"));
+    let dir = temp_dir("conformance");
+    let archive = dir.join("agent.tar");
+    fake_docker_save(&mut std::fs::File::create(&archive).unwrap(), b"layer");
+    let smolvm = Smolvm::new(program, Some(dir.join("state")), Arc::new(ProcessRunner));
+    let version = smolvm.version().unwrap();
+    assert!(version.starts_with("smolvm 1."), "{version}");
+    for (index, (name, mut spec)) in cases().into_iter().enumerate() {
+        // Same rendering, pointing at an archive that exists here.
+        spec.image = archive.display().to_string();
+        let text = render(&spec);
+        assert_parses_back(name, &spec, &text);
+        let smolfile_path = dir.join(format!("{name}.Smolfile"));
+        std::fs::write(&smolfile_path, &text).unwrap();
+        let machine = format!("conf{index}");
+        smolvm
+            .create(
+                &machine,
+                &smolfile_path,
+                &[("claude-bottle.run".into(), "conformance".into())],
+            )
+            .unwrap_or_else(|e| panic!("{name}: smolvm refused the Smolfile: {e}"));
+        let listed = smolvm.list().unwrap();
+        let record = listed
+            .as_array()
+            .and_then(|machines| machines.iter().find(|m| m["name"] == machine.as_str()))
+            .unwrap_or_else(|| panic!("{name}: machine not listed: {listed}"));
+        let strings = |key: &str| -> Vec<String> {
+            record[key]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: {key} missing in {record}"))
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(strings("allowed_cidrs"), spec.allow_cidrs(), "{name}");
+        assert_eq!(strings("entrypoint"), spec.entrypoint, "{name}");
+        assert_eq!(strings("cmd"), spec.cmd, "{name}");
+        assert_eq!(
+            record["labels"]["claude-bottle.run"], "conformance",
+            "{name}"
+        );
+        smolvm.delete(&machine).unwrap();
+    }
+    // A key smolvm does not know is refused with a typed error naming it.
+    let bad = dir.join("bad.Smolfile");
+    std::fs::write(
+        &bad,
+        format!("image = \"{}\"\nallow_cidrs = []\n", archive.display()),
+    )
+    .unwrap();
+    match smolvm.create("confbad", &bad, &[]) {
+        Err(BackendError::Smolvm { code, message, .. }) => {
+            assert_eq!(code, "CONFIG_ERROR");
+            assert!(message.contains("allow_cidrs"), "{message}");
+        }
+        other => panic!("expected a typed CONFIG_ERROR, got {other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn cache_keys_and_paths() {
+    let id = "sha256:9C0B3FA3D8CC5c1f0e2d4b6a8f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5c7b9a1f3e";
+    let key = cache::cache_key(id).unwrap();
+    let xdg = cache::cache_dir_from(Some("/xdg/cache".into()), Some("/home/user".into()));
+    let home = cache::cache_dir_from(None, Some("/home/user".into()));
+    let empty_xdg = cache::cache_dir_from(Some("".into()), Some("/home/user".into()));
+    let report = format!(
+        "key: {key}\nxdg: {}\nhome: {}\nempty XDG_CACHE_HOME: {}\nunprefixed id: {}\n",
+        cache::artifact_path(&xdg, &key).display(),
+        cache::artifact_path(&home, &key).display(),
+        cache::artifact_path(&empty_xdg, &key).display(),
+        cache::cache_key(&id["sha256:".len()..]).unwrap(),
+    );
+    insta::assert_snapshot!("cache_keys_and_paths", report);
+    for bad in [
+        "",
+        "sha256:abc",
+        "sha256:zz0b3fa3d8cc5c1f0e2d4b6a8f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5c7b9a1f3e",
+        "claude-bottle/agent:1",
+    ] {
+        assert!(cache::cache_key(bad).is_err(), "{bad:?} accepted");
+    }
+}
+
+#[test]
+fn the_cache_hits_misses_after_a_change_and_recovers_from_corruption() {
+    let dir = temp_dir("cache");
+    let saves = std::cell::Cell::new(0);
+    let save = |payload: &'static [u8]| {
+        let saves = &saves;
+        move |file: &mut std::fs::File| {
+            saves.set(saves.get() + 1);
+            fake_docker_save(file, payload);
+            Ok::<(), BackendError>(())
+        }
+    };
+    let key_a = cache::cache_key(&format!("sha256:{}", "a".repeat(64))).unwrap();
+    let key_b = cache::cache_key(&format!("sha256:{}", "b".repeat(64))).unwrap();
+    let (path, outcome) = cache::ensure(&dir, &key_a, save(b"one")).unwrap();
+    assert_eq!(outcome, CacheOutcome::Built);
+    let (_, outcome) = cache::ensure(&dir, &key_a, save(b"one")).unwrap();
+    assert_eq!(outcome, CacheOutcome::Hit);
+    assert_eq!(saves.get(), 1, "a hit saves nothing");
+    // A changed image has a new ID, hence a new key: a miss.
+    let (path_b, outcome) = cache::ensure(&dir, &key_b, save(b"two")).unwrap();
+    assert_eq!(outcome, CacheOutcome::Built);
+    assert_ne!(path, path_b);
+    // Truncated: detected and rebuilt.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let (_, outcome) = cache::ensure(&dir, &key_a, save(b"one")).unwrap();
+    assert!(
+        matches!(outcome, CacheOutcome::Rebuilt { ref reason } if reason.contains("truncated")),
+        "{outcome:?}"
+    );
+    // Same size, flipped byte: detected and rebuilt.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[600] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let (_, outcome) = cache::ensure(&dir, &key_a, save(b"one")).unwrap();
+    assert!(
+        matches!(outcome, CacheOutcome::Rebuilt { ref reason } if reason.contains("corrupt")),
+        "{outcome:?}"
+    );
+    // An interrupted save (no sidecar) is not trusted either.
+    std::fs::remove_file(format!("{}.sha256", path.display())).unwrap();
+    let (_, outcome) = cache::ensure(&dir, &key_a, save(b"one")).unwrap();
+    assert!(
+        matches!(outcome, CacheOutcome::Rebuilt { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(cache::verify(&path), Ok(()));
+    // A failing save leaves nothing under the real name.
+    let key_c = cache::cache_key(&format!("sha256:{}", "c".repeat(64))).unwrap();
+    let failed = cache::ensure(&dir, &key_c, |_| {
+        Err(BackendError::Cache {
+            path: "x".into(),
+            reason: "boom".into(),
+        })
+    });
+    assert!(failed.is_err());
+    assert!(!cache::artifact_path(&dir, &key_c).exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_smolvm_command_plan() {
+    let runner = RecordingRunner::new();
+    runner.answer(
+        "--version",
+        CommandOutput {
+            status: Some(0),
+            stdout: b"smolvm 1.32.2\n".to_vec(),
+            ..CommandOutput::default()
+        },
+    );
+    let run_id = "cb0123456789";
+    let state = PathBuf::from("/cache/claude-bottle/smolmachines/state").join(run_id);
+    let smolvm = Smolvm::new(
+        PathBuf::from("/usr/bin/smolvm"),
+        Some(state.clone()),
+        Arc::new(runner.clone()),
+    );
+    let mut plan = String::new();
+    let mut phase = |title: &str, runner: &RecordingRunner, from: usize| -> usize {
+        let calls = runner.recorded();
+        plan.push_str(&format!("# {title}\n"));
+        for call in &calls[from..] {
+            plan.push_str(&call.join(" "));
+            plan.push('\n');
+        }
+        calls.len()
+    };
+    assert_eq!(smolvm.version().unwrap(), "smolvm 1.32.2");
+    let mark = phase(
+        "prepare (the image is saved by Docker into the cache; smolvm is only asked its version)",
+        &runner,
+        0,
+    );
+    let name = launch_machine(&smolvm, run_id, &state.join("Smolfile")).unwrap();
+    assert_eq!(name, machine_name(run_id));
+    let mark = phase("launch", &runner, mark);
+    smolvm
+        .exec(
+            &name,
+            &[
+                "/bottle-probe".into(),
+                "run".into(),
+                "--session".into(),
+                "s".into(),
+                "id=x#0;kind=tcp;addr=10.0.0.2:80;nonce=n;timeout_ms=1500".into(),
+            ],
+            Duration::from_secs(12),
+            1024,
+        )
+        .unwrap();
+    let mark = phase("exec", &runner, mark);
+    assert!(teardown_machine(&smolvm, run_id).unwrap());
+    phase("teardown", &runner, mark);
+    insta::assert_snapshot!("smolvm_command_plan", plan);
+}
+
+#[test]
+fn typed_errors_from_the_stand_in() {
+    let runner = RecordingRunner::new();
+    runner.answer(
+        "delete",
+        CommandOutput {
+            status: Some(1),
+            stderr: br#"{"error":{"code":"NOT_FOUND","message":"machine not found"}}"#.to_vec(),
+            ..CommandOutput::default()
+        },
+    );
+    let smolvm = Smolvm::new(
+        PathBuf::from("smolvm"),
+        Some(temp_dir("typed")),
+        Arc::new(runner),
+    );
+    // Deleting a machine that is already gone is a clean teardown, not an error.
+    assert!(!teardown_machine(&smolvm, "cbgone").unwrap());
+    assert!(
+        !Path::new(&smolvm.state_dir.clone().unwrap()).exists(),
+        "the state dir is removed"
+    );
+}
