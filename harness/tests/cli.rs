@@ -93,3 +93,42 @@ fn down_without_an_id_or_all_is_a_usage_error() {
     let (output, _) = bottle_escape(&["down"], &[]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
 }
+
+#[test]
+fn smolmachines_is_unavailable_here_with_the_reason() {
+    let no_boot = std::path::Path::new("/sys/module/kvm_pvm").exists()
+        || !std::path::Path::new("/dev/kvm").exists();
+    let (output, elapsed) = bottle_escape(&["run", "--backend", "smolmachines"], &[]);
+    let text = stderr(&output);
+    if no_boot {
+        assert_eq!(output.status.code(), Some(3), "{text}");
+        assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+        assert!(text.contains("smolmachines is unavailable"), "{text}");
+        assert!(text.contains("kvm") || text.contains("smolvm not found"), "{text}");
+    } else {
+        // Where guests boot, the run is real; it must still end with a documented code.
+        assert!(matches!(output.status.code(), Some(0..=3)), "{text}");
+    }
+}
+
+#[test]
+fn smolfile_and_cache_key_commands() {
+    let (output, _) = bottle_escape(
+        &["smolfile", "--bundle-ip", "10.9.8.2", "--mode", "desktop", "--image", "/x/agent.tar"],
+        &[],
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(text.contains("allow_cidrs = [\"127.0.0.1/32\"]"), "{text}");
+    assert!(text.contains("image = \"/x/agent.tar\""), "{text}");
+    let id = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    let (output, _) = bottle_escape(&["cache-key", &id], &[("XDG_CACHE_HOME", "/xdg")]);
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "key: 0123456789abcdef\nartifact: /xdg/claude-bottle/smolmachines/0123456789abcdef.tar\n"
+    );
+    let (output, _) = bottle_escape(&["cache-key", "not-an-id"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let (output, _) = bottle_escape(&["smolfile", "--bundle-ip", "nope"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+}
