@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use bottle_backends::{Availability, BottleBackend, Sabotage};
 use bottle_harness::select::{self, AnyBackend, BackendKind};
 use bottle_harness::suite::{self, RunOptions};
-use bottle_harness::{BottleConfig, Report, Verdict};
+use bottle_harness::{report, BottleConfig, Report, Verdict};
 use bottle_probes::catalogue::CATALOGUE;
 use clap::Parser;
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -200,7 +200,7 @@ const BROKEN_MUST_ESCAPE: &[&str] = &[
     "dns.resolver_exfil_tcp",
 ];
 
-fn broken_bottle(kind: BackendKind) -> Result<(), Failed> {
+fn broken_bottle(kind: BackendKind, memo: &Shared) -> Result<(), Failed> {
     let sabotage = Sabotage {
         agent_on_upstream: true,
         no_host_block: true,
@@ -225,6 +225,34 @@ fn broken_bottle(kind: BackendKind) -> Result<(), Failed> {
     }
     if report.exit_code() != bottle_harness::exit::ESCAPE {
         problems.push(format!("exit code {} instead of 1", report.exit_code()));
+    }
+    // CI gating: against the clean run as baseline, each of these is a named regression in the
+    // diff, the JSON, the JUnit and the Markdown report.
+    let baseline = shared_report(kind, memo).map_err(|e| format!("no clean baseline: {e}"))?;
+    let reports = [report.clone()];
+    let changes = report::diff(&[baseline], &reports, bottle_probes::catalogue::RENAMED);
+    let json = report.to_json();
+    let junit = report::junit::render(&reports);
+    let markdown = report::markdown::render(&reports, Some(&changes));
+    if changes.exit_code() != 1 {
+        problems.push("the baseline diff does not exit 1".into());
+    }
+    for id in BROKEN_MUST_ESCAPE {
+        if !changes.regressions.iter().any(|c| c.probe == *id) {
+            problems.push(format!("{id} is not a regression against the clean baseline"));
+        }
+        if !json.contains(&format!("\"id\": \"{id}\"")) {
+            problems.push(format!("{id} missing from the JSON report"));
+        }
+        if !junit.contains(&format!("<testcase name=\"{id}\" classname=\"{}.", kind.as_str())) {
+            problems.push(format!("{id} missing from the JUnit report"));
+        }
+        if !markdown.contains(&format!("| regression | {} | `{id}` |", kind.as_str())) {
+            problems.push(format!("{id} not named as a regression in the Markdown report"));
+        }
+    }
+    if junit.matches("<failure type=\"escape\"").count() < BROKEN_MUST_ESCAPE.len() {
+        problems.push("the JUnit report has fewer escape failures than escapes".into());
     }
     if problems.is_empty() {
         println!("{}", report.table());
@@ -290,7 +318,7 @@ fn main() {
                 format!("{}::selfcheck::broken_bottle", kind.as_str()),
                 move || match reason {
                     Some(reason) => Err(format!("backend unavailable: {reason}").into()),
-                    None => broken_bottle(kind),
+                    None => broken_bottle(kind, &memo),
                 },
             )
             .with_ignored_flag(unavailable.is_some()),

@@ -5,9 +5,11 @@
 pub mod binaries;
 pub mod config;
 pub mod errors;
+pub mod gaps;
 pub mod host;
 pub mod plan;
 pub mod report;
+pub mod sabotage;
 pub mod select;
 pub mod suite;
 pub mod verdict;

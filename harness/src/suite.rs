@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub sequential: bool,
     pub only: Option<Vec<String>>,
     pub sabotage: Sabotage,
+    /// Entries of a known-gaps file, applied on top of the built-in gaps.
+    pub gap_entries: Vec<crate::gaps::GapEntry>,
     /// Print progress lines on stderr (a terminal, or asked for).
     pub progress: bool,
 }
@@ -46,12 +48,14 @@ impl RunOptions {
             sequential: false,
             only: None,
             sabotage: Sabotage::default(),
+            gap_entries: Vec::new(),
             progress: std::io::stderr().is_terminal(),
         }
     }
 }
 
 fn progress(enabled: bool, message: &str) {
+    tracing::info!("{message}");
     if enabled {
         eprintln!("bottle-escape: {message}");
     }
@@ -76,6 +80,7 @@ pub fn known_gaps(backend: BackendKind) -> Vec<KnownGap> {
                     probe: probe.to_string(),
                     reason: "the desktop-mode allow list 127.0.0.1/32 opens every service on the host's loopback to the agent".into(),
                     link: LOOPBACK_GAP_LINK.into(),
+                    expires: None,
                 })
                 .collect(),
         },
@@ -364,7 +369,8 @@ pub async fn probe_bottle(
         Ok(output) => ProbeOutput::parse(&output.stdout, &plan.session, &plan.attempt_ids())
             .map_err(|e| format!("the probe output was rejected: {e}")),
     };
-    let gaps = known_gaps(options.backend);
+    let mut gaps = known_gaps(options.backend);
+    gaps.extend(crate::gaps::for_backend(&options.gap_entries, options.backend));
     let results = verdict::evaluate(
         &plan,
         &Evidence {

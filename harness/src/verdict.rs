@@ -17,12 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use bottle_fixtures::Record;
 use bottle_probes::catalogue::Expect;
 use bottle_probes::wire::{AttemptKind, Observation, Outcome, ProbeOutput};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::host::Target;
 use crate::plan::{Plan, PlannedAttempt, PlannedProbe};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
@@ -58,15 +58,18 @@ impl Verdict {
 }
 
 /// A probe that is known to escape on some backend, with why and where it is tracked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KnownGap {
     pub probe: String,
     pub reason: String,
     pub link: String,
+    /// `YYYY-MM-DD` after which the entry fails the run (entries from a known-gaps file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 /// What one attempt showed, for the report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptEvidence {
     pub id: String,
     pub destination: String,
@@ -78,7 +81,7 @@ pub struct AttemptEvidence {
     pub judgement: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeResult {
     pub id: String,
     pub family: String,
@@ -87,6 +90,7 @@ pub struct ProbeResult {
     pub verdict: Verdict,
     pub elapsed_ms: u64,
     pub detail: String,
+    #[serde(default)]
     pub attempts: Vec<AttemptEvidence>,
 }
 

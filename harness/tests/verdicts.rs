@@ -503,6 +503,7 @@ fn known_gaps_turn_escapes_into_known_gap_and_passes_into_unexpected_pass() {
         probe: "public.direct_http".into(),
         reason: "test".into(),
         link: "https://example.invalid/gap".into(),
+        expires: None,
     };
     let mut s = Scenario::contained();
     s.gaps.push(gap.clone());

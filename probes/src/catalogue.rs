@@ -251,6 +251,9 @@ pub const CATALOGUE: &[ProbeSpec] = &[
     },
 ];
 
+/// Probes that were renamed, old id → new id, so baselines made before a rename still compare.
+pub const RENAMED: &[(&str, &str)] = &[];
+
 /// Looks a probe up by id.
 pub fn find(id: &str) -> Option<&'static ProbeSpec> {
     CATALOGUE.iter().find(|probe| probe.id == id)

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use bottle_harness::select::{self, BackendKind};
 use bottle_harness::suite::{self, RunOptions};
-use bottle_harness::{exit, BottleConfig, HarnessError, Report};
+use bottle_harness::report::model::{load_reports, write_file};
+use bottle_harness::{exit, gaps, report, BottleConfig, HarnessError, Report};
 use bottle_probes::catalogue::CATALOGUE;
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -58,6 +59,43 @@ enum Command {
         /// What to print on stdout.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// Compare with an earlier JSON report; any regression exits 1.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Write the Markdown report here (for a PR comment or a CI step summary).
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Known gaps file (default: ./known-gaps.toml if present).
+        #[arg(long)]
+        known_gaps: Option<PathBuf>,
+        /// Break the bottle on purpose (comma list; see docs/ci.md). For checking the gate.
+        #[arg(long)]
+        sabotage: Option<String>,
+    },
+    /// Compare two JSON reports: regressions, fixes, new and removed probes. Exit 1 on a regression.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        /// Write the Markdown report of NEW with the changes here.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Join reports from several backends or machines into one matrix.
+    Merge {
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Write the merged JSON here (default: stdout).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// Bring a bottle up, print its id, leave it running.
     Up,
@@ -248,22 +286,35 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             sequential,
             probes,
             format,
+            baseline,
+            junit,
+            markdown,
+            known_gaps,
+            sabotage,
         } => {
             let only = check_probe_ids(&probes)?;
+            let gap_entries = gaps::discover(known_gaps.as_deref(), gaps::Date::today())?;
+            let sabotage = match sabotage {
+                Some(list) => bottle_harness::sabotage::parse(&list)?,
+                None => Default::default(),
+            };
+            let baseline = baseline.as_deref().map(load_reports).transpose()?;
             let mut code = exit::OK;
+            let mut reports = Vec::new();
             for kind in &kinds {
                 let mut options = options_for(*kind);
                 options.keep = keep;
                 options.sequential = sequential;
                 options.only = only.clone();
+                options.gap_entries = gap_entries.clone();
+                options.sabotage = sabotage.clone();
                 let this = match suite::run(&options).await {
                     Ok(report) => {
-                        emit(
-                            &report,
-                            format,
-                            json_path_for(report_json.as_ref(), *kind, kinds.len() > 1).as_ref(),
-                        )?;
-                        report.exit_code()
+                        let path = json_path_for(report_json.as_ref(), *kind, kinds.len() > 1);
+                        emit(&report, format, path.as_ref())?;
+                        let code = report.exit_code();
+                        reports.push(report);
+                        code
                     }
                     Err(error) if kinds.len() > 1 => {
                         eprintln!("bottle-escape: {}: {error}", kind.as_str());
@@ -273,7 +324,63 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
                 };
                 code = code.max(this);
             }
+            let changes = baseline
+                .map(|old| report::diff(&old, &reports, bottle_probes::catalogue::RENAMED));
+            if let Some(changes) = &changes {
+                eprint!("{}", changes.text());
+                code = code.max(changes.exit_code());
+            }
+            if let Some(path) = junit {
+                write_file(&path, &report::junit::render(&reports))?;
+            }
+            if let Some(path) = markdown {
+                write_file(&path, &report::markdown::render(&reports, changes.as_ref()))?;
+            }
             Ok(code)
+        }
+        Command::Diff {
+            old,
+            new,
+            markdown,
+            format,
+        } => {
+            let old = load_reports(&old)?;
+            let new = load_reports(&new)?;
+            let changes = report::diff(&old, &new, bottle_probes::catalogue::RENAMED);
+            match format {
+                Format::Table => print!("{}", changes.text()),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&changes).expect("diff serialises")
+                ),
+            }
+            if let Some(path) = markdown {
+                write_file(&path, &report::markdown::render(&new, Some(&changes)))?;
+            }
+            Ok(changes.exit_code())
+        }
+        Command::Merge {
+            reports,
+            output,
+            markdown,
+            junit,
+        } => {
+            let mut all = Vec::new();
+            for path in &reports {
+                all.extend(load_reports(path)?);
+            }
+            let merged = report::Merged::new(all);
+            match output {
+                Some(path) => write_file(&path, &(merged.to_json() + "\n"))?,
+                None => println!("{}", merged.to_json()),
+            }
+            if let Some(path) = markdown {
+                write_file(&path, &report::markdown::render(&merged.reports, None))?;
+            }
+            if let Some(path) = junit {
+                write_file(&path, &report::junit::render(&merged.reports))?;
+            }
+            Ok(merged.exit_code())
         }
         Command::Up => {
             let kind = single(&kinds)?;
@@ -322,6 +429,13 @@ fn single(kinds: &[BackendKind]) -> Result<BackendKind, HarnessError> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,0 +1,63 @@
+//! Several reports (backends, machines) joined into one file and one probes-by-backends matrix.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{now_rfc3339, Report, SCHEMA_VERSION};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merged {
+    pub schema_version: u32,
+    pub generated_at: String,
+    pub reports: Vec<Report>,
+}
+
+impl Merged {
+    pub fn new(reports: Vec<Report>) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            generated_at: now_rfc3339(),
+            reports,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("reports serialise")
+    }
+
+    /// The worst exit code of the parts.
+    pub fn exit_code(&self) -> i32 {
+        self.reports.iter().map(Report::exit_code).max().unwrap_or(crate::errors::exit::INCONCLUSIVE_OR_ERROR)
+    }
+}
+
+/// Column labels: the backend, qualified by machine when one backend comes from several machines.
+pub fn columns(reports: &[Report]) -> Vec<String> {
+    reports
+        .iter()
+        .map(|r| {
+            let same_backend = reports.iter().filter(|o| o.backend == r.backend).count();
+            if same_backend > 1 {
+                format!("{} @ {}", r.backend, r.machine)
+            } else {
+                r.backend.clone()
+            }
+        })
+        .collect()
+}
+
+/// Row labels: catalogue order first, then ids the catalogue does not know (older reports).
+pub fn rows(reports: &[Report]) -> Vec<String> {
+    let mut rows: Vec<String> = bottle_probes::CATALOGUE
+        .iter()
+        .map(|p| p.id.to_string())
+        .filter(|id| reports.iter().any(|r| r.results.iter().any(|x| &x.id == id)))
+        .collect();
+    for report in reports {
+        for result in &report.results {
+            if !rows.contains(&result.id) {
+                rows.push(result.id.clone());
+            }
+        }
+    }
+    rows
+}
