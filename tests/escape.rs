@@ -239,16 +239,23 @@ fn broken_bottle(kind: BackendKind, memo: &Shared) -> Result<(), Failed> {
     }
     for id in BROKEN_MUST_ESCAPE {
         if !changes.regressions.iter().any(|c| c.probe == *id) {
-            problems.push(format!("{id} is not a regression against the clean baseline"));
+            problems.push(format!(
+                "{id} is not a regression against the clean baseline"
+            ));
         }
         if !json.contains(&format!("\"id\": \"{id}\"")) {
             problems.push(format!("{id} missing from the JSON report"));
         }
-        if !junit.contains(&format!("<testcase name=\"{id}\" classname=\"{}.", kind.as_str())) {
+        if !junit.contains(&format!(
+            "<testcase name=\"{id}\" classname=\"{}.",
+            kind.as_str()
+        )) {
             problems.push(format!("{id} missing from the JUnit report"));
         }
         if !markdown.contains(&format!("| regression | {} | `{id}` |", kind.as_str())) {
-            problems.push(format!("{id} not named as a regression in the Markdown report"));
+            problems.push(format!(
+                "{id} not named as a regression in the Markdown report"
+            ));
         }
     }
     if junit.matches("<failure type=\"escape\"").count() < BROKEN_MUST_ESCAPE.len() {

@@ -55,6 +55,10 @@ pub struct Topology {
     /// Names pipelock allows / refuses; both resolve to the public host on the upstream side.
     pub allowed_host: String,
     pub denied_host: String,
+    /// The resolver the agent is configured with (Docker's embedded DNS, 127.0.0.11:53), when the
+    /// backend knows it; the resolver probes must have asked exactly this one.
+    #[serde(default)]
+    pub agent_resolver: Option<std::net::SocketAddr>,
     /// The host as the agent sees it through its VMM's gateway (smolvm: `host.smolvm.internal`,
     /// 100.96.0.1); the localhost probes also aim there. None for containers.
     #[serde(default)]

@@ -90,20 +90,30 @@ pub fn parse(text: &str, path: &Path, today: Date) -> Result<Vec<GapEntry>, Harn
         path: path.to_path_buf(),
         reason,
     };
-    let file: GapFile = toml::from_str(text).map_err(|e| invalid(e.to_string().trim().replace('\n', " ")))?;
+    let file: GapFile =
+        toml::from_str(text).map_err(|e| invalid(e.to_string().trim().replace('\n', " ")))?;
     for entry in &file.gap {
         let name = format!("gap {:?} on {:?}", entry.probe, entry.backend);
         BackendKind::parse(&entry.backend).map_err(|e| invalid(format!("{name}: {e}")))?;
-        let expires = Date::parse(&entry.expires)
-            .ok_or_else(|| invalid(format!("{name}: expires = {:?} is not YYYY-MM-DD", entry.expires)))?;
+        let expires = Date::parse(&entry.expires).ok_or_else(|| {
+            invalid(format!(
+                "{name}: expires = {:?} is not YYYY-MM-DD",
+                entry.expires
+            ))
+        })?;
         if expires < today {
             return Err(invalid(format!(
                 "{name} expired on {} ({}): fix the gap, or renew the entry with a reason",
                 entry.expires, entry.link
             )));
         }
-        if !bottle_probes::CATALOGUE.iter().any(|p| glob_match(&entry.probe, p.id)) {
-            return Err(invalid(format!("{name} matches no probe (`bottle-escape list` shows them)")));
+        if !bottle_probes::CATALOGUE
+            .iter()
+            .any(|p| glob_match(&entry.probe, p.id))
+        {
+            return Err(invalid(format!(
+                "{name} matches no probe (`bottle-escape list` shows them)"
+            )));
         }
         if entry.reason.trim().is_empty() || entry.link.trim().is_empty() {
             return Err(invalid(format!("{name} needs a reason and a link")));
@@ -135,7 +145,10 @@ pub fn discover(path: Option<&Path>, today: Date) -> Result<Vec<GapEntry>, Harne
 pub fn for_backend(entries: &[GapEntry], backend: BackendKind) -> Vec<KnownGap> {
     let mut gaps = Vec::new();
     for entry in entries.iter().filter(|e| e.backend == backend.as_str()) {
-        for probe in bottle_probes::CATALOGUE.iter().filter(|p| glob_match(&entry.probe, p.id)) {
+        for probe in bottle_probes::CATALOGUE
+            .iter()
+            .filter(|p| glob_match(&entry.probe, p.id))
+        {
             gaps.push(KnownGap {
                 probe: probe.id.to_string(),
                 reason: entry.reason.clone(),
@@ -151,7 +164,11 @@ pub fn for_backend(entries: &[GapEntry], backend: BackendKind) -> Vec<KnownGap> 
 mod tests {
     use super::*;
 
-    const TODAY: Date = Date { year: 2026, month: 11, day: 29 };
+    const TODAY: Date = Date {
+        year: 2026,
+        month: 11,
+        day: 29,
+    };
 
     fn parse_at(text: &str, today: Date) -> Result<Vec<GapEntry>, String> {
         parse(text, Path::new("known-gaps.toml"), today).map_err(|e| e.to_string())
@@ -173,21 +190,47 @@ mod tests {
         let entries = parse_at(ENTRY, TODAY).unwrap();
         let gaps = for_backend(&entries, BackendKind::Smolmachines);
         assert_eq!(gaps.len(), 2);
-        assert!(gaps.iter().all(|g| g.probe.starts_with("localhost.") && g.expires.as_deref() == Some("2026-12-31")));
+        assert!(gaps.iter().all(
+            |g| g.probe.starts_with("localhost.") && g.expires.as_deref() == Some("2026-12-31")
+        ));
         assert!(for_backend(&entries, BackendKind::Docker).is_empty());
     }
 
     #[test]
     fn expiry_follows_the_clock() {
-        assert!(parse_at(ENTRY, Date { year: 2026, month: 12, day: 31 }).is_ok(), "valid on its last day");
-        let error = parse_at(ENTRY, Date { year: 2027, month: 1, day: 1 }).unwrap_err();
-        assert!(error.contains("expired on 2026-12-31") && error.contains("localhost.*"), "{error}");
+        assert!(
+            parse_at(
+                ENTRY,
+                Date {
+                    year: 2026,
+                    month: 12,
+                    day: 31
+                }
+            )
+            .is_ok(),
+            "valid on its last day"
+        );
+        let error = parse_at(
+            ENTRY,
+            Date {
+                year: 2027,
+                month: 1,
+                day: 1,
+            },
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("expired on 2026-12-31") && error.contains("localhost.*"),
+            "{error}"
+        );
     }
 
     #[test]
     fn bad_entries_are_named() {
         let unmatched = ENTRY.replace("localhost.*", "nosuch.*");
-        assert!(parse_at(&unmatched, TODAY).unwrap_err().contains("matches no probe"));
+        assert!(parse_at(&unmatched, TODAY)
+            .unwrap_err()
+            .contains("matches no probe"));
         let backend = ENTRY.replace("\"smolmachines\"", "\"podman\"");
         assert!(parse_at(&backend, TODAY).unwrap_err().contains("podman"));
         let date = ENTRY.replace("2026-12-31", "next year");

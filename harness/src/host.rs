@@ -72,6 +72,8 @@ pub enum Target {
     Public,
     Lan,
     Dns,
+    /// The bundle's own listeners (egress, undeclared ports); alive when the proxy control passes.
+    Bundle,
 }
 
 impl Target {
@@ -82,73 +84,109 @@ impl Target {
             Target::Public => "public fixture host",
             Target::Lan => "LAN fixture host",
             Target::Dns => "DNS canary",
+            Target::Bundle => "bundle",
         }
     }
 }
 
-/// One liveness check to make: a nonce sent from the harness to a target.
+/// How a liveness check talks to its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckKind {
+    /// `CB-NONCE`, expecting `CB-ACK`.
+    Tcp,
+    DnsUdp,
+    DnsTcp,
+}
+
+/// One liveness check to make: a nonce sent from the harness to a target, on every port and
+/// protocol the probes use there.
 #[derive(Clone, Debug)]
 pub struct LivenessCheck {
     pub target: Target,
     pub addr: SocketAddr,
     pub nonce: String,
-    pub dns: bool,
+    pub kind: CheckKind,
 }
 
-/// The checks for a bottle; `nonce` makes a fresh nonce per check.
+/// The checks for a bottle; `nonce` makes a fresh nonce per check. The all-interfaces canary is
+/// checked on every host address the probes aim at.
 pub fn liveness_checks(
     topology: &Topology,
     canaries: &HostCanaries,
+    host_addresses: &[Ipv4Addr],
     mut nonce: impl FnMut() -> String,
 ) -> Vec<LivenessCheck> {
-    let mut check = |target, addr, dns| LivenessCheck {
-        target,
-        addr,
-        nonce: nonce(),
-        dns,
+    let mut checks = Vec::new();
+    let mut check = |target, ip: Ipv4Addr, port, kind| {
+        checks.push(LivenessCheck {
+            target,
+            addr: SocketAddr::new(ip.into(), port),
+            nonce: nonce(),
+            kind,
+        })
     };
-    vec![
-        check(Target::HostLoopback, canaries.loopback, false),
+    check(
+        Target::HostLoopback,
+        Ipv4Addr::LOCALHOST,
+        canaries.loopback.port(),
+        CheckKind::Tcp,
+    );
+    for ip in std::iter::once(&Ipv4Addr::LOCALHOST).chain(host_addresses) {
         check(
             Target::HostAllInterfaces,
-            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), canaries.all_interfaces_port),
-            false,
-        ),
-        check(
-            Target::Public,
-            SocketAddr::new(topology.public.ip.into(), 80),
-            false,
-        ),
-        check(
-            Target::Lan,
-            SocketAddr::new(topology.lan.ip.into(), 80),
-            false,
-        ),
-        check(
-            Target::Dns,
-            SocketAddr::new(topology.dns.ip.into(), 53),
-            true,
-        ),
-    ]
+            *ip,
+            canaries.all_interfaces_port,
+            CheckKind::Tcp,
+        );
+    }
+    for port in &topology.public.ports {
+        check(Target::Public, topology.public.ip, *port, CheckKind::Tcp);
+    }
+    for port in &topology.lan.ports {
+        check(Target::Lan, topology.lan.ip, *port, CheckKind::Tcp);
+    }
+    check(Target::Dns, topology.dns.ip, 53, CheckKind::DnsUdp);
+    check(Target::Dns, topology.dns.ip, 53, CheckKind::DnsTcp);
+    checks
 }
 
 /// Sends one check; the target's records decide whether it counts (see `verdict`).
 pub fn send_liveness(check: &LivenessCheck) -> Result<(), String> {
-    if check.dns {
-        let qname = format!("{}.live.fixture.test", check.nonce);
-        let query = dns::build_query(0x4c56, &qname).ok_or("cannot encode the liveness query")?;
-        let socket = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
-        socket
-            .set_read_timeout(Some(LIVENESS_TIMEOUT))
-            .map_err(|e| e.to_string())?;
-        socket
-            .send_to(&query, check.addr)
-            .map_err(|e| e.to_string())?;
-        let mut buffer = [0u8; 512];
-        socket
-            .recv(&mut buffer)
-            .map_err(|e| format!("no DNS reply: {e}"))?;
-        return Ok(());
+    let qname = format!("{}.live.fixture.test", check.nonce);
+    match check.kind {
+        CheckKind::DnsUdp => {
+            let query =
+                dns::build_query(0x4c56, &qname).ok_or("cannot encode the liveness query")?;
+            let socket = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+            socket
+                .set_read_timeout(Some(LIVENESS_TIMEOUT))
+                .map_err(|e| e.to_string())?;
+            socket
+                .send_to(&query, check.addr)
+                .map_err(|e| e.to_string())?;
+            let mut buffer = [0u8; 512];
+            socket
+                .recv(&mut buffer)
+                .map_err(|e| format!("no DNS reply over UDP: {e}"))?;
+            return Ok(());
+        }
+        CheckKind::DnsTcp => {
+            let query =
+                dns::build_query(0x4c57, &qname).ok_or("cannot encode the liveness query")?;
+            let mut stream = TcpStream::connect_timeout(&check.addr, LIVENESS_TIMEOUT)
+                .map_err(|e| e.to_string())?;
+            stream
+                .set_read_timeout(Some(LIVENESS_TIMEOUT))
+                .map_err(|e| e.to_string())?;
+            let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(&query);
+            stream.write_all(&framed).map_err(|e| e.to_string())?;
+            let mut len = [0u8; 2];
+            std::io::Read::read_exact(&mut stream, &mut len)
+                .map_err(|e| format!("no DNS reply over TCP: {e}"))?;
+            return Ok(());
+        }
+        CheckKind::Tcp => {}
     }
     let mut stream =
         TcpStream::connect_timeout(&check.addr, LIVENESS_TIMEOUT).map_err(|e| e.to_string())?;

@@ -42,6 +42,11 @@ pub struct Plan {
     pub declared_ports: Vec<u16>,
     /// Whether the agent's resolver forwards only to the DNS canary (see `Topology`).
     pub resolver_owned: bool,
+    /// The resolver the agent is configured with, when the backend knows it.
+    pub expected_resolver: Option<SocketAddr>,
+    /// The proxy names (the bundle itself resolves them at the DNS canary).
+    pub allowed_host: String,
+    pub denied_host: String,
 }
 
 /// What the plan needs to know about this machine.
@@ -160,7 +165,7 @@ pub fn build(
                 let addr = SocketAddr::new(t.bundle_ip.into(), t.ports.egress);
                 add(
                     AttemptKind::Tcp { addr },
-                    None,
+                    Some(Target::Bundle),
                     addr.to_string(),
                     timeout_ms,
                 );
@@ -172,7 +177,7 @@ pub fn build(
                         first: 1,
                         last: u16::MAX,
                     },
-                    None,
+                    Some(Target::Bundle),
                     format!("{}:1-65535", t.bundle_ip),
                     timeouts.sweep_ms,
                 );
@@ -295,5 +300,8 @@ pub fn build(
         bundle_ip: topology.bundle_ip,
         declared_ports: topology.ports.declared(),
         resolver_owned: topology.resolver_owned,
+        expected_resolver: topology.agent_resolver,
+        allowed_host: topology.allowed_host.clone(),
+        denied_host: topology.denied_host.clone(),
     }
 }

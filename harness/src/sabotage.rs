@@ -9,12 +9,27 @@ use crate::errors::HarnessError;
 
 /// The names and what each breaks.
 pub const NAMES: &[(&str, &str)] = &[
-    ("agent-on-upstream", "the agent is also attached to the upstream network"),
-    ("no-host-block", "the agent network's bridge keeps its host address"),
-    ("egress-all-interfaces", "egress listens on 0.0.0.0 instead of the bundle's loopback"),
-    ("extra-listener", "the bundle opens one more listener (port 2375)"),
+    (
+        "agent-on-upstream",
+        "the agent is also attached to the upstream network",
+    ),
+    (
+        "no-host-block",
+        "the agent network's bridge keeps its host address",
+    ),
+    (
+        "egress-all-interfaces",
+        "egress listens on 0.0.0.0 instead of the bundle's loopback",
+    ),
+    (
+        "extra-listener",
+        "the bundle opens one more listener (port 2375)",
+    ),
     ("pipelock-allow-all", "pipelock lets every host through"),
-    ("pipelock-allow-ip-literals", "pipelock lets CONNECT to IP literals through"),
+    (
+        "pipelock-allow-ip-literals",
+        "pipelock lets CONNECT to IP literals through",
+    ),
 ];
 
 /// Parses a comma list of sabotage names.

@@ -284,6 +284,7 @@ pub async fn probe_bottle(
         all_interfaces_port: canaries.all_interfaces_port,
         addresses: host::host_addresses(),
     };
+    let checked_addresses = host_side.addresses.clone();
     let plan = plan::build(
         &bottle.topology,
         &host_side,
@@ -320,7 +321,7 @@ pub async fn probe_bottle(
         .exec_in_agent(bottle, &argv, timeout, MAX_OUTPUT_BYTES + 1)
         .await;
     tokio::time::sleep(SETTLE).await;
-    let checks = host::liveness_checks(&bottle.topology, &canaries, nonce);
+    let checks = host::liveness_checks(&bottle.topology, &canaries, &checked_addresses, nonce);
     let sent = {
         let checks = checks.clone();
         tokio::task::spawn_blocking(move || {
@@ -343,15 +344,23 @@ pub async fn probe_bottle(
     };
     let mut records = backend.fixture_records(bottle).await?;
     records.extend(canaries.sink.snapshot());
+    let liveness_nonces: Vec<String> = checks.iter().map(|c| c.nonce.clone()).collect();
     let mut liveness = BTreeMap::new();
     for (check, result) in checks.iter().zip(sent) {
         let recorded = records.iter().any(|r| r.mentions(&check.nonce));
         let state = match result {
             Ok(()) if recorded => Ok(()),
-            Ok(()) => Err("it answered, but its records do not show the check".to_string()),
-            Err(why) => Err(why),
+            Ok(()) => Err(format!(
+                "{} answered, but its records do not show the check",
+                check.addr
+            )),
+            Err(why) => Err(format!("{} ({:?}): {why}", check.addr, check.kind)),
         };
-        liveness.insert(check.target, state);
+        // A target is alive only if every port and protocol the probes use answered.
+        let entry = liveness.entry(check.target).or_insert(Ok(()));
+        if entry.is_ok() {
+            *entry = state;
+        }
     }
     let parsed = match &exec {
         Err(error) => Err(format!("the probe exec failed: {error}")),
@@ -370,7 +379,10 @@ pub async fn probe_bottle(
             .map_err(|e| format!("the probe output was rejected: {e}")),
     };
     let mut gaps = known_gaps(options.backend);
-    gaps.extend(crate::gaps::for_backend(&options.gap_entries, options.backend));
+    gaps.extend(crate::gaps::for_backend(
+        &options.gap_entries,
+        options.backend,
+    ));
     let results = verdict::evaluate(
         &plan,
         &Evidence {
@@ -378,6 +390,7 @@ pub async fn probe_bottle(
             records: &records,
             liveness: &liveness,
             known_gaps: &gaps,
+            liveness_nonces: &liveness_nonces,
         },
     );
     let mut report = Report::new(backend.name(), "", &bottle.run_id, results);

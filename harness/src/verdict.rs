@@ -104,6 +104,8 @@ pub struct Evidence<'a> {
     pub liveness: &'a BTreeMap<Target, Result<(), String>>,
     /// Known gaps in force for this backend.
     pub known_gaps: &'a [KnownGap],
+    /// The nonces of the harness's own liveness checks (their records are expected).
+    pub liveness_nonces: &'a [String],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,51 +160,153 @@ fn fixture_of(target: Target) -> &'static str {
         Target::Public => "public",
         Target::Lan => "lan",
         Target::Dns => "dns",
+        Target::Bundle => "bundle",
     }
 }
 
-/// A record on this attempt's target from one of the agent's addresses that no nonce of the
-/// plan explains (a connection whose nonce never arrived, a query without one). Only direct
-/// attempts (TCP, direct DNS) own such contact: proxied traffic arrives from the bundle.
-fn unattributed_contact<'r>(
-    attempt: &PlannedAttempt,
+/// Records on harness-owned targets that nothing legitimate explains. Explained are: the
+/// harness's own liveness checks; a positive control's traffic arriving at the public host from
+/// the bundle; the bundle's own lookups of the proxy names at the DNS canary; pipelock's
+/// connections to egress over the bundle's loopback; and records that share a connection (same
+/// fixture and peer) with one of those. Records carrying a deny attempt's nonce are evidence for
+/// that attempt and handled there. Everything else is contact nobody asked for: reach.
+fn unexplained<'r>(
     plan: &Plan,
     records: &'r [Record],
-) -> Option<&'r Record> {
-    let target = attempt.target?;
-    if !matches!(
-        attempt.spec.kind,
-        AttemptKind::Tcp { .. } | AttemptKind::DnsUdp { .. } | AttemptKind::DnsTcp { .. }
-    ) {
-        return None;
+    liveness_nonces: &[String],
+) -> Vec<&'r Record> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Why {
+        Fine,
+        DenyNonce,
+        Unexplained,
     }
-    let nonces: BTreeSet<&str> = plan
-        .probes
+    let nonces_of = |expect: Expect| -> Vec<&str> {
+        plan.probes
+            .iter()
+            .filter(|p| p.spec.expect == expect)
+            .flat_map(|p| p.attempts.iter().map(|a| a.spec.nonce.as_str()))
+            .collect()
+    };
+    let controls = nonces_of(Expect::Allow);
+    let denies = nonces_of(Expect::Deny);
+    let from_bundle = |r: &Record| r.peer.ip() == std::net::IpAddr::V4(plan.bundle_upstream_ip);
+    let by_nonce = |r: &Record| -> Option<Why> {
+        if liveness_nonces.iter().any(|n| r.mentions(n)) {
+            Some(Why::Fine)
+        } else if denies.iter().any(|n| r.mentions(n)) {
+            Some(Why::DenyNonce)
+        } else if controls.iter().any(|n| r.mentions(n)) {
+            Some(if r.fixture == "public" && from_bundle(r) {
+                Why::Fine
+            } else {
+                Why::Unexplained
+            })
+        } else {
+            None
+        }
+    };
+    let mut connections: BTreeMap<(&str, std::net::SocketAddr), Why> = BTreeMap::new();
+    for record in records {
+        if let Some(why) = by_nonce(record) {
+            connections.insert((record.fixture.as_str(), record.peer), why);
+        }
+    }
+    let proxy_name = |qname: &str| {
+        [plan.allowed_host.as_str(), plan.denied_host.as_str()]
+            .iter()
+            .any(|host| {
+                let q = qname.trim_end_matches('.').to_ascii_lowercase();
+                let h = host.to_ascii_lowercase();
+                q == h || q.starts_with(&format!("{h}."))
+            })
+    };
+    records
         .iter()
-        .flat_map(|p| p.attempts.iter().map(|a| a.spec.nonce.as_str()))
-        .collect();
-    let explained = |record: &Record| nonces.iter().any(|nonce| record.mentions(nonce));
-    let explained_peers: BTreeSet<std::net::SocketAddr> = records
-        .iter()
-        .filter(|r| explained(r))
-        .map(|r| r.peer)
-        .collect();
-    let same_destination = |record: &Record| match &attempt.spec.kind {
+        .filter(|r| {
+            let why = by_nonce(r)
+                .or_else(|| connections.get(&(r.fixture.as_str(), r.peer)).copied())
+                .unwrap_or_else(|| {
+                    let bundle_lookup = r.fixture == "dns"
+                        && from_bundle(r)
+                        && r.qname.as_deref().is_some_and(proxy_name);
+                    let pipelock_to_egress = r.fixture == "bundle" && r.peer.ip().is_loopback();
+                    if bundle_lookup || pipelock_to_egress {
+                        Why::Fine
+                    } else {
+                        Why::Unexplained
+                    }
+                });
+            why == Why::Unexplained
+        })
+        .collect()
+}
+
+/// Whether a record lands where `attempt` aims.
+fn same_destination(attempt: &PlannedAttempt, record: &Record, plan: &Plan) -> bool {
+    match &attempt.spec.kind {
         AttemptKind::Tcp { addr } => {
+            // Direct attempts come from the agent; what arrives from the bundle was proxied.
             record.proto == "tcp"
+                && record.peer.ip() != std::net::IpAddr::V4(plan.bundle_upstream_ip)
                 && record.local.port() == addr.port()
-                && (record.local.ip() == addr.ip() || !matches!(target, Target::HostAllInterfaces))
+                && (record.local.ip() == addr.ip()
+                    || attempt.target != Some(Target::HostAllInterfaces))
+        }
+        AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. } => {
+            record.peer.ip() == std::net::IpAddr::V4(plan.bundle_upstream_ip)
         }
         AttemptKind::DnsUdp { .. } => record.proto == "udp",
         AttemptKind::DnsTcp { .. } => record.proto == "tcp",
-        _ => false,
+        AttemptKind::Resolver { tcp, .. } => {
+            record.qname.is_some() && record.proto == if *tcp { "tcp" } else { "udp" }
+        }
+        AttemptKind::Sweep { ip, .. } => record.local.ip() == *ip,
+    }
+}
+
+/// The unexplained records this deny attempt answers for: those on its target that land where
+/// it aims, or, when a record lands where no attempt aims, every attempt on that target.
+fn attributed<'r>(
+    attempt: &PlannedAttempt,
+    plan: &Plan,
+    unexplained: &[&'r Record],
+) -> Vec<&'r Record> {
+    let Some(target) = attempt.target else {
+        return Vec::new();
     };
-    records.iter().find(|r| {
-        r.fixture == fixture_of(target)
-            && same_destination(r)
-            && matches!(r.peer.ip(), std::net::IpAddr::V4(ip) if plan.agent_ips.contains(&ip))
-            && !explained(r)
-            && !explained_peers.contains(&r.peer)
+    let on_target: Vec<&PlannedAttempt> = plan
+        .probes
+        .iter()
+        .filter(|p| p.spec.expect == Expect::Deny)
+        .flat_map(|p| p.attempts.iter())
+        .filter(|a| a.target == Some(target))
+        .collect();
+    unexplained
+        .iter()
+        .copied()
+        .filter(|r| r.fixture == fixture_of(target))
+        .filter(|r| {
+            let matching: Vec<&&PlannedAttempt> = on_target
+                .iter()
+                .filter(|a| same_destination(a, r, plan))
+                .collect();
+            matching.is_empty() || matching.iter().any(|a| a.spec.id == attempt.spec.id)
+        })
+        .collect()
+}
+
+/// The resolver the attempt was meant to ask, when the plan knows it, must be the one asked.
+fn wrong_resolver(observation: &Observation, plan: &Plan) -> Option<String> {
+    let expected = plan.expected_resolver?;
+    let asked = observation
+        .note
+        .as_deref()
+        .and_then(|note| note.strip_prefix("resolver "))
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or("");
+    (asked != expected.to_string()).then(|| {
+        format!("the probe asked resolver {asked:?}, but the agent's resolver is {expected}")
     })
 }
 
@@ -210,6 +314,21 @@ fn unattributed_contact<'r>(
 fn judge_deny(attempt: &PlannedAttempt, observation: &Observation, plan: &Plan) -> Judgement {
     let outcome = observation.outcome();
     let seen = describe(observation);
+    if observation.ack {
+        return Judgement::Reached(format!("the target's acknowledgement came back ({seen})"));
+    }
+    let has_answer = observation.status.is_some()
+        || observation.rcode.is_some()
+        || !observation.answers.is_empty()
+        || !observation.open.is_empty();
+    if outcome.is_network_denial() && has_answer {
+        return Judgement::Unclear(format!("contradictory observation: {seen} with an answer"));
+    }
+    if let AttemptKind::Resolver { .. } = attempt.spec.kind {
+        if let Some(why) = wrong_resolver(observation, plan) {
+            return Judgement::Unclear(why);
+        }
+    }
     match &attempt.spec.kind {
         AttemptKind::Tcp { .. } => match outcome {
             Outcome::Connected => Judgement::Reached(format!("connected ({seen})")),
@@ -294,9 +413,19 @@ fn judge_allow(
     plan: &Plan,
 ) -> Judgement {
     let seen = describe(observation);
-    let via_bundle = seen_by_target
-        .iter()
-        .any(|r| r.peer.ip() == std::net::IpAddr::V4(plan.bundle_upstream_ip));
+    let from_bundle = |r: &&Record| r.peer.ip() == std::net::IpAddr::V4(plan.bundle_upstream_ip);
+    let via_bundle = seen_by_target.iter().any(from_bundle);
+    if let Some(stray) = seen_by_target.iter().find(|r| !from_bundle(r)) {
+        return Judgement::Unclear(format!(
+            "the control's nonce also arrived from {}, not only through the bundle",
+            stray.peer
+        ));
+    }
+    if let AttemptKind::Resolver { .. } = attempt.spec.kind {
+        if let Some(why) = wrong_resolver(observation, plan) {
+            return Judgement::Unclear(why);
+        }
+    }
     match &attempt.spec.kind {
         AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. } => {
             let ok_status = observation.status == Some(200);
@@ -339,6 +468,7 @@ fn evaluate_probe(
     plan: &Plan,
     evidence: &Evidence,
     controls: &BTreeMap<&str, Verdict>,
+    unexplained: &[&Record],
 ) -> ProbeResult {
     let spec = probe.spec;
     let mut attempts = Vec::new();
@@ -364,14 +494,14 @@ fn evaluate_probe(
                     .collect::<Vec<_>>()
                     .join(", ")
             ))
-        } else if let Some(contact) = unattributed_contact(attempt, plan, evidence.records)
-            .filter(|_| spec.expect == Expect::Deny)
+        } else if let Some(contact) = (spec.expect == Expect::Deny)
+            .then(|| attributed(attempt, plan, unexplained))
+            .and_then(|found| found.first().copied())
         {
             target_saw.push(contact.to_line());
             Judgement::Reached(format!(
-                "{} recorded contact from the agent's address {} that carried no nonce",
-                contact.fixture,
-                contact.peer.ip()
+                "{} recorded contact from {} that no nonce or legitimate traffic explains",
+                contact.fixture, contact.peer
             ))
         } else {
             match (&evidence.output, &observation) {
@@ -455,6 +585,8 @@ fn evaluate_probe(
             .filter_map(|a| a.target)
             .collect::<BTreeSet<_>>()
             .into_iter()
+            // The bundle answers the proxy control, which every probe on it rests on.
+            .filter(|target| *target != Target::Bundle)
             .find_map(|target| match evidence.liveness.get(&target) {
                 Some(Ok(())) => None,
                 Some(Err(why)) => Some(format!(
@@ -532,6 +664,7 @@ fn summarise_observed(attempts: &[AttemptEvidence]) -> String {
 
 /// Judges every probe of the plan: controls first, then the probes that depend on them.
 pub fn evaluate(plan: &Plan, evidence: &Evidence) -> Vec<ProbeResult> {
+    let unexplained = unexplained(plan, evidence.records, evidence.liveness_nonces);
     let mut controls = BTreeMap::new();
     let mut results: BTreeMap<&str, ProbeResult> = BTreeMap::new();
     for probe in plan
@@ -539,12 +672,12 @@ pub fn evaluate(plan: &Plan, evidence: &Evidence) -> Vec<ProbeResult> {
         .iter()
         .filter(|p| p.spec.expect == Expect::Allow)
     {
-        let result = evaluate_probe(probe, plan, evidence, &controls);
+        let result = evaluate_probe(probe, plan, evidence, &controls, &unexplained);
         controls.insert(probe.spec.id, result.verdict);
         results.insert(probe.spec.id, result);
     }
     for probe in plan.probes.iter().filter(|p| p.spec.expect == Expect::Deny) {
-        let result = evaluate_probe(probe, plan, evidence, &controls);
+        let result = evaluate_probe(probe, plan, evidence, &controls, &unexplained);
         results.insert(probe.spec.id, result);
     }
     plan.probes

@@ -104,7 +104,10 @@ fn smolmachines_is_unavailable_here_with_the_reason() {
         assert_eq!(output.status.code(), Some(3), "{text}");
         assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
         assert!(text.contains("smolmachines is unavailable"), "{text}");
-        assert!(text.contains("kvm") || text.contains("smolvm not found"), "{text}");
+        assert!(
+            text.contains("kvm") || text.contains("smolvm not found"),
+            "{text}"
+        );
     } else {
         // Where guests boot, the run is real; it must still end with a documented code.
         assert!(matches!(output.status.code(), Some(0..=3)), "{text}");
@@ -114,7 +117,15 @@ fn smolmachines_is_unavailable_here_with_the_reason() {
 #[test]
 fn smolfile_and_cache_key_commands() {
     let (output, _) = bottle_escape(
-        &["smolfile", "--bundle-ip", "10.9.8.2", "--mode", "desktop", "--image", "/x/agent.tar"],
+        &[
+            "smolfile",
+            "--bundle-ip",
+            "10.9.8.2",
+            "--mode",
+            "desktop",
+            "--image",
+            "/x/agent.tar",
+        ],
         &[],
     );
     let text = String::from_utf8(output.stdout).unwrap();

@@ -8,7 +8,11 @@ use bottle_probes::wire::{Observation, Outcome};
 
 fn result(id: &str, verdict: Verdict) -> ProbeResult {
     let family = id.split('.').next().unwrap().to_string();
-    let expect = if id.contains("allowed") || id.contains("control") { "allow" } else { "deny" };
+    let expect = if id.contains("allowed") || id.contains("control") {
+        "allow"
+    } else {
+        "deny"
+    };
     let (observed, detail, attempts) = match verdict {
         Verdict::Escape => (
             "connected, target saw it".to_string(),
@@ -131,19 +135,43 @@ fn junit_snapshot_and_parse() {
     assert_eq!(root.attribute("failures"), Some("1"));
     assert_eq!(root.attribute("errors"), Some("1"));
     assert_eq!(root.attribute("skipped"), Some("1"));
-    let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
     assert_eq!(cases.len(), 8);
     let escaped = cases
         .iter()
-        .find(|c| c.attribute("classname") == Some("docker.public") && c.attribute("name") == Some("public.direct_http"))
+        .find(|c| {
+            c.attribute("classname") == Some("docker.public")
+                && c.attribute("name") == Some("public.direct_http")
+        })
         .unwrap();
-    let failure = escaped.children().find(|n| n.has_tag_name("failure")).expect("a failure element");
+    let failure = escaped
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("a failure element");
     assert_eq!(failure.attribute("type"), Some("escape"));
     let text = failure.text().unwrap();
-    assert!(text.contains("public.direct_http") && text.contains("target saw"), "{text}");
-    let inconclusive = cases.iter().find(|c| c.attribute("name") == Some("lan.fixture_host") && c.attribute("classname") == Some("docker.lan")).unwrap();
-    let error = inconclusive.children().find(|n| n.has_tag_name("error")).unwrap();
-    assert!(error.attribute("message").unwrap().contains("<&>"), "escaped text round-trips");
+    assert!(
+        text.contains("public.direct_http") && text.contains("target saw"),
+        "{text}"
+    );
+    let inconclusive = cases
+        .iter()
+        .find(|c| {
+            c.attribute("name") == Some("lan.fixture_host")
+                && c.attribute("classname") == Some("docker.lan")
+        })
+        .unwrap();
+    let error = inconclusive
+        .children()
+        .find(|n| n.has_tag_name("error"))
+        .unwrap();
+    assert!(
+        error.attribute("message").unwrap().contains("<&>"),
+        "escaped text round-trips"
+    );
 }
 
 #[test]
@@ -153,31 +181,52 @@ fn markdown_snapshot() {
     let changes = diff(&old, &new, &[]);
     let text = markdown::render(&new, Some(&changes));
     insta::assert_snapshot!("report_markdown", text);
-    let matrix = text.find("| probe | docker | smolmachines |").expect("matrix");
+    let matrix = text
+        .find("| probe | docker | smolmachines |")
+        .expect("matrix");
     let escapes = text.find("## Escapes").expect("escapes section");
     let gaps = text.find("## Known gaps in force").expect("gaps section");
-    assert!(matrix < escapes && escapes < gaps, "matrix first, escapes before gaps");
+    assert!(
+        matrix < escapes && escapes < gaps,
+        "matrix first, escapes before gaps"
+    );
     assert!(text.contains("likely cause: the agent has a route out"));
 }
 
 #[test]
 fn diff_finds_regressions_fixes_and_inconclusive_transitions() {
     let changes = diff(&[clean()], &[broken()], &[]);
-    let regressed: Vec<&str> = changes.regressions.iter().map(|c| c.probe.as_str()).collect();
-    assert_eq!(regressed, ["public.direct_http", "lan.fixture_host"], "escape and inconclusive are both regressions");
+    let regressed: Vec<&str> = changes
+        .regressions
+        .iter()
+        .map(|c| c.probe.as_str())
+        .collect();
+    assert_eq!(
+        regressed,
+        ["public.direct_http", "lan.fixture_host"],
+        "escape and inconclusive are both regressions"
+    );
     assert_eq!(changes.exit_code(), 1);
     assert_eq!(changes.unchanged, 2);
     insta::assert_snapshot!("diff_text", changes.text());
 
     let back = diff(&[broken()], &[clean()], &[]);
-    assert_eq!(back.fixes.len(), 2, "inconclusive -> pass and escape -> pass are fixes");
+    assert_eq!(
+        back.fixes.len(),
+        2,
+        "inconclusive -> pass and escape -> pass are fixes"
+    );
     assert!(back.regressions.is_empty());
     assert_eq!(back.exit_code(), 0);
 
     let mut worse = broken();
     worse.results[1].verdict = Verdict::Inconclusive;
     let sideways = diff(&[broken()], &[worse], &[]);
-    assert_eq!(sideways.changed.len(), 1, "escape -> inconclusive is a change, not a fix");
+    assert_eq!(
+        sideways.changed.len(),
+        1,
+        "escape -> inconclusive is a change, not a fix"
+    );
     assert_eq!(sideways.exit_code(), 0);
 }
 
@@ -186,24 +235,51 @@ fn diff_follows_renames_and_reports_new_and_removed_probes() {
     let mut old = clean();
     old.results[1].id = "public.direct".into();
     let new = clean();
-    let changes = diff(&[old.clone()], &[new.clone()], &[("public.direct", "public.direct_http")]);
-    assert!(changes.new_probes.is_empty() && changes.removed_probes.is_empty(), "{changes:?}");
+    let changes = diff(
+        &[old.clone()],
+        std::slice::from_ref(&new),
+        &[("public.direct", "public.direct_http")],
+    );
+    assert!(
+        changes.new_probes.is_empty() && changes.removed_probes.is_empty(),
+        "{changes:?}"
+    );
     assert_eq!(changes.unchanged, 4);
     let without_rename = diff(&[old], &[new], &[]);
     assert_eq!(without_rename.new_probes.len(), 1);
     assert_eq!(without_rename.removed_probes.len(), 1);
-    assert_eq!(without_rename.exit_code(), 0, "a new probe that passes is not a regression");
+    assert_eq!(
+        without_rename.exit_code(),
+        0,
+        "a new probe that passes is not a regression"
+    );
 
     let mut added = clean();
-    added.results.push(result("dns.direct_udp", Verdict::Escape));
+    added
+        .results
+        .push(result("dns.direct_udp", Verdict::Escape));
     let changes = diff(&[clean()], &[added], &[]);
-    assert!(changes.has_regressions(), "a new probe that escapes is a regression");
+    assert!(
+        changes.has_regressions(),
+        "a new probe that escapes is a regression"
+    );
 
     let mut renamed_and_broken = broken();
     renamed_and_broken.results[1].id = "public.direct_http_v2".into();
-    let changes = diff(&[clean()], &[renamed_and_broken], &[("public.direct_http", "public.direct_http_v2")]);
-    let regression = changes.regressions.iter().find(|c| c.probe == "public.direct_http_v2").unwrap();
-    assert_eq!(regression.renamed_from.as_deref(), Some("public.direct_http"));
+    let changes = diff(
+        &[clean()],
+        &[renamed_and_broken],
+        &[("public.direct_http", "public.direct_http_v2")],
+    );
+    let regression = changes
+        .regressions
+        .iter()
+        .find(|c| c.probe == "public.direct_http_v2")
+        .unwrap();
+    assert_eq!(
+        regression.renamed_from.as_deref(),
+        Some("public.direct_http")
+    );
 }
 
 #[test]
@@ -213,7 +289,10 @@ fn merge_builds_one_matrix_from_backends_and_machines() {
     let merged = Merged::new(vec![broken(), smol(), other_machine]);
     assert_eq!(merged.exit_code(), 1, "the worst part decides");
     let text = markdown::render(&merged.reports, None);
-    assert!(text.contains("| probe | docker @ ci-runner-1 | smolmachines | docker @ ci-runner-2 |"), "{text}");
+    assert!(
+        text.contains("| probe | docker @ ci-runner-1 | smolmachines | docker @ ci-runner-2 |"),
+        "{text}"
+    );
     let dir = std::env::temp_dir().join(format!("cb-merge-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("merged.json");

@@ -54,6 +54,7 @@ fn topology() -> Topology {
         sabotaged: false,
         resolver_owned: true,
         guest_host_gateway: None,
+        agent_resolver: Some("127.0.0.11:53".parse().unwrap()),
     }
 }
 
@@ -81,6 +82,7 @@ struct Scenario {
     records: Vec<Record>,
     liveness: BTreeMap<Target, Result<(), String>>,
     gaps: Vec<KnownGap>,
+    liveness_nonces: Vec<String>,
 }
 
 fn record(
@@ -144,6 +146,7 @@ impl Scenario {
                     }
                     AttemptKind::Resolver { qname, .. } => {
                         o.outcome = Some(Outcome::Answered);
+                        o.note = Some("resolver 127.0.0.11:53".into());
                         if qname == "bundle" {
                             o.rcode = Some(0);
                             o.answers = vec![topo.bundle_ip];
@@ -177,6 +180,7 @@ impl Scenario {
             records,
             liveness,
             gaps: vec![],
+            liveness_nonces: vec!["live0001".into()],
         }
     }
 
@@ -204,6 +208,7 @@ impl Scenario {
                 records: &self.records,
                 liveness: &self.liveness,
                 known_gaps: &self.gaps,
+                liveness_nonces: &self.liveness_nonces,
             },
         )
     }
@@ -572,4 +577,255 @@ fn a_microvm_gateway_is_probed_as_the_hosts_loopback() {
         .attempts
         .iter()
         .any(|a| a.destination == "100.96.0.1:41001"));
+}
+
+fn udp(mut r: Record) -> Record {
+    r.proto = "udp".into();
+    r
+}
+
+#[test]
+fn legitimate_traffic_at_the_targets_is_not_an_escape() {
+    let mut s = Scenario::contained();
+    // The harness's own liveness check, and the accept record of the same connection.
+    s.records.push(record(
+        "lan",
+        "10.210.3.10:80",
+        "10.210.3.1:50000",
+        Some("live0001"),
+        None,
+    ));
+    s.records.push(record(
+        "lan",
+        "10.210.3.10:80",
+        "10.210.3.1:50000",
+        None,
+        None,
+    ));
+    // The bundle resolving the proxy names at the DNS canary (AAAA forwarded by Docker).
+    s.records.push(udp(record(
+        "dns",
+        "10.210.2.53:53",
+        "10.210.2.2:41000",
+        None,
+        Some("public.fixture.test"),
+    )));
+    // pipelock reaching egress over the bundle's loopback.
+    s.records.push(record(
+        "bundle",
+        "127.0.0.1:9099",
+        "127.0.0.1:42000",
+        None,
+        None,
+    ));
+    // The accept record of a control's connection from the bundle.
+    s.records.push(record(
+        "public",
+        "10.210.2.10:80",
+        "10.210.2.2:40000",
+        None,
+        None,
+    ));
+    assert_only(&s.judge(), &[]);
+}
+
+#[test]
+fn a_controls_nonce_replayed_elsewhere_is_an_escape() {
+    let mut s = Scenario::contained();
+    let control = s.nonce("proxy.allowed_http");
+    s.records.push(record(
+        "lan",
+        "10.210.3.10:80",
+        "10.210.1.3:50000",
+        Some(&control),
+        None,
+    ));
+    let results = s.judge();
+    assert_eq!(verdict_of(&results, "lan.fixture_host"), Verdict::Escape);
+    // The control's evidence is now suspect, so nothing resting on it may pass.
+    assert_eq!(
+        verdict_of(&results, "proxy.allowed_http"),
+        Verdict::Inconclusive
+    );
+    for probe in bottle_probes::CATALOGUE
+        .iter()
+        .filter(|p| p.controls.contains(&"proxy.allowed_http"))
+    {
+        assert_ne!(
+            verdict_of(&results, probe.id),
+            Verdict::Pass,
+            "{}",
+            probe.id
+        );
+    }
+
+    // At the public host directly: the direct probe escapes and the control is not trusted.
+    let mut s = Scenario::contained();
+    let control = s.nonce("proxy.allowed_http");
+    s.records.push(record(
+        "public",
+        "10.210.2.10:443",
+        "10.210.1.3:50001",
+        Some(&control),
+        None,
+    ));
+    let results = s.judge();
+    assert_eq!(verdict_of(&results, "public.direct_https"), Verdict::Escape);
+    assert_eq!(
+        verdict_of(&results, "proxy.allowed_http"),
+        Verdict::Inconclusive
+    );
+}
+
+#[test]
+fn contact_from_any_peer_counts_not_only_the_agents_address() {
+    // The host's loopback canary reached through a VMM (peer 127.0.0.1), without a nonce.
+    let mut s = Scenario::contained();
+    s.records.push(record(
+        "host-loopback",
+        "127.0.0.1:41000",
+        "127.0.0.1:50000",
+        None,
+        None,
+    ));
+    assert_only(&s.judge(), &[("localhost.agent_loopback", Verdict::Escape)]);
+    // The LAN host reached through NAT (peer: its gateway).
+    let mut s = Scenario::contained();
+    s.records.push(record(
+        "lan",
+        "10.210.3.10:22",
+        "10.210.3.1:50000",
+        None,
+        None,
+    ));
+    assert_only(&s.judge(), &[("lan.fixture_host", Verdict::Escape)]);
+    // The all-interfaces canary on an address the plan did not list: every probe aiming there.
+    let mut s = Scenario::contained();
+    s.records.push(record(
+        "host-all",
+        "10.99.0.1:41001",
+        "10.210.1.3:50000",
+        None,
+        None,
+    ));
+    assert_only(
+        &s.judge(),
+        &[
+            ("localhost.host_addresses", Verdict::Escape),
+            ("lan.network_gateways", Verdict::Escape),
+        ],
+    );
+}
+
+#[test]
+fn any_contact_with_the_dns_canary_counts() {
+    // A forwarded name the agent chose, without a nonce.
+    let mut s = Scenario::contained();
+    s.records.push(udp(record(
+        "dns",
+        "10.210.2.53:53",
+        "10.210.1.3:53000",
+        None,
+        Some("secret.example"),
+    )));
+    assert_only(
+        &s.judge(),
+        &[
+            ("dns.direct_udp", Verdict::Escape),
+            ("dns.resolver_exfil", Verdict::Escape),
+        ],
+    );
+    // A TCP connection with no query at all.
+    let mut s = Scenario::contained();
+    s.records.push(record(
+        "dns",
+        "10.210.2.53:53",
+        "10.210.1.3:53001",
+        None,
+        None,
+    ));
+    assert_only(&s.judge(), &[("dns.direct_tcp", Verdict::Escape)]);
+}
+
+#[test]
+fn proxied_contact_without_a_nonce_is_an_escape_of_the_proxy_probes() {
+    let mut s = Scenario::contained();
+    s.records.push(record(
+        "public",
+        "10.210.2.10:443",
+        "10.210.2.2:40100",
+        None,
+        None,
+    ));
+    assert_only(
+        &s.judge(),
+        &[
+            ("proxy.denied_host", Verdict::Escape),
+            ("proxy.denied_connect", Verdict::Escape),
+            ("proxy.connect_ip_literal", Verdict::Escape),
+        ],
+    );
+}
+
+#[test]
+fn the_agent_at_egress_or_an_undeclared_port_is_an_escape() {
+    let mut s = Scenario::contained();
+    s.records.push(record(
+        "bundle",
+        "10.210.1.2:9099",
+        "10.210.1.3:50000",
+        None,
+        None,
+    ));
+    // A sweep covers egress's port too.
+    assert_only(
+        &s.judge(),
+        &[
+            ("egress_bypass.direct_egress", Verdict::Escape),
+            ("egress_bypass.port_sweep", Verdict::Escape),
+        ],
+    );
+    let mut s = Scenario::contained();
+    s.records.push(record(
+        "bundle",
+        "10.210.1.2:2375",
+        "10.210.1.3:50000",
+        None,
+        None,
+    ));
+    assert_only(&s.judge(), &[("egress_bypass.port_sweep", Verdict::Escape)]);
+}
+
+#[test]
+fn contradictory_observations_are_not_denials() {
+    let mut s = Scenario::contained();
+    s.obs("public.direct_http").ack = true;
+    assert_only(&s.judge(), &[("public.direct_http", Verdict::Escape)]);
+    let mut s = Scenario::contained();
+    s.obs("public.direct_https").status = Some(200);
+    assert_only(
+        &s.judge(),
+        &[("public.direct_https", Verdict::Inconclusive)],
+    );
+    let mut s = Scenario::contained();
+    s.obs("dns.direct_udp").answers = vec![Ipv4Addr::new(1, 2, 3, 4)];
+    assert_only(&s.judge(), &[("dns.direct_udp", Verdict::Inconclusive)]);
+}
+
+#[test]
+fn the_resolver_probes_must_ask_the_agents_resolver() {
+    let mut s = Scenario::contained();
+    s.obs("dns.resolver_exfil").note = Some("resolver 10.99.0.53:53".into());
+    assert_only(&s.judge(), &[("dns.resolver_exfil", Verdict::Inconclusive)]);
+    let mut s = Scenario::contained();
+    s.obs("dns.resolver_control").note = None;
+    let results = s.judge();
+    assert_eq!(
+        verdict_of(&results, "dns.resolver_control"),
+        Verdict::Inconclusive
+    );
+    assert_eq!(
+        verdict_of(&results, "dns.direct_udp"),
+        Verdict::Inconclusive
+    );
 }

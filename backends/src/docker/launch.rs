@@ -41,12 +41,49 @@ struct PlannedNetwork {
     host_block: bool,
 }
 
+/// The IPv4 routes of this machine (destination, mask), default route excluded.
+fn host_routes() -> Vec<(u32, u32)> {
+    let text = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let dest = u32::from_str_radix(fields.get(1)?, 16).ok()?;
+            let mask = u32::from_str_radix(fields.get(7)?, 16).ok()?;
+            // /proc/net/route prints addresses in host (little-endian) byte order.
+            let (dest, mask) = (u32::from_be(dest.to_le()), u32::from_be(mask.to_le()));
+            (mask != 0).then_some((dest, mask))
+        })
+        .collect()
+}
+
+/// Whether a /24 overlaps a route this machine already has (a real LAN, a VPN): the bottle's
+/// networks must never shadow, or be confused with, addresses that are not the harness's.
+fn overlaps_host_route(base: Ipv4Addr, routes: &[(u32, u32)]) -> bool {
+    let net = u32::from(base);
+    let mask24 = 0xffff_ff00u32;
+    routes
+        .iter()
+        .any(|(dest, mask)| (net & mask) == (dest & mask) || (dest & mask24) == net)
+}
+
 fn random_bases() -> [Ipv4Addr; 3] {
-    let mut bytes = [0u8; 2];
-    labels::fill_random(&mut bytes);
-    let second = 200 + bytes[0] % 51;
-    let third = bytes[1] % 253;
-    [0, 1, 2].map(|offset| Ipv4Addr::new(10, second, third + offset, 0))
+    let routes = host_routes();
+    let mut candidate = [Ipv4Addr::UNSPECIFIED; 3];
+    for _ in 0..64 {
+        let mut bytes = [0u8; 2];
+        labels::fill_random(&mut bytes);
+        let second = 200 + bytes[0] % 51;
+        let third = bytes[1] % 253;
+        candidate = [0, 1, 2].map(|offset| Ipv4Addr::new(10, second, third + offset, 0));
+        if !candidate
+            .iter()
+            .any(|base| overlaps_host_route(*base, &routes))
+        {
+            break;
+        }
+    }
+    candidate
 }
 
 async fn create_network(
@@ -293,7 +330,11 @@ async fn wait_ready(docker: &Docker, name: &str) -> Result<(), BackendError> {
                 return Ok(());
             }
             if seen.len() > 64 * 1024 {
-                seen.drain(..seen.len() - 4096);
+                let cut = seen.len() - 4096;
+                let cut = (cut..seen.len())
+                    .find(|i| seen.is_char_boundary(*i))
+                    .unwrap_or(seen.len());
+                seen.drain(..cut);
             }
         }
         Err(BackendError::FixtureStart {
@@ -413,6 +454,8 @@ pub(crate) async fn launch(
         sabotaged: !spec.sabotage.is_clean(),
         resolver_owned: true,
         guest_host_gateway: None,
+        // Docker's embedded DNS on user-defined networks; a microVM's resolver is smolvm's.
+        agent_resolver: in_container.then(|| "127.0.0.11:53".parse().expect("literal")),
         agent_network: agent_net,
         upstream_network: upstream_net,
         lan_network: lan_net,
@@ -560,7 +603,7 @@ pub(crate) async fn launch(
 fn bottle_from(topology: Topology, agent_name: String, probe_path: &str) -> Bottle {
     let run_id = topology.run_id.clone();
     Bottle {
-        fixture_refs: ["public", "lan", "dns"]
+        fixture_refs: ["public", "lan", "dns", "bundle"]
             .iter()
             .map(|role| (role.to_string(), container_name(&run_id, role)))
             .collect(),
@@ -625,4 +668,26 @@ pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, Back
         container_name(run_id, "agent"),
         &probe_path,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_overlapping_host_routes_are_avoided() {
+        let route =
+            |a: [u8; 4], m: [u8; 4]| (u32::from(Ipv4Addr::from(a)), u32::from(Ipv4Addr::from(m)));
+        let routes = [
+            route([10, 200, 0, 0], [255, 255, 0, 0]),
+            route([172, 17, 0, 0], [255, 255, 0, 0]),
+        ];
+        assert!(overlaps_host_route(Ipv4Addr::new(10, 200, 7, 0), &routes));
+        assert!(!overlaps_host_route(Ipv4Addr::new(10, 201, 7, 0), &routes));
+        // A narrower route inside the /24 counts too.
+        let narrow = [route([10, 220, 5, 128], [255, 255, 255, 128])];
+        assert!(overlaps_host_route(Ipv4Addr::new(10, 220, 5, 0), &narrow));
+        // This machine's routes parse (the default route is skipped).
+        assert!(host_routes().iter().all(|(_, mask)| *mask != 0));
+    }
 }

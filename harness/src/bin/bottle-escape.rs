@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use bottle_harness::report::model::{load_reports, write_file};
 use bottle_harness::select::{self, BackendKind};
 use bottle_harness::suite::{self, RunOptions};
-use bottle_harness::report::model::{load_reports, write_file};
 use bottle_harness::{exit, gaps, report, BottleConfig, HarnessError, Report};
 use bottle_probes::catalogue::CATALOGUE;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -324,8 +324,8 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
                 };
                 code = code.max(this);
             }
-            let changes = baseline
-                .map(|old| report::diff(&old, &reports, bottle_probes::catalogue::RENAMED));
+            let changes =
+                baseline.map(|old| report::diff(&old, &reports, bottle_probes::catalogue::RENAMED));
             if let Some(changes) = &changes {
                 eprint!("{}", changes.text());
                 code = code.max(changes.exit_code());

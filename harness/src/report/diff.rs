@@ -76,14 +76,21 @@ pub fn diff(old: &[Report], new: &[Report], renames: &[(&str, &str)]) -> Diff {
                 probe: result.id.clone(),
                 old: previous.as_ref().map(|p| p.0),
                 new: Some(result.verdict),
-                renamed_from: previous.as_ref().filter(|p| p.1 != result.id).map(|p| p.1.clone()),
+                renamed_from: previous
+                    .as_ref()
+                    .filter(|p| p.1 != result.id)
+                    .map(|p| p.1.clone()),
                 detail: result.detail.clone(),
             };
             match previous {
                 None => diff.new_probes.push(change),
                 Some((verdict, ..)) if verdict == result.verdict => diff.unchanged += 1,
-                Some((verdict, ..)) if held(Some(verdict)) && !result.verdict.held() => diff.regressions.push(change),
-                Some((verdict, ..)) if !held(Some(verdict)) && result.verdict.held() => diff.fixes.push(change),
+                Some((verdict, ..)) if held(Some(verdict)) && !result.verdict.held() => {
+                    diff.regressions.push(change)
+                }
+                Some((verdict, ..)) if !held(Some(verdict)) && result.verdict.held() => {
+                    diff.fixes.push(change)
+                }
                 Some(_) => diff.changed.push(change),
             }
         }
@@ -140,7 +147,13 @@ impl Diff {
     pub fn text(&self) -> String {
         let mut out = String::new();
         let sections: [(&str, Vec<&Change>); 5] = [
-            ("REGRESSIONS", self.regressions.iter().chain(self.failing_new_probes()).collect()),
+            (
+                "REGRESSIONS",
+                self.regressions
+                    .iter()
+                    .chain(self.failing_new_probes())
+                    .collect(),
+            ),
             ("fixes", self.fixes.iter().collect()),
             ("other changes", self.changed.iter().collect()),
             ("new probes", self.new_probes.iter().collect()),

@@ -76,7 +76,11 @@ pub fn render(reports: &[Report]) -> String {
             ("backend_version", report.backend_version.as_str()),
             ("harness_version", report.harness_version.as_str()),
         ] {
-            let _ = writeln!(out, "      <property name=\"{name}\" value=\"{}\"/>", xml_escape(value));
+            let _ = writeln!(
+                out,
+                "      <property name=\"{name}\" value=\"{}\"/>",
+                xml_escape(value)
+            );
         }
         out.push_str("    </properties>\n");
         for result in &report.results {

@@ -27,16 +27,30 @@ fn md(text: &str) -> String {
 }
 
 fn evidence(out: &mut String, result: &ProbeResult) {
-    let _ = writeln!(out, "- expected **{}**, observed `{}`", result.expect, md(&result.observed));
+    let _ = writeln!(
+        out,
+        "- expected **{}**, observed `{}`",
+        result.expect,
+        md(&result.observed)
+    );
     let _ = writeln!(out, "- {}", md(&result.detail));
     for attempt in result.attempts.iter().take(8) {
-        let _ = writeln!(out, "  - `{}`: {}", md(&attempt.destination), md(&attempt.judgement));
+        let _ = writeln!(
+            out,
+            "  - `{}`: {}",
+            md(&attempt.destination),
+            md(&attempt.judgement)
+        );
         for record in attempt.target_saw.iter().take(3) {
             let _ = writeln!(out, "    - target saw `{}`", md(record));
         }
     }
     if result.attempts.len() > 8 {
-        let _ = writeln!(out, "  - … {} more attempts in the JSON report", result.attempts.len() - 8);
+        let _ = writeln!(
+            out,
+            "  - … {} more attempts in the JSON report",
+            result.attempts.len() - 8
+        );
     }
 }
 
@@ -48,7 +62,9 @@ pub fn render(reports: &[Report], baseline: Option<&Diff>) -> String {
         .iter()
         .map(|r| r.count(Verdict::Inconclusive) + r.count(Verdict::UnexpectedPass))
         .sum();
-    let regressions = baseline.map(|d| d.regressions.len() + d.failing_new_probes().count()).unwrap_or(0);
+    let regressions = baseline
+        .map(|d| d.regressions.len() + d.failing_new_probes().count())
+        .unwrap_or(0);
     let headline = if escapes > 0 {
         "**ESCAPED**"
     } else if inconclusive > 0 || reports.is_empty() {
@@ -61,7 +77,15 @@ pub fn render(reports: &[Report], baseline: Option<&Diff>) -> String {
         "{headline}: {escapes} escape(s), {inconclusive} inconclusive or unexpected, {regressions} regression(s) against the baseline.\n"
     );
     let columns = columns(reports);
-    let _ = writeln!(out, "| probe | {} |", columns.iter().map(|c| md(c)).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(
+        out,
+        "| probe | {} |",
+        columns
+            .iter()
+            .map(|c| md(c))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     let _ = writeln!(out, "|---|{}", "---|".repeat(columns.len()));
     for row in rows(reports) {
         let cells: Vec<&str> = reports
@@ -91,7 +115,12 @@ pub fn render(reports: &[Report], baseline: Option<&Diff>) -> String {
         }
     };
     section("Escapes", &[Verdict::Escape], true, &mut out);
-    section("Inconclusive and unexpected passes", &[Verdict::Inconclusive, Verdict::UnexpectedPass], false, &mut out);
+    section(
+        "Inconclusive and unexpected passes",
+        &[Verdict::Inconclusive, Verdict::UnexpectedPass],
+        false,
+        &mut out,
+    );
     if let Some(diff) = baseline {
         let _ = writeln!(out, "## Changes since the baseline\n");
         let lines: Vec<(&str, &crate::report::diff::Change)> = diff
@@ -101,13 +130,21 @@ pub fn render(reports: &[Report], baseline: Option<&Diff>) -> String {
             .map(|c| ("regression", c))
             .chain(diff.fixes.iter().map(|c| ("fix", c)))
             .chain(diff.changed.iter().map(|c| ("changed", c)))
-            .chain(diff.new_probes.iter().filter(|c| c.new.is_some_and(Verdict::held)).map(|c| ("new", c)))
+            .chain(
+                diff.new_probes
+                    .iter()
+                    .filter(|c| c.new.is_some_and(Verdict::held))
+                    .map(|c| ("new", c)),
+            )
             .chain(diff.removed_probes.iter().map(|c| ("removed", c)))
             .collect();
         if lines.is_empty() {
             let _ = writeln!(out, "No changes ({} unchanged).\n", diff.unchanged);
         } else {
-            let _ = writeln!(out, "| change | backend | probe | before | now |\n|---|---|---|---|---|");
+            let _ = writeln!(
+                out,
+                "| change | backend | probe | before | now |\n|---|---|---|---|---|"
+            );
             for (kind, change) in lines {
                 let probe = match &change.renamed_from {
                     Some(old) => format!("`{}` (was `{old}`)", change.probe),
@@ -124,12 +161,18 @@ pub fn render(reports: &[Report], baseline: Option<&Diff>) -> String {
             out.push('\n');
         }
     }
-    let gaps: Vec<(&Report, &crate::verdict::KnownGap)> =
-        reports.iter().flat_map(|r| r.known_gaps.iter().map(move |g| (r, g))).collect();
+    let gaps: Vec<(&Report, &crate::verdict::KnownGap)> = reports
+        .iter()
+        .flat_map(|r| r.known_gaps.iter().map(move |g| (r, g)))
+        .collect();
     if !gaps.is_empty() {
         let _ = writeln!(out, "## Known gaps in force\n");
         for (report, gap) in gaps {
-            let expires = gap.expires.as_ref().map(|e| format!(", expires {e}")).unwrap_or_default();
+            let expires = gap
+                .expires
+                .as_ref()
+                .map(|e| format!(", expires {e}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "- `{}` on {}: {} ({}{expires})",

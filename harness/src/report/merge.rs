@@ -26,7 +26,11 @@ impl Merged {
 
     /// The worst exit code of the parts.
     pub fn exit_code(&self) -> i32 {
-        self.reports.iter().map(Report::exit_code).max().unwrap_or(crate::errors::exit::INCONCLUSIVE_OR_ERROR)
+        self.reports
+            .iter()
+            .map(Report::exit_code)
+            .max()
+            .unwrap_or(crate::errors::exit::INCONCLUSIVE_OR_ERROR)
     }
 }
 
@@ -50,7 +54,11 @@ pub fn rows(reports: &[Report]) -> Vec<String> {
     let mut rows: Vec<String> = bottle_probes::CATALOGUE
         .iter()
         .map(|p| p.id.to_string())
-        .filter(|id| reports.iter().any(|r| r.results.iter().any(|x| &x.id == id)))
+        .filter(|id| {
+            reports
+                .iter()
+                .any(|r| r.results.iter().any(|x| &x.id == id))
+        })
         .collect();
     for report in reports {
         for result in &report.results {
