@@ -274,6 +274,54 @@ fn broken_bottle(kind: BackendKind, memo: &Shared) -> Result<(), Failed> {
     }
 }
 
+/// A slow path under a short timeout: pipelock and every fixture answer 2 s late while the deny
+/// timeout is at most 1.5 s, and the agent can also reach the outside (upstream network). What
+/// timed out must come out `inconclusive` (pipelock's 403 arrives too late) or `escape` (the
+/// target recorded the contact), never `pass`.
+fn slow_paths(kind: BackendKind) -> Result<(), Failed> {
+    let sabotage = Sabotage {
+        agent_on_upstream: true,
+        slow_fixtures_ms: Some(2000),
+        ..Sabotage::default()
+    };
+    let report = runtime()
+        .block_on(suite::run(&options(kind, sabotage)))
+        .map_err(|e| format!("the slowed run failed: {e}"))?;
+    let expected = [
+        ("proxy.denied_host", Verdict::Inconclusive),
+        ("proxy.denied_connect", Verdict::Inconclusive),
+        ("proxy.connect_ip_literal", Verdict::Inconclusive),
+        ("dns.direct_udp", Verdict::Escape),
+        ("dns.direct_tcp", Verdict::Escape),
+        ("public.direct_http", Verdict::Escape),
+        ("proxy.allowed_http", Verdict::Pass),
+    ];
+    let mut problems = Vec::new();
+    for (id, verdict) in expected {
+        match report.results.iter().find(|r| r.id == id) {
+            Some(r) if r.verdict == verdict => {}
+            Some(r) => problems.push(format!(
+                "{id}: {} ({}), expected {}",
+                r.verdict.as_str(),
+                r.detail,
+                verdict.as_str()
+            )),
+            None => problems.push(format!("{id} missing")),
+        }
+    }
+    if report.timings.deny_timeout_ms >= 2000 {
+        problems.push(format!(
+            "the deny timeout {} ms is not shorter than the delay",
+            report.timings.deny_timeout_ms
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\n{}", problems.join("\n"), report.table()).into())
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let kinds = match cli.backend.as_deref().map(str::to_string).or_else(|| {
@@ -319,6 +367,17 @@ fn main() {
                 .with_ignored_flag(unavailable.is_some()),
             );
         }
+        let reason = unavailable.clone();
+        trials.push(
+            Trial::test(
+                format!("{}::selfcheck::slow_paths", kind.as_str()),
+                move || match reason {
+                    Some(reason) => Err(format!("backend unavailable: {reason}").into()),
+                    None => slow_paths(kind),
+                },
+            )
+            .with_ignored_flag(unavailable.is_some()),
+        );
         let reason = unavailable.clone();
         trials.push(
             Trial::test(

@@ -79,6 +79,10 @@ pub trait BottleBackend {
     /// Removes every object labelled with `run_id`.
     async fn teardown(&self, run_id: &str) -> Result<TeardownReport, BackendError>;
 
+    /// Removes the images `prepare` would reuse, so the next `prepare` starts cold (benchmarks).
+    /// Returns how many were removed.
+    async fn forget_images(&self, spec: &BottleSpec) -> Result<usize, BackendError>;
+
     /// Run ids of bottles on this engine (all of them, or only stale ones).
     async fn list_runs(&self, only_stale: bool) -> Result<Vec<String>, BackendError>;
 }

@@ -63,6 +63,10 @@ pub struct Sabotage {
     pub pipelock_allow_all: bool,
     /// pipelock lets CONNECT to IP literals through.
     pub pipelock_allow_ip_literals: bool,
+    /// Every fixture (pipelock and the canaries) delays its replies by this many ms: a slow
+    /// path, for proving that a too-short timeout never passes.
+    #[serde(default)]
+    pub slow_fixtures_ms: Option<u32>,
 }
 
 impl Sabotage {

@@ -85,7 +85,12 @@ impl Default for ProxyConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimeoutConfig {
-    /// How long a deny attempt waits before it counts as a timeout.
+    /// Derive the deny timeout from the positive controls' round trip (see `suite::adaptive_timeout`).
+    pub adaptive: bool,
+    /// The shortest adaptive deny timeout.
+    pub floor_ms: u32,
+    /// How long a deny attempt waits before it counts as a timeout: the fixed value, or the
+    /// ceiling of the adaptive one.
     pub attempt_ms: u32,
     /// How long a positive control may take.
     pub control_ms: u32,
@@ -96,6 +101,8 @@ pub struct TimeoutConfig {
 impl Default for TimeoutConfig {
     fn default() -> Self {
         Self {
+            adaptive: true,
+            floor_ms: 500,
             attempt_ms: 1500,
             control_ms: 5000,
             sweep_ms: 8000,
@@ -188,6 +195,7 @@ impl BottleConfig {
         let t = &self.timeouts;
         for (name, value) in [
             ("timeouts.attempt_ms", t.attempt_ms),
+            ("timeouts.floor_ms", t.floor_ms),
             ("timeouts.control_ms", t.control_ms),
             ("timeouts.sweep_ms", t.sweep_ms),
         ] {

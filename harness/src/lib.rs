@@ -2,6 +2,7 @@
 //! orchestration of a run on a backend. The `bottle-escape` binary and the `escape` test target
 //! are thin layers over [`suite`].
 
+pub mod bench;
 pub mod binaries;
 pub mod config;
 pub mod errors;

@@ -43,6 +43,7 @@ pub fn parse(list: &str) -> Result<Sabotage, HarnessError> {
             "extra-listener" => sabotage.extra_bundle_listener = Some(2375),
             "pipelock-allow-all" => sabotage.pipelock_allow_all = true,
             "pipelock-allow-ip-literals" => sabotage.pipelock_allow_ip_literals = true,
+            "slow-fixtures" => sabotage.slow_fixtures_ms = Some(2000),
             other => {
                 return Err(HarnessError::ConfigInvalid {
                     path: PathBuf::from("--sabotage"),

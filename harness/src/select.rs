@@ -149,6 +149,13 @@ impl BottleBackend for AnyBackend {
         }
     }
 
+    async fn forget_images(&self, spec: &BottleSpec) -> Result<usize, BackendError> {
+        match self {
+            AnyBackend::Docker(b) => b.forget_images(spec).await,
+            AnyBackend::Smolmachines(b) => b.forget_images(spec).await,
+        }
+    }
+
     async fn list_runs(&self, only_stale: bool) -> Result<Vec<String>, BackendError> {
         match self {
             AnyBackend::Docker(b) => b.list_runs(only_stale).await,

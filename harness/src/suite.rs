@@ -37,6 +37,9 @@ pub struct RunOptions {
     pub gap_entries: Vec<crate::gaps::GapEntry>,
     /// Print progress lines on stderr (a terminal, or asked for).
     pub progress: bool,
+    /// Hand the teardown to a detached `bottle-escape down` process so the verdict does not wait
+    /// for it (the CLI's default). If that process dies, the next run reaps the bottle.
+    pub detach_teardown: bool,
 }
 
 impl RunOptions {
@@ -50,6 +53,7 @@ impl RunOptions {
             sabotage: Sabotage::default(),
             gap_entries: Vec::new(),
             progress: std::io::stderr().is_terminal(),
+            detach_teardown: false,
         }
     }
 }
@@ -159,6 +163,26 @@ fn blocking_teardown(kind: BackendKind, run_id: String) {
     .join();
 }
 
+/// Starts `bottle-escape down RUN_ID` in its own process group, detached from this one.
+/// Returns false when it could not be started (the caller then tears down itself).
+fn spawn_cleaner(kind: BackendKind, run_id: &str) -> bool {
+    use std::os::unix::process::CommandExt;
+    let Ok(exe) = std::env::current_exe() else {
+        return false;
+    };
+    if exe.file_name().and_then(|n| n.to_str()) != Some("bottle-escape") {
+        return false;
+    }
+    std::process::Command::new(exe)
+        .args(["down", run_id, "--backend", kind.as_str(), "--quiet"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .is_ok()
+}
+
 /// Tears the run down when dropped unless disarmed: covers panics and early returns.
 struct TeardownGuard {
     kind: BackendKind,
@@ -241,11 +265,14 @@ async fn run_inner(
         }
     };
     let bring_up_ms = up_started.elapsed().as_millis() as u64;
-    let probe_started = Instant::now();
     let outcome = probe_bottle(backend, &bottle, options).await;
-    let probe_ms = probe_started.elapsed().as_millis() as u64;
     let teardown_started = Instant::now();
-    if !options.keep {
+    if !options.keep && options.detach_teardown && spawn_cleaner(options.backend, run_id) {
+        progress(
+            show,
+            &format!("teardown of {run_id} continues in the background"),
+        );
+    } else if !options.keep {
         progress(show, "tearing down");
         backend.teardown(run_id).await?;
     } else {
@@ -260,7 +287,6 @@ async fn run_inner(
     report.kept = options.keep;
     report.timings.prepare_ms = prepare_ms;
     report.timings.bring_up_ms = bring_up_ms;
-    report.timings.probe_ms = probe_ms;
     report.timings.teardown_ms = teardown_ms;
     report.timings.total_ms = started.elapsed().as_millis() as u64;
     Ok(report)
@@ -292,34 +318,59 @@ pub async fn probe_bottle(
         options.only.as_deref(),
         nonce,
     );
-    let mut argv = vec![
-        bottle.probe_path.clone(),
-        "run".to_string(),
-        "--session".to_string(),
-        plan.session.clone(),
-    ];
-    if options.sequential {
-        argv.push("--sequential".into());
-    }
-    argv.extend(plan.encoded_attempts());
-    let attempt_count = argv.len() - 4;
-    let timeout = if options.sequential {
-        let total: u64 = plan
-            .probes
-            .iter()
-            .flat_map(|p| p.attempts.iter().map(|a| u64::from(a.spec.timeout_ms)))
-            .sum();
-        Duration::from_millis(total) + EXEC_SLACK
-    } else {
-        Duration::from_millis(u64::from(plan.longest_timeout_ms())) + EXEC_SLACK
-    };
+    let mut plan = plan;
+    // Stage 1: the positive controls, whose round trip sets the timeout of everything else.
+    let controls: Vec<usize> = (0..plan.probes.len())
+        .filter(|i| plan.probes[*i].spec.expect == bottle_probes::Expect::Allow)
+        .collect();
+    let denies: Vec<usize> = (0..plan.probes.len())
+        .filter(|i| plan.probes[*i].spec.expect == bottle_probes::Expect::Deny)
+        .collect();
     progress(
         options.progress,
-        &format!("probing: {attempt_count} attempts"),
+        &format!(
+            "probing: {} positive controls",
+            count_attempts(&plan, &controls)
+        ),
     );
-    let exec = backend
-        .exec_in_agent(bottle, &argv, timeout, MAX_OUTPUT_BYTES + 1)
-        .await;
+    let execs_started = Instant::now();
+    let first = run_stage(backend, bottle, &plan, &controls, "1", options.sequential).await;
+    let rtt_ms = first.as_ref().ok().and_then(|output| {
+        output
+            .observations
+            .values()
+            .filter(|o| {
+                matches!(
+                    o.outcome(),
+                    bottle_probes::Outcome::Http
+                        | bottle_probes::Outcome::Answered
+                        | bottle_probes::Outcome::Connected
+                )
+            })
+            .map(|o| o.elapsed_ms)
+            .max()
+    });
+    let deny_timeout_ms = adaptive_timeout(rtt_ms, &options.config.timeouts);
+    for index in &denies {
+        for attempt in &mut plan.probes[*index].attempts {
+            if !matches!(attempt.spec.kind, bottle_probes::AttemptKind::Sweep { .. }) {
+                attempt.spec.timeout_ms = deny_timeout_ms;
+            }
+        }
+    }
+    progress(
+        options.progress,
+        &format!(
+            "probing: {} attempts, timeout {deny_timeout_ms} ms (control round trip {} ms)",
+            count_attempts(&plan, &denies),
+            rtt_ms
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "unknown".into())
+        ),
+    );
+    let second = run_stage(backend, bottle, &plan, &denies, "2", options.sequential).await;
+    let probe_ms = execs_started.elapsed().as_millis() as u64;
+    let report_started = Instant::now();
     tokio::time::sleep(SETTLE).await;
     let checks = host::liveness_checks(&bottle.topology, &canaries, &checked_addresses, nonce);
     let sent = {
@@ -362,21 +413,12 @@ pub async fn probe_bottle(
             *entry = state;
         }
     }
-    let parsed = match &exec {
-        Err(error) => Err(format!("the probe exec failed: {error}")),
-        Ok(output) if output.truncated => Err(format!(
-            "the probe printed more than {MAX_OUTPUT_BYTES} bytes"
-        )),
-        Ok(output) if output.exit_code != Some(0) => Err(format!(
-            "the probe exited with {:?}: {}",
-            output.exit_code,
-            String::from_utf8_lossy(&output.stderr)
-                .chars()
-                .take(300)
-                .collect::<String>()
-        )),
-        Ok(output) => ProbeOutput::parse(&output.stdout, &plan.session, &plan.attempt_ids())
-            .map_err(|e| format!("the probe output was rejected: {e}")),
+    let parsed = match (first, second) {
+        (Ok(mut a), Ok(b)) => {
+            a.observations.extend(b.observations);
+            Ok(a)
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
     };
     let mut gaps = known_gaps(options.backend);
     gaps.extend(crate::gaps::for_backend(
@@ -394,10 +436,98 @@ pub async fn probe_bottle(
         },
     );
     let mut report = Report::new(backend.name(), "", &bottle.run_id, results);
+    report.timings.control_rtt_ms = rtt_ms;
+    report.timings.probe_ms = probe_ms;
+    report.timings.report_ms = report_started.elapsed().as_millis() as u64;
+    report.timings.deny_timeout_ms = deny_timeout_ms;
     report.known_gaps = gaps;
     report.sabotaged = bottle.topology.sabotaged;
     report.topology = Some(bottle.topology.clone());
     Ok(report)
+}
+
+fn count_attempts(plan: &plan::Plan, probes: &[usize]) -> usize {
+    probes.iter().map(|i| plan.probes[*i].attempts.len()).sum()
+}
+
+/// How many control round trips a deny attempt waits before it counts as a timeout.
+pub const RTT_FACTOR: u64 = 20;
+
+/// The timeout of the deny attempts: `RTT_FACTOR` times the slowest positive control, at least
+/// `floor_ms`, at most `attempt_ms`; `attempt_ms` when no control answered (the controls have
+/// failed, so every deny is inconclusive anyway). A timeout that is too short cannot produce a
+/// false pass: a deny also needs the target's silence, and a reached target records the contact.
+pub fn adaptive_timeout(
+    control_rtt_ms: Option<u64>,
+    timeouts: &crate::config::TimeoutConfig,
+) -> u32 {
+    let ceiling = timeouts.attempt_ms;
+    if !timeouts.adaptive {
+        return ceiling;
+    }
+    match control_rtt_ms {
+        Some(rtt) => (rtt.saturating_mul(RTT_FACTOR)).clamp(
+            u64::from(timeouts.floor_ms.min(ceiling)),
+            u64::from(ceiling),
+        ) as u32,
+        None => ceiling,
+    }
+}
+
+/// One exec of the probe with a subset of the plan's probes; the parsed output or why not.
+async fn run_stage(
+    backend: &AnyBackend,
+    bottle: &Bottle,
+    plan: &plan::Plan,
+    probes: &[usize],
+    stage: &str,
+    sequential: bool,
+) -> Result<ProbeOutput, String> {
+    let session = format!("{}-{stage}", plan.session);
+    let attempts: Vec<&bottle_probes::AttemptSpec> = probes
+        .iter()
+        .flat_map(|i| plan.probes[*i].attempts.iter().map(|a| &a.spec))
+        .collect();
+    if attempts.is_empty() {
+        return Ok(ProbeOutput::default());
+    }
+    let mut argv = vec![
+        bottle.probe_path.clone(),
+        "run".to_string(),
+        "--session".to_string(),
+        session.clone(),
+    ];
+    if sequential {
+        argv.push("--sequential".into());
+    }
+    argv.extend(attempts.iter().map(|a| a.encode()));
+    let timeouts = attempts.iter().map(|a| u64::from(a.timeout_ms));
+    let budget = if sequential {
+        timeouts.sum()
+    } else {
+        timeouts.max().unwrap_or(0)
+    };
+    let timeout = Duration::from_millis(budget) + EXEC_SLACK;
+    let ids: Vec<&str> = attempts.iter().map(|a| a.id.as_str()).collect();
+    match backend
+        .exec_in_agent(bottle, &argv, timeout, MAX_OUTPUT_BYTES + 1)
+        .await
+    {
+        Err(error) => Err(format!("the probe exec failed: {error}")),
+        Ok(output) if output.truncated => Err(format!(
+            "the probe printed more than {MAX_OUTPUT_BYTES} bytes"
+        )),
+        Ok(output) if output.exit_code != Some(0) => Err(format!(
+            "the probe exited with {:?}: {}",
+            output.exit_code,
+            String::from_utf8_lossy(&output.stderr)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        )),
+        Ok(output) => ProbeOutput::parse(&output.stdout, &session, &ids)
+            .map_err(|e| format!("the probe output was rejected: {e}")),
+    }
 }
 
 /// `up`: brings a bottle up and leaves it running; returns it.
@@ -433,8 +563,7 @@ pub async fn probe_existing(options: &RunOptions, run_id: &str) -> Result<Report
     let mut report = probe_bottle(&backend, &bottle, options).await?;
     report.backend_version = version;
     report.kept = true;
-    report.timings.probe_ms = started.elapsed().as_millis() as u64;
-    report.timings.total_ms = report.timings.probe_ms;
+    report.timings.total_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
 

@@ -125,6 +125,11 @@ impl BottleBackend for DockerBackend {
         super::cleanup::teardown(docker, run_id).await
     }
 
+    async fn forget_images(&self, spec: &BottleSpec) -> Result<usize, BackendError> {
+        let docker = self.client().await?;
+        super::images::forget(docker, spec).await
+    }
+
     async fn list_runs(&self, only_stale: bool) -> Result<Vec<String>, BackendError> {
         let docker = self.client().await?;
         super::cleanup::list_runs(docker, only_stale).await

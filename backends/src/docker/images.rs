@@ -208,6 +208,45 @@ pub(crate) async fn prepare(docker: &Docker, spec: &BottleSpec) -> Result<Images
     })
 }
 
+/// Removes the built-in images of this spec's binaries (the cache `prepare` would hit).
+pub(crate) async fn forget(docker: &Docker, spec: &BottleSpec) -> Result<usize, BackendError> {
+    let mut references = Vec::new();
+    if let Ok(binary) = std::fs::read(&spec.fixture_binary) {
+        references.push(format!(
+            "claude-bottle/fixture:{}",
+            content_tag(FIXTURE_PATH, &binary)
+        ));
+    }
+    if let ImageSource::Builtin { binary } = &spec.agent {
+        if let Ok(binary) = std::fs::read(binary) {
+            references.push(format!(
+                "claude-bottle/agent:{}",
+                content_tag(BUILTIN_PROBE_PATH, &binary)
+            ));
+        }
+    }
+    let mut removed = 0;
+    for reference in references {
+        let options = bollard::query_parameters::RemoveImageOptions {
+            force: true,
+            ..Default::default()
+        };
+        match docker.remove_image(&reference, Some(options), None).await {
+            Ok(_) => removed += 1,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(source) => {
+                return Err(BackendError::Engine {
+                    step: format!("removing image {reference}"),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -564,6 +564,15 @@ pub(crate) async fn launch(
         .into_iter()
         .filter(|p| in_container || p.role != "agent")
         .collect();
+    let planned: Vec<PlannedContainer> = planned
+        .into_iter()
+        .map(|mut p| {
+            if let (Some(ms), true) = (spec.sabotage.slow_fixtures_ms, p.announces_ready) {
+                p.cmd.extend(["--delay-ms".to_string(), ms.to_string()]);
+            }
+            p
+        })
+        .collect();
     futures_util::future::try_join_all(
         planned
             .iter()
@@ -579,7 +588,6 @@ pub(crate) async fn launch(
         })?;
         upload_probe(docker, &agent_name, &probe).await?;
     }
-    // Fixtures first, so that nothing the agent does can precede its targets' listeners.
     let start_and_wait = |p: &PlannedContainer| {
         let name = container_name(&spec.run_id, p.role);
         let announces = p.announces_ready;
@@ -594,9 +602,9 @@ pub(crate) async fn launch(
             Ok::<_, BackendError>(())
         }
     };
-    let (agent, others): (Vec<_>, Vec<_>) = planned.iter().partition(|p| p.role == "agent");
-    futures_util::future::try_join_all(others.into_iter().map(start_and_wait)).await?;
-    futures_util::future::try_join_all(agent.into_iter().map(start_and_wait)).await?;
+    // Everything starts at once: the agent only idles until the probe exec, which happens after
+    // every fixture has said it is ready.
+    futures_util::future::try_join_all(planned.iter().map(start_and_wait)).await?;
     Ok(bottle_from(topology, agent_name, probe_path))
 }
 

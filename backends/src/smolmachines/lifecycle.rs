@@ -337,6 +337,11 @@ impl BottleBackend for SmolBackend {
         cleanup::teardown(docker, run_id).await
     }
 
+    async fn forget_images(&self, spec: &BottleSpec) -> Result<usize, BackendError> {
+        let docker = self.docker.client().await?;
+        images::forget(docker, spec).await
+    }
+
     async fn list_runs(&self, only_stale: bool) -> Result<Vec<String>, BackendError> {
         let docker = self.docker.client().await?;
         cleanup::list_runs(docker, only_stale).await

@@ -74,6 +74,10 @@ enum Command {
         /// Break the bottle on purpose (comma list; see docs/ci.md). For checking the gate.
         #[arg(long)]
         sabotage: Option<String>,
+        /// Wait for the teardown before exiting (default: report first, a detached
+        /// `bottle-escape down` removes the bottle right after).
+        #[arg(long)]
+        wait_teardown: bool,
     },
     /// Compare two JSON reports: regressions, fixes, new and removed probes. Exit 1 on a regression.
     Diff {
@@ -96,6 +100,15 @@ enum Command {
         markdown: Option<PathBuf>,
         #[arg(long)]
         junit: Option<PathBuf>,
+    },
+    /// Measure the suite: a cold run, warm runs and sequential runs, per phase.
+    Bench {
+        /// Warm and sequential runs each.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Bring a bottle up, print its id, leave it running.
     Up,
@@ -291,6 +304,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             markdown,
             known_gaps,
             sabotage,
+            wait_teardown,
         } => {
             let only = check_probe_ids(&probes)?;
             let gap_entries = gaps::discover(known_gaps.as_deref(), gaps::Date::today())?;
@@ -308,6 +322,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
                 options.only = only.clone();
                 options.gap_entries = gap_entries.clone();
                 options.sabotage = sabotage.clone();
+                options.detach_teardown = !wait_teardown;
                 let this = match suite::run(&options).await {
                     Ok(report) => {
                         let path = json_path_for(report_json.as_ref(), *kind, kinds.len() > 1);
@@ -381,6 +396,23 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
                 write_file(&path, &report::junit::render(&merged.reports))?;
             }
             Ok(merged.exit_code())
+        }
+        Command::Bench { runs, json } => {
+            let kind = single(&kinds)?;
+            let result = bottle_harness::bench::bench(&options_for(kind), runs).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&result).expect("bench serialises")
+                );
+            } else {
+                print!("{}", result.table());
+            }
+            Ok(if result.contained_runs == result.total_runs {
+                exit::OK
+            } else {
+                exit::INCONCLUSIVE_OR_ERROR
+            })
         }
         Command::Up => {
             let kind = single(&kinds)?;

@@ -20,9 +20,16 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Timings {
     pub prepare_ms: u64,
     pub bring_up_ms: u64,
+    /// The probe execs inside the agent (both stages).
     pub probe_ms: u64,
+    /// From the end of the execs to the verdicts: liveness checks, records, judging.
+    pub report_ms: u64,
     pub teardown_ms: u64,
     pub total_ms: u64,
+    /// The slowest positive control's round trip, as the probe measured it.
+    pub control_rtt_ms: Option<u64>,
+    /// The timeout the deny attempts ran with (derived from `control_rtt_ms`).
+    pub deny_timeout_ms: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,8 +172,8 @@ impl Report {
         let t = &self.timings;
         let _ = writeln!(
             out,
-            "timings: prepare {} ms, bring-up {} ms, probes {} ms, teardown {} ms, total {} ms",
-            t.prepare_ms, t.bring_up_ms, t.probe_ms, t.teardown_ms, t.total_ms
+            "timings: prepare {} ms, bring-up {} ms, probes {} ms, report {} ms, teardown {} ms, total {} ms",
+            t.prepare_ms, t.bring_up_ms, t.probe_ms, t.report_ms, t.teardown_ms, t.total_ms
         );
         out
     }
