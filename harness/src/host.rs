@@ -151,13 +151,25 @@ pub fn liveness_checks(
 }
 
 /// Sends one check; the target's records decide whether it counts (see `verdict`).
-pub fn send_liveness(check: &LivenessCheck) -> Result<(), String> {
+/// `own_ends` collects the harness's end of every connection and socket it opens, so the
+/// targets' records of these checks are recognised even when the nonce never got through.
+pub fn send_liveness(
+    check: &LivenessCheck,
+    own_ends: &std::sync::Mutex<Vec<SocketAddr>>,
+) -> Result<(), String> {
+    let note = |addr: std::io::Result<SocketAddr>| {
+        if let (Ok(addr), Ok(mut ends)) = (addr, own_ends.lock()) {
+            ends.push(addr);
+        }
+    };
     let qname = format!("{}.live.fixture.test", check.nonce);
     match check.kind {
         CheckKind::DnsUdp => {
             let query =
                 dns::build_query(0x4c56, &qname).ok_or("cannot encode the liveness query")?;
             let socket = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+            socket.connect(check.addr).map_err(|e| e.to_string())?;
+            note(socket.local_addr());
             socket
                 .set_read_timeout(Some(LIVENESS_TIMEOUT))
                 .map_err(|e| e.to_string())?;
@@ -175,6 +187,7 @@ pub fn send_liveness(check: &LivenessCheck) -> Result<(), String> {
                 dns::build_query(0x4c57, &qname).ok_or("cannot encode the liveness query")?;
             let mut stream = TcpStream::connect_timeout(&check.addr, LIVENESS_TIMEOUT)
                 .map_err(|e| e.to_string())?;
+            note(stream.local_addr());
             stream
                 .set_read_timeout(Some(LIVENESS_TIMEOUT))
                 .map_err(|e| e.to_string())?;
@@ -190,6 +203,7 @@ pub fn send_liveness(check: &LivenessCheck) -> Result<(), String> {
     }
     let mut stream =
         TcpStream::connect_timeout(&check.addr, LIVENESS_TIMEOUT).map_err(|e| e.to_string())?;
+    note(stream.local_addr());
     stream
         .set_read_timeout(Some(LIVENESS_TIMEOUT))
         .map_err(|e| e.to_string())?;

@@ -137,13 +137,28 @@ pub async fn require_available(backend: &AnyBackend) -> Result<String, HarnessEr
     }
 }
 
-/// Removes bottles whose harness process is gone (killed runs). Returns the run ids removed.
+/// Removes bottles whose harness process is gone (killed runs, or runs whose detached cleaner
+/// is still at work). Best effort: a bottle that cannot be removed now is reported and left for
+/// the next run; it never fails this one. Returns the run ids removed.
 pub async fn reap_stale(backend: &AnyBackend) -> Result<Vec<String>, HarnessError> {
-    let stale = backend.list_runs(true).await?;
-    for run_id in &stale {
-        backend.teardown(run_id).await?;
+    let stale: Vec<String> = backend
+        .list_runs(true)
+        .await?
+        .into_iter()
+        .filter(|run_id| !cleaner_alive(run_id))
+        .collect();
+    let results =
+        futures_util::future::join_all(stale.iter().map(|run_id| backend.teardown(run_id))).await;
+    let mut reaped = Vec::new();
+    for (run_id, result) in stale.into_iter().zip(results) {
+        match result {
+            Ok(_) => reaped.push(run_id),
+            Err(error) => {
+                eprintln!("bottle-escape: could not reap stale bottle {run_id} yet: {error}")
+            }
+        }
     }
-    Ok(stale)
+    Ok(reaped)
 }
 
 /// Tears a run down from a plain thread with its own runtime: usable from `Drop`.
@@ -161,6 +176,19 @@ fn blocking_teardown(kind: BackendKind, run_id: String) {
         });
     })
     .join();
+}
+
+/// The marker a `down` process keeps while it removes a bottle, so reapers leave that bottle to it.
+fn cleaner_marker(run_id: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("claude-bottle-down-{run_id}.pid"))
+}
+
+/// Whether a live `down` process is already removing this bottle.
+fn cleaner_alive(run_id: &str) -> bool {
+    std::fs::read_to_string(cleaner_marker(run_id))
+        .ok()
+        .and_then(|pid| pid.trim().parse::<u32>().ok())
+        .is_some_and(bottle_backends::labels::pid_alive)
 }
 
 /// Starts `bottle-escape down RUN_ID` in its own process group, detached from this one.
@@ -373,13 +401,18 @@ pub async fn probe_bottle(
     let report_started = Instant::now();
     tokio::time::sleep(SETTLE).await;
     let checks = host::liveness_checks(&bottle.topology, &canaries, &checked_addresses, nonce);
+    let own_ends = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sent = {
         let checks = checks.clone();
+        let own_ends = own_ends.clone();
         tokio::task::spawn_blocking(move || {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = checks
                     .iter()
-                    .map(|check| scope.spawn(move || host::send_liveness(check)))
+                    .map(|check| {
+                        let own_ends = &own_ends;
+                        scope.spawn(move || host::send_liveness(check, own_ends))
+                    })
                     .collect();
                 handles
                     .into_iter()
@@ -393,11 +426,36 @@ pub async fn probe_bottle(
         .await
         .unwrap_or_default()
     };
+    let liveness_peers: Vec<std::net::SocketAddr> =
+        own_ends.lock().map(|e| e.clone()).unwrap_or_default();
+    // Host addresses can vanish while a run is in flight (another bottle's bridge being torn
+    // down). An address that is gone proves nothing either way: its attempts and checks are
+    // dropped rather than judged.
+    let present = host::host_addresses();
+    let vanished: Vec<std::net::IpAddr> = checked_addresses
+        .iter()
+        .filter(|ip| !present.contains(ip))
+        .map(|ip| std::net::IpAddr::V4(*ip))
+        .collect();
+    if !vanished.is_empty() {
+        for probe in &mut plan.probes {
+            probe.attempts.retain(|a| match &a.spec.kind {
+                bottle_probes::AttemptKind::Tcp { addr } => {
+                    !(a.target == Some(host::Target::HostAllInterfaces)
+                        && vanished.contains(&addr.ip()))
+                }
+                _ => true,
+            });
+        }
+    }
     let mut records = backend.fixture_records(bottle).await?;
     records.extend(canaries.sink.snapshot());
     let liveness_nonces: Vec<String> = checks.iter().map(|c| c.nonce.clone()).collect();
     let mut liveness = BTreeMap::new();
     for (check, result) in checks.iter().zip(sent) {
+        if vanished.contains(&check.addr.ip()) {
+            continue;
+        }
         let recorded = records.iter().any(|r| r.mentions(&check.nonce));
         let state = match result {
             Ok(()) if recorded => Ok(()),
@@ -433,6 +491,7 @@ pub async fn probe_bottle(
             liveness: &liveness,
             known_gaps: &gaps,
             liveness_nonces: &liveness_nonces,
+            liveness_peers: &liveness_peers,
         },
     );
     let mut report = Report::new(backend.name(), "", &bottle.run_id, results);
@@ -576,7 +635,11 @@ pub async fn down(kind: BackendKind, run_id: Option<&str>) -> Result<Vec<String>
         None => backend.list_runs(false).await?,
     };
     for run in &runs {
-        let removed = backend.teardown(run).await?;
+        let marker = cleaner_marker(run);
+        let _ = std::fs::write(&marker, std::process::id().to_string());
+        let removed = backend.teardown(run).await;
+        let _ = std::fs::remove_file(&marker);
+        let removed = removed?;
         if run_id.is_some() && removed.containers == 0 && removed.networks == 0 {
             return Err(bottle_backends::BackendError::NoSuchBottle(run.clone()).into());
         }

@@ -5,9 +5,11 @@
 //! 1. the probe's output parsed (it provably ran, under this session, with no unknown ids);
 //! 2. every attempt of the probe has a result, and each is a network-level "no" (refused,
 //!    timeout, unreachable) or pipelock's recognisable 403;
-//! 3. no harness-owned target recorded the attempt's nonce or any contact from the agent;
+//! 3. no harness-owned target recorded the attempt's nonce, or any contact that nothing
+//!    legitimate explains (see [`unexplained`]);
 //! 4. the probe's positive controls (same path, allowed target) passed;
-//! 5. every harness-owned target the probe aims at answered the harness's liveness check.
+//! 5. every harness-owned target the probe aims at answered the harness's liveness check, on
+//!    every port and protocol the probes use there.
 //!
 //! Evidence of reach (a connection, an answer, a target's record) makes it `escape`; anything
 //! else is `inconclusive`. An error is never counted as blocked.
@@ -106,6 +108,9 @@ pub struct Evidence<'a> {
     pub known_gaps: &'a [KnownGap],
     /// The nonces of the harness's own liveness checks (their records are expected).
     pub liveness_nonces: &'a [String],
+    /// The harness's own ends of its liveness connections: their records are expected even
+    /// when the nonce never got through.
+    pub liveness_peers: &'a [std::net::SocketAddr],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,6 +179,7 @@ fn unexplained<'r>(
     plan: &Plan,
     records: &'r [Record],
     liveness_nonces: &[String],
+    liveness_peers: &[std::net::SocketAddr],
 ) -> Vec<&'r Record> {
     #[derive(Clone, Copy, PartialEq)]
     enum Why {
@@ -192,7 +198,7 @@ fn unexplained<'r>(
     let denies = nonces_of(Expect::Deny);
     let from_bundle = |r: &Record| r.peer.ip() == std::net::IpAddr::V4(plan.bundle_upstream_ip);
     let by_nonce = |r: &Record| -> Option<Why> {
-        if liveness_nonces.iter().any(|n| r.mentions(n)) {
+        if liveness_nonces.iter().any(|n| r.mentions(n)) || liveness_peers.contains(&r.peer) {
             Some(Why::Fine)
         } else if denies.iter().any(|n| r.mentions(n)) {
             Some(Why::DenyNonce)
@@ -664,7 +670,12 @@ fn summarise_observed(attempts: &[AttemptEvidence]) -> String {
 
 /// Judges every probe of the plan: controls first, then the probes that depend on them.
 pub fn evaluate(plan: &Plan, evidence: &Evidence) -> Vec<ProbeResult> {
-    let unexplained = unexplained(plan, evidence.records, evidence.liveness_nonces);
+    let unexplained = unexplained(
+        plan,
+        evidence.records,
+        evidence.liveness_nonces,
+        evidence.liveness_peers,
+    );
     let mut controls = BTreeMap::new();
     let mut results: BTreeMap<&str, ProbeResult> = BTreeMap::new();
     for probe in plan

@@ -83,6 +83,7 @@ struct Scenario {
     liveness: BTreeMap<Target, Result<(), String>>,
     gaps: Vec<KnownGap>,
     liveness_nonces: Vec<String>,
+    liveness_peers: Vec<SocketAddr>,
 }
 
 fn record(
@@ -181,6 +182,7 @@ impl Scenario {
             liveness,
             gaps: vec![],
             liveness_nonces: vec!["live0001".into()],
+            liveness_peers: vec!["10.210.3.1:50500".parse().unwrap()],
         }
     }
 
@@ -209,6 +211,7 @@ impl Scenario {
                 liveness: &self.liveness,
                 known_gaps: &self.gaps,
                 liveness_nonces: &self.liveness_nonces,
+                liveness_peers: &self.liveness_peers,
             },
         )
     }
@@ -599,6 +602,14 @@ fn legitimate_traffic_at_the_targets_is_not_an_escape() {
         "lan",
         "10.210.3.10:80",
         "10.210.3.1:50000",
+        None,
+        None,
+    ));
+    // A liveness connection whose nonce never arrived (the harness's own end is known).
+    s.records.push(record(
+        "lan",
+        "10.210.3.10:22",
+        "10.210.3.1:50500",
         None,
         None,
     ));
