@@ -102,7 +102,7 @@ impl Default for TimeoutConfig {
     fn default() -> Self {
         Self {
             adaptive: true,
-            floor_ms: 500,
+            floor_ms: 600,
             attempt_ms: 1500,
             control_ms: 5000,
             sweep_ms: 8000,

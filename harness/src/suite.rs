@@ -22,7 +22,7 @@ use crate::verdict::{self, Evidence, KnownGap};
 /// Slack on top of the longest attempt for the exec round trip.
 const EXEC_SLACK: Duration = Duration::from_secs(10);
 /// Time for records of late packets (a forwarded DNS query) to reach the fixtures' logs.
-const SETTLE: Duration = Duration::from_millis(150);
+const SETTLE: Duration = Duration::from_millis(50);
 
 /// What to run.
 #[derive(Clone, Debug)]
