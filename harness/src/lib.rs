@@ -12,6 +12,7 @@ pub mod plan;
 pub mod report;
 pub mod sabotage;
 pub mod select;
+pub mod selftest;
 pub mod suite;
 pub mod verdict;
 

@@ -110,6 +110,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prove the suite catches broken bottles: a kill matrix. Exit 0 only if all are caught.
+    Selftest {
+        #[arg(long)]
+        json: bool,
+    },
     /// Bring a bottle up, print its id, leave it running.
     Up,
     /// Run the probes against a bottle left up by `up` or `run --keep`.
@@ -413,6 +418,19 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             } else {
                 exit::INCONCLUSIVE_OR_ERROR
             })
+        }
+        Command::Selftest { json } => {
+            let kind = single(&kinds)?;
+            let result = bottle_harness::selftest::run(&options_for(kind)).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&result).expect("selftest serialises")
+                );
+            } else {
+                print!("{}", result.table());
+            }
+            Ok(if result.ok() { exit::OK } else { exit::ESCAPE })
         }
         Command::Up => {
             let kind = single(&kinds)?;
