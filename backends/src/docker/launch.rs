@@ -622,6 +622,71 @@ fn bottle_from(topology: Topology, agent_name: String, probe_path: &str) -> Bott
     }
 }
 
+/// Checks a topology read back from a label against what the engine reports: every network it
+/// names carries this run's label and the subnet it claims, and every address it will send to
+/// lies inside one of them. A label that was edited can then not aim the harness at addresses
+/// it did not create.
+async fn verify_topology(
+    docker: &Docker,
+    run_id: &str,
+    topology: &Topology,
+) -> Result<(), BackendError> {
+    let corrupt = |reason: String| BackendError::Corrupt {
+        run_id: run_id.to_string(),
+        reason,
+    };
+    let networks = docker
+        .list_networks(Some(bollard::query_parameters::ListNetworksOptions {
+            filters: Some(HashMap::from([(
+                "label".to_string(),
+                vec![format!("{}={run_id}", labels::RUN)],
+            )])),
+        }))
+        .await
+        .map_err(BackendError::engine("listing the bottle's networks"))?;
+    let mut subnets = Vec::new();
+    for claimed in topology.networks() {
+        let real = networks
+            .iter()
+            .find(|n| n.name.as_deref() == Some(claimed.name.as_str()))
+            .ok_or_else(|| corrupt(format!("network {} is not one of this run's", claimed.name)))?;
+        let real_subnet = real
+            .ipam
+            .as_ref()
+            .and_then(|i| i.config.as_ref())
+            .and_then(|c| c.first())
+            .and_then(|c| c.subnet.clone())
+            .unwrap_or_default();
+        if real_subnet != claimed.subnet {
+            return Err(corrupt(format!(
+                "network {} has subnet {real_subnet}, the label claims {}",
+                claimed.name, claimed.subnet
+            )));
+        }
+        subnets.push(claimed.gateway);
+    }
+    let inside = |ip: Ipv4Addr| {
+        subnets
+            .iter()
+            .any(|gw| gw.octets()[..3] == ip.octets()[..3])
+    };
+    for (what, ip) in [
+        ("agent", topology.agent_ip),
+        ("bundle", topology.bundle_ip),
+        ("bundle upstream", topology.bundle_upstream_ip),
+        ("public host", topology.public.ip),
+        ("LAN host", topology.lan.ip),
+        ("DNS canary", topology.dns.ip),
+    ] {
+        if !inside(ip) {
+            return Err(corrupt(format!(
+                "the {what} address {ip} is outside the run's networks"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Finds a running bottle by its run id, from the topology label on its agent.
 pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, BackendError> {
     let options = ListContainersOptions {
@@ -657,6 +722,7 @@ pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, Back
         .ok_or_else(|| corrupt("the bundle has no topology label".into()))?;
     let topology: Topology = serde_json::from_str(json)
         .map_err(|e| corrupt(format!("the topology label is unreadable: {e}")))?;
+    verify_topology(docker, run_id, &topology).await?;
     for container in &found {
         if container.state.as_ref().map(|s| s.to_string()).as_deref() != Some("running") {
             return Err(corrupt(format!(
