@@ -63,6 +63,9 @@ pub struct Sabotage {
     pub pipelock_allow_all: bool,
     /// pipelock lets CONNECT to IP literals through.
     pub pipelock_allow_ip_literals: bool,
+    /// The bundle runs a DNS forwarder to the outside resolver and the agent resolves through it.
+    #[serde(default)]
+    pub resolver_forwards: bool,
     /// Every fixture (pipelock and the canaries) delays its replies by this many ms: a slow
     /// path, for proving that a too-short timeout never passes.
     #[serde(default)]

@@ -44,6 +44,7 @@ pub fn parse(list: &str) -> Result<Sabotage, HarnessError> {
             "pipelock-allow-all" => sabotage.pipelock_allow_all = true,
             "pipelock-allow-ip-literals" => sabotage.pipelock_allow_ip_literals = true,
             "slow-fixtures" => sabotage.slow_fixtures_ms = Some(2000),
+            "resolver-forwards" => sabotage.resolver_forwards = true,
             other => {
                 return Err(HarnessError::ConfigInvalid {
                     path: PathBuf::from("--sabotage"),

@@ -86,6 +86,16 @@ pub const CASES: &[Case] = &[
         },
         must_escape: &["proxy.connect_ip_literal"],
     },
+    Case {
+        name: "resolver-forwards",
+        breaks: "the bundle runs a DNS forwarder to the outside and the agent resolves through it",
+        sabotage: || Sabotage {
+            resolver_forwards: true,
+            ..Sabotage::default()
+        },
+        // The forwarder relays UDP only, so the TCP variant stays contained.
+        must_escape: &["dns.resolver_exfil"],
+    },
 ];
 
 #[derive(Clone, Debug, Serialize)]

@@ -350,7 +350,7 @@ async fn wait_ready(docker: &Docker, name: &str) -> Result<(), BackendError> {
         })?
 }
 
-fn bundle_cmd(spec: &BottleSpec) -> Vec<String> {
+fn bundle_cmd(spec: &BottleSpec, dns_ip: Ipv4Addr) -> Vec<String> {
     let ports = spec.ports;
     let egress_host = if spec.sabotage.egress_all_interfaces {
         "0.0.0.0"
@@ -375,6 +375,10 @@ fn bundle_cmd(spec: &BottleSpec) -> Vec<String> {
     }
     if spec.sabotage.pipelock_allow_ip_literals {
         cmd.push("--allow-ip-literals".into());
+    }
+    if spec.sabotage.resolver_forwards {
+        cmd.push("--dns-forward".into());
+        cmd.push(format!("{}:53", dns_ip));
     }
     if let Some(port) = spec.sabotage.extra_bundle_listener {
         cmd.push("--extra-listener".into());
@@ -474,7 +478,7 @@ pub(crate) async fn launch(
             cmd: if images.bundle_is_user {
                 vec![]
             } else {
-                bundle_cmd(spec)
+                bundle_cmd(spec, dns_ip)
             },
             network: topology.agent_network.name.clone(),
             ip: bundle_ip,
@@ -573,11 +577,15 @@ pub(crate) async fn launch(
             p
         })
         .collect();
-    futures_util::future::try_join_all(
-        planned
-            .iter()
-            .map(|p| create_container(docker, &spec.run_id, p, &run_labels, dns_ip)),
-    )
+    futures_util::future::try_join_all(planned.iter().map(|p| {
+        // Sabotage: the agent resolves through the bundle's forwarder.
+        let dns = if p.role == "agent" && spec.sabotage.resolver_forwards {
+            bundle_ip
+        } else {
+            dns_ip
+        };
+        create_container(docker, &spec.run_id, p, &run_labels, dns)
+    }))
     .await?;
     let agent_name = container_name(&spec.run_id, "agent");
     if in_container && images.agent_is_user {
