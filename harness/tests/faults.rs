@@ -1,0 +1,156 @@
+//! Faults: SIGINT and SIGTERM in each phase of `bottle-escape run` leave nothing behind and exit
+//! 130; a bottle left by a killed run is reaped by the next run. A `harness = false` target so
+//! that, without a Docker engine, its trials show as ignored with the reason instead of failing.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bottle_backends::docker::DockerBackend;
+use bottle_backends::{Availability, BottleBackend};
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Run ids with any object left on the engine.
+fn leftovers(run_id: &str) -> Result<bool, String> {
+    runtime()
+        .block_on(DockerBackend::new().list_runs(false))
+        .map(|runs| runs.iter().any(|r| r == run_id))
+        .map_err(|e| e.to_string())
+}
+
+/// Starts a run, waits until its stderr (tracing) shows `phase`, sends `signal`; returns the run
+/// id, the exit code and the stderr seen.
+fn run_id_in(line: &str) -> Option<String> {
+    ["bringing up bottle ", "tearing down "]
+        .iter()
+        .find_map(|marker| line.split(marker).nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .filter(|id| id.starts_with("cb"))
+        .map(str::to_string)
+}
+
+fn interrupt_at(phase: &str, signal: i32) -> Result<(String, Option<i32>, String), String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
+        .args(["run", "--backend", "docker", "--wait-teardown"])
+        .env("RUST_LOG", "info")
+        .env_remove("CLAUDE_BOTTLE_BACKEND")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stderr = child.stderr.take().expect("piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = String::new();
+    let mut run_id = None;
+    let started = Instant::now();
+    while let Some(Ok(line)) = lines.next() {
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(id) = run_id_in(&line) {
+            run_id = Some(id);
+        }
+        if line.contains(phase) {
+            // SAFETY: sending a signal to our own child process.
+            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            return Err(format!("phase {phase:?} never came:\n{seen}"));
+        }
+    }
+    for line in lines.map_while(Result::ok) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(id) = run_id_in(&line) {
+            run_id = Some(id);
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let run_id = run_id.ok_or_else(|| format!("no run id in the output:\n{seen}"))?;
+    Ok((run_id, status.code(), seen))
+}
+
+fn signal_in_phase(phase: &'static str, signal: i32) -> Result<(), Failed> {
+    let (run_id, code, seen) = interrupt_at(phase, signal)?;
+    if code != Some(130) {
+        return Err(format!("exit {code:?} instead of 130:\n{seen}").into());
+    }
+    // A create in flight can land just after the teardown; give the engine a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    if leftovers(&run_id)? {
+        return Err(format!("objects of {run_id} were left behind:\n{seen}").into());
+    }
+    Ok(())
+}
+
+fn killed_run_is_reaped() -> Result<(), Failed> {
+    let (run_id, _, _) = interrupt_at("probing", libc::SIGKILL)?;
+    // Another process's run (tests run in parallel) may reap it first; either way it must be
+    // gone once the next run has started.
+    let existed = leftovers(&run_id)?;
+    let output = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
+        .args(["run", "--backend", "docker", "--wait-teardown", "--quiet"])
+        .env_remove("CLAUDE_BOTTLE_BACKEND")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if existed && !stderr.contains(&run_id) && leftovers(&run_id)? {
+        return Err(format!("the next run did not reap {run_id}: {stderr}").into());
+    }
+    if leftovers(&run_id)? {
+        return Err(format!("{run_id} is still there after the next run").into());
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let availability = runtime().block_on(DockerBackend::new().availability());
+    let unavailable = match availability {
+        Availability::Available { .. } => None,
+        Availability::Unavailable { reason } => {
+            eprintln!("faults: docker is unavailable, its trials are ignored: {reason}");
+            Some(reason)
+        }
+    };
+    let mut trials = Vec::new();
+    for (phase, tag) in [
+        ("preparing images", "prepare"),
+        ("bringing up bottle", "bring_up"),
+        ("probing", "probe"),
+    ] {
+        for (signal, name) in [(libc::SIGINT, "sigint"), (libc::SIGTERM, "sigterm")] {
+            let reason = unavailable.clone();
+            trials.push(
+                Trial::test(
+                    format!("docker::faults::{name}_during_{tag}"),
+                    move || match reason {
+                        Some(reason) => Err(format!("docker unavailable: {reason}").into()),
+                        None => signal_in_phase(phase, signal),
+                    },
+                )
+                .with_ignored_flag(unavailable.is_some()),
+            );
+        }
+    }
+    let reason = unavailable.clone();
+    trials.push(
+        Trial::test(
+            "docker::faults::killed_run_is_reaped",
+            move || match reason {
+                Some(reason) => Err(format!("docker unavailable: {reason}").into()),
+                None => killed_run_is_reaped(),
+            },
+        )
+        .with_ignored_flag(unavailable.is_some()),
+    );
+    libtest_mimic::run(&args, trials).exit();
+}
