@@ -111,6 +111,52 @@ fn killed_run_is_reaped() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A probe that never finishes is cut off by the exec timeout; the bottle is still torn down.
+fn hung_exec_is_cut_off() -> Result<(), Failed> {
+    use bottle_harness::select::{AnyBackend, BackendKind};
+    use bottle_harness::suite::{self, RunOptions};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let options = RunOptions::new(BackendKind::Docker, bottle_harness::BottleConfig::default());
+        let run_id = bottle_backends::labels::new_run_id();
+        let spec = suite::bottle_spec(&options, &run_id).map_err(|e| e.to_string())?;
+        let backend = AnyBackend::new(BackendKind::Docker);
+        let result = async {
+            let bottle = backend.launch(&spec).await.map_err(|e| e.to_string())?;
+            let argv = vec![bottle.probe_path.clone(), "idle".to_string()];
+            let started = Instant::now();
+            let outcome = backend
+                .exec_in_agent(&bottle, &argv, Duration::from_millis(800), 4096)
+                .await;
+            let elapsed = started.elapsed();
+            match outcome {
+                Err(bottle_backends::BackendError::Timeout { .. })
+                    if elapsed < Duration::from_secs(3) =>
+                {
+                    Ok(())
+                }
+                other => Err(format!(
+                    "expected a timeout within 3 s, got {other:?} after {elapsed:?}"
+                )),
+            }
+        }
+        .await;
+        backend.teardown(&run_id).await.map_err(|e| e.to_string())?;
+        result.map(|()| run_id)
+    })
+    .and_then(|run_id| {
+        if leftovers(&run_id)? {
+            return Err(format!("{run_id} left behind"));
+        }
+        Ok(())
+    })
+    .map_err(Failed::from)
+}
+
 fn main() {
     let args = Arguments::from_args();
     let availability = runtime().block_on(DockerBackend::new().availability());
@@ -148,6 +194,17 @@ fn main() {
             move || match reason {
                 Some(reason) => Err(format!("docker unavailable: {reason}").into()),
                 None => killed_run_is_reaped(),
+            },
+        )
+        .with_ignored_flag(unavailable.is_some()),
+    );
+    let reason = unavailable.clone();
+    trials.push(
+        Trial::test(
+            "docker::faults::hung_exec_is_cut_off",
+            move || match reason {
+                Some(reason) => Err(format!("docker unavailable: {reason}").into()),
+                None => hung_exec_is_cut_off(),
             },
         )
         .with_ignored_flag(unavailable.is_some()),
