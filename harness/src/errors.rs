@@ -24,6 +24,13 @@ pub enum HarnessError {
     Write { path: PathBuf, reason: String },
     #[error("interrupted by {0}; the bottle was torn down")]
     Interrupted(&'static str),
+    /// A failure during a named phase of a run (prepare, bring-up, probe, teardown).
+    #[error("during {phase}: {source}")]
+    InPhase {
+        phase: &'static str,
+        #[source]
+        source: Box<HarnessError>,
+    },
 }
 
 /// Exit codes of `bottle-escape` (documented in the README).
@@ -45,6 +52,7 @@ impl HarnessError {
         match self {
             HarnessError::Backend(error) if error.is_unavailable() => exit::UNAVAILABLE,
             HarnessError::Interrupted(_) => exit::INTERRUPTED,
+            HarnessError::InPhase { source, .. } => source.exit_code(),
             _ => exit::INCONCLUSIVE_OR_ERROR,
         }
     }

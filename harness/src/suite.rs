@@ -239,6 +239,19 @@ pub async fn interrupted() -> &'static str {
     }
 }
 
+/// Wraps an error with the phase it happened in (exit codes are kept).
+fn in_phase(phase: &'static str) -> impl Fn(HarnessError) -> HarnessError {
+    move |error| match error {
+        // Unavailability and interrupts keep their own meaning and exit codes.
+        HarnessError::Backend(ref e) if e.is_unavailable() => error,
+        HarnessError::Interrupted(_) | HarnessError::InPhase { .. } => error,
+        other => HarnessError::InPhase {
+            phase,
+            source: Box::new(other),
+        },
+    }
+}
+
 /// `run`: up, probe, down, report. Interrupts tear down and return `Interrupted`.
 pub async fn run(options: &RunOptions) -> Result<Report, HarnessError> {
     let run_id = new_run_id();
@@ -271,7 +284,9 @@ async fn run_inner(
     let started = Instant::now();
     let show = options.progress;
     let version = require_available(backend).await?;
-    let reaped = reap_stale(backend).await?;
+    let reaped = reap_stale(backend)
+        .await
+        .map_err(in_phase("reaping stale bottles"))?;
     if !reaped.is_empty() {
         progress(
             true,
@@ -281,7 +296,10 @@ async fn run_inner(
     let spec = bottle_spec(options, run_id)?;
     progress(show, "preparing images");
     let prepare_started = Instant::now();
-    backend.prepare(&spec).await?;
+    backend
+        .prepare(&spec)
+        .await
+        .map_err(|e| in_phase("prepare")(e.into()))?;
     let prepare_ms = prepare_started.elapsed().as_millis() as u64;
     progress(show, &format!("bringing up bottle {run_id}"));
     let up_started = Instant::now();
@@ -289,12 +307,15 @@ async fn run_inner(
         Ok(bottle) => bottle,
         Err(error) => {
             let _ = backend.teardown(run_id).await;
-            return Err(error.into());
+            return Err(in_phase("bring-up")(error.into()));
         }
     };
     let bring_up_ms = up_started.elapsed().as_millis() as u64;
-    let outcome = probe_bottle(backend, &bottle, options).await;
+    let outcome = probe_bottle(backend, &bottle, options)
+        .await
+        .map_err(in_phase("probe"));
     let teardown_started = Instant::now();
+    let mut teardown_result = Ok(());
     if !options.keep && options.detach_teardown && spawn_cleaner(options.backend, run_id) {
         progress(
             show,
@@ -302,7 +323,11 @@ async fn run_inner(
         );
     } else if !options.keep {
         progress(show, "tearing down");
-        backend.teardown(run_id).await?;
+        teardown_result = backend
+            .teardown(run_id)
+            .await
+            .map(|_| ())
+            .map_err(|e| in_phase("teardown")(e.into()));
     } else {
         progress(
             true,
@@ -310,7 +335,10 @@ async fn run_inner(
         );
     }
     let teardown_ms = teardown_started.elapsed().as_millis() as u64;
+    // The probe's failure is the one to report; a failed teardown after it is secondary (the
+    // next run reaps what is left).
     let mut report = outcome?;
+    teardown_result?;
     report.backend_version = version;
     report.kept = options.keep;
     report.timings.prepare_ms = prepare_ms;

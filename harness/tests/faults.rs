@@ -157,6 +157,132 @@ fn hung_exec_is_cut_off() -> Result<(), Failed> {
     .map_err(Failed::from)
 }
 
+/// A stand-in for the engine's socket that the test can make disappear: every connection is
+/// relayed to the real socket until `cut` closes the listener and every relayed connection.
+struct EngineProxy {
+    path: std::path::PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>>,
+}
+
+impl EngineProxy {
+    fn start() -> Result<Self, String> {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        let real = std::env::var("DOCKER_HOST")
+            .ok()
+            .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
+            .unwrap_or_else(|| "/var/run/docker.sock".into());
+        let path = std::env::temp_dir().join(format!("cb-engine-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).map_err(|e| e.to_string())?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let proxy = Self {
+            path,
+            stop: Default::default(),
+            conns: Default::default(),
+        };
+        let (stop, conns) = (proxy.stop.clone(), proxy.conns.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = client.set_nonblocking(false);
+                let Ok(upstream) = UnixStream::connect(&real) else {
+                    continue;
+                };
+                let pairs = [
+                    (client.try_clone(), upstream.try_clone()),
+                    (upstream.try_clone(), client.try_clone()),
+                ];
+                if let Ok(mut all) = conns.lock() {
+                    all.extend([client, upstream]);
+                }
+                for (from, to) in pairs {
+                    if let (Ok(mut from), Ok(mut to)) = (from, to) {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Write);
+                        });
+                    }
+                }
+            }
+        });
+        Ok(proxy)
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.path.display())
+    }
+
+    /// The engine "goes away": no new connections, every open one cut.
+    fn cut(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = std::fs::remove_file(&self.path);
+        if let Ok(all) = self.conns.lock() {
+            for conn in all.iter() {
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+/// The engine goes away while the probes run: exit 2 naming the phase; the next run (engine
+/// back) reaps what was left.
+fn engine_lost_mid_run() -> Result<(), Failed> {
+    let proxy = EngineProxy::start()?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
+        .args(["run", "--backend", "docker", "--wait-teardown"])
+        .env("RUST_LOG", "info")
+        .env("DOCKER_HOST", proxy.host())
+        .env_remove("CLAUDE_BOTTLE_BACKEND")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut seen = String::new();
+    let mut run_id = None;
+    for line in BufReader::new(child.stderr.take().expect("piped"))
+        .lines()
+        .map_while(Result::ok)
+    {
+        if let Some(id) = run_id_in(&line) {
+            run_id = Some(id);
+        }
+        if line.contains("probing") && !seen.contains("probing") {
+            proxy.cut();
+        }
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    proxy.cut();
+    let code = child.wait().map_err(|e| e.to_string())?.code();
+    let run_id = run_id.ok_or_else(|| format!("no run id:\n{seen}"))?;
+    if code != Some(2) {
+        return Err(format!("exit {code:?} instead of 2:\n{seen}").into());
+    }
+    if !seen.contains("error: during probe") {
+        return Err(format!("the error does not name the phase:\n{seen}").into());
+    }
+    let next = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
+        .args(["run", "--backend", "docker", "--wait-teardown", "--quiet"])
+        .env_remove("CLAUDE_BOTTLE_BACKEND")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if next.status.code() != Some(0) {
+        return Err(format!(
+            "the next run failed: {}",
+            String::from_utf8_lossy(&next.stderr)
+        )
+        .into());
+    }
+    if leftovers(&run_id)? {
+        return Err(format!("{run_id} is still there after the next run").into());
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let availability = runtime().block_on(DockerBackend::new().availability());
@@ -205,6 +331,17 @@ fn main() {
             move || match reason {
                 Some(reason) => Err(format!("docker unavailable: {reason}").into()),
                 None => hung_exec_is_cut_off(),
+            },
+        )
+        .with_ignored_flag(unavailable.is_some()),
+    );
+    let reason = unavailable.clone();
+    trials.push(
+        Trial::test(
+            "docker::faults::engine_lost_mid_run",
+            move || match reason {
+                Some(reason) => Err(format!("docker unavailable: {reason}").into()),
+                None => engine_lost_mid_run(),
             },
         )
         .with_ignored_flag(unavailable.is_some()),
