@@ -293,58 +293,46 @@ fn main() {
             Some(reason)
         }
     };
-    let mut trials = Vec::new();
-    for (phase, tag) in [
-        ("preparing images", "prepare"),
-        ("bringing up bottle", "bring_up"),
-        ("probing", "probe"),
-    ] {
-        for (signal, name) in [(libc::SIGINT, "sigint"), (libc::SIGTERM, "sigterm")] {
-            let reason = unavailable.clone();
-            trials.push(
-                Trial::test(
-                    format!("docker::faults::{name}_during_{tag}"),
-                    move || match reason {
-                        Some(reason) => Err(format!("docker unavailable: {reason}").into()),
-                        None => signal_in_phase(phase, signal),
-                    },
-                )
-                .with_ignored_flag(unavailable.is_some()),
-            );
-        }
-    }
-    let reason = unavailable.clone();
-    trials.push(
-        Trial::test(
-            "docker::faults::killed_run_is_reaped",
-            move || match reason {
-                Some(reason) => Err(format!("docker unavailable: {reason}").into()),
-                None => killed_run_is_reaped(),
-            },
-        )
-        .with_ignored_flag(unavailable.is_some()),
-    );
-    let reason = unavailable.clone();
-    trials.push(
-        Trial::test(
-            "docker::faults::hung_exec_is_cut_off",
-            move || match reason {
-                Some(reason) => Err(format!("docker unavailable: {reason}").into()),
-                None => hung_exec_is_cut_off(),
-            },
-        )
-        .with_ignored_flag(unavailable.is_some()),
-    );
-    let reason = unavailable.clone();
-    trials.push(
-        Trial::test(
-            "docker::faults::engine_lost_mid_run",
-            move || match reason {
-                Some(reason) => Err(format!("docker unavailable: {reason}").into()),
-                None => engine_lost_mid_run(),
-            },
-        )
-        .with_ignored_flag(unavailable.is_some()),
-    );
+    // Without an engine every trial is ignored (shown as skipped) and, run anyway, fails.
+    let trial = |name: String, body: fn() -> Result<(), Failed>| {
+        let reason = unavailable.clone();
+        Trial::test(name, move || match reason {
+            Some(reason) => Err(format!("docker unavailable: {reason}").into()),
+            None => body(),
+        })
+        .with_ignored_flag(unavailable.is_some())
+    };
+    let trials = vec![
+        trial("docker::faults::sigint_during_prepare".into(), || {
+            signal_in_phase("preparing images", libc::SIGINT)
+        }),
+        trial("docker::faults::sigterm_during_prepare".into(), || {
+            signal_in_phase("preparing images", libc::SIGTERM)
+        }),
+        trial("docker::faults::sigint_during_bring_up".into(), || {
+            signal_in_phase("bringing up bottle", libc::SIGINT)
+        }),
+        trial("docker::faults::sigterm_during_bring_up".into(), || {
+            signal_in_phase("bringing up bottle", libc::SIGTERM)
+        }),
+        trial("docker::faults::sigint_during_probe".into(), || {
+            signal_in_phase("probing", libc::SIGINT)
+        }),
+        trial("docker::faults::sigterm_during_probe".into(), || {
+            signal_in_phase("probing", libc::SIGTERM)
+        }),
+        trial(
+            "docker::faults::killed_run_is_reaped".into(),
+            killed_run_is_reaped,
+        ),
+        trial(
+            "docker::faults::hung_exec_is_cut_off".into(),
+            hung_exec_is_cut_off,
+        ),
+        trial(
+            "docker::faults::engine_lost_mid_run".into(),
+            engine_lost_mid_run,
+        ),
+    ];
     libtest_mimic::run(&args, trials).exit();
 }
