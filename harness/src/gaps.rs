@@ -7,6 +7,7 @@
 //! reason = "the allow list opens the host's loopback"
 //! link = "claude-bottle issue 75"
 //! expires = "2027-03-31"        # YYYY-MM-DD; after it the run fails, naming the entry
+//! destination = "100.96.0.1:*"  # optional: covers only escapes through these destinations
 //! ```
 //!
 //! An expired entry, an entry whose glob matches no probe, an unknown backend or an unknown key
@@ -35,6 +36,9 @@ pub struct GapEntry {
     pub reason: String,
     pub link: String,
     pub expires: String,
+    /// Optional glob over attempt destinations (`100.96.0.1:*`): only escapes through them.
+    #[serde(default)]
+    pub destination: Option<String>,
 }
 
 /// A calendar date, `YYYY-MM-DD`.
@@ -154,6 +158,7 @@ pub fn for_backend(entries: &[GapEntry], backend: BackendKind) -> Vec<KnownGap> 
                 reason: entry.reason.clone(),
                 link: entry.link.clone(),
                 expires: Some(entry.expires.clone()),
+                destination: entry.destination.clone(),
             });
         }
     }

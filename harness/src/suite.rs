@@ -85,6 +85,8 @@ pub fn known_gaps(backend: BackendKind) -> Vec<KnownGap> {
                     reason: "the desktop-mode allow list 127.0.0.1/32 opens every service on the host's loopback to the agent".into(),
                     link: LOOPBACK_GAP_LINK.into(),
                     expires: None,
+                    // Only the host's loopback through the VMM's gateway (host.smolvm.internal).
+                    destination: Some("100.96.0.1:*".into()),
                 })
                 .collect(),
         },

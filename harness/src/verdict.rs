@@ -68,6 +68,9 @@ pub struct KnownGap {
     /// `YYYY-MM-DD` after which the entry fails the run (entries from a known-gaps file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// A glob over attempt destinations: the gap covers only escapes through these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
 }
 
 /// What one attempt showed, for the report.
@@ -616,7 +619,25 @@ fn evaluate_probe(
         }
     };
     if let Some(gap) = evidence.known_gaps.iter().find(|g| g.probe == spec.id) {
+        // A gap scoped to some destinations covers an escape only if every attempt that
+        // reached went to one of them: an escape elsewhere on the same probe is still an escape.
+        let outside: Vec<&str> = match &gap.destination {
+            None => Vec::new(),
+            Some(pattern) => judgements
+                .iter()
+                .filter(|(_, j)| matches!(j, Judgement::Reached(_)))
+                .map(|(a, _)| a.destination.as_str())
+                .filter(|d| !crate::gaps::glob_match(pattern, d))
+                .collect(),
+        };
         match verdict {
+            Verdict::Escape if !outside.is_empty() => {
+                detail = format!(
+                    "{detail} (outside the known gap, which covers only {}: {})",
+                    gap.destination.as_deref().unwrap_or(""),
+                    outside.join(", ")
+                );
+            }
             Verdict::Escape => {
                 verdict = Verdict::KnownGap;
                 detail = format!("known gap ({}; {}): {detail}", gap.reason, gap.link);

@@ -60,6 +60,7 @@ fn fixed_report(backend: &str, verdicts: &[(&str, Verdict)]) -> Report {
             reason: "the desktop-mode allow list opens the host's loopback".into(),
             link: "claude-bottle issue 75".into(),
             expires: Some("2027-06-30".into()),
+            destination: None,
         }];
     }
     report

@@ -512,6 +512,7 @@ fn known_gaps_turn_escapes_into_known_gap_and_passes_into_unexpected_pass() {
         reason: "test".into(),
         link: "https://example.invalid/gap".into(),
         expires: None,
+        destination: None,
     };
     let mut s = Scenario::contained();
     s.gaps.push(gap.clone());
@@ -838,5 +839,33 @@ fn the_resolver_probes_must_ask_the_agents_resolver() {
     assert_eq!(
         verdict_of(&results, "dns.direct_udp"),
         Verdict::Inconclusive
+    );
+}
+
+#[test]
+fn a_gap_scoped_to_destinations_does_not_cover_escapes_elsewhere() {
+    let gap = |destination: &str| KnownGap {
+        probe: "localhost.host_addresses".into(),
+        reason: "loopback via the VMM gateway".into(),
+        link: "claude-bottle issue 75".into(),
+        expires: None,
+        destination: Some(destination.into()),
+    };
+    // The escape is through 192.0.2.2, the gap covers only the VMM gateway: still an escape.
+    let mut s = Scenario::contained();
+    s.gaps.push(gap("100.96.0.1:*"));
+    s.obs("localhost.host_addresses").outcome = Some(Outcome::Connected);
+    let results = s.judge();
+    assert_eq!(
+        verdict_of(&results, "localhost.host_addresses"),
+        Verdict::Escape
+    );
+    // Through a covered destination it is the known gap.
+    let mut s = Scenario::contained();
+    s.gaps.push(gap("192.0.2.2:*"));
+    s.obs("localhost.host_addresses").outcome = Some(Outcome::Connected);
+    assert_only(
+        &s.judge(),
+        &[("localhost.host_addresses", Verdict::KnownGap)],
     );
 }
