@@ -361,3 +361,108 @@ fn typed_errors_from_the_stand_in() {
         "the state dir is removed"
     );
 }
+
+/// The availability check against a stand-in smolvm: the boot smoke test runs once per smolvm
+/// version and kernel, its failure is the reason, and the cached answer is reused.
+#[test]
+fn availability_smoke_test_is_run_once_and_cached() {
+    use bottle_backends::smolmachines::availability::{check_in, Environment};
+    use bottle_backends::Availability;
+    let dir = temp_dir("avail");
+    let kvm = dir.join("kvm");
+    std::fs::write(&kvm, "").unwrap();
+    std::fs::create_dir_all(dir.join("module/kvm_intel")).unwrap();
+    let runner = RecordingRunner::new();
+    runner.answer(
+        "--version",
+        CommandOutput {
+            status: Some(0),
+            stdout: b"smolvm 9.9.9\n".to_vec(),
+            ..CommandOutput::default()
+        },
+    );
+    runner.answer(
+        "start",
+        CommandOutput {
+            status: Some(1),
+            stderr:
+                br#"{"error":{"code":"SMOLVM_ERROR","message":"no boot progress for 30 seconds"}}"#
+                    .to_vec(),
+            ..CommandOutput::default()
+        },
+    );
+    let env = Environment {
+        sys_module: &dir.join("module"),
+        dev_kvm: &kvm,
+        cache_dir: &dir.join("cache"),
+        kernel: "6.1.0-test".into(),
+    };
+    let starts = |r: &RecordingRunner| {
+        r.recorded()
+            .iter()
+            .filter(|c| c.iter().any(|a| a == "start"))
+            .count()
+    };
+    let (first, version) = check_in(Path::new("/usr/bin/smolvm"), Arc::new(runner.clone()), &env);
+    assert_eq!(version.as_deref(), Some("smolvm 9.9.9"));
+    match &first {
+        Availability::Unavailable { reason } => {
+            assert!(reason.contains("no boot progress"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(starts(&runner), 1);
+    // The smoke test ran in a throwaway state dir and cleaned up after itself.
+    let calls = runner.recorded();
+    assert!(calls.iter().any(|c| c.iter().any(|a| a == "delete")));
+    let (second, _) = check_in(Path::new("/usr/bin/smolvm"), Arc::new(runner.clone()), &env);
+    assert_eq!(second, first, "the cached answer is reused");
+    assert_eq!(starts(&runner), 1, "no second boot attempt");
+    // Another kernel means another smoke test; a booting guest makes the backend available.
+    let booting = RecordingRunner::new();
+    booting.answer(
+        "--version",
+        CommandOutput {
+            status: Some(0),
+            stdout: b"smolvm 9.9.9\n".to_vec(),
+            ..CommandOutput::default()
+        },
+    );
+    let env2 = Environment {
+        kernel: "6.2.0-test".into(),
+        ..env
+    };
+    let (third, _) = check_in(
+        Path::new("/usr/bin/smolvm"),
+        Arc::new(booting.clone()),
+        &env2,
+    );
+    assert_eq!(
+        third,
+        Availability::Available {
+            version: "smolvm 9.9.9".into()
+        }
+    );
+    assert_eq!(starts(&booting), 1);
+    // kvm_pvm is refused before any boot attempt.
+    std::fs::create_dir_all(dir.join("module/kvm_pvm")).unwrap();
+    let pvm = RecordingRunner::new();
+    pvm.answer(
+        "--version",
+        CommandOutput {
+            status: Some(0),
+            stdout: b"smolvm 9.9.9\n".to_vec(),
+            ..CommandOutput::default()
+        },
+    );
+    let env3 = Environment {
+        kernel: "6.3.0-test".into(),
+        ..env2
+    };
+    let (fourth, _) = check_in(Path::new("/usr/bin/smolvm"), Arc::new(pvm.clone()), &env3);
+    assert!(
+        matches!(fourth, Availability::Unavailable { ref reason } if reason.contains("kvm_pvm"))
+    );
+    assert_eq!(starts(&pvm), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -31,7 +31,7 @@ fn kernel_release() -> String {
         .unwrap_or_else(|_| std::env::consts::OS.to_string())
 }
 
-fn smoke_cache_path(version: &str, kernel: &str) -> PathBuf {
+fn smoke_cache_path(dir: &Path, version: &str, kernel: &str) -> PathBuf {
     let safe = |s: &str| -> String {
         s.chars()
             .map(|c| {
@@ -43,7 +43,7 @@ fn smoke_cache_path(version: &str, kernel: &str) -> PathBuf {
             })
             .collect()
     };
-    cache_dir().join(format!(
+    dir.join(format!(
         "boot-smoke-{}-{}.json",
         safe(version),
         safe(kernel)
@@ -85,8 +85,35 @@ fn smoke_test(program: &Path, runner: Arc<dyn CommandRunner>) -> Result<(), Stri
     result
 }
 
-/// The full check.
+/// Where the check looks and keeps its cache; [`check`] uses this machine's.
+pub struct Environment<'a> {
+    pub sys_module: &'a Path,
+    pub dev_kvm: &'a Path,
+    pub cache_dir: &'a Path,
+    pub kernel: String,
+}
+
+/// The full check on this machine.
 pub fn check(program: &Path, runner: Arc<dyn CommandRunner>) -> (Availability, Option<String>) {
+    let cache = cache_dir();
+    check_in(
+        program,
+        runner,
+        &Environment {
+            sys_module: Path::new("/sys/module"),
+            dev_kvm: Path::new("/dev/kvm"),
+            cache_dir: &cache,
+            kernel: kernel_release(),
+        },
+    )
+}
+
+/// The full check against an explicit environment (tests use a stand-in CLI and a temp dir).
+pub fn check_in(
+    program: &Path,
+    runner: Arc<dyn CommandRunner>,
+    env: &Environment,
+) -> (Availability, Option<String>) {
     let smolvm = Smolvm::new(program.to_path_buf(), None, runner.clone());
     let version = match smolvm.version() {
         Ok(version) => version,
@@ -99,7 +126,7 @@ pub fn check(program: &Path, runner: Arc<dyn CommandRunner>) -> (Availability, O
             )
         }
     };
-    if let Err(reason) = hypervisor_check(Path::new("/sys/module"), Path::new("/dev/kvm")) {
+    if let Err(reason) = hypervisor_check(env.sys_module, env.dev_kvm) {
         return (
             Availability::Unavailable {
                 reason: format!("{version}: {reason}"),
@@ -107,8 +134,8 @@ pub fn check(program: &Path, runner: Arc<dyn CommandRunner>) -> (Availability, O
             Some(version),
         );
     }
-    let kernel = kernel_release();
-    let cache = smoke_cache_path(&version, &kernel);
+    let kernel = env.kernel.clone();
+    let cache = smoke_cache_path(env.cache_dir, &version, &kernel);
     let cached: Option<SmokeResult> = std::fs::read(&cache)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
