@@ -99,7 +99,8 @@ fn across_processes(kind: BackendKind, run_id: &str) -> Result<Report, String> {
             serde_json::from_str(&text).map_err(|e| format!("shared result unreadable: {e}"))?;
         return match stored.get("error").and_then(|e| e.as_str()) {
             Some(error) => Err(error.to_string()),
-            None => report_from_json(&stored),
+            None => serde_json::from_value::<Report>(stored)
+                .map_err(|e| format!("stored report unreadable: {e}")),
         };
     }
     let result = run_suite(kind);
@@ -127,41 +128,6 @@ fn prune(dir: &PathBuf, run_id: &str) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-}
-
-/// Rebuilds just what the trials check from a stored report.
-fn report_from_json(value: &serde_json::Value) -> Result<Report, String> {
-    let mut results = Vec::new();
-    for item in value["results"]
-        .as_array()
-        .ok_or("stored report has no results")?
-    {
-        let verdict = match item["verdict"].as_str() {
-            Some("pass") => Verdict::Pass,
-            Some("escape") => Verdict::Escape,
-            Some("inconclusive") => Verdict::Inconclusive,
-            Some("known_gap") => Verdict::KnownGap,
-            Some("unexpected_pass") => Verdict::UnexpectedPass,
-            other => return Err(format!("stored report has verdict {other:?}")),
-        };
-        let text = |key: &str| item[key].as_str().unwrap_or_default().to_string();
-        results.push(bottle_harness::ProbeResult {
-            id: text("id"),
-            family: text("family"),
-            expect: text("expect"),
-            observed: text("observed"),
-            verdict,
-            elapsed_ms: item["elapsed_ms"].as_u64().unwrap_or(0),
-            detail: text("detail"),
-            attempts: Vec::new(),
-        });
-    }
-    Ok(Report::new(
-        value["backend"].as_str().unwrap_or_default(),
-        value["backend_version"].as_str().unwrap_or_default(),
-        value["run_id"].as_str().unwrap_or_default(),
-        results,
-    ))
 }
 
 fn check_probe(kind: BackendKind, id: &str, memo: &Shared) -> Result<(), Failed> {

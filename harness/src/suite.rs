@@ -1,5 +1,6 @@
-//! One run of the escape suite: reap stale bottles, prepare images, bring the bottle up, run every
-//! probe in one exec, judge, tear down. Teardown happens on success, on error, on SIGINT/SIGTERM
+//! One run of the escape suite: reap stale bottles, prepare images, bring the bottle up, run the
+//! probes in two execs (positive controls, then every deny attempt with a timeout derived from the
+//! controls), judge, tear down. Teardown happens on success, on error, on SIGINT/SIGTERM
 //! (the run future is dropped and the bottle removed by its label) and on panic (a drop guard).
 
 use std::collections::BTreeMap;
@@ -21,7 +22,9 @@ use crate::verdict::{self, Evidence, KnownGap};
 
 /// Slack on top of the longest attempt for the exec round trip.
 const EXEC_SLACK: Duration = Duration::from_secs(10);
-/// Time for records of late packets (a forwarded DNS query) to reach the fixtures' logs.
+/// Time for records of late packets (a forwarded DNS query) to reach the fixtures' logs. The
+/// liveness checks sent after it must show up in each target's records, and a container's log is
+/// ordered, so every earlier record of a checked target is in what the harness reads.
 const SETTLE: Duration = Duration::from_millis(50);
 
 /// What to run.

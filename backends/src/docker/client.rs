@@ -20,6 +20,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Default)]
 pub struct DockerBackend {
     docker: OnceCell<Result<(Docker, String), String>>,
+    /// The images found or built by the last `prepare`, for the spec they were made for, so
+    /// that `launch` does not read and hash the binaries a second time.
+    prepared: std::sync::Mutex<Option<(BottleSpec, super::images::Images)>>,
 }
 
 impl DockerBackend {
@@ -54,6 +57,36 @@ impl DockerBackend {
         Ok((docker, description))
     }
 
+    /// The images for `spec`: those of the last `prepare` when made for the same binaries and
+    /// still on the engine, else found or built now.
+    pub(crate) async fn prepared_images(
+        &self,
+        spec: &BottleSpec,
+    ) -> Result<super::images::Images, BackendError> {
+        let docker = self.client().await?;
+        let same_inputs = |earlier: &BottleSpec| {
+            earlier.agent == spec.agent
+                && earlier.bundle == spec.bundle
+                && earlier.fixture_binary == spec.fixture_binary
+                && earlier.probe_binary == spec.probe_binary
+        };
+        let cached = self.prepared.lock().ok().and_then(|memo| {
+            memo.as_ref()
+                .filter(|(s, _)| same_inputs(s))
+                .map(|(_, i)| i.clone())
+        });
+        if let Some(images) = cached {
+            if super::images::all_exist(docker, &images).await? {
+                return Ok(images);
+            }
+        }
+        let images = super::images::prepare(docker, spec).await?;
+        if let Ok(mut memo) = self.prepared.lock() {
+            *memo = Some((spec.clone(), images.clone()));
+        }
+        Ok(images)
+    }
+
     /// The connected client, or `Unavailable` with the reason.
     pub(crate) async fn client(&self) -> Result<&Docker, BackendError> {
         match self.docker.get_or_init(Self::connect).await {
@@ -83,13 +116,12 @@ impl BottleBackend for DockerBackend {
     }
 
     async fn prepare(&self, spec: &BottleSpec) -> Result<(), BackendError> {
-        let docker = self.client().await?;
-        super::images::prepare(docker, spec).await.map(|_| ())
+        self.prepared_images(spec).await.map(|_| ())
     }
 
     async fn launch(&self, spec: &BottleSpec) -> Result<Bottle, BackendError> {
+        let images = self.prepared_images(spec).await?;
         let docker = self.client().await?;
-        let images = super::images::prepare(docker, spec).await?;
         super::launch::launch(
             docker,
             spec,
@@ -127,6 +159,9 @@ impl BottleBackend for DockerBackend {
 
     async fn forget_images(&self, spec: &BottleSpec) -> Result<usize, BackendError> {
         let docker = self.client().await?;
+        if let Ok(mut memo) = self.prepared.lock() {
+            *memo = None;
+        }
         super::images::forget(docker, spec).await
     }
 

@@ -102,6 +102,16 @@ async fn image_exists(docker: &Docker, reference: &str) -> Result<bool, BackendE
     }
 }
 
+/// Whether every image of a prepared set is still on the engine.
+pub(crate) async fn all_exist(docker: &Docker, images: &Images) -> Result<bool, BackendError> {
+    for reference in [&images.agent, &images.bundle, &images.fixture] {
+        if !image_exists(docker, reference).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Imports a one-binary image unless an image with the same content tag exists.
 async fn builtin_image(
     docker: &Docker,

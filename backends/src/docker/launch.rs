@@ -43,15 +43,21 @@ struct PlannedNetwork {
 
 /// The IPv4 routes of this machine (destination, mask), default route excluded.
 fn host_routes() -> Vec<(u32, u32)> {
-    let text = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    parse_routes(&std::fs::read_to_string("/proc/net/route").unwrap_or_default())
+}
+
+/// Parses `/proc/net/route`, which prints addresses as hex in host (little-endian) byte order.
+fn parse_routes(text: &str) -> Vec<(u32, u32)> {
     text.lines()
         .skip(1)
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let dest = u32::from_str_radix(fields.get(1)?, 16).ok()?;
             let mask = u32::from_str_radix(fields.get(7)?, 16).ok()?;
-            // /proc/net/route prints addresses in host (little-endian) byte order.
-            let (dest, mask) = (u32::from_be(dest.to_le()), u32::from_be(mask.to_le()));
+            let (dest, mask) = (
+                u32::from_be_bytes(dest.to_le_bytes()),
+                u32::from_be_bytes(mask.to_le_bytes()),
+            );
             (mask != 0).then_some((dest, mask))
         })
         .collect()
@@ -769,7 +775,14 @@ mod tests {
         // A narrower route inside the /24 counts too.
         let narrow = [route([10, 220, 5, 128], [255, 255, 255, 128])];
         assert!(overlaps_host_route(Ipv4Addr::new(10, 220, 5, 0), &narrow));
-        // This machine's routes parse (the default route is skipped).
-        assert!(host_routes().iter().all(|(_, mask)| *mask != 0));
+        // The kernel's format, read as it prints it: the default route is skipped.
+        let text =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                    eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+                    docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+        assert_eq!(
+            parse_routes(text),
+            [route([172, 17, 0, 0], [255, 255, 0, 0])]
+        );
     }
 }

@@ -136,12 +136,13 @@ impl SmolBackend {
         self.check().await.1.clone()
     }
 
-    /// Saves the agent image into the cache (or finds it there); returns the archive path.
+    /// Saves the agent image into the cache (or finds it there); returns the archive path and
+    /// the Docker images the bundle side uses.
     async fn agent_artifact(
         &self,
         docker: &Docker,
         spec: &BottleSpec,
-    ) -> Result<(PathBuf, CacheOutcome), BackendError> {
+    ) -> Result<(PathBuf, CacheOutcome, images::Images), BackendError> {
         if matches!(spec.agent, ImageSource::User { .. }) {
             return Err(BackendError::Artifact {
                 what: "user agent image",
@@ -149,7 +150,7 @@ impl SmolBackend {
                 reason: "the smolmachines backend boots the built-in agent image only; a user agent image needs the probe baked in first".into(),
             });
         }
-        let prepared = images::prepare(docker, spec).await?;
+        let prepared = self.docker.prepared_images(spec).await?;
         let inspected =
             docker
                 .inspect_image(&prepared.agent)
@@ -164,7 +165,7 @@ impl SmolBackend {
         let docker = docker.clone();
         let reference = prepared.agent.clone();
         let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
+        let (artifact, outcome) = tokio::task::spawn_blocking(move || {
             cache::ensure(&dir, &key, |file| {
                 handle.block_on(async {
                     use std::io::Write;
@@ -185,7 +186,8 @@ impl SmolBackend {
         .map_err(|e| BackendError::Cache {
             path: cache_dir().display().to_string(),
             reason: format!("the save task failed: {e}"),
-        })?
+        })??;
+        Ok((artifact, outcome, prepared))
     }
 }
 
@@ -252,8 +254,7 @@ impl BottleBackend for SmolBackend {
     async fn launch(&self, spec: &BottleSpec) -> Result<Bottle, BackendError> {
         let smolvm = self.smolvm(&spec.run_id).await?;
         let docker = self.docker.client().await?;
-        let (artifact, _) = self.agent_artifact(docker, spec).await?;
-        let prepared = images::prepare(docker, spec).await?;
+        let (artifact, _, prepared) = self.agent_artifact(docker, spec).await?;
         let mut bottle =
             launch::launch(docker, spec, &prepared, launch::AgentPlacement::External).await?;
         let smolfile_spec = SmolfileSpec {
@@ -338,8 +339,7 @@ impl BottleBackend for SmolBackend {
     }
 
     async fn forget_images(&self, spec: &BottleSpec) -> Result<usize, BackendError> {
-        let docker = self.docker.client().await?;
-        images::forget(docker, spec).await
+        self.docker.forget_images(spec).await
     }
 
     async fn list_runs(&self, only_stale: bool) -> Result<Vec<String>, BackendError> {
