@@ -70,6 +70,20 @@ pub struct Sabotage {
     /// path, for proving that a too-short timeout never passes.
     #[serde(default)]
     pub slow_fixtures_ms: Option<u32>,
+    /// The agent network gets IPv6, so the host holds an address on it (the bridge's IPv6
+    /// gateway): the host block then covers IPv4 only.
+    #[serde(default)]
+    pub ipv6_host: bool,
+    /// The agent is also attached to a second bottle's agent network.
+    #[serde(default)]
+    pub neighbour_reachable: bool,
+    /// IP forwarding on in the dual-homed bundle, the agent routed through it (and the
+    /// upstream hosts routing back through it).
+    #[serde(default)]
+    pub ip_forward: bool,
+    /// The engine's unix socket is bind-mounted into the agent.
+    #[serde(default)]
+    pub engine_socket: bool,
 }
 
 impl Sabotage {
@@ -114,6 +128,13 @@ pub mod hosts {
     pub const DNS: u8 = 53;
     /// The LAN fixture host, on the LAN network.
     pub const LAN: u8 = 10;
+    /// The neighbour bottle's bundle on the upstream network (on its own agent network it is
+    /// `BUNDLE`).
+    pub const NEIGHBOUR_UPSTREAM: u8 = 20;
+    /// The agent's address on the neighbour's network when sabotaged onto it.
+    pub const AGENT_NEIGHBOUR: u8 = 5;
+    /// UDP echo port of the public and LAN fixture hosts.
+    pub const UDP_ECHO_PORT: u16 = 7;
 }
 
 /// The address `host` inside the /24 whose network address is `base`.

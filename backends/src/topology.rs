@@ -1,7 +1,7 @@
 //! What a bottle looks like once it is up: its addresses, as the probes need them. Serialised
 //! into a label on the agent container so that a later `probe --bottle ID` finds it again.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,11 @@ pub struct NetworkInfo {
     pub gateway: Ipv4Addr,
     /// Whether the host holds the gateway address (false when `inhibit_ipv4` is set).
     pub host_has_gateway: bool,
+    /// The IPv6 subnet and the gateway (a host address) when the network has IPv6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_v6: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_v6: Option<Ipv6Addr>,
 }
 
 /// A fixture host the harness started in place of the outside world.
@@ -68,6 +73,19 @@ pub struct Topology {
     /// leave unseen, so resolver-exfiltration probes cannot be judged.
     #[serde(default = "owned_by_default")]
     pub resolver_owned: bool,
+    /// The LAN fixture host's IPv6 address, when the LAN network has IPv6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lan_v6: Option<Ipv6Addr>,
+    /// A second bottle's bundle (a canary on the bundle's service ports) on its own agent
+    /// network: no agent may reach another bottle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbour: Option<FixtureHost>,
+    /// The neighbour's own agent network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbour_network: Option<NetworkInfo>,
+    /// The neighbour's address on the upstream network (where the harness checks it is alive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbour_upstream_ip: Option<Ipv4Addr>,
     /// Whether the bottle was built with deliberate breakage (recorded in reports).
     pub sabotaged: bool,
 }
@@ -77,12 +95,15 @@ fn owned_by_default() -> bool {
 }
 
 impl Topology {
-    pub fn networks(&self) -> [&NetworkInfo; 3] {
-        [
+    /// Every network the bottle owns (the neighbour's too).
+    pub fn networks(&self) -> Vec<&NetworkInfo> {
+        let mut networks = vec![
             &self.agent_network,
             &self.upstream_network,
             &self.lan_network,
-        ]
+        ];
+        networks.extend(self.neighbour_network.iter());
+        networks
     }
 }
 

@@ -5,7 +5,7 @@
 //! up and answering, seen from outside the bottle, at the same time.
 
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use bottle_backends::Topology;
@@ -17,11 +17,15 @@ use crate::errors::HarnessError;
 
 const LIVENESS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The two canaries on this machine: one on 127.0.0.1, one on every interface.
+/// The canaries on this machine: one on 127.0.0.1, one on ::1 (when this machine has IPv6),
+/// and one on every interface (dual-stack `[::]` when possible, so IPv4 and IPv6 reach it).
 pub struct HostCanaries {
     pub sink: RecordSink,
     pub loopback: SocketAddr,
+    pub loopback_v6: Option<SocketAddr>,
     pub all_interfaces_port: u16,
+    /// Whether the all-interfaces canary also listens on IPv6.
+    pub all_interfaces_v6: bool,
 }
 
 impl HostCanaries {
@@ -34,16 +38,33 @@ impl HostCanaries {
             sink.clone(),
         )
         .map_err(fail)?;
-        let all = Canary::start(
-            "host-all",
-            "0.0.0.0:0".parse().expect("literal"),
+        // Same fixture name: a record there is the host's loopback, whichever family.
+        let loopback_v6 = Canary::start(
+            "host-loopback",
+            "[::1]:0".parse().expect("literal"),
             sink.clone(),
         )
-        .map_err(fail)?;
+        .ok()
+        .map(|c| c.addr);
+        let (all, all_interfaces_v6) =
+            match Canary::start("host-all", "[::]:0".parse().expect("literal"), sink.clone()) {
+                Ok(canary) => (canary, true),
+                Err(_) => (
+                    Canary::start(
+                        "host-all",
+                        "0.0.0.0:0".parse().expect("literal"),
+                        sink.clone(),
+                    )
+                    .map_err(fail)?,
+                    false,
+                ),
+            };
         Ok(Self {
             sink,
             loopback: loopback.addr,
+            loopback_v6,
             all_interfaces_port: all.addr.port(),
+            all_interfaces_v6,
         })
     }
 }
@@ -64,6 +85,33 @@ pub fn host_addresses() -> Vec<Ipv4Addr> {
     addrs
 }
 
+/// This machine's IPv6 addresses, except loopback: (global and unique-local, link-local).
+/// Like the IPv4 list, only this machine's own addresses, never a router's.
+pub fn host_addresses_v6() -> (Vec<Ipv6Addr>, Vec<Ipv6Addr>) {
+    let mut routable = Vec::new();
+    let mut link_local = Vec::new();
+    // /proc/net/if_inet6 lists link-local addresses too (the interface-address crate skips
+    // some); it is absent on a kernel without IPv6.
+    let listed = bottle_probes::attempt::ipv6_interfaces().unwrap_or_default();
+    for ip in listed.into_iter().map(|(_, _, ip)| ip) {
+        {
+            if ip.is_loopback() || ip.is_unspecified() || ip.to_ipv4_mapped().is_some() {
+                continue;
+            }
+            if ip.segments()[0] & 0xffc0 == 0xfe80 {
+                link_local.push(ip);
+            } else {
+                routable.push(ip);
+            }
+        }
+    }
+    for list in [&mut routable, &mut link_local] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    (routable, link_local)
+}
+
 /// A harness-owned target whose liveness a verdict may depend on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Target {
@@ -74,6 +122,8 @@ pub enum Target {
     Dns,
     /// The bundle's own listeners (egress, undeclared ports); alive when the proxy control passes.
     Bundle,
+    /// A second bottle's bundle.
+    Neighbour,
 }
 
 impl Target {
@@ -85,6 +135,7 @@ impl Target {
             Target::Lan => "LAN fixture host",
             Target::Dns => "DNS canary",
             Target::Bundle => "bundle",
+            Target::Neighbour => "neighbour bottle's bundle",
         }
     }
 }
@@ -94,6 +145,8 @@ impl Target {
 pub enum CheckKind {
     /// `CB-NONCE`, expecting `CB-ACK`.
     Tcp,
+    /// The same over one UDP datagram each way.
+    Udp,
     DnsUdp,
     DnsTcp,
 }
@@ -114,17 +167,42 @@ pub fn liveness_checks(
     topology: &Topology,
     canaries: &HostCanaries,
     host_addresses: &[Ipv4Addr],
+    host_addresses_v6: &[Ipv6Addr],
     mut nonce: impl FnMut() -> String,
 ) -> Vec<LivenessCheck> {
     let mut checks = Vec::new();
-    let mut check = |target, ip: Ipv4Addr, port, kind| {
+    let mut check = |target, ip: IpAddr, port, kind| {
         checks.push(LivenessCheck {
             target,
-            addr: SocketAddr::new(ip.into(), port),
+            addr: SocketAddr::new(ip, port),
             nonce: nonce(),
             kind,
         })
     };
+    if let Some(v6) = canaries.loopback_v6 {
+        check(Target::HostLoopback, v6.ip(), v6.port(), CheckKind::Tcp);
+    }
+    if canaries.all_interfaces_v6 {
+        for ip in host_addresses_v6 {
+            check(
+                Target::HostAllInterfaces,
+                (*ip).into(),
+                canaries.all_interfaces_port,
+                CheckKind::Tcp,
+            );
+        }
+    }
+    if let Some(ip) = topology.lan_v6 {
+        for port in &topology.lan.ports {
+            check(Target::Lan, ip.into(), *port, CheckKind::Tcp);
+        }
+    }
+    if let (Some(neighbour), Some(ip)) = (&topology.neighbour, topology.neighbour_upstream_ip) {
+        for port in &neighbour.ports {
+            check(Target::Neighbour, ip.into(), *port, CheckKind::Tcp);
+        }
+    }
+    let mut check = |target, ip: Ipv4Addr, port, kind| check(target, IpAddr::V4(ip), port, kind);
     check(
         Target::HostLoopback,
         Ipv4Addr::LOCALHOST,
@@ -144,6 +222,12 @@ pub fn liveness_checks(
     }
     for port in &topology.lan.ports {
         check(Target::Lan, topology.lan.ip, *port, CheckKind::Tcp);
+    }
+    let echo = bottle_backends::spec::hosts::UDP_ECHO_PORT;
+    check(Target::Public, topology.public.ip, echo, CheckKind::Udp);
+    check(Target::Lan, topology.lan.ip, echo, CheckKind::Udp);
+    if let Some(ip) = topology.neighbour_upstream_ip {
+        check(Target::Neighbour, ip, echo, CheckKind::Udp);
     }
     check(Target::Dns, topology.dns.ip, 53, CheckKind::DnsUdp);
     check(Target::Dns, topology.dns.ip, 53, CheckKind::DnsTcp);
@@ -198,6 +282,27 @@ pub fn send_liveness(
             std::io::Read::read_exact(&mut stream, &mut len)
                 .map_err(|e| format!("no DNS reply over TCP: {e}"))?;
             return Ok(());
+        }
+        CheckKind::Udp => {
+            let socket = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+            socket.connect(check.addr).map_err(|e| e.to_string())?;
+            note(socket.local_addr());
+            socket
+                .set_read_timeout(Some(LIVENESS_TIMEOUT))
+                .map_err(|e| e.to_string())?;
+            socket
+                .send(format!("CB-NONCE {}\n", check.nonce).as_bytes())
+                .map_err(|e| e.to_string())?;
+            let mut buffer = [0u8; 256];
+            let n = socket
+                .recv(&mut buffer)
+                .map_err(|e| format!("no UDP reply: {e}"))?;
+            let reply = String::from_utf8_lossy(&buffer[..n]);
+            return if reply.trim() == format!("CB-ACK {}", check.nonce) {
+                Ok(())
+            } else {
+                Err(format!("unexpected UDP answer {reply:?}"))
+            };
         }
         CheckKind::Tcp => {}
     }

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod binaries;
 pub mod config;
 pub mod errors;
+pub mod fault_hook;
 pub mod gaps;
 pub mod host;
 pub mod plan;

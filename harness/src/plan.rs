@@ -1,7 +1,7 @@
 //! Turning the catalogue into concrete attempts for one bottle: addresses from the topology and
 //! the host, a fresh nonce per attempt, and the harness-owned target each attempt depends on.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bottle_backends::Topology;
 use bottle_probes::catalogue::{Expect, ProbeSpec, CATALOGUE};
@@ -53,9 +53,16 @@ pub struct Plan {
 #[derive(Clone, Debug)]
 pub struct HostSide {
     pub loopback_canary: SocketAddr,
+    /// The IPv6 loopback canary ([::1]), when this machine has IPv6.
+    pub loopback_canary_v6: Option<SocketAddr>,
+    /// The all-interfaces canary's port (dual-stack when this machine has IPv6).
     pub all_interfaces_port: u16,
     /// This machine's IPv4 addresses (not loopback).
     pub addresses: Vec<Ipv4Addr>,
+    /// This machine's global and unique-local IPv6 addresses (empty without IPv6).
+    pub addresses_v6: Vec<Ipv6Addr>,
+    /// This machine's link-local IPv6 addresses.
+    pub link_local_v6: Vec<Ipv6Addr>,
 }
 
 impl Plan {
@@ -285,6 +292,180 @@ pub fn build(
                 );
                 let last = attempts.last_mut().expect("just added");
                 last.spec.nonce = qname_nonce.clone();
+            }
+            "localhost.loopback_spellings" => {
+                // What the kernel makes of them is the agent's own loopback; a bottle whose
+                // filter matches "127.0.0.1" textually (or a VMM mapping only that) may not.
+                let ports = [
+                    (host.loopback_canary.port(), Target::HostLoopback),
+                    (host.all_interfaces_port, Target::HostAllInterfaces),
+                ];
+                for (spelled, ip) in [
+                    ("127.0.0.2", IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))),
+                    ("0.0.0.0", IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                    (
+                        "[::ffff:127.0.0.1]",
+                        IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()),
+                    ),
+                ] {
+                    for (port, target) in ports {
+                        let addr = SocketAddr::new(ip, port);
+                        add(
+                            AttemptKind::Tcp { addr },
+                            Some(target),
+                            format!("{spelled}:{port}"),
+                            timeout_ms,
+                        );
+                    }
+                }
+            }
+            "localhost.host_sockets" => {
+                add(
+                    AttemptKind::UnixSockets,
+                    None,
+                    "unix sockets in the agent's filesystem".into(),
+                    timeout_ms,
+                );
+            }
+            "proxy.loopback_spellings" => {
+                for spelled in [
+                    "127.1",
+                    "0x7f000001",
+                    "2130706433",
+                    "127.0.0.2",
+                    "0.0.0.0",
+                    "[::ffff:127.0.0.1]",
+                    "[::1]",
+                    "localhost",
+                ] {
+                    add(
+                        AttemptKind::HttpProxy {
+                            proxy: pipelock,
+                            host: spelled.to_string(),
+                            port: t.ports.egress,
+                        },
+                        Some(Target::Bundle),
+                        format!("http://{spelled}:{}/ via {pipelock}", t.ports.egress),
+                        timeout_ms,
+                    );
+                }
+            }
+            "ipv6.agent_loopback" => {
+                if let Some(canary) = host.loopback_canary_v6 {
+                    let addr = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), canary.port());
+                    add(
+                        AttemptKind::Tcp { addr },
+                        Some(Target::HostLoopback),
+                        addr.to_string(),
+                        timeout_ms,
+                    );
+                }
+            }
+            "ipv6.host_addresses" => {
+                let mut addresses = host.addresses_v6.clone();
+                addresses.extend(t.networks().iter().filter_map(|n| n.gateway_v6));
+                addresses.sort_unstable();
+                addresses.dedup();
+                for ip in addresses {
+                    let addr = SocketAddr::new(ip.into(), host.all_interfaces_port);
+                    add(
+                        AttemptKind::Tcp { addr },
+                        Some(Target::HostAllInterfaces),
+                        addr.to_string(),
+                        timeout_ms,
+                    );
+                }
+            }
+            "ipv6.link_local" => {
+                for ip in &host.link_local_v6 {
+                    add(
+                        AttemptKind::TcpLinkLocal {
+                            ip: *ip,
+                            port: host.all_interfaces_port,
+                        },
+                        Some(Target::HostAllInterfaces),
+                        format!("[{ip}%<each agent interface>]:{}", host.all_interfaces_port),
+                        timeout_ms,
+                    );
+                }
+            }
+            "ipv6.fixture_host" => {
+                if let Some(ip) = t.lan_v6 {
+                    for port in &t.lan.ports {
+                        let addr = SocketAddr::new(ip.into(), *port);
+                        add(
+                            AttemptKind::Tcp { addr },
+                            Some(Target::Lan),
+                            addr.to_string(),
+                            timeout_ms,
+                        );
+                    }
+                }
+            }
+            "icmp.bundle_control" => {
+                add(
+                    AttemptKind::Ping {
+                        ip: t.bundle_ip.into(),
+                    },
+                    None,
+                    format!("ping {}", t.bundle_ip),
+                    timeout_ms,
+                );
+            }
+            "icmp.echo" => {
+                let mut pings = vec![
+                    (IpAddr::V4(t.public.ip), Target::Public, "public host"),
+                    (IpAddr::V4(t.lan.ip), Target::Lan, "LAN host"),
+                    (IpAddr::V4(t.dns.ip), Target::Dns, "DNS canary"),
+                ];
+                if let Some(neighbour) = &t.neighbour {
+                    pings.push((neighbour.ip.into(), Target::Neighbour, "neighbour bottle"));
+                }
+                let mut host_ips: Vec<Ipv4Addr> = host.addresses.clone();
+                host_ips.extend(t.networks().iter().map(|n| n.gateway));
+                host_ips.extend(t.guest_host_gateway);
+                host_ips.sort_unstable();
+                host_ips.dedup();
+                for ip in host_ips {
+                    pings.push((ip.into(), Target::HostAllInterfaces, "this machine"));
+                }
+                for (ip, target, what) in pings {
+                    add(
+                        AttemptKind::Ping { ip },
+                        Some(target),
+                        format!("ping {ip} ({what})"),
+                        timeout_ms,
+                    );
+                }
+            }
+            "udp.echo" => {
+                let echo = bottle_backends::spec::hosts::UDP_ECHO_PORT;
+                let mut hosts = vec![(t.public.ip, Target::Public), (t.lan.ip, Target::Lan)];
+                if let Some(neighbour) = &t.neighbour {
+                    hosts.push((neighbour.ip, Target::Neighbour));
+                }
+                for (ip, target) in hosts {
+                    let addr = SocketAddr::new(ip.into(), echo);
+                    add(
+                        AttemptKind::Udp { addr },
+                        Some(target),
+                        format!("udp {addr}"),
+                        timeout_ms,
+                    );
+                }
+            }
+            "cross_bottle.neighbour_bundle" => {
+                if let Some(neighbour) = &t.neighbour {
+                    for port in &neighbour.ports {
+                        let addr = SocketAddr::new(neighbour.ip.into(), *port);
+                        add(
+                            AttemptKind::Tcp { addr },
+                            Some(Target::Neighbour),
+                            addr.to_string(),
+                            timeout_ms,
+                        );
+                    }
+                }
             }
             other => unreachable!("probe {other} has no plan: add it to plan::build"),
         }

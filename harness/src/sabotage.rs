@@ -30,6 +30,30 @@ pub const NAMES: &[(&str, &str)] = &[
         "pipelock-allow-ip-literals",
         "pipelock lets CONNECT to IP literals through",
     ),
+    (
+        "resolver-forwards",
+        "the bundle runs a DNS forwarder to the outside and the agent resolves through it",
+    ),
+    (
+        "ip-forward",
+        "IP forwarding on in the dual-homed bundle, the agent routed through it",
+    ),
+    (
+        "ipv6-host",
+        "the agent network gets IPv6, so the host is reachable over it",
+    ),
+    (
+        "neighbour-reachable",
+        "the agent is also attached to a second bottle's agent network",
+    ),
+    (
+        "engine-socket",
+        "the engine's unix socket is bind-mounted into the agent",
+    ),
+    (
+        "slow-fixtures",
+        "every fixture answers 2 s late (a too-short timeout must read inconclusive)",
+    ),
 ];
 
 /// Parses a comma list of sabotage names.
@@ -45,6 +69,10 @@ pub fn parse(list: &str) -> Result<Sabotage, HarnessError> {
             "pipelock-allow-ip-literals" => sabotage.pipelock_allow_ip_literals = true,
             "slow-fixtures" => sabotage.slow_fixtures_ms = Some(2000),
             "resolver-forwards" => sabotage.resolver_forwards = true,
+            "ip-forward" => sabotage.ip_forward = true,
+            "ipv6-host" => sabotage.ipv6_host = true,
+            "neighbour-reachable" => sabotage.neighbour_reachable = true,
+            "engine-socket" => sabotage.engine_socket = true,
             other => {
                 return Err(HarnessError::ConfigInvalid {
                     path: PathBuf::from("--sabotage"),

@@ -96,6 +96,53 @@ pub const CASES: &[Case] = &[
         // The forwarder relays UDP only, so the TCP variant stays contained.
         must_escape: &["dns.resolver_exfil"],
     },
+    Case {
+        name: "ip-forward",
+        breaks: "IP forwarding on in the dual-homed bundle, the agent routed through it",
+        sabotage: || Sabotage {
+            ip_forward: true,
+            ..Sabotage::default()
+        },
+        must_escape: &[
+            "public.direct_http",
+            "public.direct_https",
+            "dns.direct_udp",
+            "dns.direct_tcp",
+            "icmp.echo",
+            "udp.echo",
+        ],
+    },
+    Case {
+        name: "ipv6-host",
+        breaks: "the agent network gets IPv6, so the host is reachable over it",
+        sabotage: || Sabotage {
+            ipv6_host: true,
+            ..Sabotage::default()
+        },
+        must_escape: &[
+            "ipv6.host_addresses",
+            "ipv6.link_local",
+            "ipv6.fixture_host",
+        ],
+    },
+    Case {
+        name: "neighbour-reachable",
+        breaks: "the agent is also attached to a second bottle's agent network",
+        sabotage: || Sabotage {
+            neighbour_reachable: true,
+            ..Sabotage::default()
+        },
+        must_escape: &["cross_bottle.neighbour_bundle", "icmp.echo", "udp.echo"],
+    },
+    Case {
+        name: "engine-socket",
+        breaks: "the engine's unix socket is bind-mounted into the agent",
+        sabotage: || Sabotage {
+            engine_socket: true,
+            ..Sabotage::default()
+        },
+        must_escape: &["localhost.host_sockets"],
+    },
 ];
 
 #[derive(Clone, Debug, Serialize)]

@@ -320,6 +320,7 @@ async fn run_inner(
         .await
         .map_err(in_phase("probe"));
     let teardown_started = Instant::now();
+    crate::fault_hook::pause_at("teardown").await;
     let mut teardown_result = Ok(());
     if !options.keep && options.detach_teardown && spawn_cleaner(options.backend, run_id) {
         progress(
@@ -353,6 +354,21 @@ async fn run_inner(
     Ok(report)
 }
 
+fn all_host_addresses(
+    v4: &[std::net::Ipv4Addr],
+    v6: &[std::net::Ipv6Addr],
+    link_local: &[std::net::Ipv6Addr],
+) -> Vec<std::net::IpAddr> {
+    v4.iter()
+        .map(|ip| std::net::IpAddr::V4(*ip))
+        .chain(
+            v6.iter()
+                .chain(link_local)
+                .map(|ip| std::net::IpAddr::V6(*ip)),
+        )
+        .collect()
+}
+
 fn nonce() -> String {
     let mut bytes = [0u8; 8];
     bottle_backends::labels::fill_random(&mut bytes);
@@ -366,12 +382,24 @@ pub async fn probe_bottle(
     options: &RunOptions,
 ) -> Result<Report, HarnessError> {
     let canaries = HostCanaries::start()?;
+    let (addresses_v6, link_local_v6) = if canaries.all_interfaces_v6 {
+        host::host_addresses_v6()
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let host_side = HostSide {
         loopback_canary: canaries.loopback,
+        loopback_canary_v6: canaries.loopback_v6,
         all_interfaces_port: canaries.all_interfaces_port,
         addresses: host::host_addresses(),
+        addresses_v6,
+        link_local_v6,
     };
-    let checked_addresses = host_side.addresses.clone();
+    let checked_addresses: Vec<std::net::IpAddr> = all_host_addresses(
+        &host_side.addresses,
+        &host_side.addresses_v6,
+        &host_side.link_local_v6,
+    );
     let plan = plan::build(
         &bottle.topology,
         &host_side,
@@ -432,8 +460,15 @@ pub async fn probe_bottle(
     let second = run_stage(backend, bottle, &plan, &denies, "2", options.sequential).await;
     let probe_ms = execs_started.elapsed().as_millis() as u64;
     let report_started = Instant::now();
+    crate::fault_hook::pause_at("report").await;
     tokio::time::sleep(SETTLE).await;
-    let checks = host::liveness_checks(&bottle.topology, &canaries, &checked_addresses, nonce);
+    let checks = host::liveness_checks(
+        &bottle.topology,
+        &canaries,
+        &host_side.addresses,
+        &host_side.addresses_v6,
+        nonce,
+    );
     let own_ends = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sent = {
         let checks = checks.clone();
@@ -464,11 +499,12 @@ pub async fn probe_bottle(
     // Host addresses can vanish while a run is in flight (another bottle's bridge being torn
     // down). An address that is gone proves nothing either way: its attempts and checks are
     // dropped rather than judged.
-    let present = host::host_addresses();
+    let (present_v6, present_link_local) = host::host_addresses_v6();
+    let present = all_host_addresses(&host::host_addresses(), &present_v6, &present_link_local);
     let vanished: Vec<std::net::IpAddr> = checked_addresses
         .iter()
         .filter(|ip| !present.contains(ip))
-        .map(|ip| std::net::IpAddr::V4(*ip))
+        .copied()
         .collect();
     if !vanished.is_empty() {
         for probe in &mut plan.probes {
@@ -476,6 +512,12 @@ pub async fn probe_bottle(
                 bottle_probes::AttemptKind::Tcp { addr } => {
                     !(a.target == Some(host::Target::HostAllInterfaces)
                         && vanished.contains(&addr.ip()))
+                }
+                bottle_probes::AttemptKind::TcpLinkLocal { ip, .. } => {
+                    !vanished.contains(&std::net::IpAddr::V6(*ip))
+                }
+                bottle_probes::AttemptKind::Ping { ip } => {
+                    !(a.target == Some(host::Target::HostAllInterfaces) && vanished.contains(ip))
                 }
                 _ => true,
             });

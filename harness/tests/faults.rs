@@ -1,6 +1,11 @@
 //! Faults: SIGINT and SIGTERM in each phase of `bottle-escape run` leave nothing behind and exit
 //! 130; a bottle left by a killed run is reaped by the next run. A `harness = false` target so
 //! that, without a Docker engine, its trials show as ignored with the reason instead of failing.
+//!
+//! Prepare, bring-up and probe last long enough to be hit by a signal sent on seeing their log
+//! line. Report (~60 ms) and teardown are held open by the fault hook
+//! (`bottle_harness::fault_hook`, `CLAUDE_BOTTLE_FAULT_PAUSE=<phase>:<ms>`) instead, and those
+//! trials prove the signal landed inside the pause.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -88,6 +93,137 @@ fn signal_in_phase(phase: &'static str, signal: i32) -> Result<(), Failed> {
     if leftovers(&run_id)? {
         return Err(format!("objects of {run_id} were left behind:\n{seen}").into());
     }
+    Ok(())
+}
+
+/// How long the paused-phase trials hold the phase open: far longer than the interrupt's own
+/// teardown (two label sweeps 300 ms apart, about 1.5 s), so a run that exits before the pause
+/// would have ended was cut off inside it.
+const PAUSE_MS: u64 = 8_000;
+
+/// How long a paused-phase trial waits for the run's objects to disappear after it exited.
+const GONE_WITHIN: Duration = Duration::from_secs(15);
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        _ => "another signal",
+    }
+}
+
+/// Polls until nothing labelled with `run_id` is left; how long that took.
+fn gone_within(run_id: &str, limit: Duration) -> Result<Duration, String> {
+    let started = Instant::now();
+    loop {
+        if !leftovers(run_id)? {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > limit {
+            return Err(format!("objects of {run_id} still there after {limit:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Runs with the fault hook pausing `phase` for [`PAUSE_MS`], sends `signal` as soon as the
+/// hook's pause line appears, and checks that the signal landed inside the phase (the hook never
+/// resumed, the interrupt's teardown line came after the pause line, the process exited before
+/// the pause would have ended, no report was printed), the exit code is 130, and nothing
+/// labelled with the run id is left (polled for [`GONE_WITHIN`]).
+fn signal_in_paused_phase(phase: &'static str, signal: i32) -> Result<(), Failed> {
+    use std::io::Read;
+    let name = signal_name(signal);
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
+        .args(["run", "--backend", "docker", "--wait-teardown"])
+        .env("RUST_LOG", "info")
+        .env(
+            bottle_harness::fault_hook::ENV,
+            format!("{phase}:{PAUSE_MS}"),
+        )
+        .env_remove("CLAUDE_BOTTLE_BACKEND")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let stdout = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let pause_line = format!("fault hook: pausing {PAUSE_MS} ms at {phase}");
+    let resume_line = format!("fault hook: resumed at {phase}");
+    let interrupt_line = format!("{name}: tearing down ");
+    let mut seen = String::new();
+    let mut run_id = None;
+    let mut paused_at: Option<Instant> = None;
+    let mut interrupt_after_pause = false;
+    for line in BufReader::new(child.stderr.take().expect("piped"))
+        .lines()
+        .map_while(Result::ok)
+    {
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(id) = run_id_in(&line) {
+            run_id = Some(id);
+        }
+        match paused_at {
+            None if line.contains(&pause_line) => {
+                // SAFETY: sending a signal to our own child process.
+                unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+                paused_at = Some(Instant::now());
+            }
+            None if started.elapsed() > Duration::from_secs(90) => {
+                let _ = child.kill();
+                return Err(format!("the hook never paused at {phase}:\n{seen}").into());
+            }
+            Some(_) if line.contains(&interrupt_line) => interrupt_after_pause = true,
+            _ => {}
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let stdout = stdout.join().unwrap_or_default();
+    let Some(paused_at) = paused_at else {
+        return Err(format!("the hook never paused at {phase}:\n{seen}").into());
+    };
+    let exited_after = paused_at.elapsed();
+    let run_id = run_id.ok_or_else(|| format!("no run id in the output:\n{seen}"))?;
+    // The signal landed inside the phase: the pause it interrupted never ran out, the run's
+    // interrupt handling came after the pause began, and the whole run ended before the pause
+    // would have.
+    if seen.contains(&resume_line) {
+        return Err(
+            format!("the pause at {phase} ran out: the {name} did not cut it:\n{seen}").into(),
+        );
+    }
+    if !interrupt_after_pause {
+        return Err(format!("no \"{interrupt_line}\" after the pause line:\n{seen}").into());
+    }
+    if exited_after >= Duration::from_millis(PAUSE_MS) {
+        return Err(format!(
+            "the run exited {exited_after:?} after the pause began, not within {PAUSE_MS} ms:\n{seen}"
+        )
+        .into());
+    }
+    if !stdout.trim().is_empty() {
+        return Err(
+            format!("a report was printed although the run was interrupted:\n{stdout}").into(),
+        );
+    }
+    let code = status.code();
+    if code != Some(130) {
+        return Err(format!("exit {code:?} instead of 130:\n{seen}").into());
+    }
+    if !seen.contains(&format!("interrupted by {name}")) {
+        return Err(format!("the error does not name {name}:\n{seen}").into());
+    }
+    let gone = gone_within(&run_id, GONE_WITHIN).map_err(|e| format!("{e}:\n{seen}"))?;
+    eprintln!(
+        "{phase}/{name}: run {run_id} exited {exited_after:?} after the pause began; \
+         nothing labelled with it left {gone:?} later"
+    );
     Ok(())
 }
 
@@ -320,6 +456,18 @@ fn main() {
         }),
         trial("docker::faults::sigterm_during_probe".into(), || {
             signal_in_phase("probing", libc::SIGTERM)
+        }),
+        trial("docker::faults::sigint_during_report".into(), || {
+            signal_in_paused_phase("report", libc::SIGINT)
+        }),
+        trial("docker::faults::sigterm_during_report".into(), || {
+            signal_in_paused_phase("report", libc::SIGTERM)
+        }),
+        trial("docker::faults::sigint_during_teardown".into(), || {
+            signal_in_paused_phase("teardown", libc::SIGINT)
+        }),
+        trial("docker::faults::sigterm_during_teardown".into(), || {
+            signal_in_paused_phase("teardown", libc::SIGTERM)
         }),
         trial(
             "docker::faults::killed_run_is_reaped".into(),

@@ -18,6 +18,8 @@ fn net(name: &str, third: u8, host_has_gateway: bool) -> NetworkInfo {
         subnet: format!("10.210.{third}.0/24"),
         gateway: Ipv4Addr::new(10, 210, third, 1),
         host_has_gateway,
+        subnet_v6: None,
+        gateway_v6: None,
     }
 }
 
@@ -55,6 +57,14 @@ fn topology() -> Topology {
         resolver_owned: true,
         guest_host_gateway: None,
         agent_resolver: Some("127.0.0.11:53".parse().unwrap()),
+        lan_v6: Some("fdcb:1:2:2::a".parse().unwrap()),
+        neighbour: Some(FixtureHost {
+            name: "neighbour".into(),
+            ip: Ipv4Addr::new(10, 210, 4, 2),
+            ports: vec![3128, 9099, 9100, 9418],
+        }),
+        neighbour_network: Some(net("cb-t-neighbour", 4, false)),
+        neighbour_upstream_ip: Some(Ipv4Addr::new(10, 210, 2, 20)),
     }
 }
 
@@ -66,8 +76,11 @@ fn make_plan_for(topology: &Topology) -> Plan {
     let mut counter = 0u32;
     let host = HostSide {
         loopback_canary: "127.0.0.1:41000".parse().unwrap(),
+        loopback_canary_v6: Some("[::1]:41002".parse().unwrap()),
         all_interfaces_port: 41001,
         addresses: vec![Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(172, 17, 0, 1)],
+        addresses_v6: vec!["fd00::2".parse().unwrap()],
+        link_local_v6: vec!["fe80::1".parse().unwrap()],
     };
     plan::build(topology, &host, &TimeoutConfig::default(), None, || {
         counter += 1;
@@ -123,8 +136,20 @@ impl Scenario {
                 let mut o = Observation::new(id, Outcome::Timeout, 1500);
                 match &attempt.spec.kind {
                     AttemptKind::Tcp { .. }
+                    | AttemptKind::TcpLinkLocal { .. }
+                    | AttemptKind::Udp { .. }
                     | AttemptKind::DnsUdp { .. }
                     | AttemptKind::DnsTcp { .. } => {}
+                    AttemptKind::Ping { ip } => {
+                        if *ip == std::net::IpAddr::V4(topo.bundle_ip) {
+                            o.outcome = Some(Outcome::Connected);
+                            o.ack = true;
+                        }
+                    }
+                    AttemptKind::UnixSockets => {
+                        o.outcome = Some(Outcome::Refused);
+                        o.note = Some("no foreign unix socket; own socket found".into());
+                    }
                     AttemptKind::HttpProxy { host, .. }
                     | AttemptKind::ConnectProxy {
                         authority: host, ..
@@ -171,6 +196,7 @@ impl Scenario {
             Target::Public,
             Target::Lan,
             Target::Dns,
+            Target::Neighbour,
         ]
         .into_iter()
         .map(|t| (t, Ok(())))

@@ -17,6 +17,8 @@ use crate::wire::{AttemptKind, AttemptSpec, Observation, Outcome, MAX_OPEN_PORTS
 
 const EHOSTUNREACH: i32 = 113;
 const ENETUNREACH: i32 = 101;
+const EADDRNOTAVAIL: i32 = 99;
+const EAFNOSUPPORT: i32 = 97;
 const MAX_RESPONSE_BYTES: usize = 16 * 1024;
 /// Per-port connect timeout inside a sweep; the sweep's own timeout bounds the whole sweep.
 const SWEEP_CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
@@ -58,6 +60,10 @@ pub fn run(spec: &AttemptSpec) -> Observation {
             Err(message) => failed(spec, Outcome::Error, None, message),
         },
         AttemptKind::Sweep { ip, first, last } => sweep(spec, *ip, *first, *last, timeout),
+        AttemptKind::Udp { addr } => udp(spec, *addr, timeout),
+        AttemptKind::Ping { ip } => ping(spec, *ip, timeout),
+        AttemptKind::TcpLinkLocal { ip, port } => tcp_link_local(spec, *ip, *port, timeout),
+        AttemptKind::UnixSockets => crate::unix_sockets::scan(spec),
     };
     observation.elapsed_ms = started.elapsed().as_millis() as u64;
     observation
@@ -130,7 +136,10 @@ fn tcp(spec: &AttemptSpec, addr: SocketAddr, timeout: Duration) -> Observation {
     let deadline = Instant::now() + timeout;
     let mut stream = match TcpStream::connect_timeout(&addr, timeout) {
         Ok(stream) => stream,
-        Err(error) => return from_error(spec, "connect", &error),
+        Err(error) => {
+            return no_ipv6(spec, addr.ip(), &error)
+                .unwrap_or_else(|| from_error(spec, "connect", &error))
+        }
     };
     let mut observation = Observation::new(&spec.id, Outcome::Connected, 0);
     let _ = stream.set_write_timeout(Some(remaining(deadline)));
@@ -143,6 +152,202 @@ fn tcp(spec: &AttemptSpec, addr: SocketAddr, timeout: Duration) -> Observation {
         observation.ack = contains(&reply, &ack);
     }
     observation
+}
+
+/// IPv6 address flags (`/proc/net/if_inet6`, 5th column): not usable yet / never usable.
+const IFA_F_TENTATIVE: u32 = 0x40;
+const IFA_F_DADFAILED: u32 = 0x08;
+
+/// This namespace's usable IPv6 addresses (interface name, index, address) from
+/// `/proc/net/if_inet6`, loopback included, tentative ones (duplicate address detection still
+/// running) left out; `None` when the file cannot be read at all (nothing can be concluded).
+pub fn ipv6_interfaces() -> Option<Vec<(String, u32, std::net::Ipv6Addr)>> {
+    let text = match std::fs::read_to_string("/proc/net/if_inet6") {
+        Ok(text) => text,
+        // The file is absent when the kernel has no IPv6 at all.
+        Err(error) if error.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(_) => return None,
+    };
+    Some(
+        text.lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let hex = fields.first()?;
+                let index = u32::from_str_radix(fields.get(1)?, 16).ok()?;
+                let flags = u32::from_str_radix(fields.get(4)?, 16).ok()?;
+                if flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) != 0 {
+                    return None;
+                }
+                let name = fields.get(5)?.to_string();
+                let bits = u128::from_str_radix(hex, 16).ok()?;
+                Some((name, index, std::net::Ipv6Addr::from(bits)))
+            })
+            .collect(),
+    )
+}
+
+/// A connect to a native IPv6 destination that failed because the agent has no IPv6 address
+/// at all (EADDRNOTAVAIL, EAFNOSUPPORT): no packet can have left, which is a denial, but only
+/// with the agent's own address table as evidence. With any IPv6 address present the same
+/// errno may mean something else, so it stays an error.
+fn no_ipv6(spec: &AttemptSpec, ip: IpAddr, error: &io::Error) -> Option<Observation> {
+    let IpAddr::V6(v6) = ip else { return None };
+    if v6.to_ipv4_mapped().is_some() {
+        return None;
+    }
+    let errno = error.raw_os_error()?;
+    if errno != EADDRNOTAVAIL && errno != EAFNOSUPPORT {
+        return None;
+    }
+    let addresses = ipv6_interfaces()?;
+    addresses.is_empty().then(|| {
+        failed(
+            spec,
+            Outcome::Unreachable,
+            Some(errno),
+            format!(
+                "connect: {error}; the agent has no IPv6 address (/proc/net/if_inet6 is empty)"
+            ),
+        )
+    })
+}
+
+fn tcp_link_local(
+    spec: &AttemptSpec,
+    ip: std::net::Ipv6Addr,
+    port: u16,
+    timeout: Duration,
+) -> Observation {
+    let Some(interfaces) = ipv6_interfaces() else {
+        return failed(
+            spec,
+            Outcome::Error,
+            None,
+            "cannot read /proc/net/if_inet6".into(),
+        );
+    };
+    let mut scopes: Vec<(String, u32)> = interfaces
+        .into_iter()
+        .filter(|(name, _, _)| name != "lo")
+        .map(|(name, index, _)| (name, index))
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    if scopes.is_empty() {
+        return failed(
+            spec,
+            Outcome::Unreachable,
+            None,
+            "the agent has no IPv6 interface besides loopback (/proc/net/if_inet6)".into(),
+        );
+    }
+    let mut last = None;
+    for (name, index) in &scopes {
+        let addr = SocketAddr::V6(std::net::SocketAddrV6::new(ip, port, 0, *index));
+        let mut observation = tcp(spec, addr, timeout);
+        observation.note = Some(match observation.note.take() {
+            Some(note) => format!("via {name}: {note}"),
+            None => format!("via {name}"),
+        });
+        if !observation.outcome().is_network_denial() {
+            return observation;
+        }
+        last = Some(observation);
+    }
+    last.expect("at least one interface")
+}
+
+fn udp(spec: &AttemptSpec, addr: SocketAddr, timeout: Duration) -> Observation {
+    let bind: SocketAddr = if addr.is_ipv4() {
+        "0.0.0.0:0".parse().expect("literal")
+    } else {
+        "[::]:0".parse().expect("literal")
+    };
+    let ack = ack_line(&spec.nonce);
+    let result = (|| {
+        let socket = UdpSocket::bind(bind)?;
+        socket.connect(addr)?;
+        socket.set_read_timeout(Some(timeout))?;
+        socket.send(format!("CB-NONCE {}\n", spec.nonce).as_bytes())?;
+        let mut buffer = [0u8; 512];
+        let n = socket.recv(&mut buffer)?;
+        Ok::<_, io::Error>(buffer[..n].to_vec())
+    })();
+    match result {
+        Ok(reply) => {
+            // Any datagram back is reach; the ack says it was the fixture.
+            let mut observation = Observation::new(&spec.id, Outcome::Connected, 0);
+            observation.ack = contains(&reply, &ack);
+            observation.note = Some("a datagram came back".into());
+            observation
+        }
+        Err(error) => no_ipv6(spec, addr.ip(), &error)
+            .unwrap_or_else(|| from_error(spec, "udp exchange", &error)),
+    }
+}
+
+/// ICMP echo through an unprivileged ping socket (`SOCK_DGRAM`, `IPPROTO_ICMP`): the kernel
+/// fills in the identifier and checksum. The fd is wrapped in a `UdpSocket`, whose connect,
+/// send, recv and timeouts are plain socket calls that work on it unchanged.
+fn ping(spec: &AttemptSpec, ip: IpAddr, timeout: Duration) -> Observation {
+    use std::os::fd::FromRawFd;
+    let IpAddr::V4(_) = ip else {
+        return failed(
+            spec,
+            Outcome::Error,
+            None,
+            "ICMPv6 echo is not implemented".into(),
+        );
+    };
+    // SAFETY: plain socket(2); the fd is owned by the UdpSocket from here on.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_ICMP,
+        )
+    };
+    if fd < 0 {
+        let error = io::Error::last_os_error();
+        return failed(
+            spec,
+            Outcome::Error,
+            error.raw_os_error(),
+            format!("ICMP socket: {error} (net.ipv4.ping_group_range forbids ping sockets?)"),
+        );
+    }
+    // SAFETY: fd is a fresh, valid socket that nothing else owns.
+    let socket = unsafe { UdpSocket::from_raw_fd(fd) };
+    let payload = format!("CB-NONCE {}", spec.nonce);
+    let mut packet = vec![8u8, 0, 0, 0, 0, 0, 0, 1];
+    packet.extend_from_slice(payload.as_bytes());
+    let result = (|| {
+        socket.connect(SocketAddr::new(ip, 0))?;
+        socket.set_read_timeout(Some(timeout))?;
+        socket.send(&packet)?;
+        let deadline = Instant::now() + timeout;
+        let mut buffer = [0u8; 1500];
+        loop {
+            socket.set_read_timeout(Some(remaining(deadline)))?;
+            let n = socket.recv(&mut buffer)?;
+            // Echo reply (type 0) carrying our payload; anything else is read past.
+            if n >= 8 && buffer[0] == 0 && contains(&buffer[8..n], payload.as_bytes()) {
+                return Ok::<_, io::Error>(());
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::from(io::ErrorKind::TimedOut));
+            }
+        }
+    })();
+    match result {
+        Ok(()) => {
+            let mut observation = Observation::new(&spec.id, Outcome::Connected, 0);
+            observation.ack = true;
+            observation.note = Some("echo reply with the nonce".into());
+            observation
+        }
+        Err(error) => from_error(spec, "icmp echo", &error),
+    }
 }
 
 fn http_via_proxy(

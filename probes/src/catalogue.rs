@@ -24,16 +24,28 @@ pub enum Family {
     Proxy,
     /// Sending data out through DNS.
     Dns,
+    /// The same escapes over IPv6, which an IPv4-only host block does not cover.
+    Ipv6,
+    /// ICMP echo (ping) out of the bottle.
+    Icmp,
+    /// UDP request and response with hosts outside the bottle.
+    Udp,
+    /// Reaching another bottle on the same engine.
+    CrossBottle,
 }
 
 impl Family {
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 10] = [
         Family::Localhost,
         Family::EgressBypass,
         Family::Lan,
         Family::Public,
         Family::Proxy,
         Family::Dns,
+        Family::Ipv6,
+        Family::Icmp,
+        Family::Udp,
+        Family::CrossBottle,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +56,10 @@ impl Family {
             Family::Public => "public",
             Family::Proxy => "proxy",
             Family::Dns => "dns",
+            Family::Ipv6 => "ipv6",
+            Family::Icmp => "icmp",
+            Family::Udp => "udp",
+            Family::CrossBottle => "cross_bottle",
         }
     }
 }
@@ -94,6 +110,7 @@ const TCP_CONTROL: &[&str] = &["proxy.allowed_http"];
 const CONNECT_CONTROL: &[&str] = &["proxy.allowed_connect"];
 const DNS_UDP_CONTROL: &[&str] = &["dns.resolver_control"];
 const DNS_TCP_CONTROL: &[&str] = &["dns.resolver_control_tcp"];
+const ICMP_CONTROL: &[&str] = &["icmp.bundle_control"];
 
 /// Every probe, in report order.
 pub const CATALOGUE: &[ProbeSpec] = &[
@@ -111,6 +128,22 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         expect: Expect::Deny,
         target: "every IPv4 address of this machine (interfaces, docker0, bridges) on the all-interfaces canary port",
         summary: "host services listening on all interfaces must be unreachable from the agent",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "localhost.loopback_spellings",
+        family: Family::Localhost,
+        expect: Expect::Deny,
+        target: "127.0.0.2, 0.0.0.0 and [::ffff:127.0.0.1] on both host canary ports",
+        summary: "other spellings of loopback are the agent's own too; no host canary may answer",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "localhost.host_sockets",
+        family: Family::Localhost,
+        expect: Expect::Deny,
+        target: "unix sockets in the agent's filesystem (/var/run/docker.sock, /run, /tmp, ...)",
+        summary: "no socket of the host (the engine's above all) is visible and accepting inside the agent",
         controls: TCP_CONTROL,
     },
     ProbeSpec {
@@ -202,6 +235,14 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         controls: CONNECT_CONTROL,
     },
     ProbeSpec {
+        id: "proxy.loopback_spellings",
+        family: Family::Proxy,
+        expect: Expect::Deny,
+        target: "GET http://<127.1, 0x7f000001, 2130706433, 127.0.0.2, 0.0.0.0, [::ffff:127.0.0.1], [::1], localhost>:<egress port>/ through pipelock",
+        summary: "pipelock refuses every spelling of its own loopback, which would reach egress behind its back",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
         id: "dns.resolver_control",
         family: Family::Dns,
         expect: Expect::Allow,
@@ -248,6 +289,70 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "a unique name asked through the agent's configured resolver (TCP)",
         summary: "the agent's resolver must not forward outside names; the DNS canary never sees the name",
         controls: DNS_TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "ipv6.agent_loopback",
+        family: Family::Ipv6,
+        expect: Expect::Deny,
+        target: "[::1]:<host IPv6 loopback canary port> inside the agent",
+        summary: "the agent's ::1 is its own; the host's IPv6 loopback canary must not answer",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "ipv6.host_addresses",
+        family: Family::Ipv6,
+        expect: Expect::Deny,
+        target: "every global and unique-local IPv6 address of this machine (and of the run's bridges) on the all-interfaces canary port",
+        summary: "an IPv4-only host block does not stop IPv6: the host must be unreachable over it too",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "ipv6.link_local",
+        family: Family::Ipv6,
+        expect: Expect::Deny,
+        target: "every link-local IPv6 address of this machine, on each of the agent's interfaces, on the all-interfaces canary port",
+        summary: "a bridge's link-local address is the host; it must not answer the agent",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "ipv6.fixture_host",
+        family: Family::Ipv6,
+        expect: Expect::Deny,
+        target: "the LAN fixture host's IPv6 address on ports 80 and 22",
+        summary: "hosts outside the bottle are out of reach over IPv6 too",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "icmp.bundle_control",
+        family: Family::Icmp,
+        expect: Expect::Allow,
+        target: "ICMP echo to the bundle's address",
+        summary: "positive control: the agent can ping its one peer, so ping sockets work",
+        controls: &[],
+    },
+    ProbeSpec {
+        id: "icmp.echo",
+        family: Family::Icmp,
+        expect: Expect::Deny,
+        target: "ICMP echo to the public, LAN and neighbour hosts, this machine's addresses and every network gateway",
+        summary: "nothing outside the bottle answers a ping (ICMP tunnels need an answer)",
+        controls: ICMP_CONTROL,
+    },
+    ProbeSpec {
+        id: "udp.echo",
+        family: Family::Udp,
+        expect: Expect::Deny,
+        target: "UDP datagrams with a nonce to the public and LAN hosts' echo port",
+        summary: "no datagram reaches a host outside the bottle, and none comes back",
+        controls: DNS_UDP_CONTROL,
+    },
+    ProbeSpec {
+        id: "cross_bottle.neighbour_bundle",
+        family: Family::CrossBottle,
+        expect: Expect::Deny,
+        target: "a second bottle's bundle (on its own agent network) on the bundle service ports",
+        summary: "bottles on one engine are isolated from each other",
+        controls: TCP_CONTROL,
     },
 ];
 

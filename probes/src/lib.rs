@@ -11,6 +11,7 @@ pub mod attempt;
 pub mod catalogue;
 pub mod dns;
 pub mod errors;
+pub mod unix_sockets;
 pub mod wire;
 
 pub use catalogue::{Expect, Family, ProbeSpec, CATALOGUE};

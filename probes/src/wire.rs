@@ -63,6 +63,17 @@ pub enum AttemptKind {
     Resolver { tcp: bool, qname: String },
     /// TCP connects to every port in `first..=last` of `ip`; reports the ports that accepted.
     Sweep { ip: IpAddr, first: u16, last: u16 },
+    /// A UDP datagram `CB-NONCE <nonce>` to `addr`, waiting for `CB-ACK <nonce>` back.
+    Udp { addr: SocketAddr },
+    /// An ICMP echo request (unprivileged ping socket) carrying the nonce; an echo reply
+    /// carrying it back is reach.
+    Ping { ip: IpAddr },
+    /// TCP to an IPv6 link-local address, tried on every IPv6 interface of the agent (the
+    /// scope of a link-local address is an interface the harness cannot name from outside).
+    TcpLinkLocal { ip: std::net::Ipv6Addr, port: u16 },
+    /// Looks for unix sockets in the agent's filesystem (the engine's socket, the host's
+    /// daemons) and connects to each; a socket of its own, made first, proves the search works.
+    UnixSockets,
 }
 
 /// One attempt as the harness asks for it.
@@ -113,6 +124,12 @@ impl AttemptSpec {
             AttemptKind::Sweep { ip, first, last } => {
                 write!(out, "kind=sweep;ip={ip};first={first};last={last}")
             }
+            AttemptKind::Udp { addr } => write!(out, "kind=udp;addr={addr}"),
+            AttemptKind::Ping { ip } => write!(out, "kind=ping;ip={ip}"),
+            AttemptKind::TcpLinkLocal { ip, port } => {
+                write!(out, "kind=tcp_link_local;ip={ip};port={port}")
+            }
+            AttemptKind::UnixSockets => write!(out, "kind=unix_sockets"),
         }
         .expect("writing to a String cannot fail");
         write!(out, ";nonce={};timeout_ms={}", self.nonce, self.timeout_ms)
@@ -185,6 +202,17 @@ impl AttemptSpec {
                 first: take("first")?.parse().map_err(|_| bad("bad first port"))?,
                 last: take("last")?.parse().map_err(|_| bad("bad last port"))?,
             },
+            "udp" => AttemptKind::Udp {
+                addr: sock(take("addr")?)?,
+            },
+            "ping" => AttemptKind::Ping {
+                ip: take("ip")?.parse().map_err(|_| bad("bad ip"))?,
+            },
+            "tcp_link_local" => AttemptKind::TcpLinkLocal {
+                ip: take("ip")?.parse().map_err(|_| bad("bad ipv6 address"))?,
+                port: take("port")?.parse().map_err(|_| bad("bad port"))?,
+            },
+            "unix_sockets" => AttemptKind::UnixSockets,
             _ => return Err(bad("unknown kind")),
         };
         if let Some(extra) = fields.keys().next() {
@@ -744,6 +772,25 @@ mod tests {
                 ip: "10.1.2.2".parse().unwrap(),
                 first: 1,
                 last: 65535,
+            },
+            AttemptKind::Tcp {
+                addr: "[fdcb::10]:80".parse().unwrap(),
+            },
+            AttemptKind::Udp {
+                addr: "10.1.2.10:7".parse().unwrap(),
+            },
+            AttemptKind::Ping {
+                ip: "10.1.2.10".parse().unwrap(),
+            },
+            AttemptKind::TcpLinkLocal {
+                ip: "fe80::42:aff:fee7:502".parse().unwrap(),
+                port: 4000,
+            },
+            AttemptKind::UnixSockets,
+            AttemptKind::HttpProxy {
+                proxy: "10.1.2.2:3128".parse().unwrap(),
+                host: "[::ffff:127.0.0.1]".into(),
+                port: 9099,
             },
         ];
         for (i, kind) in specs.into_iter().enumerate() {

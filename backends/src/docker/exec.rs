@@ -19,6 +19,40 @@ pub(crate) async fn exec(
     timeout: Duration,
     max_output: usize,
 ) -> Result<ExecOutput, BackendError> {
+    exec_with(docker, container, argv, timeout, max_output).await
+}
+
+/// An exec that must exit 0 (the sabotages' setup steps). Not `--privileged`: engines inside
+/// restricted environments refuse to apply the full capability set; the containers that need
+/// a capability get it at create instead.
+pub(crate) async fn exec_checked(
+    docker: &Docker,
+    container: &str,
+    argv: &[String],
+    timeout: Duration,
+) -> Result<(), BackendError> {
+    let output = exec_with(docker, container, argv, timeout, 16 * 1024).await?;
+    if output.exit_code == Some(0) {
+        return Ok(());
+    }
+    Err(BackendError::FixtureStart {
+        name: container.to_string(),
+        reason: format!(
+            "{} exited {:?}: {}",
+            argv.join(" "),
+            output.exit_code,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+    })
+}
+
+async fn exec_with(
+    docker: &Docker,
+    container: &str,
+    argv: &[String],
+    timeout: Duration,
+    max_output: usize,
+) -> Result<ExecOutput, BackendError> {
     let started = Instant::now();
     let run = async {
         let created = docker

@@ -11,7 +11,7 @@
 //! forwards lands on a fixture and never on a real resolver.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use bollard::models::{
@@ -39,6 +39,34 @@ struct PlannedNetwork {
     name: String,
     base: Ipv4Addr,
     host_block: bool,
+    /// An IPv6 /64 (`fdcb:...::/64`, unique local) when the network gets IPv6.
+    v6: Option<Ipv6Addr>,
+    /// Docker's `internal` flag; only the ip-forward sabotage clears it (agent network).
+    internal: bool,
+}
+
+/// A random unique-local /64 prefix for one run's network `index`: `fdcb:RRRR:RRRR:index::`.
+/// Unique local addresses are never routed outside a site, and `fdcb::/16` is this harness's.
+fn random_v6_prefix(index: u16) -> Ipv6Addr {
+    let mut bytes = [0u8; 4];
+    labels::fill_random(&mut bytes);
+    Ipv6Addr::new(
+        0xfdcb,
+        u16::from_be_bytes([bytes[0], bytes[1]]),
+        u16::from_be_bytes([bytes[2], bytes[3]]),
+        index,
+        0,
+        0,
+        0,
+        0,
+    )
+}
+
+/// The address `host` inside a /64 prefix.
+pub(crate) fn v6_host(prefix: Ipv6Addr, host: u16) -> Ipv6Addr {
+    let mut segments = prefix.segments();
+    segments[7] = host;
+    Ipv6Addr::from(segments)
 }
 
 /// The IPv4 routes of this machine (destination, mask), default route excluded.
@@ -73,15 +101,15 @@ fn overlaps_host_route(base: Ipv4Addr, routes: &[(u32, u32)]) -> bool {
         .any(|(dest, mask)| (net & mask) == (dest & mask) || (dest & mask24) == net)
 }
 
-fn random_bases() -> [Ipv4Addr; 3] {
+fn random_bases() -> [Ipv4Addr; 4] {
     let routes = host_routes();
-    let mut candidate = [Ipv4Addr::UNSPECIFIED; 3];
+    let mut candidate = [Ipv4Addr::UNSPECIFIED; 4];
     for _ in 0..64 {
         let mut bytes = [0u8; 2];
         labels::fill_random(&mut bytes);
         let second = 200 + bytes[0] % 51;
-        let third = bytes[1] % 253;
-        candidate = [0, 1, 2].map(|offset| Ipv4Addr::new(10, second, third + offset, 0));
+        let third = bytes[1] % 252;
+        candidate = [0, 1, 2, 3].map(|offset| Ipv4Addr::new(10, second, third + offset, 0));
         if !candidate
             .iter()
             .any(|base| overlaps_host_route(*base, &routes))
@@ -104,16 +132,25 @@ async fn create_network(
             "true".to_string(),
         );
     }
+    let mut ipam = vec![IpamConfig {
+        subnet: Some(format!("{}/24", planned.base)),
+        gateway: Some(host_in(planned.base, 1).to_string()),
+        ..Default::default()
+    }];
+    if let Some(prefix) = planned.v6 {
+        ipam.push(IpamConfig {
+            subnet: Some(format!("{prefix}/64")),
+            gateway: Some(v6_host(prefix, 1).to_string()),
+            ..Default::default()
+        });
+    }
     let request = NetworkCreateRequest {
         name: planned.name.clone(),
         driver: Some("bridge".to_string()),
-        internal: Some(true),
+        internal: Some(planned.internal),
+        enable_ipv6: Some(planned.v6.is_some()),
         ipam: Some(Ipam {
-            config: Some(vec![IpamConfig {
-                subnet: Some(format!("{}/24", planned.base)),
-                gateway: Some(host_in(planned.base, 1).to_string()),
-                ..Default::default()
-            }]),
+            config: Some(ipam),
             ..Default::default()
         }),
         options: Some(options),
@@ -123,32 +160,54 @@ async fn create_network(
     docker.create_network(request).await.map(|_| ())
 }
 
-/// Creates the three networks, picking fresh subnets when one overlaps an existing network
-/// (another bottle, another run, the user's own networks).
+/// Creates the bottle's networks (agent, upstream, LAN, and the neighbour bottle's agent
+/// network), picking fresh subnets when one overlaps an existing network (another bottle,
+/// another run, the user's own networks). IPv6 goes on the LAN network (the LAN host's
+/// IPv6 address) and, sabotaged, on the agent network; an engine that cannot make IPv6 networks
+/// gets them without, and the IPv6 probes that need them say so.
 async fn create_networks(
     docker: &Docker,
     spec: &BottleSpec,
     run_labels: &HashMap<String, String>,
     host_block: bool,
-) -> Result<[NetworkInfo; 3], BackendError> {
+) -> Result<[NetworkInfo; 4], BackendError> {
     let mut last = String::new();
-    for _ in 0..SUBNET_ATTEMPTS {
+    let mut with_v6 = true;
+    let mut attempts = 0;
+    while attempts < SUBNET_ATTEMPTS {
+        attempts += 1;
         let bases = random_bases();
+        let v6 = |wanted: bool, index: u16| (with_v6 && wanted).then(|| random_v6_prefix(index));
         let planned = [
             PlannedNetwork {
                 name: format!("cb-{}-agent", spec.run_id),
                 base: bases[0],
                 host_block,
+                v6: v6(spec.sabotage.ipv6_host, 0),
+                // Docker drops bridged frames leaving an internal network's subnet (bridge
+                // netfilter), which would hide a forwarding bundle; see `route_through_bundle`.
+                internal: !spec.sabotage.ip_forward,
             },
             PlannedNetwork {
                 name: format!("cb-{}-upstream", spec.run_id),
                 base: bases[1],
                 host_block: false,
+                v6: None,
+                internal: true,
             },
             PlannedNetwork {
                 name: format!("cb-{}-lan", spec.run_id),
                 base: bases[2],
                 host_block: false,
+                v6: v6(true, 2),
+                internal: true,
+            },
+            PlannedNetwork {
+                name: format!("cb-{}-neighbour", spec.run_id),
+                base: bases[3],
+                host_block: true,
+                v6: None,
+                internal: true,
             },
         ];
         let results = futures_util::future::join_all(
@@ -167,6 +226,8 @@ async fn create_networks(
                 subnet: format!("{}/24", p.base),
                 gateway: host_in(p.base, 1),
                 host_has_gateway: !p.host_block,
+                subnet_v6: p.v6.map(|prefix| format!("{prefix}/64")),
+                gateway_v6: p.v6.map(|prefix| v6_host(prefix, 1)),
             }));
         }
         // Remove what did get created before retrying with other subnets.
@@ -176,15 +237,21 @@ async fn create_networks(
             }
         }
         last = failures.join("; ");
-        if !last.contains("overlap") {
-            return Err(BackendError::Engine {
-                step: "creating the bottle's networks".into(),
-                source: results
-                    .into_iter()
-                    .find_map(Result::err)
-                    .expect("a failure was recorded"),
-            });
+        if last.contains("overlap") {
+            continue;
         }
+        if with_v6 && planned.iter().any(|p| p.v6.is_some()) {
+            tracing::warn!("creating IPv6 networks failed ({last}); retrying without IPv6");
+            with_v6 = false;
+            continue;
+        }
+        return Err(BackendError::Engine {
+            step: "creating the bottle's networks".into(),
+            source: results
+                .into_iter()
+                .find_map(Result::err)
+                .expect("a failure was recorded"),
+        });
     }
     Err(BackendError::NoFreeSubnet {
         attempts: SUBNET_ATTEMPTS,
@@ -192,10 +259,11 @@ async fn create_networks(
     })
 }
 
-fn endpoint(ip: Ipv4Addr, aliases: &[String]) -> EndpointSettings {
+fn endpoint(ip: Ipv4Addr, ip_v6: Option<Ipv6Addr>, aliases: &[String]) -> EndpointSettings {
     EndpointSettings {
         ipam_config: Some(EndpointIpamConfig {
             ipv4_address: Some(ip.to_string()),
+            ipv6_address: ip_v6.map(|ip| ip.to_string()),
             ..Default::default()
         }),
         aliases: if aliases.is_empty() {
@@ -215,8 +283,16 @@ struct PlannedContainer {
     network: String,
     ip: Ipv4Addr,
     aliases: Vec<String>,
-    /// A second network to join before start (API < 1.44 cannot join two at create).
-    second: Option<(String, Ipv4Addr)>,
+    /// The IPv6 address on the first network, when pinned.
+    ip_v6: Option<Ipv6Addr>,
+    /// Further networks to join before start (API < 1.44 cannot join two at create).
+    more: Vec<(String, Ipv4Addr)>,
+    /// Namespaced sysctls (the bundle's `net.ipv4.ip_forward`).
+    sysctls: Vec<(String, String)>,
+    /// Bind mounts (`host:container`), only ever set by a sabotage.
+    binds: Vec<String>,
+    /// Added capabilities, only ever set by a sabotage (NET_ADMIN for the ip-forward routes).
+    cap_add: Vec<String>,
     /// Prints `CB-READY` when its listeners are up.
     announces_ready: bool,
     extra_labels: Vec<(String, String)>,
@@ -248,12 +324,16 @@ async fn create_container(
         host_config: Some(HostConfig {
             network_mode: Some(planned.network.clone()),
             dns: Some(vec![dns.to_string()]),
+            sysctls: (!planned.sysctls.is_empty())
+                .then(|| planned.sysctls.iter().cloned().collect()),
+            binds: (!planned.binds.is_empty()).then(|| planned.binds.clone()),
+            cap_add: (!planned.cap_add.is_empty()).then(|| planned.cap_add.clone()),
             ..Default::default()
         }),
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 planned.network.clone(),
-                endpoint(planned.ip, &planned.aliases),
+                endpoint(planned.ip, planned.ip_v6, &planned.aliases),
             )])),
         }),
         ..Default::default()
@@ -266,10 +346,10 @@ async fn create_container(
         .create_container(Some(options), body)
         .await
         .map_err(BackendError::engine(format!("creating container {name}")))?;
-    if let Some((network, ip)) = &planned.second {
+    for (network, ip) in &planned.more {
         let request = NetworkConnectRequest {
             container: name.clone(),
-            endpoint_config: Some(endpoint(*ip, &[])),
+            endpoint_config: Some(endpoint(*ip, None, &[])),
         };
         docker
             .connect_network(network, request)
@@ -283,26 +363,29 @@ async fn create_container(
 
 /// Copies the probe binary into a user-provided agent image before it starts.
 async fn upload_probe(docker: &Docker, name: &str, probe: &[u8]) -> Result<(), BackendError> {
+    upload_binary(docker, name, images::USER_PROBE_DIR, "bottle-probe", probe).await
+}
+
+/// Copies `bytes` to `/<dir>/<file>` (mode 755) in a created, not yet started, container.
+async fn upload_binary(
+    docker: &Docker,
+    name: &str,
+    dir_name: &str,
+    file_name: &str,
+    bytes: &[u8],
+) -> Result<(), BackendError> {
     let mut builder = tar::Builder::new(Vec::new());
     let mut dir = tar::Header::new_gnu();
     dir.set_entry_type(tar::EntryType::Directory);
     dir.set_mode(0o755);
     dir.set_size(0);
     dir.set_cksum();
-    let _ = builder.append_data(
-        &mut dir,
-        format!("{}/", images::USER_PROBE_DIR),
-        std::io::empty(),
-    );
+    let _ = builder.append_data(&mut dir, format!("{dir_name}/"), std::io::empty());
     let mut file = tar::Header::new_gnu();
     file.set_mode(0o755);
-    file.set_size(probe.len() as u64);
+    file.set_size(bytes.len() as u64);
     file.set_cksum();
-    let _ = builder.append_data(
-        &mut file,
-        format!("{}/bottle-probe", images::USER_PROBE_DIR),
-        probe,
-    );
+    let _ = builder.append_data(&mut file, format!("{dir_name}/{file_name}"), bytes);
     let tar = builder.into_inner().unwrap_or_default();
     let options = UploadToContainerOptions {
         path: "/".to_string(),
@@ -312,7 +395,7 @@ async fn upload_probe(docker: &Docker, name: &str, probe: &[u8]) -> Result<(), B
         .upload_to_container(name, Some(options), bollard::body_full(tar.into()))
         .await
         .map_err(BackendError::engine(format!(
-            "copying the probe into {name}"
+            "copying {file_name} into {name}"
         )))
 }
 
@@ -414,17 +497,38 @@ pub(crate) async fn launch(
     // A microVM's traffic leaves through the host, so the host must keep its address on the
     // agent network; its own allow list is what confines it there.
     let host_block = in_container && !spec.sabotage.no_host_block;
-    let [agent_net, upstream_net, lan_net] =
+    let [agent_net, upstream_net, lan_net, neighbour_net] =
         create_networks(docker, spec, &run_labels, host_block).await?;
     let agent_base = agent_net.gateway;
     let upstream_base = upstream_net.gateway;
     let lan_base = lan_net.gateway;
+    let neighbour_base = neighbour_net.gateway;
     let bundle_ip = host_in(agent_base, hosts::BUNDLE);
     let dns_ip = host_in(upstream_base, hosts::DNS);
     let probe_path = if images.agent_is_user {
         images::USER_PROBE_PATH
     } else {
         images::BUILTIN_PROBE_PATH
+    };
+    let sabotage = &spec.sabotage;
+    // The LAN host is the IPv6 fixture: only it sits on a network with IPv6, so no other
+    // fixture (and never the bundle) talks IPv6 behind the harness's back.
+    let lan_v6 = lan_net
+        .subnet_v6
+        .as_ref()
+        .and(lan_net.gateway_v6)
+        .map(|gateway| v6_host(gateway, u16::from(hosts::LAN)));
+    let mut agent_extra_ips = Vec::new();
+    if sabotage.agent_on_upstream {
+        agent_extra_ips.push(host_in(upstream_base, hosts::AGENT_UPSTREAM));
+    }
+    if sabotage.neighbour_reachable {
+        agent_extra_ips.push(host_in(neighbour_base, hosts::AGENT_NEIGHBOUR));
+    }
+    let neighbour_ports = {
+        let mut ports = spec.ports.declared();
+        ports.push(spec.ports.egress);
+        ports
     };
     let topology = Topology {
         backend: "docker".into(),
@@ -435,11 +539,7 @@ pub(crate) async fn launch(
             // The microVM's connections originate from the host's address on this bridge.
             host_in(agent_base, 1)
         },
-        agent_extra_ips: if spec.sabotage.agent_on_upstream {
-            vec![host_in(upstream_base, hosts::AGENT_UPSTREAM)]
-        } else {
-            vec![]
-        },
+        agent_extra_ips,
         bundle_ip,
         bundle_upstream_ip: host_in(upstream_base, hosts::BUNDLE),
         bundle_name: "bundle".into(),
@@ -461,17 +561,38 @@ pub(crate) async fn launch(
         },
         allowed_host: spec.allowed_host.clone(),
         denied_host: spec.denied_host.clone(),
-        sabotaged: !spec.sabotage.is_clean(),
+        sabotaged: !sabotage.is_clean(),
         resolver_owned: true,
         guest_host_gateway: None,
         // Docker's embedded DNS on user-defined networks; a microVM's resolver is smolvm's.
         agent_resolver: in_container.then(|| "127.0.0.11:53".parse().expect("literal")),
+        lan_v6,
+        neighbour: Some(FixtureHost {
+            name: "neighbour".into(),
+            ip: host_in(neighbour_base, hosts::BUNDLE),
+            ports: neighbour_ports.clone(),
+        }),
+        neighbour_upstream_ip: Some(host_in(upstream_base, hosts::NEIGHBOUR_UPSTREAM)),
+        neighbour_network: Some(neighbour_net),
         agent_network: agent_net,
         upstream_network: upstream_net,
         lan_network: lan_net,
     };
     let fixture_entry = vec![images::FIXTURE_PATH.to_string()];
     let topology_json = serde_json::to_string(&topology).expect("topology serialises");
+    let echo = format!("[::]:{}", hosts::UDP_ECHO_PORT);
+    let canary_cmd = |name: &str, tcp: &[u16], udp: bool| {
+        let mut cmd = vec!["canary".to_string(), "--name".into(), name.to_string()];
+        for port in tcp {
+            cmd.extend(["--tcp".to_string(), format!("[::]:{port}")]);
+        }
+        if udp {
+            cmd.extend(["--udp".to_string(), echo.clone()]);
+        }
+        cmd.push("--icmp".into());
+        cmd
+    };
+    let neighbour = topology.neighbour.clone().expect("set above");
     let planned = [
         PlannedContainer {
             role: "bundle",
@@ -488,11 +609,19 @@ pub(crate) async fn launch(
             },
             network: topology.agent_network.name.clone(),
             ip: bundle_ip,
+            ip_v6: None,
             aliases: vec![topology.bundle_name.clone()],
-            second: Some((
+            more: vec![(
                 topology.upstream_network.name.clone(),
                 topology.bundle_upstream_ip,
-            )),
+            )],
+            // A dual-homed bundle must not route between its legs.
+            sysctls: vec![(
+                "net.ipv4.ip_forward".into(),
+                if sabotage.ip_forward { "1" } else { "0" }.into(),
+            )],
+            binds: vec![],
+            cap_add: vec![],
             announces_ready: !images.bundle_is_user,
             extra_labels: vec![(labels::TOPOLOGY.to_string(), topology_json.clone())],
         },
@@ -500,21 +629,15 @@ pub(crate) async fn launch(
             role: "public",
             image: images.fixture.clone(),
             entrypoint: fixture_entry.clone(),
-            cmd: [
-                "canary",
-                "--name",
-                "public",
-                "--tcp",
-                "0.0.0.0:80",
-                "--tcp",
-                "0.0.0.0:443",
-            ]
-            .map(String::from)
-            .to_vec(),
+            cmd: canary_cmd("public", &[80, 443], true),
             network: topology.upstream_network.name.clone(),
             ip: topology.public.ip,
+            ip_v6: None,
             aliases: vec![spec.allowed_host.clone(), spec.denied_host.clone()],
-            second: None,
+            more: vec![],
+            sysctls: vec![],
+            binds: vec![],
+            cap_add: vec![],
             announces_ready: true,
             extra_labels: vec![],
         },
@@ -522,33 +645,57 @@ pub(crate) async fn launch(
             role: "lan",
             image: images.fixture.clone(),
             entrypoint: fixture_entry.clone(),
-            cmd: [
-                "canary",
-                "--name",
-                "lan",
-                "--tcp",
-                "0.0.0.0:80",
-                "--tcp",
-                "0.0.0.0:22",
-            ]
-            .map(String::from)
-            .to_vec(),
+            cmd: canary_cmd("lan", &[80, 22], true),
             network: topology.lan_network.name.clone(),
             ip: topology.lan.ip,
+            ip_v6: topology.lan_v6,
             aliases: vec![],
-            second: None,
+            more: vec![],
+            sysctls: vec![],
+            binds: vec![],
+            cap_add: vec![],
             announces_ready: true,
             extra_labels: vec![],
         },
         PlannedContainer {
             role: "dns",
             image: images.fixture.clone(),
-            entrypoint: fixture_entry,
+            entrypoint: fixture_entry.clone(),
             cmd: ["dns", "--listen", "0.0.0.0:53"].map(String::from).to_vec(),
             network: topology.upstream_network.name.clone(),
             ip: dns_ip,
+            ip_v6: None,
             aliases: vec![],
-            second: None,
+            more: vec![],
+            sysctls: vec![],
+            binds: vec![],
+            cap_add: vec![],
+            announces_ready: true,
+            extra_labels: vec![],
+        },
+        PlannedContainer {
+            // A second bottle's bundle: its service ports on its own agent network, and a leg
+            // on the upstream network like any bundle (where the harness checks it is alive).
+            role: "neighbour",
+            image: images.fixture.clone(),
+            entrypoint: fixture_entry,
+            cmd: canary_cmd("neighbour", &neighbour_ports, true),
+            network: topology
+                .neighbour_network
+                .as_ref()
+                .expect("set above")
+                .name
+                .clone(),
+            ip: neighbour.ip,
+            ip_v6: None,
+            aliases: vec![],
+            more: vec![(
+                topology.upstream_network.name.clone(),
+                host_in(upstream_base, hosts::NEIGHBOUR_UPSTREAM),
+            )],
+            sysctls: vec![],
+            binds: vec![],
+            cap_add: vec![],
             announces_ready: true,
             extra_labels: vec![],
         },
@@ -559,13 +706,36 @@ pub(crate) async fn launch(
             cmd: vec!["idle".to_string()],
             network: topology.agent_network.name.clone(),
             ip: topology.agent_ip,
+            ip_v6: None,
             aliases: vec![],
-            second: spec.sabotage.agent_on_upstream.then(|| {
-                (
-                    topology.upstream_network.name.clone(),
-                    host_in(upstream_base, hosts::AGENT_UPSTREAM),
-                )
-            }),
+            more: {
+                let mut more = Vec::new();
+                if sabotage.agent_on_upstream {
+                    more.push((
+                        topology.upstream_network.name.clone(),
+                        host_in(upstream_base, hosts::AGENT_UPSTREAM),
+                    ));
+                }
+                if sabotage.neighbour_reachable {
+                    more.push((
+                        topology
+                            .neighbour_network
+                            .as_ref()
+                            .expect("set above")
+                            .name
+                            .clone(),
+                        host_in(neighbour_base, hosts::AGENT_NEIGHBOUR),
+                    ));
+                }
+                more
+            },
+            sysctls: vec![],
+            binds: if sabotage.engine_socket {
+                vec![engine_socket_bind()?]
+            } else {
+                vec![]
+            },
+            cap_add: vec![],
             announces_ready: false,
             extra_labels: vec![],
         },
@@ -577,15 +747,18 @@ pub(crate) async fn launch(
     let planned: Vec<PlannedContainer> = planned
         .into_iter()
         .map(|mut p| {
-            if let (Some(ms), true) = (spec.sabotage.slow_fixtures_ms, p.announces_ready) {
+            if let (Some(ms), true) = (sabotage.slow_fixtures_ms, p.announces_ready) {
                 p.cmd.extend(["--delay-ms".to_string(), ms.to_string()]);
+            }
+            if sabotage.ip_forward && ROUTED_ROLES.contains(&p.role) {
+                p.cap_add.push("NET_ADMIN".into());
             }
             p
         })
         .collect();
     futures_util::future::try_join_all(planned.iter().map(|p| {
         // Sabotage: the agent resolves through the bundle's forwarder.
-        let dns = if p.role == "agent" && spec.sabotage.resolver_forwards {
+        let dns = if p.role == "agent" && sabotage.resolver_forwards {
             bundle_ip
         } else {
             dns_ip
@@ -601,6 +774,22 @@ pub(crate) async fn launch(
             reason: e.to_string(),
         })?;
         upload_probe(docker, &agent_name, &probe).await?;
+    }
+    if in_container && sabotage.ip_forward {
+        // The agent needs the route tool for its sabotaged route (see `route_through_bundle`).
+        let fixture = std::fs::read(&spec.fixture_binary).map_err(|e| BackendError::Artifact {
+            what: "fixture binary",
+            path: spec.fixture_binary.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        upload_binary(
+            docker,
+            &agent_name,
+            SABOTAGE_TOOL_DIR,
+            "bottle-fixture",
+            &fixture,
+        )
+        .await?;
     }
     let start_and_wait = |p: &PlannedContainer| {
         let name = container_name(&spec.run_id, p.role);
@@ -619,13 +808,144 @@ pub(crate) async fn launch(
     // Everything starts at once: the agent only idles until the probe exec, which happens after
     // every fixture has said it is ready.
     futures_util::future::try_join_all(planned.iter().map(start_and_wait)).await?;
+    if in_container && sabotage.ip_forward {
+        route_through_bundle(docker, &spec.run_id, &topology).await?;
+    }
+    if let Some(gateway) = topology.agent_network.gateway_v6 {
+        wait_usable_v6(gateway).await;
+    }
     Ok(bottle_from(topology, agent_name, probe_path))
+}
+
+/// The containers the ip-forward sabotage gives a route (and NET_ADMIN to set it).
+const ROUTED_ROLES: [&str; 1] = ["agent"];
+/// Waits (at most 5 s) until this machine's address `ip` has finished duplicate address
+/// detection: a bridge's IPv6 address is unusable ("tentative") for about a second after its
+/// first port comes up, and probing before that would miss a host that is about to answer.
+async fn wait_usable_v6(ip: Ipv6Addr) {
+    let wanted = format!("{:032x}", u128::from(ip));
+    for _ in 0..100 {
+        let text = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+        let usable = text.lines().any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.first() == Some(&wanted.as_str())
+                && fields
+                    .get(4)
+                    .and_then(|f| u32::from_str_radix(f, 16).ok())
+                    .is_some_and(|flags| flags & 0x48 == 0)
+        });
+        if usable {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::warn!("{ip} is still not usable after 5 s (duplicate address detection)");
+}
+
+/// Where the sabotage tool is copied in the agent (ip-forward only).
+const SABOTAGE_TOOL_DIR: &str = ".claude-bottle-sabotage";
+const ROUTE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The ip-forward sabotage: the agent sends the upstream network through the bundle, and the
+/// bundle forwards with source NAT (as a gateway container would), so whole connections go
+/// through. Measured on Docker 20.10 with bridge netfilter on: forwarding alone stays
+/// contained, because the internal-network rules drop bridged frames whose destination is
+/// outside the agent network and, on the upstream side, whose source is outside it; so this
+/// sabotage also leaves the agent network non-internal (with the host block kept, so the
+/// agent still has no way out through the host) and masquerades in the bundle.
+/// The route is an exec in the agent (created with NET_ADMIN for this sabotage only); the NAT
+/// rule is set from this machine in the bundle's network namespace (`nsenter` + `iptables`,
+/// root only), which no image needs to carry.
+async fn route_through_bundle(
+    docker: &Docker,
+    run_id: &str,
+    topology: &Topology,
+) -> Result<(), BackendError> {
+    let agent_tool = format!("/{SABOTAGE_TOOL_DIR}/bottle-fixture");
+    let route = vec![
+        agent_tool,
+        "route".to_string(),
+        topology.upstream_network.subnet.clone(),
+        topology.bundle_ip.to_string(),
+    ];
+    super::exec::exec_checked(
+        docker,
+        &container_name(run_id, "agent"),
+        &route,
+        ROUTE_TIMEOUT,
+    )
+    .await?;
+    let bundle = container_name(run_id, "bundle");
+    let pid = docker
+        .inspect_container(&bundle, None)
+        .await
+        .map_err(BackendError::engine(format!("inspecting {bundle}")))?
+        .state
+        .and_then(|state| state.pid)
+        .filter(|pid| *pid > 0)
+        .ok_or_else(|| BackendError::FixtureStart {
+            name: bundle.clone(),
+            reason: "no process id to enter its network namespace".into(),
+        })?;
+    let subnet = topology.agent_network.subnet.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("nsenter")
+            .args([
+                "-t",
+                &pid.to_string(),
+                "-n",
+                "iptables",
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+            ])
+            .args(["-s", &subnet, "!", "-d", &subnet, "-j", "MASQUERADE"])
+            .output()
+    })
+    .await
+    .map_err(|e| BackendError::FixtureStart {
+        name: bundle.clone(),
+        reason: e.to_string(),
+    })?;
+    match output {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(BackendError::FixtureStart {
+            name: bundle,
+            reason: format!(
+                "the ip-forward sabotage's NAT rule failed (needs root, nsenter and iptables): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        }),
+        Err(error) => Err(BackendError::FixtureStart {
+            name: bundle,
+            reason: format!(
+                "the ip-forward sabotage needs nsenter and iptables on this machine: {error}"
+            ),
+        }),
+    }
+}
+
+/// The engine-socket sabotage's bind mount: the unix socket this harness talks to.
+fn engine_socket_bind() -> Result<String, BackendError> {
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let path = host.strip_prefix("unix://").unwrap_or("");
+    if path.is_empty() || !std::path::Path::new(path).exists() {
+        return Err(BackendError::FixtureStart {
+            name: "agent".into(),
+            reason: format!(
+                "the engine-socket sabotage needs a unix socket engine; DOCKER_HOST is {host}"
+            ),
+        });
+    }
+    Ok(format!("{path}:/var/run/docker.sock"))
 }
 
 fn bottle_from(topology: Topology, agent_name: String, probe_path: &str) -> Bottle {
     let run_id = topology.run_id.clone();
     Bottle {
-        fixture_refs: ["public", "lan", "dns", "bundle"]
+        fixture_refs: ["public", "lan", "dns", "bundle", "neighbour"]
             .iter()
             .map(|role| (role.to_string(), container_name(&run_id, role)))
             .collect(),
@@ -664,13 +984,21 @@ async fn verify_topology(
             .iter()
             .find(|n| n.name.as_deref() == Some(claimed.name.as_str()))
             .ok_or_else(|| corrupt(format!("network {} is not one of this run's", claimed.name)))?;
-        let real_subnet = real
+        let real_subnets: Vec<String> = real
             .ipam
             .as_ref()
             .and_then(|i| i.config.as_ref())
-            .and_then(|c| c.first())
-            .and_then(|c| c.subnet.clone())
+            .map(|configs| configs.iter().filter_map(|c| c.subnet.clone()).collect())
             .unwrap_or_default();
+        let real_subnet = real_subnets.first().cloned().unwrap_or_default();
+        if let Some(v6) = &claimed.subnet_v6 {
+            if !real_subnets.contains(v6) {
+                return Err(corrupt(format!(
+                    "network {} has no IPv6 subnet {v6}, which the label claims",
+                    claimed.name
+                )));
+            }
+        }
         if real_subnet != claimed.subnet {
             return Err(corrupt(format!(
                 "network {} has subnet {real_subnet}, the label claims {}",
@@ -684,14 +1012,34 @@ async fn verify_topology(
             .iter()
             .any(|gw| gw.octets()[..3] == ip.octets()[..3])
     };
-    for (what, ip) in [
+    if let Some(lan_v6) = topology.lan_v6 {
+        let inside_v6 = topology
+            .lan_network
+            .gateway_v6
+            .is_some_and(|gw| gw.segments()[..4] == lan_v6.segments()[..4]);
+        if !inside_v6 {
+            return Err(corrupt(format!(
+                "the LAN host's IPv6 address {lan_v6} is outside the LAN network"
+            )));
+        }
+    }
+    let neighbour_ips = topology
+        .neighbour
+        .iter()
+        .map(|n| ("neighbour", n.ip))
+        .chain(
+            topology
+                .neighbour_upstream_ip
+                .map(|ip| ("neighbour upstream", ip)),
+        );
+    for (what, ip) in neighbour_ips.chain([
         ("agent", topology.agent_ip),
         ("bundle", topology.bundle_ip),
         ("bundle upstream", topology.bundle_upstream_ip),
         ("public host", topology.public.ip),
         ("LAN host", topology.lan.ip),
         ("DNS canary", topology.dns.ip),
-    ] {
+    ]) {
         if !inside(ip) {
             return Err(corrupt(format!(
                 "the {what} address {ip} is outside the run's networks"

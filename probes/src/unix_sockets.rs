@@ -1,0 +1,186 @@
+//! The `unix_sockets` attempt: is any socket of the host (the container engine's, a desktop
+//! session's, an SSH agent's) visible inside the agent? A bind-mounted engine socket is a
+//! complete escape that no network rule sees.
+//!
+//! The search is bounded (depth, entries, time) and checks itself: it first makes a socket of
+//! its own in a temporary directory and only trusts a "nothing found" when the search found
+//! that one. Every other socket is connected to; one that accepts is reach.
+
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::wire::{AttemptSpec, Observation, Outcome};
+
+/// Where host sockets get mounted in practice, with how deep to look: the root itself only
+/// one level (a bind mount at `/docker.sock`), not the whole image.
+const ROOTS: &[(&str, usize)] = &[
+    ("/var/run", 4),
+    ("/run", 4),
+    ("/tmp", 3),
+    ("/var/tmp", 2),
+    ("/var/lib", 2),
+    ("/home", 4),
+    ("/root", 3),
+    ("/mnt", 3),
+    ("/opt", 2),
+    ("/srv", 2),
+    ("/", 0),
+];
+/// Never descended into: kernel filesystems, not host mounts.
+const SKIP: &[&str] = &["/proc", "/sys", "/dev"];
+const MAX_ENTRIES: usize = 20_000;
+const BUDGET: Duration = Duration::from_millis(1500);
+
+struct Search {
+    found: Vec<PathBuf>,
+    visited: std::collections::HashSet<PathBuf>,
+    entries: usize,
+    deadline: Instant,
+    cut_short: bool,
+}
+
+impl Search {
+    fn walk(&mut self, dir: &Path, depth: usize, max_depth: usize) {
+        if depth > max_depth || SKIP.iter().any(|s| dir == Path::new(s)) {
+            return;
+        }
+        if !self.visited.insert(dir.to_path_buf()) {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            self.entries += 1;
+            if self.entries > MAX_ENTRIES || Instant::now() > self.deadline {
+                self.cut_short = true;
+                return;
+            }
+            let path = entry.path();
+            // lstat, not the directory entry's type: a bind-mounted socket sits on a mount
+            // point whose entry says "regular file"; the mount itself is the socket.
+            let Ok(kind) = std::fs::symlink_metadata(&path).map(|m| m.file_type()) else {
+                continue;
+            };
+            if kind.is_socket() {
+                self.found.push(path);
+            } else if kind.is_dir() {
+                self.walk(&path, depth + 1, max_depth);
+            }
+        }
+    }
+}
+
+/// The scratch directory for the self-check socket: the first writable one.
+fn own_socket(nonce: &str) -> Option<(UnixListener, PathBuf)> {
+    ["/tmp", "/var/tmp", "/run", "/"].iter().find_map(|dir| {
+        let path = Path::new(dir).join(format!("cb-{nonce}.sock"));
+        UnixListener::bind(&path).ok().map(|l| (l, path))
+    })
+}
+
+pub fn scan(spec: &AttemptSpec) -> Observation {
+    let own = own_socket(&spec.nonce);
+    let mut search = Search {
+        found: Vec::new(),
+        visited: Default::default(),
+        entries: 0,
+        deadline: Instant::now() + BUDGET,
+        cut_short: false,
+    };
+    for (root, max_depth) in ROOTS {
+        search.walk(Path::new(root), 0, *max_depth);
+    }
+    let own_path = own.as_ref().map(|(_, p)| p.clone());
+    let saw_own = own_path
+        .as_ref()
+        .is_some_and(|p| search.found.iter().any(|f| f == p));
+    if let Some(path) = &own_path {
+        let _ = std::fs::remove_file(path);
+    }
+    let mut others: Vec<PathBuf> = search
+        .found
+        .into_iter()
+        .filter(|p| Some(p) != own_path.as_ref())
+        .collect();
+    others.sort();
+    others.dedup();
+    let accepted: Vec<&PathBuf> = others
+        .iter()
+        .filter(|p| UnixStream::connect(p).is_ok())
+        .collect();
+    let list = |paths: &[&PathBuf]| {
+        paths
+            .iter()
+            .take(8)
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut observation;
+    if !accepted.is_empty() {
+        observation = Observation::new(&spec.id, Outcome::Connected, 0);
+        observation.ack = false;
+        observation.note = Some(format!("sockets accepted: {}", list(&accepted)));
+    } else if !saw_own {
+        observation = Observation::new(&spec.id, Outcome::Error, 0);
+        observation.note = Some(match own_path {
+            None => {
+                "could not make a socket of its own to check the search; nothing concluded".into()
+            }
+            Some(_) => "the search did not find its own socket; nothing concluded".into(),
+        });
+    } else if search.cut_short {
+        observation = Observation::new(&spec.id, Outcome::Error, 0);
+        observation.note = Some(format!(
+            "the search was cut short after {} entries; nothing concluded",
+            search.entries
+        ));
+    } else {
+        // Found only dead sockets (or none): nothing on the other side accepts.
+        observation = Observation::new(&spec.id, Outcome::Refused, 0);
+        let all: Vec<&PathBuf> = others.iter().collect();
+        observation.note = Some(if all.is_empty() {
+            format!(
+                "no foreign unix socket in {} entries; own socket found",
+                search.entries
+            )
+        } else {
+            format!("sockets present but none accepted: {}", list(&all))
+        });
+    }
+    observation
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_listening_socket_and_its_own() {
+        let dir = std::env::temp_dir().join(format!("cb-us-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("engine.sock");
+        let _ = std::fs::remove_file(&path);
+        let _listener = UnixListener::bind(&path).unwrap();
+        let spec = AttemptSpec {
+            id: "t#0".into(),
+            kind: crate::wire::AttemptKind::UnixSockets,
+            nonce: "n1".into(),
+            timeout_ms: 100,
+        };
+        let observation = scan(&spec);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(observation.outcome(), Outcome::Connected, "{observation:?}");
+        assert!(
+            observation
+                .note
+                .as_deref()
+                .unwrap_or("")
+                .contains("engine.sock"),
+            "{observation:?}"
+        );
+    }
+}
