@@ -266,6 +266,8 @@ fn same_destination(attempt: &PlannedAttempt, record: &Record, plan: &Plan) -> b
             record.proto == "tcp"
                 && record.peer.ip() != std::net::IpAddr::V4(plan.bundle_upstream_ip)
                 && record.local.port() == addr.port()
+                // An IPv4 arrival does not answer for an IPv6 attempt, nor the reverse.
+                && record.local.ip().to_canonical().is_ipv4() == addr.ip().to_canonical().is_ipv4()
                 && (record.local.ip() == addr.ip()
                     || attempt.target != Some(Target::HostAllInterfaces))
         }
@@ -280,8 +282,10 @@ fn same_destination(attempt: &PlannedAttempt, record: &Record, plan: &Plan) -> b
         AttemptKind::Sweep { ip, .. } => record.local.ip() == *ip,
         AttemptKind::Udp { addr } => record.proto == "udp" && record.local.port() == addr.port(),
         AttemptKind::Ping { ip } => record.proto == "icmp" && record.local.ip() == *ip,
-        AttemptKind::TcpLinkLocal { port, .. } => {
-            record.proto == "tcp" && record.local.port() == *port
+        AttemptKind::TcpLinkLocal { ip, port } => {
+            record.proto == "tcp"
+                && record.local.port() == *port
+                && record.local.ip() == std::net::IpAddr::V6(*ip)
         }
         AttemptKind::UnixSockets => false,
     }

@@ -426,7 +426,16 @@ fn a_dead_target_makes_its_denials_inconclusive() {
     let mut s = Scenario::contained();
     s.liveness
         .insert(Target::Lan, Err("connection refused".into()));
-    assert_only(&s.judge(), &[("lan.fixture_host", Verdict::Inconclusive)]);
+    // Every probe aiming at the LAN host: over TCP, IPv6, ICMP and UDP.
+    assert_only(
+        &s.judge(),
+        &[
+            ("lan.fixture_host", Verdict::Inconclusive),
+            ("ipv6.fixture_host", Verdict::Inconclusive),
+            ("icmp.echo", Verdict::Inconclusive),
+            ("udp.echo", Verdict::Inconclusive),
+        ],
+    );
 }
 
 #[test]
@@ -439,6 +448,8 @@ fn a_failed_dns_control_makes_dns_denials_inconclusive() {
             ("dns.resolver_control", Verdict::Inconclusive),
             ("dns.direct_udp", Verdict::Inconclusive),
             ("dns.resolver_exfil", Verdict::Inconclusive),
+            // UDP echo rests on the UDP resolver control too.
+            ("udp.echo", Verdict::Inconclusive),
         ],
     );
 }
@@ -726,7 +737,14 @@ fn contact_from_any_peer_counts_not_only_the_agents_address() {
         None,
         None,
     ));
-    assert_only(&s.judge(), &[("localhost.agent_loopback", Verdict::Escape)]);
+    // Contact on the loopback canary answers for every attempt aimed at its port.
+    assert_only(
+        &s.judge(),
+        &[
+            ("localhost.agent_loopback", Verdict::Escape),
+            ("localhost.loopback_spellings", Verdict::Escape),
+        ],
+    );
     // The LAN host reached through NAT (peer: its gateway).
     let mut s = Scenario::contained();
     s.records.push(record(
@@ -751,6 +769,10 @@ fn contact_from_any_peer_counts_not_only_the_agents_address() {
         &[
             ("localhost.host_addresses", Verdict::Escape),
             ("lan.network_gateways", Verdict::Escape),
+            ("localhost.loopback_spellings", Verdict::Escape),
+            ("ipv6.host_addresses", Verdict::Escape),
+            ("ipv6.link_local", Verdict::Escape),
+            ("icmp.echo", Verdict::Escape),
         ],
     );
 }
@@ -893,5 +915,144 @@ fn a_gap_scoped_to_destinations_does_not_cover_escapes_elsewhere() {
     assert_only(
         &s.judge(),
         &[("localhost.host_addresses", Verdict::KnownGap)],
+    );
+}
+
+#[test]
+fn a_host_socket_that_accepts_is_an_escape_and_a_search_that_proves_nothing_is_not_a_pass() {
+    let mut s = Scenario::contained();
+    s.obs("localhost.host_sockets").outcome = Some(Outcome::Connected);
+    s.obs("localhost.host_sockets").note = Some("sockets accepted: /var/run/docker.sock".into());
+    assert_only(&s.judge(), &[("localhost.host_sockets", Verdict::Escape)]);
+    let mut s = Scenario::contained();
+    s.obs("localhost.host_sockets").outcome = Some(Outcome::Error);
+    s.obs("localhost.host_sockets").note =
+        Some("the search did not find its own socket; nothing concluded".into());
+    assert_only(
+        &s.judge(),
+        &[("localhost.host_sockets", Verdict::Inconclusive)],
+    );
+}
+
+#[test]
+fn an_echo_reply_or_an_icmp_record_is_an_escape() {
+    let mut s = Scenario::contained();
+    s.obs("icmp.echo").outcome = Some(Outcome::Connected);
+    assert_only(&s.judge(), &[("icmp.echo", Verdict::Escape)]);
+    // The probe says timeout, but the public host's ICMP recorder saw the nonce.
+    let mut s = Scenario::contained();
+    let nonce = s.nonce("icmp.echo");
+    let mut seen = record(
+        "public",
+        "10.210.2.10:0",
+        "10.210.1.3:0",
+        Some(&nonce),
+        None,
+    );
+    seen.proto = "icmp".into();
+    s.records.push(seen);
+    assert_only(&s.judge(), &[("icmp.echo", Verdict::Escape)]);
+}
+
+#[test]
+fn a_failed_ping_control_makes_icmp_denials_inconclusive() {
+    let mut s = Scenario::contained();
+    let control = s.obs("icmp.bundle_control");
+    control.outcome = Some(Outcome::Error);
+    control.ack = false;
+    control.note = Some("ICMP socket: Permission denied".into());
+    assert_only(
+        &s.judge(),
+        &[
+            ("icmp.bundle_control", Verdict::Inconclusive),
+            ("icmp.echo", Verdict::Inconclusive),
+        ],
+    );
+}
+
+#[test]
+fn a_udp_answer_is_an_escape_and_a_udp_record_without_nonce_is_attributed() {
+    let mut s = Scenario::contained();
+    s.obs("udp.echo").outcome = Some(Outcome::Connected);
+    assert_only(&s.judge(), &[("udp.echo", Verdict::Escape)]);
+    let mut s = Scenario::contained();
+    s.records.push(udp(record(
+        "lan",
+        "10.210.3.10:7",
+        "10.210.1.3:40001",
+        None,
+        None,
+    )));
+    let results = s.judge();
+    assert_eq!(verdict_of(&results, "udp.echo"), Verdict::Escape);
+}
+
+#[test]
+fn egress_seeing_a_deny_nonce_is_an_escape_but_a_controls_nonce_is_expected() {
+    // A loopback spelling that pipelock let through reaches egress: egress records the nonce.
+    let mut s = Scenario::contained();
+    let nonce = s.nonce("proxy.loopback_spellings");
+    s.records.push(record(
+        "bundle",
+        "127.0.0.1:9099",
+        "127.0.0.1:50123",
+        Some(&nonce),
+        None,
+    ));
+    assert_only(&s.judge(), &[("proxy.loopback_spellings", Verdict::Escape)]);
+    // The control's own nonce at egress, from pipelock over loopback, is its normal path.
+    let mut s = Scenario::contained();
+    let nonce = s.nonce("proxy.allowed_http");
+    s.records.push(record(
+        "bundle",
+        "127.0.0.1:9099",
+        "127.0.0.1:50124",
+        Some(&nonce),
+        None,
+    ));
+    assert_only(&s.judge(), &[]);
+}
+
+#[test]
+fn ipv6_without_an_agent_address_is_unreachable_and_contact_over_ipv6_is_an_escape() {
+    let mut s = Scenario::contained();
+    let o = s.obs("ipv6.host_addresses");
+    o.outcome = Some(Outcome::Unreachable);
+    o.errno = Some(99);
+    assert_only(&s.judge(), &[]);
+    let mut s = Scenario::contained();
+    s.records.push(record(
+        "host-all",
+        "[fd00::2]:41001",
+        "[fdcb:1:2:0::3]:40000",
+        None,
+        None,
+    ));
+    let results = s.judge();
+    assert_eq!(verdict_of(&results, "ipv6.host_addresses"), Verdict::Escape);
+}
+
+#[test]
+fn the_neighbour_bottle_recording_contact_is_an_escape_and_its_death_inconclusive() {
+    let mut s = Scenario::contained();
+    s.records.push(record(
+        "neighbour",
+        "10.210.4.2:3128",
+        "10.210.4.5:40000",
+        None,
+        None,
+    ));
+    let results = s.judge();
+    assert_eq!(
+        verdict_of(&results, "cross_bottle.neighbour_bundle"),
+        Verdict::Escape
+    );
+    let mut s = Scenario::contained();
+    s.liveness
+        .insert(Target::Neighbour, Err("connection refused".into()));
+    let results = s.judge();
+    assert_eq!(
+        verdict_of(&results, "cross_bottle.neighbour_bundle"),
+        Verdict::Inconclusive
     );
 }

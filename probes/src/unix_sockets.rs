@@ -75,13 +75,27 @@ impl Search {
 
 /// The scratch directory for the self-check socket: the first writable one.
 fn own_socket(nonce: &str) -> Option<(UnixListener, PathBuf)> {
-    ["/tmp", "/var/tmp", "/run", "/"].iter().find_map(|dir| {
-        let path = Path::new(dir).join(format!("cb-{nonce}.sock"));
+    let tmp = std::env::temp_dir();
+    let found = [
+        tmp.as_path(),
+        Path::new("/tmp"),
+        Path::new("/var/tmp"),
+        Path::new("/run"),
+        Path::new("/"),
+    ]
+    .into_iter()
+    .find_map(|dir| {
+        let path = dir.join(format!("cb-{nonce}.sock"));
         UnixListener::bind(&path).ok().map(|l| (l, path))
-    })
+    });
+    found
 }
 
 pub fn scan(spec: &AttemptSpec) -> Observation {
+    scan_roots(spec, ROOTS)
+}
+
+fn scan_roots(spec: &AttemptSpec, roots: &[(&str, usize)]) -> Observation {
     let own = own_socket(&spec.nonce);
     let mut search = Search {
         found: Vec::new(),
@@ -90,7 +104,7 @@ pub fn scan(spec: &AttemptSpec) -> Observation {
         deadline: Instant::now() + BUDGET,
         cut_short: false,
     };
-    for (root, max_depth) in ROOTS {
+    for (root, max_depth) in roots {
         search.walk(Path::new(root), 0, *max_depth);
     }
     let own_path = own.as_ref().map(|(_, p)| p.clone());
@@ -171,7 +185,11 @@ mod tests {
             nonce: "n1".into(),
             timeout_ms: 100,
         };
-        let observation = scan(&spec);
+        // This machine has sockets of its own everywhere; search only the test's directory
+        // and the top of the temporary directory (where the self-check socket goes).
+        let dir_text = dir.display().to_string();
+        let tmp = std::env::temp_dir().display().to_string();
+        let observation = scan_roots(&spec, &[(&dir_text, 1), (&tmp, 0)]);
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(observation.outcome(), Outcome::Connected, "{observation:?}");
         assert!(
