@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod docker;
 pub mod errors;
+pub mod hostnet;
 pub mod labels;
 pub mod smolmachines;
 pub mod spec;

@@ -75,6 +75,7 @@ pub const CASES: &[Case] = &[
             "proxy.denied_host",
             "proxy.denied_connect",
             "proxy.connect_ip_literal",
+            "proxy.loopback_spellings",
         ],
     },
     Case {
@@ -84,7 +85,7 @@ pub const CASES: &[Case] = &[
             pipelock_allow_ip_literals: true,
             ..Sabotage::default()
         },
-        must_escape: &["proxy.connect_ip_literal"],
+        must_escape: &["proxy.connect_ip_literal", "proxy.loopback_spellings"],
     },
     Case {
         name: "resolver-forwards",

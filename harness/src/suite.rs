@@ -442,7 +442,16 @@ pub async fn probe_bottle(
     let deny_timeout_ms = adaptive_timeout(rtt_ms, &options.config.timeouts);
     for index in &denies {
         for attempt in &mut plan.probes[*index].attempts {
-            if !matches!(attempt.spec.kind, bottle_probes::AttemptKind::Sweep { .. }) {
+            // A sweep has its own budget. A proxy attempt is denied by pipelock's 403, never by
+            // a timeout (a silent pipelock is inconclusive), so cutting its wait buys nothing
+            // and, on a loaded machine, turns a slow 403 into an inconclusive: it keeps the
+            // configured attempt timeout.
+            if !matches!(
+                attempt.spec.kind,
+                bottle_probes::AttemptKind::Sweep { .. }
+                    | bottle_probes::AttemptKind::HttpProxy { .. }
+                    | bottle_probes::AttemptKind::ConnectProxy { .. }
+            ) {
                 attempt.spec.timeout_ms = deny_timeout_ms;
             }
         }
@@ -462,6 +471,17 @@ pub async fn probe_bottle(
     let report_started = Instant::now();
     crate::fault_hook::pause_at("report").await;
     tokio::time::sleep(SETTLE).await;
+    // A bridge's IPv6 address is unusable for about a second after its first port comes up
+    // (duplicate address detection); the IPv6 liveness checks go through it.
+    futures_util::future::join_all(
+        bottle
+            .topology
+            .networks()
+            .iter()
+            .filter_map(|n| n.gateway_v6)
+            .map(bottle_backends::hostnet::wait_usable_v6),
+    )
+    .await;
     let checks = host::liveness_checks(
         &bottle.topology,
         &canaries,

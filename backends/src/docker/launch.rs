@@ -811,37 +811,17 @@ pub(crate) async fn launch(
     if in_container && sabotage.ip_forward {
         route_through_bundle(docker, &spec.run_id, &topology).await?;
     }
+    // With IPv6 on the agent network (ipv6-host), the host's address there must be usable
+    // before the probes run, or they would miss a host that is about to answer. (The LAN
+    // network's is awaited by the harness before its liveness checks, after the probes.)
     if let Some(gateway) = topology.agent_network.gateway_v6 {
-        wait_usable_v6(gateway).await;
+        crate::hostnet::wait_usable_v6(gateway).await;
     }
     Ok(bottle_from(topology, agent_name, probe_path))
 }
 
 /// The containers the ip-forward sabotage gives a route (and NET_ADMIN to set it).
 const ROUTED_ROLES: [&str; 1] = ["agent"];
-/// Waits (at most 5 s) until this machine's address `ip` has finished duplicate address
-/// detection: a bridge's IPv6 address is unusable ("tentative") for about a second after its
-/// first port comes up, and probing before that would miss a host that is about to answer.
-async fn wait_usable_v6(ip: Ipv6Addr) {
-    let wanted = format!("{:032x}", u128::from(ip));
-    for _ in 0..100 {
-        let text = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
-        let usable = text.lines().any(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            fields.first() == Some(&wanted.as_str())
-                && fields
-                    .get(4)
-                    .and_then(|f| u32::from_str_radix(f, 16).ok())
-                    .is_some_and(|flags| flags & 0x48 == 0)
-        });
-        if usable {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tracing::warn!("{ip} is still not usable after 5 s (duplicate address detection)");
-}
-
 /// Where the sabotage tool is copied in the agent (ip-forward only).
 const SABOTAGE_TOOL_DIR: &str = ".claude-bottle-sabotage";
 const ROUTE_TIMEOUT: Duration = Duration::from_secs(10);
