@@ -131,6 +131,8 @@ pub mod hosts {
     /// The neighbour bottle's bundle on the upstream network (on its own agent network it is
     /// `BUNDLE`).
     pub const NEIGHBOUR_UPSTREAM: u8 = 20;
+    /// The metadata fixture on the upstream network (it also holds 169.254.169.254).
+    pub const METADATA_UPSTREAM: u8 = 30;
     /// The agent's address on the neighbour's network when sabotaged onto it.
     pub const AGENT_NEIGHBOUR: u8 = 5;
     /// UDP echo port of the public and LAN fixture hosts.

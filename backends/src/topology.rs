@@ -86,6 +86,22 @@ pub struct Topology {
     /// The neighbour's address on the upstream network (where the harness checks it is alive).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neighbour_upstream_ip: Option<Ipv4Addr>,
+    /// The cloud-metadata fixture (169.254.169.254, port 80) when the bottle has one: held as a
+    /// secondary address by a fixture on the upstream network, with the bundle's route to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<FixtureHost>,
+    /// The metadata fixture's own upstream address (where the harness checks it is alive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_upstream_ip: Option<Ipv4Addr>,
+    /// The metadata fixture's address on the network it shares with the bundle only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_leg_ip: Option<Ipv4Addr>,
+    /// That network (bundle and metadata fixture only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_network: Option<NetworkInfo>,
+    /// Why there is no metadata fixture, when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_unavailable: Option<String>,
     /// Whether the bottle was built with deliberate breakage (recorded in reports).
     pub sabotaged: bool,
 }
@@ -103,6 +119,7 @@ impl Topology {
             &self.lan_network,
         ];
         networks.extend(self.neighbour_network.iter());
+        networks.extend(self.metadata_network.iter());
         networks
     }
 }

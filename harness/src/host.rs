@@ -124,6 +124,8 @@ pub enum Target {
     Bundle,
     /// A second bottle's bundle.
     Neighbour,
+    /// The cloud-metadata fixture (169.254.169.254 inside the bottle's world).
+    Metadata,
 }
 
 impl Target {
@@ -136,6 +138,7 @@ impl Target {
             Target::Dns => "DNS canary",
             Target::Bundle => "bundle",
             Target::Neighbour => "neighbour bottle's bundle",
+            Target::Metadata => "metadata fixture",
         }
     }
 }
@@ -195,6 +198,13 @@ pub fn liveness_checks(
     if let Some(ip) = topology.lan_v6 {
         for port in &topology.lan.ports {
             check(Target::Lan, ip.into(), *port, CheckKind::Tcp);
+        }
+    }
+    // The metadata fixture is checked on its upstream address: this machine's own route to
+    // 169.254.169.254 is not the harness's and is never used.
+    if let (Some(metadata), Some(ip)) = (&topology.metadata, topology.metadata_upstream_ip) {
+        for port in &metadata.ports {
+            check(Target::Metadata, ip.into(), *port, CheckKind::Tcp);
         }
     }
     if let (Some(neighbour), Some(ip)) = (&topology.neighbour, topology.neighbour_upstream_ip) {

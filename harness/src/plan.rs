@@ -26,6 +26,9 @@ pub struct PlannedAttempt {
 pub struct PlannedProbe {
     pub spec: &'static ProbeSpec,
     pub attempts: Vec<PlannedAttempt>,
+    /// Why the probe has no attempts on this bottle, when that is by design (reported as
+    /// `skipped`, never as a pass).
+    pub skipped: Option<String>,
 }
 
 /// The whole suite for one bottle.
@@ -467,9 +470,50 @@ pub fn build(
                     }
                 }
             }
+            "metadata.direct" => {
+                if let Some(metadata) = &t.metadata {
+                    for port in &metadata.ports {
+                        let addr = SocketAddr::new(metadata.ip.into(), *port);
+                        add(
+                            AttemptKind::Tcp { addr },
+                            Some(Target::Metadata),
+                            format!("{addr} (the metadata fixture)"),
+                            timeout_ms,
+                        );
+                    }
+                }
+            }
+            "metadata.via_proxy" => {
+                if let Some(metadata) = &t.metadata {
+                    add(
+                        AttemptKind::HttpProxy {
+                            proxy: pipelock,
+                            host: metadata.ip.to_string(),
+                            port: 80,
+                        },
+                        Some(Target::Metadata),
+                        format!("http://{}/ via {pipelock}", metadata.ip),
+                        timeout_ms,
+                    );
+                }
+            }
             other => unreachable!("probe {other} has no plan: add it to plan::build"),
         }
-        probes.push(PlannedProbe { spec, attempts });
+        let skipped = (spec.family == bottle_probes::catalogue::Family::Metadata
+            && t.metadata.is_none())
+        .then(|| {
+            format!(
+                "no metadata fixture on this bottle: {}",
+                t.metadata_unavailable
+                    .as_deref()
+                    .unwrap_or("the backend does not provide one")
+            )
+        });
+        probes.push(PlannedProbe {
+            spec,
+            attempts,
+            skipped,
+        });
     }
     let mut agent_ips = vec![topology.agent_ip];
     agent_ips.extend(topology.agent_extra_ips.iter().copied());

@@ -76,6 +76,7 @@ pub const CASES: &[Case] = &[
             "proxy.denied_connect",
             "proxy.connect_ip_literal",
             "proxy.loopback_spellings",
+            "metadata.via_proxy",
         ],
     },
     Case {
@@ -85,7 +86,11 @@ pub const CASES: &[Case] = &[
             pipelock_allow_ip_literals: true,
             ..Sabotage::default()
         },
-        must_escape: &["proxy.connect_ip_literal", "proxy.loopback_spellings"],
+        must_escape: &[
+            "proxy.connect_ip_literal",
+            "proxy.loopback_spellings",
+            "metadata.via_proxy",
+        ],
     },
     Case {
         name: "resolver-forwards",
@@ -111,6 +116,7 @@ pub const CASES: &[Case] = &[
             "dns.direct_tcp",
             "icmp.echo",
             "udp.echo",
+            "metadata.direct",
         ],
     },
     Case {

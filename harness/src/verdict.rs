@@ -32,15 +32,19 @@ pub enum Verdict {
     Inconclusive,
     KnownGap,
     UnexpectedPass,
+    /// Not run on this machine, with the reason (a target the harness cannot own safely here).
+    /// Shown in every report; never counted as a pass.
+    Skipped,
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 5] = [
+    pub const ALL: [Verdict; 6] = [
         Verdict::Pass,
         Verdict::Escape,
         Verdict::Inconclusive,
         Verdict::KnownGap,
         Verdict::UnexpectedPass,
+        Verdict::Skipped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,12 +54,14 @@ impl Verdict {
             Verdict::Inconclusive => "inconclusive",
             Verdict::KnownGap => "known_gap",
             Verdict::UnexpectedPass => "unexpected_pass",
+            Verdict::Skipped => "skipped",
         }
     }
 
-    /// Whether the expectation held (the suite may exit 0).
+    /// Whether the expectation held (the suite may exit 0). A skip does not fail a run: it is
+    /// reported with its reason (and as skipped in JUnit), like a known gap.
     pub fn held(self) -> bool {
-        matches!(self, Verdict::Pass | Verdict::KnownGap)
+        matches!(self, Verdict::Pass | Verdict::KnownGap | Verdict::Skipped)
     }
 }
 
@@ -170,6 +176,7 @@ fn fixture_of(target: Target) -> &'static str {
         Target::Dns => "dns",
         Target::Bundle => "bundle",
         Target::Neighbour => "neighbour",
+        Target::Metadata => "metadata",
     }
 }
 
@@ -597,6 +604,8 @@ fn evaluate_probe(
         }
     } else if let Some(why) = unclear {
         (Verdict::Inconclusive, why)
+    } else if let Some(reason) = &probe.skipped {
+        (Verdict::Skipped, reason.clone())
     } else if probe.attempts.is_empty() {
         (
             Verdict::Inconclusive,

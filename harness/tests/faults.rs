@@ -99,7 +99,7 @@ fn signal_in_phase(phase: &'static str, signal: i32) -> Result<(), Failed> {
 /// How long the paused-phase trials hold the phase open: far longer than the interrupt's own
 /// teardown (two label sweeps 300 ms apart, about 1.5 s), so a run that exits before the pause
 /// would have ended was cut off inside it.
-const PAUSE_MS: u64 = 8_000;
+const PAUSE_MS: u64 = 5_000;
 
 /// How long a paused-phase trial waits for the run's objects to disappear after it exited.
 const GONE_WITHIN: Duration = Duration::from_secs(15);

@@ -30,6 +30,7 @@ fn result(id: &str, verdict: Verdict) -> ProbeResult {
         Verdict::KnownGap => ("connected".to_string(), "known gap (r; claude-bottle issue 75): connected".to_string(), vec![]),
         Verdict::UnexpectedPass => ("timeout".to_string(), "declared a known gap but contained".to_string(), vec![]),
         Verdict::Pass => ("timeout".to_string(), "1 attempt(s) denied; controls passed; targets alive and saw nothing".to_string(), vec![]),
+        Verdict::Skipped => (String::new(), "no metadata fixture on this bottle: needs root".to_string(), vec![]),
     };
     ProbeResult {
         id: id.to_string(),

@@ -65,6 +65,15 @@ fn topology() -> Topology {
         }),
         neighbour_network: Some(net("cb-t-neighbour", 4, false)),
         neighbour_upstream_ip: Some(Ipv4Addr::new(10, 210, 2, 20)),
+        metadata: Some(FixtureHost {
+            name: "metadata".into(),
+            ip: Ipv4Addr::new(169, 254, 169, 254),
+            ports: vec![80],
+        }),
+        metadata_upstream_ip: Some(Ipv4Addr::new(10, 210, 2, 30)),
+        metadata_leg_ip: Some(Ipv4Addr::new(10, 210, 5, 30)),
+        metadata_network: Some(net("cb-t-metadata", 5, false)),
+        metadata_unavailable: None,
     }
 }
 
@@ -197,6 +206,7 @@ impl Scenario {
             Target::Lan,
             Target::Dns,
             Target::Neighbour,
+            Target::Metadata,
         ]
         .into_iter()
         .map(|t| (t, Ok(())))
@@ -1053,6 +1063,53 @@ fn the_neighbour_bottle_recording_contact_is_an_escape_and_its_death_inconclusiv
     let results = s.judge();
     assert_eq!(
         verdict_of(&results, "cross_bottle.neighbour_bundle"),
+        Verdict::Inconclusive
+    );
+}
+
+#[test]
+fn the_metadata_fixture_seeing_a_request_is_an_escape() {
+    // pipelock let the request through: egress and the fixture saw the nonce.
+    let mut s = Scenario::contained();
+    let nonce = s.nonce("metadata.via_proxy");
+    s.records.push(record(
+        "metadata",
+        "169.254.169.254:80",
+        "10.210.5.2:40000",
+        Some(&nonce),
+        None,
+    ));
+    assert_only(&s.judge(), &[("metadata.via_proxy", Verdict::Escape)]);
+}
+
+#[test]
+fn without_a_metadata_fixture_the_metadata_probes_are_skipped_never_passed() {
+    let mut topology = topology();
+    topology.metadata = None;
+    topology.metadata_upstream_ip = None;
+    topology.metadata_unavailable = Some("needs root".into());
+    let plan = make_plan_for(&topology);
+    for id in ["metadata.direct", "metadata.via_proxy"] {
+        let probe = plan.probe(id).unwrap();
+        assert!(probe.attempts.is_empty(), "{id} planned attempts");
+        assert!(probe.skipped.as_deref().unwrap().contains("needs root"));
+    }
+    let results = evaluate(
+        &plan,
+        &Evidence {
+            output: Err("not run".into()),
+            records: &[],
+            liveness: &BTreeMap::new(),
+            known_gaps: &[],
+            liveness_nonces: &[],
+            liveness_peers: &[],
+        },
+    );
+    assert_eq!(verdict_of(&results, "metadata.direct"), Verdict::Skipped);
+    assert_eq!(verdict_of(&results, "metadata.via_proxy"), Verdict::Skipped);
+    // Everything else stays inconclusive without output: a skip is only ever a skip.
+    assert_eq!(
+        verdict_of(&results, "lan.fixture_host"),
         Verdict::Inconclusive
     );
 }

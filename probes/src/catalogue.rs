@@ -32,10 +32,12 @@ pub enum Family {
     Udp,
     /// Reaching another bottle on the same engine.
     CrossBottle,
+    /// Reaching a cloud-metadata service (a fixture at 169.254.169.254).
+    Metadata,
 }
 
 impl Family {
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 11] = [
         Family::Localhost,
         Family::EgressBypass,
         Family::Lan,
@@ -46,6 +48,7 @@ impl Family {
         Family::Icmp,
         Family::Udp,
         Family::CrossBottle,
+        Family::Metadata,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +63,7 @@ impl Family {
             Family::Icmp => "icmp",
             Family::Udp => "udp",
             Family::CrossBottle => "cross_bottle",
+            Family::Metadata => "metadata",
         }
     }
 }
@@ -352,6 +356,22 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         expect: Expect::Deny,
         target: "a second bottle's bundle (on its own agent network) on the bundle service ports",
         summary: "bottles on one engine are isolated from each other",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "metadata.direct",
+        family: Family::Metadata,
+        expect: Expect::Deny,
+        target: "169.254.169.254:80, the metadata fixture (never a real metadata service)",
+        summary: "the agent cannot reach a cloud-metadata address (credentials live there)",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "metadata.via_proxy",
+        family: Family::Metadata,
+        expect: Expect::Deny,
+        target: "GET http://169.254.169.254/ through pipelock (the bundle's route to it ends at the fixture)",
+        summary: "pipelock refuses the metadata address; egress and the fixture never see the request",
         controls: TCP_CONTROL,
     },
 ];

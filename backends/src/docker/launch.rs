@@ -101,15 +101,15 @@ fn overlaps_host_route(base: Ipv4Addr, routes: &[(u32, u32)]) -> bool {
         .any(|(dest, mask)| (net & mask) == (dest & mask) || (dest & mask24) == net)
 }
 
-fn random_bases() -> [Ipv4Addr; 4] {
+fn random_bases() -> [Ipv4Addr; 5] {
     let routes = host_routes();
-    let mut candidate = [Ipv4Addr::UNSPECIFIED; 4];
+    let mut candidate = [Ipv4Addr::UNSPECIFIED; 5];
     for _ in 0..64 {
         let mut bytes = [0u8; 2];
         labels::fill_random(&mut bytes);
         let second = 200 + bytes[0] % 51;
-        let third = bytes[1] % 252;
-        candidate = [0, 1, 2, 3].map(|offset| Ipv4Addr::new(10, second, third + offset, 0));
+        let third = bytes[1] % 251;
+        candidate = [0, 1, 2, 3, 4].map(|offset| Ipv4Addr::new(10, second, third + offset, 0));
         if !candidate
             .iter()
             .any(|base| overlaps_host_route(*base, &routes))
@@ -170,7 +170,8 @@ async fn create_networks(
     spec: &BottleSpec,
     run_labels: &HashMap<String, String>,
     host_block: bool,
-) -> Result<[NetworkInfo; 4], BackendError> {
+    with_metadata: bool,
+) -> Result<Vec<NetworkInfo>, BackendError> {
     let mut last = String::new();
     let mut with_v6 = true;
     let mut attempts = 0;
@@ -178,7 +179,7 @@ async fn create_networks(
         attempts += 1;
         let bases = random_bases();
         let v6 = |wanted: bool, index: u16| (with_v6 && wanted).then(|| random_v6_prefix(index));
-        let planned = [
+        let mut planned = vec![
             PlannedNetwork {
                 name: format!("cb-{}-agent", spec.run_id),
                 base: bases[0],
@@ -210,6 +211,19 @@ async fn create_networks(
                 internal: true,
             },
         ];
+        if with_metadata {
+            // Between the bundle and the metadata fixture. Not `internal`: Docker's internal
+            // rules drop bridged frames addressed outside the network's subnet, and
+            // 169.254.169.254 is outside every subnet. The host block keeps the host off it, so
+            // nothing on it has a way out through this machine.
+            planned.push(PlannedNetwork {
+                name: format!("cb-{}-metadata", spec.run_id),
+                base: bases[4],
+                host_block: true,
+                v6: None,
+                internal: false,
+            });
+        }
         let results = futures_util::future::join_all(
             planned
                 .iter()
@@ -221,14 +235,17 @@ async fn create_networks(
             .filter_map(|r| r.as_ref().err().map(ToString::to_string))
             .collect();
         if failures.is_empty() {
-            return Ok(planned.map(|p| NetworkInfo {
-                name: p.name,
-                subnet: format!("{}/24", p.base),
-                gateway: host_in(p.base, 1),
-                host_has_gateway: !p.host_block,
-                subnet_v6: p.v6.map(|prefix| format!("{prefix}/64")),
-                gateway_v6: p.v6.map(|prefix| v6_host(prefix, 1)),
-            }));
+            return Ok(planned
+                .into_iter()
+                .map(|p| NetworkInfo {
+                    name: p.name,
+                    subnet: format!("{}/24", p.base),
+                    gateway: host_in(p.base, 1),
+                    host_has_gateway: !p.host_block,
+                    subnet_v6: p.v6.map(|prefix| format!("{prefix}/64")),
+                    gateway_v6: p.v6.map(|prefix| v6_host(prefix, 1)),
+                })
+                .collect());
         }
         // Remove what did get created before retrying with other subnets.
         for (planned, result) in planned.iter().zip(&results) {
@@ -497,8 +514,23 @@ pub(crate) async fn launch(
     // A microVM's traffic leaves through the host, so the host must keep its address on the
     // agent network; its own allow list is what confines it there.
     let host_block = in_container && !spec.sabotage.no_host_block;
-    let [agent_net, upstream_net, lan_net, neighbour_net] =
-        create_networks(docker, spec, &run_labels, host_block).await?;
+    let metadata_unavailable = metadata_unavailable(in_container);
+    let mut networks = create_networks(
+        docker,
+        spec,
+        &run_labels,
+        host_block,
+        metadata_unavailable.is_none(),
+    )
+    .await?
+    .into_iter();
+    let mut next = || {
+        networks
+            .next()
+            .expect("create_networks returns every network")
+    };
+    let (agent_net, upstream_net, lan_net, neighbour_net) = (next(), next(), next(), next());
+    let metadata_net = networks.next();
     let agent_base = agent_net.gateway;
     let upstream_base = upstream_net.gateway;
     let lan_base = lan_net.gateway;
@@ -530,7 +562,25 @@ pub(crate) async fn launch(
         ports.push(spec.ports.egress);
         ports
     };
+    let metadata_upstream_ip = host_in(upstream_base, hosts::METADATA_UPSTREAM);
+    let metadata_leg_ip = metadata_net
+        .as_ref()
+        .map(|n| host_in(n.gateway, hosts::METADATA_UPSTREAM));
+    let bundle_metadata_ip = metadata_net
+        .as_ref()
+        .map(|n| host_in(n.gateway, hosts::BUNDLE));
     let topology = Topology {
+        metadata: metadata_unavailable.is_none().then(|| FixtureHost {
+            name: "metadata".into(),
+            ip: METADATA_IP,
+            ports: vec![80],
+        }),
+        metadata_upstream_ip: metadata_unavailable
+            .is_none()
+            .then_some(metadata_upstream_ip),
+        metadata_unavailable,
+        metadata_leg_ip,
+        metadata_network: metadata_net,
         backend: "docker".into(),
         run_id: spec.run_id.clone(),
         agent_ip: if in_container {
@@ -611,10 +661,18 @@ pub(crate) async fn launch(
             ip: bundle_ip,
             ip_v6: None,
             aliases: vec![topology.bundle_name.clone()],
-            more: vec![(
+            more: std::iter::once((
                 topology.upstream_network.name.clone(),
                 topology.bundle_upstream_ip,
-            )],
+            ))
+            .chain(
+                topology
+                    .metadata_network
+                    .as_ref()
+                    .zip(bundle_metadata_ip)
+                    .map(|(n, ip)| (n.name.clone(), ip)),
+            )
+            .collect(),
             // A dual-homed bundle must not route between its legs.
             sysctls: vec![(
                 "net.ipv4.ip_forward".into(),
@@ -678,7 +736,7 @@ pub(crate) async fn launch(
             // on the upstream network like any bundle (where the harness checks it is alive).
             role: "neighbour",
             image: images.fixture.clone(),
-            entrypoint: fixture_entry,
+            entrypoint: fixture_entry.clone(),
             cmd: canary_cmd("neighbour", &neighbour_ports, true),
             network: topology
                 .neighbour_network
@@ -696,6 +754,33 @@ pub(crate) async fn launch(
             sysctls: vec![],
             binds: vec![],
             cap_add: vec![],
+            announces_ready: true,
+            extra_labels: vec![],
+        },
+        PlannedContainer {
+            // The cloud-metadata fixture: holds 169.254.169.254 as a secondary address on the
+            // upstream network (NET_ADMIN for that, a fixture only); the bundle's route to it is
+            // set after start. Nothing on this machine routes to it.
+            role: "metadata",
+            image: images.fixture.clone(),
+            entrypoint: fixture_entry.clone(),
+            cmd: {
+                let mut cmd = canary_cmd("metadata", &[80], false);
+                cmd.extend(["--address".to_string(), format!("eth0:md={METADATA_IP}")]);
+                cmd
+            },
+            network: topology
+                .metadata_network
+                .as_ref()
+                .map(|n| n.name.clone())
+                .unwrap_or_default(),
+            ip: metadata_leg_ip.unwrap_or(metadata_upstream_ip),
+            ip_v6: None,
+            aliases: vec![],
+            more: vec![(topology.upstream_network.name.clone(), metadata_upstream_ip)],
+            sysctls: vec![],
+            binds: vec![],
+            cap_add: vec!["NET_ADMIN".into()],
             announces_ready: true,
             extra_labels: vec![],
         },
@@ -743,6 +828,7 @@ pub(crate) async fn launch(
     let planned: Vec<PlannedContainer> = planned
         .into_iter()
         .filter(|p| in_container || p.role != "agent")
+        .filter(|p| topology.metadata.is_some() || p.role != "metadata")
         .collect();
     let planned: Vec<PlannedContainer> = planned
         .into_iter()
@@ -808,6 +894,9 @@ pub(crate) async fn launch(
     // Everything starts at once: the agent only idles until the probe exec, which happens after
     // every fixture has said it is ready.
     futures_util::future::try_join_all(planned.iter().map(start_and_wait)).await?;
+    if topology.metadata.is_some() {
+        route_bundle_to_metadata(docker, spec, &topology).await?;
+    }
     if in_container && sabotage.ip_forward {
         route_through_bundle(docker, &spec.run_id, &topology).await?;
     }
@@ -842,66 +931,143 @@ async fn route_through_bundle(
     topology: &Topology,
 ) -> Result<(), BackendError> {
     let agent_tool = format!("/{SABOTAGE_TOOL_DIR}/bottle-fixture");
-    let route = vec![
-        agent_tool,
-        "route".to_string(),
-        topology.upstream_network.subnet.clone(),
-        topology.bundle_ip.to_string(),
-    ];
-    super::exec::exec_checked(
-        docker,
-        &container_name(run_id, "agent"),
-        &route,
-        ROUTE_TIMEOUT,
-    )
-    .await?;
+    let mut destinations = vec![topology.upstream_network.subnet.clone()];
+    if let Some(metadata) = &topology.metadata {
+        destinations.push(format!("{}/32", metadata.ip));
+    }
+    for destination in destinations {
+        let route = vec![
+            agent_tool.clone(),
+            "route".to_string(),
+            destination,
+            topology.bundle_ip.to_string(),
+        ];
+        super::exec::exec_checked(
+            docker,
+            &container_name(run_id, "agent"),
+            &route,
+            ROUTE_TIMEOUT,
+        )
+        .await?;
+    }
     let bundle = container_name(run_id, "bundle");
-    let pid = docker
-        .inspect_container(&bundle, None)
+    let pid = container_pid(docker, &bundle).await?;
+    let subnet = topology.agent_network.subnet.clone();
+    nsenter(
+        &bundle,
+        pid,
+        std::ffi::OsStr::new("iptables"),
+        &[
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-s",
+            &subnet,
+            "!",
+            "-d",
+            &subnet,
+            "-j",
+            "MASQUERADE",
+        ],
+        "the ip-forward sabotage's NAT rule (needs root, nsenter and iptables)",
+    )
+    .await
+}
+
+/// The metadata address; only ever held by the harness's fixture, inside the bottle's world.
+const METADATA_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+
+/// Why this run cannot have a metadata fixture, if it cannot. The fixture is only safe when
+/// the bundle's route to 169.254.169.254 ends at it (otherwise a proxy that let the request
+/// through would send it towards this machine's own route, which may be a real metadata
+/// service); that route is set from this machine (`nsenter`, root). A microVM's traffic leaves
+/// through this machine's NAT, so under smolmachines there is no such guarantee at all.
+fn metadata_unavailable(in_container: bool) -> Option<String> {
+    if !in_container {
+        return Some("the agent is a microVM whose traffic leaves through this machine's NAT, so 169.254.169.254 cannot be made to end at a fixture".into());
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some(
+            "routing the bundle's 169.254.169.254 to the fixture needs root (nsenter)".into(),
+        );
+    }
+    let nsenter = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join("nsenter").is_file()))
+        .unwrap_or(false);
+    (!nsenter).then(|| "nsenter (util-linux) is not installed".into())
+}
+
+/// Routes the bundle's 169.254.169.254 to the metadata fixture: `nsenter` into the bundle's
+/// network namespace and run this machine's copy of the fixture binary's `route`, so no image
+/// needs a tool or a capability.
+async fn route_bundle_to_metadata(
+    docker: &Docker,
+    spec: &BottleSpec,
+    topology: &Topology,
+) -> Result<(), BackendError> {
+    let (Some(metadata), Some(via)) = (&topology.metadata, topology.metadata_leg_ip) else {
+        return Ok(());
+    };
+    let bundle = container_name(&spec.run_id, "bundle");
+    let pid = container_pid(docker, &bundle).await?;
+    let destination = format!("{}/32", metadata.ip);
+    nsenter(
+        &bundle,
+        pid,
+        spec.fixture_binary.as_os_str(),
+        &["route", &destination, &via.to_string()],
+        "the bundle's route to the metadata fixture",
+    )
+    .await
+}
+
+async fn container_pid(docker: &Docker, name: &str) -> Result<i64, BackendError> {
+    docker
+        .inspect_container(name, None)
         .await
-        .map_err(BackendError::engine(format!("inspecting {bundle}")))?
+        .map_err(BackendError::engine(format!("inspecting {name}")))?
         .state
         .and_then(|state| state.pid)
         .filter(|pid| *pid > 0)
         .ok_or_else(|| BackendError::FixtureStart {
-            name: bundle.clone(),
+            name: name.to_string(),
             reason: "no process id to enter its network namespace".into(),
+        })
+}
+
+/// Runs `program args` inside the network namespace of process `pid` (`nsenter -n`).
+async fn nsenter(
+    container: &str,
+    pid: i64,
+    program: &std::ffi::OsStr,
+    args: &[&str],
+    what: &str,
+) -> Result<(), BackendError> {
+    let mut command = std::process::Command::new("nsenter");
+    command
+        .args(["-t", &pid.to_string(), "-n", "--"])
+        .arg(program)
+        .args(args);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .map_err(|e| BackendError::FixtureStart {
+            name: container.to_string(),
+            reason: e.to_string(),
         })?;
-    let subnet = topology.agent_network.subnet.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("nsenter")
-            .args([
-                "-t",
-                &pid.to_string(),
-                "-n",
-                "iptables",
-                "-t",
-                "nat",
-                "-A",
-                "POSTROUTING",
-            ])
-            .args(["-s", &subnet, "!", "-d", &subnet, "-j", "MASQUERADE"])
-            .output()
-    })
-    .await
-    .map_err(|e| BackendError::FixtureStart {
-        name: bundle.clone(),
-        reason: e.to_string(),
-    })?;
     match output {
         Ok(out) if out.status.success() => Ok(()),
         Ok(out) => Err(BackendError::FixtureStart {
-            name: bundle,
+            name: container.to_string(),
             reason: format!(
-                "the ip-forward sabotage's NAT rule failed (needs root, nsenter and iptables): {}",
+                "{what} failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
         }),
         Err(error) => Err(BackendError::FixtureStart {
-            name: bundle,
-            reason: format!(
-                "the ip-forward sabotage needs nsenter and iptables on this machine: {error}"
-            ),
+            name: container.to_string(),
+            reason: format!("{what}: cannot run nsenter: {error}"),
         }),
     }
 }
@@ -925,7 +1091,7 @@ fn engine_socket_bind() -> Result<String, BackendError> {
 fn bottle_from(topology: Topology, agent_name: String, probe_path: &str) -> Bottle {
     let run_id = topology.run_id.clone();
     Bottle {
-        fixture_refs: ["public", "lan", "dns", "bundle", "neighbour"]
+        fixture_refs: ["public", "lan", "dns", "bundle", "neighbour", "metadata"]
             .iter()
             .map(|role| (role.to_string(), container_name(&run_id, role)))
             .collect(),
@@ -1003,6 +1169,14 @@ async fn verify_topology(
             )));
         }
     }
+    if let Some(metadata) = &topology.metadata {
+        if metadata.ip != METADATA_IP {
+            return Err(corrupt(format!(
+                "the metadata fixture claims {} instead of {METADATA_IP}",
+                metadata.ip
+            )));
+        }
+    }
     let neighbour_ips = topology
         .neighbour
         .iter()
@@ -1011,6 +1185,16 @@ async fn verify_topology(
             topology
                 .neighbour_upstream_ip
                 .map(|ip| ("neighbour upstream", ip)),
+        )
+        .chain(
+            topology
+                .metadata_upstream_ip
+                .map(|ip| ("metadata fixture", ip)),
+        )
+        .chain(
+            topology
+                .metadata_leg_ip
+                .map(|ip| ("metadata fixture's leg", ip)),
         );
     for (what, ip) in neighbour_ips.chain([
         ("agent", topology.agent_ip),

@@ -49,7 +49,7 @@ pub fn render(reports: &[Report]) -> String {
     let tests: usize = reports.iter().map(|r| r.results.len()).sum();
     let failures = count(Verdict::Escape) + count(Verdict::UnexpectedPass);
     let errors = count(Verdict::Inconclusive);
-    let skipped = count(Verdict::KnownGap);
+    let skipped = count(Verdict::KnownGap) + count(Verdict::Skipped);
     let total_ms: u64 = reports.iter().map(|r| r.timings.total_ms).sum();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -65,7 +65,7 @@ pub fn render(reports: &[Report]) -> String {
             report.results.len(),
             report.count(Verdict::Escape) + report.count(Verdict::UnexpectedPass),
             report.count(Verdict::Inconclusive),
-            report.count(Verdict::KnownGap),
+            report.count(Verdict::KnownGap) + report.count(Verdict::Skipped),
             seconds(report.timings.total_ms),
             xml_escape(&report.generated_at),
             xml_escape(&report.machine),
@@ -121,6 +121,13 @@ pub fn render(reports: &[Report]) -> String {
                         out,
                         ">\n      <skipped message=\"{}\"/>\n    </testcase>",
                         xml_escape(&format!("known gap: {}", result.detail))
+                    );
+                }
+                Verdict::Skipped => {
+                    let _ = writeln!(
+                        out,
+                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                        xml_escape(&format!("skipped: {}", result.detail))
                     );
                 }
             }

@@ -17,6 +17,7 @@ fn cell(verdict: Option<Verdict>) -> &'static str {
         Some(Verdict::Inconclusive) => "❓ inconclusive",
         Some(Verdict::KnownGap) => "⚠️ known gap",
         Some(Verdict::UnexpectedPass) => "❗ unexpected pass",
+        Some(Verdict::Skipped) => "⏭️ skipped",
         None => "—",
     }
 }
