@@ -252,12 +252,17 @@ fn slow_paths(kind: BackendKind) -> Result<(), Failed> {
         .block_on(suite::run(&options(kind, sabotage)))
         .map_err(|e| format!("the slowed run failed: {e}"))?;
     let expected = [
-        ("proxy.denied_host", Verdict::Inconclusive),
-        ("proxy.denied_connect", Verdict::Inconclusive),
-        ("proxy.connect_ip_literal", Verdict::Inconclusive),
+        // pipelock's 403 is late but arrives within the proxy denials' wait (a control's):
+        // it is a real 403.
+        ("proxy.denied_host", Verdict::Pass),
+        ("proxy.denied_connect", Verdict::Pass),
+        ("proxy.connect_ip_literal", Verdict::Pass),
+        // The agent's short timeouts expire first, but the targets recorded the attempts: a
+        // timeout that was too short never reads as contained.
         ("dns.direct_udp", Verdict::Escape),
         ("dns.direct_tcp", Verdict::Escape),
         ("public.direct_http", Verdict::Escape),
+        ("udp.echo", Verdict::Escape),
         ("proxy.allowed_http", Verdict::Pass),
     ];
     let mut problems = Vec::new();

@@ -135,6 +135,8 @@ pub mod hosts {
     pub const METADATA_UPSTREAM: u8 = 30;
     /// The agent's address on the neighbour's network when sabotaged onto it.
     pub const AGENT_NEIGHBOUR: u8 = 5;
+    /// The agent's inbound listener port (the inbound probe), dialled by the fixture hosts.
+    pub const INBOUND_PORT: u16 = 4700;
     /// UDP echo port of the public and LAN fixture hosts.
     pub const UDP_ECHO_PORT: u16 = 7;
 }

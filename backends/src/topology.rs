@@ -99,6 +99,11 @@ pub struct Topology {
     /// That network (bundle and metadata fixture only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_network: Option<NetworkInfo>,
+    /// The port of the agent's inbound listener, which the fixture hosts keep dialling (the
+    /// public host also at the agent's upstream address, the neighbour at its neighbour-network
+    /// address, where those exist only in sabotaged bottles). None: nothing dials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound_port: Option<u16>,
     /// Why there is no metadata fixture, when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_unavailable: Option<String>,

@@ -112,6 +112,88 @@ pub fn host_addresses_v6() -> (Vec<Ipv6Addr>, Vec<Ipv6Addr>) {
     (routable, link_local)
 }
 
+/// This machine dialling the agent's inbound listener while the deny stage runs, but only
+/// when this machine has a route to the agent through one of the harness's bridges (with the
+/// host block in place it has none, which is the point). It never dials through the default
+/// route: that would send the agent's address to a gateway that is not the harness's.
+pub struct HostDialer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HostDialer {
+    pub fn start(topology: &Topology, canaries: &HostCanaries) -> Option<Self> {
+        let port = topology.inbound_port?;
+        let agent = topology.agent_ip;
+        if !routed_via_bridge(agent, &std::fs::read_to_string("/proc/net/route").ok()?) {
+            return None;
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, sink) = (stop.clone(), canaries.sink.clone());
+        std::thread::spawn(move || {
+            let target = SocketAddr::new(agent.into(), port);
+            // Bounded: at most 100 tries (10 s), usually ended by the stage.
+            for attempt in 0..100 {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let result = TcpStream::connect_timeout(&target, Duration::from_millis(200));
+                let local = result
+                    .as_ref()
+                    .ok()
+                    .and_then(|s| s.local_addr().ok())
+                    .unwrap_or(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0));
+                let mut record = bottle_fixtures::Record {
+                    fixture: "host-dialer".into(),
+                    event: "dial".into(),
+                    proto: "tcp".into(),
+                    local,
+                    peer: target,
+                    nonce: None,
+                    qname: None,
+                };
+                if attempt == 0 {
+                    sink.push(record.clone());
+                }
+                if result.is_ok() {
+                    record.event = "dial-connected".into();
+                    sink.push(record);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Some(Self { stop })
+    }
+}
+
+impl Drop for HostDialer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Whether `/proc/net/route` has a route other than the default one that covers `ip` and
+/// goes out through a Docker bridge (`br-*`, `docker0`).
+pub fn routed_via_bridge(ip: Ipv4Addr, table: &str) -> bool {
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(iface), Some(dest), Some(mask)) = (fields.first(), fields.get(1), fields.get(7))
+        else {
+            return false;
+        };
+        let parse = |hex: &str| {
+            u32::from_str_radix(hex, 16)
+                .ok()
+                .map(|v| u32::from_be_bytes(v.to_le_bytes()))
+        };
+        let (Some(dest), Some(mask)) = (parse(dest), parse(mask)) else {
+            return false;
+        };
+        mask != 0
+            && (u32::from(ip) & mask) == dest
+            && (iface.starts_with("br-") || *iface == "docker0")
+    })
+}
+
 /// A harness-owned target whose liveness a verdict may depend on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Target {
@@ -328,5 +410,25 @@ pub fn send_liveness(
     match read_line(&mut stream, 256) {
         Some(line) if line.trim() == format!("CB-ACK {}", check.nonce) => Ok(()),
         other => Err(format!("unexpected answer {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_bridge_routes_count_never_the_default_route() {
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                     eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+                     br-1a2b\t0005D20A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                     eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+        // 10.210.5.3 is on the bridge's /24.
+        assert!(routed_via_bridge(Ipv4Addr::new(10, 210, 5, 3), table));
+        // Only the default route covers 10.210.6.3: never dialled.
+        assert!(!routed_via_bridge(Ipv4Addr::new(10, 210, 6, 3), table));
+        // A route through a non-bridge interface does not count either.
+        assert!(!routed_via_bridge(Ipv4Addr::new(192, 0, 2, 7), table));
     }
 }

@@ -50,6 +50,9 @@ pub struct Plan {
     /// The proxy names (the bundle itself resolves them at the DNS canary).
     pub allowed_host: String,
     pub denied_host: String,
+    /// The fixture hosts that dial the agent's inbound listener (their `dial` records must
+    /// exist for the inbound probe to pass).
+    pub dialers: Vec<String>,
 }
 
 /// What the plan needs to know about this machine.
@@ -470,6 +473,19 @@ pub fn build(
                     }
                 }
             }
+            "inbound.agent_listener" => {
+                if let Some(port) = t.inbound_port {
+                    add(
+                        AttemptKind::Listen {
+                            port,
+                            own: t.agent_ip,
+                        },
+                        None,
+                        format!("{}:{port} in the agent, dialled from outside", t.agent_ip),
+                        timeout_ms,
+                    );
+                }
+            }
             "metadata.direct" => {
                 if let Some(metadata) = &t.metadata {
                     for port in &metadata.ports {
@@ -528,5 +544,12 @@ pub fn build(
         expected_resolver: topology.agent_resolver,
         allowed_host: topology.allowed_host.clone(),
         denied_host: topology.denied_host.clone(),
+        dialers: if topology.inbound_port.is_some() {
+            let mut names = vec!["public".to_string(), "lan".to_string()];
+            names.extend(topology.neighbour.as_ref().map(|n| n.name.clone()));
+            names
+        } else {
+            Vec::new()
+        },
     }
 }

@@ -35,6 +35,7 @@ pub const CASES: &[Case] = &[
             "dns.direct_tcp",
             "dns.resolver_exfil",
             "dns.resolver_exfil_tcp",
+            "inbound.agent_listener",
         ],
     },
     Case {
@@ -44,7 +45,11 @@ pub const CASES: &[Case] = &[
             no_host_block: true,
             ..Sabotage::default()
         },
-        must_escape: &["localhost.host_addresses", "lan.network_gateways"],
+        must_escape: &[
+            "localhost.host_addresses",
+            "lan.network_gateways",
+            "inbound.agent_listener",
+        ],
     },
     Case {
         name: "egress-all-interfaces",
@@ -139,7 +144,12 @@ pub const CASES: &[Case] = &[
             neighbour_reachable: true,
             ..Sabotage::default()
         },
-        must_escape: &["cross_bottle.neighbour_bundle", "icmp.echo", "udp.echo"],
+        must_escape: &[
+            "cross_bottle.neighbour_bundle",
+            "icmp.echo",
+            "udp.echo",
+            "inbound.agent_listener",
+        ],
     },
     Case {
         name: "engine-socket",

@@ -354,6 +354,13 @@ async fn run_inner(
     Ok(report)
 }
 
+/// Reads of the fixtures' records until every answered liveness check shows (see above).
+const RECORD_ROUNDS: usize = 6;
+const RECORD_RETRY: Duration = Duration::from_millis(200);
+
+/// The shortest window of the agent's inbound listener.
+const LISTEN_MIN_MS: u32 = 1000;
+
 fn all_host_addresses(
     v4: &[std::net::Ipv4Addr],
     v6: &[std::net::Ipv6Addr],
@@ -454,6 +461,20 @@ pub async fn probe_bottle(
             ) {
                 attempt.spec.timeout_ms = deny_timeout_ms;
             }
+            // A proxy deny waits for pipelock's 403 as long as a control would: a silent
+            // pipelock is never a denial, and a loaded machine can make the 403 slow.
+            if matches!(
+                attempt.spec.kind,
+                bottle_probes::AttemptKind::HttpProxy { .. }
+                    | bottle_probes::AttemptKind::ConnectProxy { .. }
+            ) {
+                attempt.spec.timeout_ms = options.config.timeouts.control_ms;
+            }
+            // The inbound listener must stay up long enough for several rounds of the dialers
+            // (one try per 100 ms, 200 ms connect timeout).
+            if let bottle_probes::AttemptKind::Listen { .. } = attempt.spec.kind {
+                attempt.spec.timeout_ms = deny_timeout_ms.max(LISTEN_MIN_MS);
+            }
         }
     }
     progress(
@@ -466,7 +487,9 @@ pub async fn probe_bottle(
                 .unwrap_or_else(|| "unknown".into())
         ),
     );
+    let dialing = host::HostDialer::start(&bottle.topology, &canaries);
     let second = run_stage(backend, bottle, &plan, &denies, "2", options.sequential).await;
+    drop(dialing);
     let probe_ms = execs_started.elapsed().as_millis() as u64;
     let report_started = Instant::now();
     crate::fault_hook::pause_at("report").await;
@@ -543,8 +566,27 @@ pub async fn probe_bottle(
             });
         }
     }
-    let mut records = backend.fixture_records(bottle).await?;
-    records.extend(canaries.sink.snapshot());
+    // A container's log reaches the engine asynchronously: a check the target answered (it
+    // records before it answers) may not be in the log yet on a loaded machine. Read again,
+    // briefly, until every answered check shows; what is still missing is judged as missing.
+    let answered: Vec<&str> = checks
+        .iter()
+        .zip(&sent)
+        .filter(|(_, result)| result.is_ok())
+        .map(|(check, _)| check.nonce.as_str())
+        .collect();
+    let mut records = Vec::new();
+    for round in 0..RECORD_ROUNDS {
+        records = backend.fixture_records(bottle).await?;
+        records.extend(canaries.sink.snapshot());
+        let complete = answered
+            .iter()
+            .all(|nonce| records.iter().any(|r| r.mentions(nonce)));
+        if complete || round + 1 == RECORD_ROUNDS {
+            break;
+        }
+        tokio::time::sleep(RECORD_RETRY).await;
+    }
     let liveness_nonces: Vec<String> = checks.iter().map(|c| c.nonce.clone()).collect();
     let mut liveness = BTreeMap::new();
     for (check, result) in checks.iter().zip(sent) {

@@ -246,6 +246,8 @@ fn unexplained<'r>(
     };
     records
         .iter()
+        // A dialer's own records are the inbound probe's evidence, judged there.
+        .filter(|r| !r.event.starts_with("dial"))
         .filter(|r| {
             let why = by_nonce(r)
                 .or_else(|| connections.get(&(r.fixture.as_str(), r.peer)).copied())
@@ -294,7 +296,7 @@ fn same_destination(attempt: &PlannedAttempt, record: &Record, plan: &Plan) -> b
                 && record.local.port() == *port
                 && record.local.ip() == std::net::IpAddr::V6(*ip)
         }
-        AttemptKind::UnixSockets => false,
+        AttemptKind::UnixSockets | AttemptKind::Listen { .. } => false,
     }
 }
 
@@ -409,6 +411,11 @@ fn judge_deny(attempt: &PlannedAttempt, observation: &Observation, plan: &Plan) 
             o if o.is_network_denial() => Judgement::Denied(seen),
             _ => Judgement::Unclear(format!("{seen} is not a network denial")),
         },
+        AttemptKind::Listen { .. } => match outcome {
+            Outcome::Connected => Judgement::Reached(format!("something outside connected ({seen})")),
+            Outcome::Refused => Judgement::Denied(seen),
+            _ => Judgement::Unclear(format!("{seen}: the listener proves nothing")),
+        },
         AttemptKind::UnixSockets => match outcome {
             Outcome::Connected => Judgement::Reached(format!("a host socket accepted ({seen})")),
             Outcome::Refused => Judgement::Denied(seen),
@@ -445,6 +452,38 @@ fn judge_deny(attempt: &PlannedAttempt, observation: &Observation, plan: &Plan) 
                 observation.filtered.unwrap_or(0)
             ))
         }
+    }
+}
+
+/// Judges the inbound listener: any dialer that connected is reach, whatever the agent says;
+/// a denial needs the agent's self-check and every expected dialer having started.
+fn judge_listen(
+    attempt: &PlannedAttempt,
+    observation: &Observation,
+    plan: &Plan,
+    records: &[Record],
+) -> Judgement {
+    if let Some(connected) = records.iter().find(|r| r.event == "dial-connected") {
+        return Judgement::Reached(format!(
+            "{} connected to the agent's listener at {}",
+            connected.fixture, connected.peer
+        ));
+    }
+    let silent: Vec<&str> = plan
+        .dialers
+        .iter()
+        .filter(|name| {
+            !records
+                .iter()
+                .any(|r| r.event == "dial" && &r.fixture == *name)
+        })
+        .map(String::as_str)
+        .collect();
+    match judge_deny(attempt, observation, plan) {
+        Judgement::Denied(_) if !silent.is_empty() => Judgement::Unclear(format!(
+            "the dialers {silent:?} never started, so nobody tried to connect"
+        )),
+        other => other,
     }
 }
 
@@ -558,6 +597,9 @@ fn evaluate_probe(
                     Judgement::Unclear("the probe reported nothing for this attempt".into())
                 }
                 (Ok(_), Some(observation)) => match spec.expect {
+                    Expect::Deny if matches!(attempt.spec.kind, AttemptKind::Listen { .. }) => {
+                        judge_listen(attempt, observation, plan, evidence.records)
+                    }
                     Expect::Deny => judge_deny(attempt, observation, plan),
                     Expect::Allow => judge_allow(attempt, observation, &by_nonce, plan),
                 },

@@ -74,6 +74,7 @@ fn topology() -> Topology {
         metadata_leg_ip: Some(Ipv4Addr::new(10, 210, 5, 30)),
         metadata_network: Some(net("cb-t-metadata", 5, false)),
         metadata_unavailable: None,
+        inbound_port: Some(4700),
     }
 }
 
@@ -155,6 +156,10 @@ impl Scenario {
                             o.ack = true;
                         }
                     }
+                    AttemptKind::Listen { .. } => {
+                        o.outcome = Some(Outcome::Refused);
+                        o.note = Some("only its own connection arrived".into());
+                    }
                     AttemptKind::UnixSockets => {
                         o.outcome = Some(Outcome::Refused);
                         o.note = Some("no foreign unix socket; own socket found".into());
@@ -211,6 +216,12 @@ impl Scenario {
         .into_iter()
         .map(|t| (t, Ok(())))
         .collect();
+        for dialer in ["public", "lan", "neighbour"] {
+            records.push(Record {
+                event: "dial".into(),
+                ..record(dialer, "0.0.0.0:0", "10.210.1.3:4700", None, None)
+            });
+        }
         Self {
             plan,
             observations,
@@ -1111,5 +1122,36 @@ fn without_a_metadata_fixture_the_metadata_probes_are_skipped_never_passed() {
     assert_eq!(
         verdict_of(&results, "lan.fixture_host"),
         Verdict::Inconclusive
+    );
+}
+
+#[test]
+fn a_dialer_that_connected_is_an_escape_whatever_the_listener_says() {
+    let mut s = Scenario::contained();
+    s.records.push(Record {
+        event: "dial-connected".into(),
+        ..record("lan", "10.210.3.10:41234", "10.210.1.3:4700", None, None)
+    });
+    // The dialer's own records are the inbound probe's evidence, not contact at the LAN host.
+    assert_only(&s.judge(), &[("inbound.agent_listener", Verdict::Escape)]);
+    let mut s = Scenario::contained();
+    s.obs("inbound.agent_listener").outcome = Some(Outcome::Connected);
+    assert_only(&s.judge(), &[("inbound.agent_listener", Verdict::Escape)]);
+}
+
+#[test]
+fn a_listener_without_its_self_check_or_without_dialers_proves_nothing() {
+    let mut s = Scenario::contained();
+    s.obs("inbound.agent_listener").outcome = Some(Outcome::Error);
+    assert_only(
+        &s.judge(),
+        &[("inbound.agent_listener", Verdict::Inconclusive)],
+    );
+    let mut s = Scenario::contained();
+    s.records
+        .retain(|r| !(r.event == "dial" && r.fixture == "neighbour"));
+    assert_only(
+        &s.judge(),
+        &[("inbound.agent_listener", Verdict::Inconclusive)],
     );
 }

@@ -64,6 +64,7 @@ pub fn run(spec: &AttemptSpec) -> Observation {
         AttemptKind::Ping { ip } => ping(spec, *ip, timeout),
         AttemptKind::TcpLinkLocal { ip, port } => tcp_link_local(spec, *ip, *port, timeout),
         AttemptKind::UnixSockets => crate::unix_sockets::scan(spec),
+        AttemptKind::Listen { port, own } => listen(spec, *port, *own, timeout),
     };
     observation.elapsed_ms = started.elapsed().as_millis() as u64;
     observation
@@ -255,6 +256,76 @@ fn tcp_link_local(
         last = Some(observation);
     }
     last.expect("at least one interface")
+}
+
+/// The inbound probe: accept whatever arrives on `port` until the deadline. Any peer other than
+/// the agent itself is reach (the note names it); only the self-check arriving is a denial;
+/// no self-check means the listener proved nothing.
+fn listen(
+    spec: &AttemptSpec,
+    port: u16,
+    own: std::net::Ipv4Addr,
+    timeout: Duration,
+) -> Observation {
+    use std::net::TcpListener;
+    let deadline = Instant::now() + timeout;
+    let listener = match TcpListener::bind(SocketAddr::new(IpAddr::V4([0, 0, 0, 0].into()), port))
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+    {
+        Ok(listener) => listener,
+        Err(error) => {
+            return failed(
+                spec,
+                Outcome::Error,
+                error.raw_os_error(),
+                format!("listen on {port}: {error}"),
+            )
+        }
+    };
+    let nonce = spec.nonce.clone();
+    let self_check = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect_timeout(
+            &SocketAddr::new(own.into(), port),
+            Duration::from_millis(500),
+        )?;
+        stream.write_all(format!("CB-NONCE self-{nonce}\n").as_bytes())
+    });
+    let mut foreign = Vec::new();
+    let mut saw_self = false;
+    while Instant::now() < deadline {
+        match listener.accept() {
+            Ok((_, peer)) if peer.ip() == IpAddr::V4(own) => saw_self = true,
+            Ok((_, peer)) if peer.ip().is_loopback() => {}
+            Ok((_, peer)) => foreign.push(peer),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    let self_sent = matches!(self_check.join(), Ok(Ok(())));
+    if !foreign.is_empty() {
+        let mut observation = Observation::new(&spec.id, Outcome::Connected, 0);
+        let peers: Vec<String> = foreign.iter().take(8).map(ToString::to_string).collect();
+        observation.note = Some(format!("inbound connections from {}", peers.join(",")));
+        return observation;
+    }
+    if saw_self && self_sent {
+        let mut observation = Observation::new(&spec.id, Outcome::Refused, 0);
+        observation.note = Some(format!(
+            "listened {} ms on {port}; only its own connection from {own} arrived",
+            timeout.as_millis()
+        ));
+        return observation;
+    }
+    failed(
+        spec,
+        Outcome::Error,
+        None,
+        format!(
+            "the self-check connection to {own}:{port} never arrived; the listener proves nothing"
+        ),
+    )
 }
 
 fn udp(spec: &AttemptSpec, addr: SocketAddr, timeout: Duration) -> Observation {

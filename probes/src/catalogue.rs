@@ -34,10 +34,12 @@ pub enum Family {
     CrossBottle,
     /// Reaching a cloud-metadata service (a fixture at 169.254.169.254).
     Metadata,
+    /// Being reached: a listener in the agent exposed to the host or other containers.
+    Inbound,
 }
 
 impl Family {
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 12] = [
         Family::Localhost,
         Family::EgressBypass,
         Family::Lan,
@@ -49,6 +51,7 @@ impl Family {
         Family::Udp,
         Family::CrossBottle,
         Family::Metadata,
+        Family::Inbound,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl Family {
             Family::Udp => "udp",
             Family::CrossBottle => "cross_bottle",
             Family::Metadata => "metadata",
+            Family::Inbound => "inbound",
         }
     }
 }
@@ -372,6 +376,14 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         expect: Expect::Deny,
         target: "GET http://169.254.169.254/ through pipelock (the bundle's route to it ends at the fixture)",
         summary: "pipelock refuses the metadata address; egress and the fixture never see the request",
+        controls: TCP_CONTROL,
+    },
+    ProbeSpec {
+        id: "inbound.agent_listener",
+        family: Family::Inbound,
+        expect: Expect::Deny,
+        target: "a TCP listener in the agent, dialled by this machine (when it has a route there) and by the public, LAN and neighbour hosts",
+        summary: "nothing outside the bottle can connect to a service the agent starts",
         controls: TCP_CONTROL,
     },
 ];

@@ -74,6 +74,10 @@ pub enum AttemptKind {
     /// Looks for unix sockets in the agent's filesystem (the engine's socket, the host's
     /// daemons) and connects to each; a socket of its own, made first, proves the search works.
     UnixSockets,
+    /// Listens on TCP `port` for the attempt's timeout and reports who connected. It first
+    /// connects to itself at `own` (its address on the agent network): the listener provably
+    /// accepted from outside its loopback while the harness's dialers were trying.
+    Listen { port: u16, own: Ipv4Addr },
 }
 
 /// One attempt as the harness asks for it.
@@ -130,6 +134,7 @@ impl AttemptSpec {
                 write!(out, "kind=tcp_link_local;ip={ip};port={port}")
             }
             AttemptKind::UnixSockets => write!(out, "kind=unix_sockets"),
+            AttemptKind::Listen { port, own } => write!(out, "kind=listen;port={port};own={own}"),
         }
         .expect("writing to a String cannot fail");
         write!(out, ";nonce={};timeout_ms={}", self.nonce, self.timeout_ms)
@@ -213,6 +218,10 @@ impl AttemptSpec {
                 port: take("port")?.parse().map_err(|_| bad("bad port"))?,
             },
             "unix_sockets" => AttemptKind::UnixSockets,
+            "listen" => AttemptKind::Listen {
+                port: take("port")?.parse().map_err(|_| bad("bad port"))?,
+                own: take("own")?.parse().map_err(|_| bad("bad own address"))?,
+            },
             _ => return Err(bad("unknown kind")),
         };
         if let Some(extra) = fields.keys().next() {
@@ -787,6 +796,10 @@ mod tests {
                 port: 4000,
             },
             AttemptKind::UnixSockets,
+            AttemptKind::Listen {
+                port: 4700,
+                own: "10.1.2.3".parse().unwrap(),
+            },
             AttemptKind::HttpProxy {
                 proxy: "10.1.2.2:3128".parse().unwrap(),
                 host: "[::ffff:127.0.0.1]".into(),

@@ -579,6 +579,7 @@ pub(crate) async fn launch(
             .is_none()
             .then_some(metadata_upstream_ip),
         metadata_unavailable,
+        inbound_port: in_container.then_some(hosts::INBOUND_PORT),
         metadata_leg_ip,
         metadata_network: metadata_net,
         backend: "docker".into(),
@@ -643,6 +644,28 @@ pub(crate) async fn launch(
         cmd
     };
     let neighbour = topology.neighbour.clone().expect("set above");
+    // Dialers: every outside host keeps trying the agent's inbound listener, at the agent's
+    // address and at any address it has on that host's own network.
+    let dial = |cmd: &mut Vec<String>, targets: &[Ipv4Addr]| {
+        if let Some(port) = topology.inbound_port {
+            for ip in targets {
+                cmd.extend(["--dial".to_string(), format!("{ip}:{port}")]);
+            }
+        }
+    };
+    let agent_ip = topology.agent_ip;
+    let mut public_cmd = canary_cmd("public", &[80, 443], true);
+    dial(
+        &mut public_cmd,
+        &[agent_ip, host_in(upstream_base, hosts::AGENT_UPSTREAM)],
+    );
+    let mut lan_cmd = canary_cmd("lan", &[80, 22], true);
+    dial(&mut lan_cmd, &[agent_ip]);
+    let mut neighbour_cmd = canary_cmd("neighbour", &neighbour_ports, true);
+    dial(
+        &mut neighbour_cmd,
+        &[agent_ip, host_in(neighbour_base, hosts::AGENT_NEIGHBOUR)],
+    );
     let planned = [
         PlannedContainer {
             role: "bundle",
@@ -687,7 +710,7 @@ pub(crate) async fn launch(
             role: "public",
             image: images.fixture.clone(),
             entrypoint: fixture_entry.clone(),
-            cmd: canary_cmd("public", &[80, 443], true),
+            cmd: public_cmd,
             network: topology.upstream_network.name.clone(),
             ip: topology.public.ip,
             ip_v6: None,
@@ -703,7 +726,7 @@ pub(crate) async fn launch(
             role: "lan",
             image: images.fixture.clone(),
             entrypoint: fixture_entry.clone(),
-            cmd: canary_cmd("lan", &[80, 22], true),
+            cmd: lan_cmd,
             network: topology.lan_network.name.clone(),
             ip: topology.lan.ip,
             ip_v6: topology.lan_v6,
@@ -737,7 +760,7 @@ pub(crate) async fn launch(
             role: "neighbour",
             image: images.fixture.clone(),
             entrypoint: fixture_entry.clone(),
-            cmd: canary_cmd("neighbour", &neighbour_ports, true),
+            cmd: neighbour_cmd,
             network: topology
                 .neighbour_network
                 .as_ref()
