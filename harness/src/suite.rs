@@ -271,9 +271,24 @@ pub async fn run(options: &RunOptions) -> Result<Report, HarnessError> {
         signal = interrupted() => {
             progress(true, &format!("{signal}: tearing down {run_id}"));
             let _ = backend.teardown(&run_id).await;
-            // A create that was in flight may land after the first sweep.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let _ = backend.teardown(&run_id).await;
+            // Creates already sent to the engine land after the sweep on a loaded machine:
+            // sweep again until two checks in a row find nothing (bounded).
+            let deadline = Instant::now() + INTERRUPT_SWEEP_FOR;
+            let mut quiet = 0;
+            while quiet < 2 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let left = backend
+                    .list_runs(false)
+                    .await
+                    .map(|runs| runs.contains(&run_id))
+                    .unwrap_or(true);
+                if left {
+                    let _ = backend.teardown(&run_id).await;
+                    quiet = 0;
+                } else {
+                    quiet += 1;
+                }
+            }
             Err(HarnessError::Interrupted(signal))
         }
     };
@@ -353,6 +368,9 @@ async fn run_inner(
     report.timings.total_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
+
+/// How long an interrupted run keeps sweeping for objects whose create was in flight.
+const INTERRUPT_SWEEP_FOR: Duration = Duration::from_secs(5);
 
 /// Reads of the fixtures' records until every answered liveness check shows (see above).
 const RECORD_ROUNDS: usize = 6;

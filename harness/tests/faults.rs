@@ -247,6 +247,76 @@ fn killed_run_is_reaped() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Two runs started together on one engine: distinct run ids and subnets, both contained
+/// (exit 0), and nothing of either left.
+fn two_runs_at_once() -> Result<(), Failed> {
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
+            .args([
+                "run",
+                "--backend",
+                "docker",
+                "--wait-teardown",
+                "--format",
+                "json",
+            ])
+            .env_remove("CLAUDE_BOTTLE_BACKEND")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())
+    };
+    let (a, b) = (start()?, start()?);
+    let mut seen = Vec::new();
+    for child in [a, b] {
+        let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| {
+            format!(
+                "no JSON report (exit {:?}): {e}\n{}",
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
+        if output.status.code() != Some(0) {
+            let failing: Vec<String> = report["results"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["verdict"] != "pass")
+                .map(|r| format!("{}: {} ({})", r["id"], r["verdict"], r["detail"]))
+                .collect();
+            return Err(format!(
+                "a concurrent run exited {:?}: {}",
+                output.status.code(),
+                failing.join("; ")
+            )
+            .into());
+        }
+        let run_id = report["run_id"].as_str().unwrap_or_default().to_string();
+        let subnets: Vec<String> = ["agent_network", "upstream_network", "lan_network"]
+            .iter()
+            .map(|n| {
+                report["topology"][n]["subnet"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        seen.push((run_id, subnets));
+    }
+    let (first, second) = (&seen[0], &seen[1]);
+    if first.0 == second.0 || first.0.is_empty() {
+        return Err(format!("run ids collide or are missing: {seen:?}").into());
+    }
+    if first.1.iter().any(|s| second.1.contains(s)) {
+        return Err(format!("the two runs shared a subnet: {seen:?}").into());
+    }
+    for (run_id, _) in &seen {
+        gone_within(run_id, GONE_WITHIN)?;
+    }
+    Ok(())
+}
+
 /// A probe that never finishes is cut off by the exec timeout; the bottle is still torn down.
 fn hung_exec_is_cut_off() -> Result<(), Failed> {
     use bottle_harness::select::{AnyBackend, BackendKind};
@@ -439,6 +509,7 @@ fn main() {
         .with_ignored_flag(unavailable.is_some())
     };
     let trials = vec![
+        trial("docker::faults::two_runs_at_once".into(), two_runs_at_once),
         trial("docker::faults::sigint_during_prepare".into(), || {
             signal_in_phase("preparing images", libc::SIGINT)
         }),
