@@ -8,7 +8,7 @@ use std::time::Duration;
 /// first port comes up, and probing before that would miss a host that is about to answer.
 pub async fn wait_usable_v6(ip: Ipv6Addr) {
     let wanted = format!("{:032x}", u128::from(ip));
-    for _ in 0..100 {
+    for poll in 0..100 {
         let text = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
         let usable = text.lines().any(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
@@ -19,6 +19,7 @@ pub async fn wait_usable_v6(ip: Ipv6Addr) {
                     .is_some_and(|flags| flags & 0x48 == 0)
         });
         if usable {
+            tracing::debug!("{ip} usable after {} polls", poll);
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -73,9 +73,13 @@ pub struct Topology {
     /// leave unseen, so resolver-exfiltration probes cannot be judged.
     #[serde(default = "owned_by_default")]
     pub resolver_owned: bool,
-    /// The LAN fixture host's IPv6 address, when the LAN network has IPv6.
+    /// The public fixture host's IPv6 address, on a network of its own that only it joins (so
+    /// the bundle's proxied path stays IPv4 and unchanged), when the engine can make one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lan_v6: Option<Ipv6Addr>,
+    pub public_v6: Option<Ipv6Addr>,
+    /// That network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_v6_network: Option<NetworkInfo>,
     /// A second bottle's bundle (a canary on the bundle's service ports) on its own agent
     /// network: no agent may reach another bottle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,6 +128,7 @@ impl Topology {
             &self.lan_network,
         ];
         networks.extend(self.neighbour_network.iter());
+        networks.extend(self.public_v6_network.iter());
         networks.extend(self.metadata_network.iter());
         networks
     }

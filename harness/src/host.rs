@@ -277,9 +277,9 @@ pub fn liveness_checks(
             );
         }
     }
-    if let Some(ip) = topology.lan_v6 {
-        for port in &topology.lan.ports {
-            check(Target::Lan, ip.into(), *port, CheckKind::Tcp);
+    if let Some(ip) = topology.public_v6 {
+        for port in &topology.public.ports {
+            check(Target::Public, ip.into(), *port, CheckKind::Tcp);
         }
     }
     // The metadata fixture is checked on its upstream address: this machine's own route to

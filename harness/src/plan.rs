@@ -395,13 +395,13 @@ pub fn build(
                     );
                 }
             }
-            "ipv6.fixture_host" => {
-                if let Some(ip) = t.lan_v6 {
-                    for port in &t.lan.ports {
+            "ipv6.public_host" => {
+                if let Some(ip) = t.public_v6 {
+                    for port in &t.public.ports {
                         let addr = SocketAddr::new(ip.into(), *port);
                         add(
                             AttemptKind::Tcp { addr },
-                            Some(Target::Lan),
+                            Some(Target::Public),
                             addr.to_string(),
                             timeout_ms,
                         );

@@ -131,11 +131,7 @@ pub const CASES: &[Case] = &[
             ipv6_host: true,
             ..Sabotage::default()
         },
-        must_escape: &[
-            "ipv6.host_addresses",
-            "ipv6.link_local",
-            "ipv6.fixture_host",
-        ],
+        must_escape: &["ipv6.host_addresses", "ipv6.link_local", "ipv6.public_host"],
     },
     Case {
         name: "neighbour-reachable",

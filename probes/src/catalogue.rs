@@ -323,11 +323,11 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         controls: TCP_CONTROL,
     },
     ProbeSpec {
-        id: "ipv6.fixture_host",
+        id: "ipv6.public_host",
         family: Family::Ipv6,
         expect: Expect::Deny,
-        target: "the LAN fixture host's IPv6 address on ports 80 and 22",
-        summary: "hosts outside the bottle are out of reach over IPv6 too",
+        target: "the public fixture host's IPv6 address on ports 80 and 443, no proxy",
+        summary: "without pipelock there is no route out, over IPv6 either",
         controls: TCP_CONTROL,
     },
     ProbeSpec {

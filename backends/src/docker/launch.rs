@@ -101,15 +101,15 @@ fn overlaps_host_route(base: Ipv4Addr, routes: &[(u32, u32)]) -> bool {
         .any(|(dest, mask)| (net & mask) == (dest & mask) || (dest & mask24) == net)
 }
 
-fn random_bases() -> [Ipv4Addr; 5] {
+fn random_bases() -> [Ipv4Addr; 6] {
     let routes = host_routes();
-    let mut candidate = [Ipv4Addr::UNSPECIFIED; 5];
+    let mut candidate = [Ipv4Addr::UNSPECIFIED; 6];
     for _ in 0..64 {
         let mut bytes = [0u8; 2];
         labels::fill_random(&mut bytes);
         let second = 200 + bytes[0] % 51;
-        let third = bytes[1] % 251;
-        candidate = [0, 1, 2, 3, 4].map(|offset| Ipv4Addr::new(10, second, third + offset, 0));
+        let third = bytes[1] % 250;
+        candidate = [0, 1, 2, 3, 4, 5].map(|offset| Ipv4Addr::new(10, second, third + offset, 0));
         if !candidate
             .iter()
             .any(|base| overlaps_host_route(*base, &routes))
@@ -157,7 +157,26 @@ async fn create_network(
         labels: Some(run_labels.clone()),
         ..Default::default()
     };
-    docker.create_network(request).await.map(|_| ())
+    let created = docker.create_network(request).await?;
+    if planned.v6.is_some() {
+        skip_duplicate_address_detection(&created.id);
+    }
+    Ok(())
+}
+
+/// Turns duplicate address detection off on a new IPv6 bridge of this run (`br-<id prefix>`),
+/// before any port gives it a carrier: its addresses are then usable at once instead of being
+/// "tentative" for a second or two, during which the host neither answers on them nor
+/// forwards through the bridge. Only this run's own bridge is touched, and only when this
+/// process may write the sysctl (root); otherwise the waits on the addresses cover it.
+fn skip_duplicate_address_detection(network_id: &str) {
+    let Some(prefix) = network_id.get(..12) else {
+        return;
+    };
+    let path = format!("/proc/sys/net/ipv6/conf/br-{prefix}/accept_dad");
+    if let Err(error) = std::fs::write(&path, "0") {
+        tracing::debug!("cannot turn off duplicate address detection ({path}): {error}");
+    }
 }
 
 /// Creates the bottle's networks (agent, upstream, LAN, and the neighbour bottle's agent
@@ -200,7 +219,7 @@ async fn create_networks(
                 name: format!("cb-{}-lan", spec.run_id),
                 base: bases[2],
                 host_block: false,
-                v6: v6(true, 2),
+                v6: None,
                 internal: true,
             },
             PlannedNetwork {
@@ -211,6 +230,14 @@ async fn create_networks(
                 internal: true,
             },
         ];
+        // The public host's IPv6 leg: only it joins this network.
+        planned.push(PlannedNetwork {
+            name: format!("cb-{}-public6", spec.run_id),
+            base: bases[5],
+            host_block: false,
+            v6: v6(true, 5),
+            internal: true,
+        });
         if with_metadata {
             // Between the bundle and the metadata fixture. Not `internal`: Docker's internal
             // rules drop bridged frames addressed outside the network's subnet, and
@@ -304,6 +331,8 @@ struct PlannedContainer {
     ip_v6: Option<Ipv6Addr>,
     /// Further networks to join before start (API < 1.44 cannot join two at create).
     more: Vec<(String, Ipv4Addr)>,
+    /// Further networks joined with a pinned IPv6 address too (the public host's IPv6 leg).
+    more_v6: Vec<(String, Ipv4Addr, Ipv6Addr)>,
     /// Namespaced sysctls (the bundle's `net.ipv4.ip_forward`).
     sysctls: Vec<(String, String)>,
     /// Bind mounts (`host:container`), only ever set by a sabotage.
@@ -363,10 +392,20 @@ async fn create_container(
         .create_container(Some(options), body)
         .await
         .map_err(BackendError::engine(format!("creating container {name}")))?;
-    for (network, ip) in &planned.more {
+    let legs = planned
+        .more
+        .iter()
+        .map(|(network, ip)| (network, *ip, None))
+        .chain(
+            planned
+                .more_v6
+                .iter()
+                .map(|(network, ip, ip_v6)| (network, *ip, Some(*ip_v6))),
+        );
+    for (network, ip, ip_v6) in legs {
         let request = NetworkConnectRequest {
             container: name.clone(),
-            endpoint_config: Some(endpoint(*ip, None, &[])),
+            endpoint_config: Some(endpoint(ip, ip_v6, &[])),
         };
         docker
             .connect_network(network, request)
@@ -529,7 +568,8 @@ pub(crate) async fn launch(
             .next()
             .expect("create_networks returns every network")
     };
-    let (agent_net, upstream_net, lan_net, neighbour_net) = (next(), next(), next(), next());
+    let (agent_net, upstream_net, lan_net, neighbour_net, public6_net) =
+        (next(), next(), next(), next(), next());
     let metadata_net = networks.next();
     let agent_base = agent_net.gateway;
     let upstream_base = upstream_net.gateway;
@@ -543,13 +583,14 @@ pub(crate) async fn launch(
         images::BUILTIN_PROBE_PATH
     };
     let sabotage = &spec.sabotage;
-    // The LAN host is the IPv6 fixture: only it sits on a network with IPv6, so no other
-    // fixture (and never the bundle) talks IPv6 behind the harness's back.
-    let lan_v6 = lan_net
+    // The public host's IPv6 address lives on a network only it joins, so no other fixture
+    // (and never the bundle) talks IPv6 behind the harness's back. An engine that cannot make
+    // IPv6 networks leaves it out, and the IPv6 probe of the public host says so.
+    let public_v6 = public6_net
         .subnet_v6
         .as_ref()
-        .and(lan_net.gateway_v6)
-        .map(|gateway| v6_host(gateway, u16::from(hosts::LAN)));
+        .and(public6_net.gateway_v6)
+        .map(|gateway| v6_host(gateway, u16::from(hosts::PUBLIC)));
     let mut agent_extra_ips = Vec::new();
     if sabotage.agent_on_upstream {
         agent_extra_ips.push(host_in(upstream_base, hosts::AGENT_UPSTREAM));
@@ -617,7 +658,8 @@ pub(crate) async fn launch(
         guest_host_gateway: None,
         // Docker's embedded DNS on user-defined networks; a microVM's resolver is smolvm's.
         agent_resolver: in_container.then(|| "127.0.0.11:53".parse().expect("literal")),
-        lan_v6,
+        public_v6,
+        public_v6_network: Some(public6_net),
         neighbour: Some(FixtureHost {
             name: "neighbour".into(),
             ip: host_in(neighbour_base, hosts::BUNDLE),
@@ -697,6 +739,7 @@ pub(crate) async fn launch(
             )
             .collect(),
             // A dual-homed bundle must not route between its legs.
+            more_v6: vec![],
             sysctls: vec![(
                 "net.ipv4.ip_forward".into(),
                 if sabotage.ip_forward { "1" } else { "0" }.into(),
@@ -716,6 +759,13 @@ pub(crate) async fn launch(
             ip_v6: None,
             aliases: vec![spec.allowed_host.clone(), spec.denied_host.clone()],
             more: vec![],
+            more_v6: topology
+                .public_v6_network
+                .as_ref()
+                .zip(topology.public_v6)
+                .map(|(n, ip_v6)| (n.name.clone(), host_in(n.gateway, hosts::PUBLIC), ip_v6))
+                .into_iter()
+                .collect(),
             sysctls: vec![],
             binds: vec![],
             cap_add: vec![],
@@ -729,9 +779,10 @@ pub(crate) async fn launch(
             cmd: lan_cmd,
             network: topology.lan_network.name.clone(),
             ip: topology.lan.ip,
-            ip_v6: topology.lan_v6,
+            ip_v6: None,
             aliases: vec![],
             more: vec![],
+            more_v6: vec![],
             sysctls: vec![],
             binds: vec![],
             cap_add: vec![],
@@ -748,6 +799,7 @@ pub(crate) async fn launch(
             ip_v6: None,
             aliases: vec![],
             more: vec![],
+            more_v6: vec![],
             sysctls: vec![],
             binds: vec![],
             cap_add: vec![],
@@ -774,6 +826,7 @@ pub(crate) async fn launch(
                 topology.upstream_network.name.clone(),
                 host_in(upstream_base, hosts::NEIGHBOUR_UPSTREAM),
             )],
+            more_v6: vec![],
             sysctls: vec![],
             binds: vec![],
             cap_add: vec![],
@@ -801,6 +854,7 @@ pub(crate) async fn launch(
             ip_v6: None,
             aliases: vec![],
             more: vec![(topology.upstream_network.name.clone(), metadata_upstream_ip)],
+            more_v6: vec![],
             sysctls: vec![],
             binds: vec![],
             cap_add: vec!["NET_ADMIN".into()],
@@ -837,6 +891,7 @@ pub(crate) async fn launch(
                 }
                 more
             },
+            more_v6: vec![],
             sysctls: vec![],
             binds: if sabotage.engine_socket {
                 vec![engine_socket_bind()?]
@@ -1181,14 +1236,15 @@ async fn verify_topology(
             .iter()
             .any(|gw| gw.octets()[..3] == ip.octets()[..3])
     };
-    if let Some(lan_v6) = topology.lan_v6 {
+    if let Some(public_v6) = topology.public_v6 {
         let inside_v6 = topology
-            .lan_network
-            .gateway_v6
-            .is_some_and(|gw| gw.segments()[..4] == lan_v6.segments()[..4]);
+            .public_v6_network
+            .as_ref()
+            .and_then(|n| n.gateway_v6)
+            .is_some_and(|gw| gw.segments()[..4] == public_v6.segments()[..4]);
         if !inside_v6 {
             return Err(corrupt(format!(
-                "the LAN host's IPv6 address {lan_v6} is outside the LAN network"
+                "the public host's IPv6 address {public_v6} is outside its IPv6 network"
             )));
         }
     }
