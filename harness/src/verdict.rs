@@ -479,9 +479,22 @@ fn judge_listen(
         })
         .map(String::as_str)
         .collect();
+    let stopped: Vec<&str> = plan
+        .dialers
+        .iter()
+        .filter(|name| {
+            records
+                .iter()
+                .any(|r| r.event == "dial-stopped" && &r.fixture == *name)
+        })
+        .map(String::as_str)
+        .collect();
     match judge_deny(attempt, observation, plan) {
         Judgement::Denied(_) if !silent.is_empty() => Judgement::Unclear(format!(
             "the dialers {silent:?} never started, so nobody tried to connect"
+        )),
+        Judgement::Denied(_) if !stopped.is_empty() => Judgement::Unclear(format!(
+            "the dialers {stopped:?} had used up their tries (a bottle older than a minute), so nobody was trying to connect"
         )),
         other => other,
     }

@@ -1154,4 +1154,14 @@ fn a_listener_without_its_self_check_or_without_dialers_proves_nothing() {
         &s.judge(),
         &[("inbound.agent_listener", Verdict::Inconclusive)],
     );
+    // A dialer that has used up its tries (a kept bottle probed later) proves nothing either.
+    let mut s = Scenario::contained();
+    s.records.push(Record {
+        event: "dial-stopped".into(),
+        ..record("lan", "0.0.0.0:0", "10.210.1.3:4700", None, None)
+    });
+    assert_only(
+        &s.judge(),
+        &[("inbound.agent_listener", Verdict::Inconclusive)],
+    );
 }
