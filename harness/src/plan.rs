@@ -515,16 +515,19 @@ pub fn build(
             }
             other => unreachable!("probe {other} has no plan: add it to plan::build"),
         }
-        let skipped = (spec.family == bottle_probes::catalogue::Family::Metadata
-            && t.metadata.is_none())
-        .then(|| {
-            format!(
+        let skipped = match spec.family {
+            bottle_probes::catalogue::Family::Metadata if t.metadata.is_none() => Some(format!(
                 "no metadata fixture on this bottle: {}",
                 t.metadata_unavailable
                     .as_deref()
                     .unwrap_or("the backend does not provide one")
-            )
-        });
+            )),
+            bottle_probes::catalogue::Family::Inbound if t.inbound_port.is_none() => Some(
+                "nothing dials the agent on this backend (its fixture hosts cannot reach a microVM agent's address)"
+                    .to_string(),
+            ),
+            _ => None,
+        };
         probes.push(PlannedProbe {
             spec,
             attempts,

@@ -1099,6 +1099,7 @@ fn without_a_metadata_fixture_the_metadata_probes_are_skipped_never_passed() {
     topology.metadata = None;
     topology.metadata_upstream_ip = None;
     topology.metadata_unavailable = Some("needs root".into());
+    topology.inbound_port = None;
     let plan = make_plan_for(&topology);
     for id in ["metadata.direct", "metadata.via_proxy"] {
         let probe = plan.probe(id).unwrap();
@@ -1118,6 +1119,10 @@ fn without_a_metadata_fixture_the_metadata_probes_are_skipped_never_passed() {
     );
     assert_eq!(verdict_of(&results, "metadata.direct"), Verdict::Skipped);
     assert_eq!(verdict_of(&results, "metadata.via_proxy"), Verdict::Skipped);
+    assert_eq!(
+        verdict_of(&results, "inbound.agent_listener"),
+        Verdict::Skipped
+    );
     // Everything else stays inconclusive without output: a skip is only ever a skip.
     assert_eq!(
         verdict_of(&results, "lan.fixture_host"),
