@@ -103,6 +103,10 @@ pub struct Topology {
     /// That network (bundle and metadata fixture only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_network: Option<NetworkInfo>,
+    /// The agent's IPv6 address when its network has IPv6 (only when sabotaged): this machine
+    /// dials the inbound listener there too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_ip_v6: Option<Ipv6Addr>,
     /// The port of the agent's inbound listener, which the fixture hosts keep dialling (the
     /// public host also at the agent's upstream address, the neighbour at its neighbour-network
     /// address, where those exist only in sabotaged bottles). None: nothing dials.

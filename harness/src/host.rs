@@ -26,6 +26,9 @@ pub struct HostCanaries {
     pub all_interfaces_port: u16,
     /// Whether the all-interfaces canary also listens on IPv6.
     pub all_interfaces_v6: bool,
+    /// Whether echo requests to this machine are recorded (a raw socket: root only). Without
+    /// it a ping to this machine that times out has no target-side view, so none is planned.
+    pub icmp_recorder: bool,
 }
 
 impl HostCanaries {
@@ -59,12 +62,16 @@ impl HostCanaries {
                     false,
                 ),
             };
+        // Only echo requests carrying a probe's nonce: anything on this machine may ping it.
+        let icmp_recorder =
+            bottle_fixtures::icmp::start_with("host-all", sink.clone(), true).is_ok();
         Ok(Self {
             sink,
             loopback: loopback.addr,
             loopback_v6,
             all_interfaces_port: all.addr.port(),
             all_interfaces_v6,
+            icmp_recorder,
         })
     }
 }
@@ -123,40 +130,50 @@ pub struct HostDialer {
 impl HostDialer {
     pub fn start(topology: &Topology, canaries: &HostCanaries) -> Option<Self> {
         let port = topology.inbound_port?;
-        let agent = topology.agent_ip;
-        if !routed_via_bridge(agent, &std::fs::read_to_string("/proc/net/route").ok()?) {
+        let mut targets = Vec::new();
+        let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+        if routed_via_bridge(topology.agent_ip, &table) {
+            targets.push(SocketAddr::new(topology.agent_ip.into(), port));
+        }
+        // An agent network with IPv6 has this machine's address as its gateway: on-link.
+        if let (Some(ip), Some(_)) = (topology.agent_ip_v6, topology.agent_network.gateway_v6) {
+            targets.push(SocketAddr::new(ip.into(), port));
+        }
+        if targets.is_empty() {
             return None;
         }
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (flag, sink) = (stop.clone(), canaries.sink.clone());
         std::thread::spawn(move || {
-            let target = SocketAddr::new(agent.into(), port);
-            // Bounded: at most 100 tries (10 s), usually ended by the stage.
+            // Bounded: at most 100 rounds (10 s), usually ended by the stage.
             for attempt in 0..100 {
                 if flag.load(std::sync::atomic::Ordering::Relaxed) {
                     break;
                 }
-                let result = TcpStream::connect_timeout(&target, Duration::from_millis(200));
-                let local = result
-                    .as_ref()
-                    .ok()
-                    .and_then(|s| s.local_addr().ok())
-                    .unwrap_or(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0));
-                let mut record = bottle_fixtures::Record {
-                    fixture: "host-dialer".into(),
-                    event: "dial".into(),
-                    proto: "tcp".into(),
-                    local,
-                    peer: target,
-                    nonce: None,
-                    qname: None,
-                };
-                if attempt == 0 {
-                    sink.push(record.clone());
-                }
-                if result.is_ok() {
-                    record.event = "dial-connected".into();
-                    sink.push(record);
+                for target in &targets {
+                    let target = *target;
+                    let result = TcpStream::connect_timeout(&target, Duration::from_millis(200));
+                    let local = result
+                        .as_ref()
+                        .ok()
+                        .and_then(|s| s.local_addr().ok())
+                        .unwrap_or(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0));
+                    let mut record = bottle_fixtures::Record {
+                        fixture: "host-dialer".into(),
+                        event: "dial".into(),
+                        proto: "tcp".into(),
+                        local,
+                        peer: target,
+                        nonce: None,
+                        qname: None,
+                    };
+                    if attempt == 0 {
+                        sink.push(record.clone());
+                    }
+                    if result.is_ok() {
+                        record.event = "dial-connected".into();
+                        sink.push(record);
+                    }
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -268,7 +285,13 @@ pub fn liveness_checks(
         check(Target::HostLoopback, v6.ip(), v6.port(), CheckKind::Tcp);
     }
     if canaries.all_interfaces_v6 {
-        for ip in host_addresses_v6 {
+        // Every IPv6 address the plan aims at: this machine's, and the run's bridges' gateways
+        // (one still tentative fails here, so its probe cannot pass on a silence).
+        let mut v6: Vec<Ipv6Addr> = host_addresses_v6.to_vec();
+        v6.extend(topology.networks().iter().filter_map(|n| n.gateway_v6));
+        v6.sort_unstable();
+        v6.dedup();
+        for ip in &v6 {
             check(
                 Target::HostAllInterfaces,
                 (*ip).into(),

@@ -67,6 +67,10 @@ pub struct HostSide {
     pub addresses: Vec<Ipv4Addr>,
     /// This machine's global and unique-local IPv6 addresses (empty without IPv6).
     pub addresses_v6: Vec<Ipv6Addr>,
+    /// Whether the all-interfaces canary listens on IPv6 too.
+    pub all_interfaces_v6: bool,
+    /// Whether echo requests to this machine are recorded (see `HostCanaries`).
+    pub icmp_recorder: bool,
     /// This machine's link-local IPv6 addresses.
     pub link_local_v6: Vec<Ipv6Addr>,
 }
@@ -369,7 +373,10 @@ pub fn build(
             }
             "ipv6.host_addresses" => {
                 let mut addresses = host.addresses_v6.clone();
-                addresses.extend(t.networks().iter().filter_map(|n| n.gateway_v6));
+                // Without the dual-stack canary there is nothing to aim at on IPv6.
+                if host.all_interfaces_v6 {
+                    addresses.extend(t.networks().iter().filter_map(|n| n.gateway_v6));
+                }
                 addresses.sort_unstable();
                 addresses.dedup();
                 for ip in addresses {
@@ -427,9 +434,13 @@ pub fn build(
                 if let Some(neighbour) = &t.neighbour {
                     pings.push((neighbour.ip.into(), Target::Neighbour, "neighbour bottle"));
                 }
-                let mut host_ips: Vec<Ipv4Addr> = host.addresses.clone();
-                host_ips.extend(t.networks().iter().map(|n| n.gateway));
-                host_ips.extend(t.guest_host_gateway);
+                // This machine only with a target-side view of its echo requests.
+                let mut host_ips: Vec<Ipv4Addr> = Vec::new();
+                if host.icmp_recorder {
+                    host_ips.extend(host.addresses.iter().copied());
+                    host_ips.extend(t.networks().iter().map(|n| n.gateway));
+                    host_ips.extend(t.guest_host_gateway);
+                }
                 host_ips.sort_unstable();
                 host_ips.dedup();
                 for ip in host_ips {

@@ -131,7 +131,12 @@ pub const CASES: &[Case] = &[
             ipv6_host: true,
             ..Sabotage::default()
         },
-        must_escape: &["ipv6.host_addresses", "ipv6.link_local", "ipv6.public_host"],
+        must_escape: &[
+            "ipv6.host_addresses",
+            "ipv6.link_local",
+            "ipv6.public_host",
+            "inbound.agent_listener",
+        ],
     },
     Case {
         name: "neighbour-reachable",

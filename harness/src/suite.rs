@@ -419,6 +419,8 @@ pub async fn probe_bottle(
         addresses: host::host_addresses(),
         addresses_v6,
         link_local_v6,
+        all_interfaces_v6: canaries.all_interfaces_v6,
+        icmp_recorder: canaries.icmp_recorder,
     };
     let checked_addresses: Vec<std::net::IpAddr> = all_host_addresses(
         &host_side.addresses,

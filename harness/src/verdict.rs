@@ -594,6 +594,17 @@ fn evaluate_probe(
                     .collect::<Vec<_>>()
                     .join(", ")
             ))
+        } else if let Some(connected) = evidence.records.iter().find(|r| {
+            spec.expect == Expect::Deny
+                && matches!(attempt.spec.kind, AttemptKind::Listen { .. })
+                && r.event == "dial-connected"
+        }) {
+            // Reach seen by a dialer stands whatever the probe printed (or failed to).
+            target_saw.push(connected.to_line());
+            Judgement::Reached(format!(
+                "{} connected to the agent's listener at {}",
+                connected.fixture, connected.peer
+            ))
         } else if let Some(contact) = (spec.expect == Expect::Deny)
             .then(|| attributed(attempt, plan, unexplained))
             .and_then(|found| found.first().copied())

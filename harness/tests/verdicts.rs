@@ -76,6 +76,7 @@ fn topology() -> Topology {
         metadata_network: Some(net("cb-t-metadata", 5, false)),
         metadata_unavailable: None,
         inbound_port: Some(4700),
+        agent_ip_v6: None,
     }
 }
 
@@ -91,6 +92,8 @@ fn make_plan_for(topology: &Topology) -> Plan {
         all_interfaces_port: 41001,
         addresses: vec![Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(172, 17, 0, 1)],
         addresses_v6: vec!["fd00::2".parse().unwrap()],
+        all_interfaces_v6: true,
+        icmp_recorder: true,
         link_local_v6: vec!["fe80::1".parse().unwrap()],
     };
     plan::build(topology, &host, &TimeoutConfig::default(), None, || {

@@ -200,8 +200,14 @@ fn no_ipv6(spec: &AttemptSpec, ip: IpAddr, error: &io::Error) -> Option<Observat
     if errno != EADDRNOTAVAIL && errno != EAFNOSUPPORT {
         return None;
     }
-    let addresses = ipv6_interfaces()?;
-    addresses.is_empty().then(|| {
+    // Every line counts here, tentative addresses too: an address still in duplicate address
+    // detection is IPv6 the agent is about to have.
+    let any_address = match std::fs::read_to_string("/proc/net/if_inet6") {
+        Ok(text) => text.lines().any(|line| !line.trim().is_empty()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => false,
+        Err(_) => return None,
+    };
+    (!any_address).then(|| {
         failed(
             spec,
             Outcome::Unreachable,
@@ -269,9 +275,13 @@ fn listen(
 ) -> Observation {
     use std::net::TcpListener;
     let deadline = Instant::now() + timeout;
-    let listener = match TcpListener::bind(SocketAddr::new(IpAddr::V4([0, 0, 0, 0].into()), port))
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-    {
+    // Dual-stack where the agent has IPv6 (dialled over IPv6 too), IPv4 otherwise.
+    let listener = TcpListener::bind(SocketAddr::new(
+        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        port,
+    ))
+    .or_else(|_| TcpListener::bind(SocketAddr::new(IpAddr::V4([0, 0, 0, 0].into()), port)));
+    let listener = match listener.and_then(|l| l.set_nonblocking(true).map(|()| l)) {
         Ok(listener) => listener,
         Err(error) => {
             return failed(
@@ -300,6 +310,7 @@ fn listen(
     let mut foreign = Vec::new();
     let mut saw_self = false;
     let mut take = |peer: SocketAddr| {
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
         if peer.ip() == IpAddr::V4(own) {
             saw_self = true;
         } else if !peer.ip().is_loopback() {

@@ -121,10 +121,29 @@ fn scan_roots(spec: &AttemptSpec, roots: &[(&str, usize)]) -> Observation {
         .collect();
     others.sort();
     others.dedup();
-    let accepted: Vec<&PathBuf> = others
-        .iter()
-        .filter(|p| UnixStream::connect(p).is_ok())
-        .collect();
+    // Only a socket nobody listens on (ECONNREFUSED) or one gone mid-search (ENOENT) is dead. A
+    // datagram or seqpacket socket refuses a stream connect (EPROTOTYPE): it is tried as a
+    // datagram socket. Any other failure (EACCES: the agent's user may not use it) proves nothing.
+    let mut accepted: Vec<&PathBuf> = Vec::new();
+    let mut unclear: Vec<String> = Vec::new();
+    for path in &others {
+        match UnixStream::connect(path) {
+            Ok(_) => accepted.push(path),
+            Err(error) => match error.raw_os_error() {
+                Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => {}
+                Some(libc::EPROTOTYPE) => {
+                    let datagram = std::os::unix::net::UnixDatagram::unbound()
+                        .and_then(|socket| socket.connect(path));
+                    match datagram {
+                        Ok(()) => accepted.push(path),
+                        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {}
+                        Err(e) => unclear.push(format!("{}: {e}", path.display())),
+                    }
+                }
+                _ => unclear.push(format!("{}: {error}", path.display())),
+            },
+        }
+    }
     let list = |paths: &[&PathBuf]| {
         paths
             .iter()
@@ -138,6 +157,17 @@ fn scan_roots(spec: &AttemptSpec, roots: &[(&str, usize)]) -> Observation {
         observation = Observation::new(&spec.id, Outcome::Connected, 0);
         observation.ack = false;
         observation.note = Some(format!("sockets accepted: {}", list(&accepted)));
+    } else if !unclear.is_empty() {
+        observation = Observation::new(&spec.id, Outcome::Error, 0);
+        observation.note = Some(format!(
+            "sockets that could not be judged: {}",
+            unclear
+                .iter()
+                .take(4)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
     } else if !saw_own {
         observation = Observation::new(&spec.id, Outcome::Error, 0);
         observation.note = Some(match own_path {

@@ -621,6 +621,10 @@ pub(crate) async fn launch(
             .then_some(metadata_upstream_ip),
         metadata_unavailable,
         inbound_port: in_container.then_some(hosts::INBOUND_PORT),
+        agent_ip_v6: agent_net
+            .gateway_v6
+            .filter(|_| in_container)
+            .map(|gateway| v6_host(gateway, u16::from(hosts::AGENT))),
         metadata_leg_ip,
         metadata_network: metadata_net,
         backend: "docker".into(),
@@ -793,7 +797,9 @@ pub(crate) async fn launch(
             role: "dns",
             image: images.fixture.clone(),
             entrypoint: fixture_entry.clone(),
-            cmd: ["dns", "--listen", "0.0.0.0:53"].map(String::from).to_vec(),
+            cmd: ["dns", "--listen", "0.0.0.0:53", "--icmp"]
+                .map(String::from)
+                .to_vec(),
             network: topology.upstream_network.name.clone(),
             ip: dns_ip,
             ip_v6: None,
@@ -868,7 +874,7 @@ pub(crate) async fn launch(
             cmd: vec!["idle".to_string()],
             network: topology.agent_network.name.clone(),
             ip: topology.agent_ip,
-            ip_v6: None,
+            ip_v6: topology.agent_ip_v6,
             aliases: vec![],
             more: {
                 let mut more = Vec::new();
