@@ -97,9 +97,10 @@ fn signal_in_phase(phase: &'static str, signal: i32) -> Result<(), Failed> {
 }
 
 /// How long the paused-phase trials hold the phase open: far longer than the interrupt's own
-/// teardown (two label sweeps 300 ms apart, about 1.5 s), so a run that exits before the pause
-/// would have ended was cut off inside it.
-const PAUSE_MS: u64 = 5_000;
+/// teardown (a label sweep, then sweeps every 300 ms until two checks find nothing: 2-5 s on a
+/// loaded machine, measured up to 5.2 s), so a run that exits before the pause would have ended
+/// was cut off inside it. The hook caps a pause at 10 s.
+const PAUSE_MS: u64 = 10_000;
 
 /// How long a paused-phase trial waits for the run's objects to disappear after it exited.
 const GONE_WITHIN: Duration = Duration::from_secs(15);
