@@ -144,39 +144,9 @@ impl HostDialer {
         }
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (flag, sink) = (stop.clone(), canaries.sink.clone());
+        // Bounded: at most 100 rounds (10 s), usually ended by the stage.
         std::thread::spawn(move || {
-            // Bounded: at most 100 rounds (10 s), usually ended by the stage.
-            for attempt in 0..100 {
-                if flag.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                for target in &targets {
-                    let target = *target;
-                    let result = TcpStream::connect_timeout(&target, Duration::from_millis(200));
-                    let local = result
-                        .as_ref()
-                        .ok()
-                        .and_then(|s| s.local_addr().ok())
-                        .unwrap_or(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0));
-                    let mut record = bottle_fixtures::Record {
-                        fixture: "host-dialer".into(),
-                        event: "dial".into(),
-                        proto: "tcp".into(),
-                        local,
-                        peer: target,
-                        nonce: None,
-                        qname: None,
-                    };
-                    if attempt == 0 {
-                        sink.push(record.clone());
-                    }
-                    if result.is_ok() {
-                        record.event = "dial-connected".into();
-                        sink.push(record);
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            bottle_fixtures::canary::dial("host-dialer", &targets, &sink, 100, Some(&flag))
         });
         Some(Self { stop })
     }

@@ -163,6 +163,12 @@ const IFA_F_DADFAILED: u32 = 0x08;
 /// `/proc/net/if_inet6`, loopback included, tentative ones (duplicate address detection still
 /// running) left out; `None` when the file cannot be read at all (nothing can be concluded).
 pub fn ipv6_interfaces() -> Option<Vec<(String, u32, std::net::Ipv6Addr)>> {
+    ipv6_addresses(false)
+}
+
+/// As [`ipv6_interfaces`], with tentative addresses when `tentative` (for naming interfaces,
+/// where an address still in duplicate address detection counts: the interface has IPv6).
+fn ipv6_addresses(tentative: bool) -> Option<Vec<(String, u32, std::net::Ipv6Addr)>> {
     let text = match std::fs::read_to_string("/proc/net/if_inet6") {
         Ok(text) => text,
         // The file is absent when the kernel has no IPv6 at all.
@@ -176,7 +182,7 @@ pub fn ipv6_interfaces() -> Option<Vec<(String, u32, std::net::Ipv6Addr)>> {
                 let hex = fields.first()?;
                 let index = u32::from_str_radix(fields.get(1)?, 16).ok()?;
                 let flags = u32::from_str_radix(fields.get(4)?, 16).ok()?;
-                if flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) != 0 {
+                if !tentative && flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) != 0 {
                     return None;
                 }
                 let name = fields.get(5)?.to_string();
@@ -225,7 +231,7 @@ fn tcp_link_local(
     port: u16,
     timeout: Duration,
 ) -> Observation {
-    let Some(interfaces) = ipv6_interfaces() else {
+    let Some(interfaces) = ipv6_addresses(true) else {
         return failed(
             spec,
             Outcome::Error,
