@@ -10,6 +10,7 @@ pub mod labels;
 pub mod smolmachines;
 pub mod spec;
 pub mod topology;
+pub mod trace;
 
 pub use backend::{Availability, BottleBackend, ExecOutput, TeardownReport};
 pub use errors::BackendError;

@@ -15,7 +15,7 @@ use bottle_probes::dns;
 
 use crate::errors::HarnessError;
 
-const LIVENESS_TIMEOUT: Duration = Duration::from_secs(2);
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// The canaries on this machine: one on 127.0.0.1, one on ::1 (when this machine has IPv6),
 /// and one on every interface (dual-stack `[::]` when possible, so IPv4 and IPv6 reach it).

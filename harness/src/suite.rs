@@ -315,6 +315,7 @@ async fn run_inner(
     }
     let spec = bottle_spec(options, run_id)?;
     progress(show, "preparing images");
+    bottle_backends::trace::step("run: preparing images");
     let prepare_started = Instant::now();
     backend
         .prepare(&spec)
@@ -451,6 +452,7 @@ pub async fn probe_bottle(
     );
     let execs_started = Instant::now();
     let first = run_stage(backend, bottle, &plan, &controls, "1", options.sequential).await;
+    bottle_backends::trace::step("probes: controls done");
     let rtt_ms = first.as_ref().ok().and_then(|output| {
         output
             .observations
@@ -510,6 +512,7 @@ pub async fn probe_bottle(
     let dialing = host::HostDialer::start(&bottle.topology, &canaries);
     let second = run_stage(backend, bottle, &plan, &denies, "2", options.sequential).await;
     drop(dialing);
+    bottle_backends::trace::step("probes: denies done");
     let probe_ms = execs_started.elapsed().as_millis() as u64;
     let report_started = Instant::now();
     crate::fault_hook::pause_at("report").await;
@@ -525,6 +528,7 @@ pub async fn probe_bottle(
             .map(bottle_backends::hostnet::wait_usable_v6),
     )
     .await;
+    bottle_backends::trace::step("report: IPv6 gateways usable");
     let checks = host::liveness_checks(
         &bottle.topology,
         &canaries,
@@ -557,6 +561,7 @@ pub async fn probe_bottle(
         .await
         .unwrap_or_default()
     };
+    bottle_backends::trace::step("report: liveness checks sent");
     let liveness_peers: Vec<std::net::SocketAddr> =
         own_ends.lock().map(|e| e.clone()).unwrap_or_default();
     // Host addresses can vanish while a run is in flight (another bottle's bridge being torn
@@ -607,6 +612,7 @@ pub async fn probe_bottle(
         }
         tokio::time::sleep(RECORD_RETRY).await;
     }
+    bottle_backends::trace::step("report: records read");
     let liveness_nonces: Vec<String> = checks.iter().map(|c| c.nonce.clone()).collect();
     let mut liveness = BTreeMap::new();
     for (check, result) in checks.iter().zip(sent) {

@@ -554,6 +554,7 @@ pub(crate) async fn launch(
     // agent network; its own allow list is what confines it there.
     let host_block = in_container && !spec.sabotage.no_host_block;
     let metadata_unavailable = metadata_unavailable(in_container);
+    crate::trace::step("launch: creating networks");
     let mut networks = create_networks(
         docker,
         spec,
@@ -926,6 +927,7 @@ pub(crate) async fn launch(
             p
         })
         .collect();
+    crate::trace::step("launch: creating containers");
     futures_util::future::try_join_all(planned.iter().map(|p| {
         // Sabotage: the agent resolves through the bundle's forwarder.
         let dns = if p.role == "agent" && sabotage.resolver_forwards {
@@ -961,6 +963,7 @@ pub(crate) async fn launch(
         )
         .await?;
     }
+    crate::trace::step("launch: starting containers");
     let start_and_wait = |p: &PlannedContainer| {
         let name = container_name(&spec.run_id, p.role);
         let announces = p.announces_ready;
@@ -969,8 +972,10 @@ pub(crate) async fn launch(
                 .start_container(&name, None)
                 .await
                 .map_err(BackendError::engine(format!("starting {name}")))?;
+            crate::trace::step(&format!("launch: started {name}"));
             if announces {
                 wait_ready(docker, &name).await?;
+                crate::trace::step(&format!("launch: {name} ready"));
             }
             Ok::<_, BackendError>(())
         }
@@ -980,6 +985,7 @@ pub(crate) async fn launch(
     futures_util::future::try_join_all(planned.iter().map(start_and_wait)).await?;
     if topology.metadata.is_some() {
         route_bundle_to_metadata(docker, spec, &topology).await?;
+        crate::trace::step("launch: bundle routed to the metadata fixture");
     }
     if in_container && sabotage.ip_forward {
         route_through_bundle(docker, &spec.run_id, &topology).await?;
