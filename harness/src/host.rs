@@ -143,11 +143,14 @@ impl HostDialer {
             return None;
         }
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (flag, sink) = (stop.clone(), canaries.sink.clone());
-        // Bounded: at most 100 rounds (10 s), usually ended by the stage.
-        std::thread::spawn(move || {
-            bottle_fixtures::canary::dial("host-dialer", &targets, &sink, 100, Some(&flag))
-        });
+        // One dialer per target, so that a target that swallows tries does not starve the
+        // others. Bounded: at most 200 tries each (10 s or more), usually ended by the stage.
+        for target in targets {
+            let (flag, sink) = (stop.clone(), canaries.sink.clone());
+            std::thread::spawn(move || {
+                bottle_fixtures::canary::dial("host-dialer", target, &sink, 200, Some(&flag))
+            });
+        }
         Some(Self { stop })
     }
 }

@@ -377,9 +377,6 @@ const INTERRUPT_SWEEP_FOR: Duration = Duration::from_secs(5);
 const RECORD_ROUNDS: usize = 6;
 const RECORD_RETRY: Duration = Duration::from_millis(200);
 
-/// The shortest window of the agent's inbound listener.
-const LISTEN_MIN_MS: u32 = 1000;
-
 fn all_host_addresses(
     v4: &[std::net::Ipv4Addr],
     v6: &[std::net::Ipv6Addr],
@@ -492,11 +489,9 @@ pub async fn probe_bottle(
             ) {
                 attempt.spec.timeout_ms = options.config.timeouts.control_ms;
             }
-            // The inbound listener must stay up long enough for several rounds of the dialers
-            // (one try per 100 ms, 200 ms connect timeout).
-            if let bottle_probes::AttemptKind::Listen { .. } = attempt.spec.kind {
-                attempt.spec.timeout_ms = deny_timeout_ms.max(LISTEN_MIN_MS);
-            }
+            // The inbound listener stays up for the deny timeout like any other deny: the
+            // dialers try every 50 ms (150 ms each), and the verdict wants a complete try from
+            // every one of them inside the window the listener reports.
         }
     }
     progress(

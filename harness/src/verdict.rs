@@ -489,6 +489,9 @@ fn judge_listen(
         })
         .map(String::as_str)
         .collect();
+    let untried = observation
+        .window
+        .map(|window| dialers_without_a_try_in(window, &plan.dialers, records));
     match judge_deny(attempt, observation, plan) {
         Judgement::Denied(_) if !silent.is_empty() => Judgement::Unclear(format!(
             "the dialers {silent:?} never started, so nobody tried to connect"
@@ -496,8 +499,51 @@ fn judge_listen(
         Judgement::Denied(_) if !stopped.is_empty() => Judgement::Unclear(format!(
             "the dialers {stopped:?} had used up their tries (a bottle older than a minute), so nobody was trying to connect"
         )),
+        Judgement::Denied(_) if untried.is_none() => Judgement::Unclear(
+            "the listener did not say when it listened, so no dialer's try can be placed in it"
+                .into(),
+        ),
+        Judgement::Denied(_) if untried.as_ref().is_some_and(|u| !u.is_empty()) => {
+            let (open, close) = observation.window.unwrap_or_default();
+            Judgement::Unclear(format!(
+                "no complete try while the agent listened ({} ms) from {}: nobody was trying then",
+                close.saturating_sub(open),
+                untried.unwrap_or_default().join(", ")
+            ))
+        }
         other => other,
     }
+}
+
+/// The dialer targets (`fixture -> address`) without a try that began and ended inside the
+/// listener's `window`: a try that did, at a path that was open, would have connected. Each
+/// dialer's targets are the ones its `dial` records name.
+fn dialers_without_a_try_in(
+    (open, close): (u64, u64),
+    dialers: &[String],
+    records: &[Record],
+) -> Vec<String> {
+    let mut untried = Vec::new();
+    for name in dialers {
+        let targets: std::collections::BTreeSet<std::net::SocketAddr> = records
+            .iter()
+            .filter(|r| r.event == "dial" && &r.fixture == name)
+            .map(|r| r.peer)
+            .collect();
+        for target in targets {
+            let tried = records.iter().any(|r| {
+                r.event == "dial-try"
+                    && &r.fixture == name
+                    && r.peer == target
+                    && matches!((r.at_ms, r.took_ms), (Some(at), Some(took))
+                        if at >= open && at.saturating_add(took) <= close)
+            });
+            if !tried {
+                untried.push(format!("{name} -> {target}"));
+            }
+        }
+    }
+    untried
 }
 
 /// Judges an allow attempt (a positive control).

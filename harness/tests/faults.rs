@@ -43,7 +43,14 @@ fn run_id_in(line: &str) -> Option<String> {
 
 fn interrupt_at(phase: &str, signal: i32) -> Result<(String, Option<i32>, String), String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
-        .args(["run", "--backend", "docker", "--wait-teardown"])
+        .args([
+            "run",
+            "--backend",
+            "docker",
+            "--wait-teardown",
+            "--probe",
+            TRIAL_PROBES,
+        ])
         .env("RUST_LOG", "info")
         .env_remove("CLAUDE_BOTTLE_BACKEND")
         .stdout(Stdio::null())
@@ -96,6 +103,12 @@ fn signal_in_phase(phase: &'static str, signal: i32) -> Result<(), Failed> {
     Ok(())
 }
 
+/// The probes of the fault trials, which test signal handling and cleanup, not the catalogue:
+/// one that holds the probe phase open for a deny timeout (so a signal sent when probing starts
+/// lands inside it) and sends no DNS queries (Docker's embedded DNS holds the agent's removal
+/// until the queries it forwards time out, up to 4 s). `two_runs_at_once` runs everything.
+const TRIAL_PROBES: &str = "inbound.agent_listener";
+
 /// How long the paused-phase trials hold the phase open: far longer than the interrupt's own
 /// teardown (a label sweep, then sweeps every 300 ms until two checks find nothing: 2-5 s on a
 /// loaded machine, measured up to 5.2 s), so a run that exits before the pause would have ended
@@ -137,7 +150,14 @@ fn signal_in_paused_phase(phase: &'static str, signal: i32) -> Result<(), Failed
     let name = signal_name(signal);
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
-        .args(["run", "--backend", "docker", "--wait-teardown"])
+        .args([
+            "run",
+            "--backend",
+            "docker",
+            "--wait-teardown",
+            "--probe",
+            TRIAL_PROBES,
+        ])
         .env("RUST_LOG", "info")
         .env(
             bottle_harness::fault_hook::ENV,
@@ -234,7 +254,15 @@ fn killed_run_is_reaped() -> Result<(), Failed> {
     // gone once the next run has started.
     let existed = leftovers(&run_id)?;
     let output = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
-        .args(["run", "--backend", "docker", "--wait-teardown", "--quiet"])
+        .args([
+            "run",
+            "--backend",
+            "docker",
+            "--wait-teardown",
+            "--quiet",
+            "--probe",
+            TRIAL_PROBES,
+        ])
         .env_remove("CLAUDE_BOTTLE_BACKEND")
         .output()
         .map_err(|e| e.to_string())?;
@@ -440,7 +468,14 @@ impl EngineProxy {
 fn engine_lost_mid_run() -> Result<(), Failed> {
     let proxy = EngineProxy::start()?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
-        .args(["run", "--backend", "docker", "--wait-teardown"])
+        .args([
+            "run",
+            "--backend",
+            "docker",
+            "--wait-teardown",
+            "--probe",
+            TRIAL_PROBES,
+        ])
         .env("RUST_LOG", "info")
         .env("DOCKER_HOST", proxy.host())
         .env_remove("CLAUDE_BOTTLE_BACKEND")
@@ -473,7 +508,15 @@ fn engine_lost_mid_run() -> Result<(), Failed> {
         return Err(format!("the error does not name the phase:\n{seen}").into());
     }
     let next = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
-        .args(["run", "--backend", "docker", "--wait-teardown", "--quiet"])
+        .args([
+            "run",
+            "--backend",
+            "docker",
+            "--wait-teardown",
+            "--quiet",
+            "--probe",
+            TRIAL_PROBES,
+        ])
         .env_remove("CLAUDE_BOTTLE_BACKEND")
         .output()
         .map_err(|e| e.to_string())?;

@@ -135,6 +135,8 @@ fn record(
         peer: peer.parse().unwrap(),
         nonce: nonce.map(str::to_string),
         qname: qname.map(str::to_string),
+        at_ms: None,
+        took_ms: None,
     }
 }
 
@@ -163,6 +165,7 @@ impl Scenario {
                     AttemptKind::Listen { .. } => {
                         o.outcome = Some(Outcome::Refused);
                         o.note = Some("only its own connection arrived".into());
+                        o.window = Some(LISTEN_WINDOW);
                     }
                     AttemptKind::UnixSockets => {
                         o.outcome = Some(Outcome::Refused);
@@ -225,6 +228,14 @@ impl Scenario {
                 event: "dial".into(),
                 ..record(dialer, "0.0.0.0:0", "10.210.1.3:4700", None, None)
             });
+            // A try before, one inside and one overlapping the end of the listener's window.
+            for (at, took) in [(-200, 150), (100, 150), (500, 150)] {
+                records.push(dial_try(
+                    dialer,
+                    LISTEN_WINDOW.0.saturating_add_signed(at),
+                    took,
+                ));
+            }
         }
         Self {
             plan,
@@ -280,6 +291,19 @@ impl Scenario {
             .spec
             .nonce
             .clone()
+    }
+}
+
+/// When the scenario's inbound listener was open (milliseconds since the epoch).
+const LISTEN_WINDOW: (u64, u64) = (1_790_000_000_000, 1_790_000_000_600);
+
+/// A dialer's try at the agent's listener that began at `at` and took `took` ms.
+fn dial_try(dialer: &str, at: u64, took: u64) -> Record {
+    Record {
+        event: "dial-try".into(),
+        at_ms: Some(at),
+        took_ms: Some(took),
+        ..record(dialer, "0.0.0.0:0", "10.210.1.3:4700", None, None)
     }
 }
 
@@ -1158,6 +1182,30 @@ fn a_listener_without_its_self_check_or_without_dialers_proves_nothing() {
     let mut s = Scenario::contained();
     s.records
         .retain(|r| !(r.event == "dial" && r.fixture == "neighbour"));
+    assert_only(
+        &s.judge(),
+        &[("inbound.agent_listener", Verdict::Inconclusive)],
+    );
+    // A dialer whose tries all fell outside the listener's window (stalled while the agent
+    // listened) proves nothing: only a try that began and ended inside it counts.
+    let mut s = Scenario::contained();
+    s.records.retain(|r| {
+        !(r.event == "dial-try" && r.fixture == "lan" && r.at_ms == Some(LISTEN_WINDOW.0 + 100))
+    });
+    let results = s.judge();
+    assert_only(
+        &results,
+        &[("inbound.agent_listener", Verdict::Inconclusive)],
+    );
+    let detail = &results
+        .iter()
+        .find(|r| r.id == "inbound.agent_listener")
+        .unwrap()
+        .detail;
+    assert!(detail.contains("lan -> 10.210.1.3:4700"), "{detail}");
+    // ... and a listener that does not say when it listened proves nothing.
+    let mut s = Scenario::contained();
+    s.obs("inbound.agent_listener").window = None;
     assert_only(
         &s.judge(),
         &[("inbound.agent_listener", Verdict::Inconclusive)],

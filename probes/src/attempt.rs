@@ -298,6 +298,8 @@ fn listen(
             )
         }
     };
+    // The listener is up from here: dialers' tries are judged against this window.
+    let opened = unix_ms();
     let nonce = spec.nonce.clone();
     // The self-check retries until shortly before the window closes: on a loaded machine its
     // thread may start late, and one failed try must not void the whole probe.
@@ -329,6 +331,7 @@ fn listen(
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
+    let window = Some((opened, unix_ms()));
     let self_sent = matches!(self_check.join(), Ok(Ok(())));
     // Connections the kernel completed before the deadline wait in the backlog: drain them
     // (bounded), so a late self-check or a late dialer is still counted.
@@ -342,6 +345,7 @@ fn listen(
         let mut observation = Observation::new(&spec.id, Outcome::Connected, 0);
         let peers: Vec<String> = foreign.iter().take(8).map(ToString::to_string).collect();
         observation.note = Some(format!("inbound connections from {}", peers.join(",")));
+        observation.window = window;
         return observation;
     }
     if saw_self && self_sent {
@@ -350,6 +354,7 @@ fn listen(
             "listened {} ms on {port}; only its own connection from {own} arrived",
             timeout.as_millis()
         ));
+        observation.window = window;
         return observation;
     }
     failed(
@@ -360,6 +365,15 @@ fn listen(
             "the self-check connection to {own}:{port} never arrived; the listener proves nothing"
         ),
     )
+}
+
+/// Milliseconds since the Unix epoch: the clock this machine's containers share, so a
+/// listener's window compares with the dialers' records.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn udp(spec: &AttemptSpec, addr: SocketAddr, timeout: Duration) -> Observation {
@@ -775,8 +789,13 @@ mod tests {
             own: "127.0.0.1".parse().unwrap(),
         });
         s.timeout_ms = 300;
+        let before = unix_ms();
         let observation = run(&s);
         assert_eq!(observation.outcome(), Outcome::Refused, "{observation:?}");
+        // The window it reports is the listening time, on this machine's clock.
+        let (open, close) = observation.window.expect("a window");
+        assert!(before <= open && close <= unix_ms(), "{observation:?}");
+        assert!(close - open >= 300, "{observation:?}");
         assert!(observation
             .note
             .unwrap()

@@ -329,6 +329,10 @@ pub struct Observation {
     pub filtered: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// When a listener was open, in milliseconds since the Unix epoch (first, last): the
+    /// window in which a dialer's try must fall to count as somebody having tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<(u64, u64)>,
 }
 
 impl Observation {
@@ -386,6 +390,9 @@ impl Observation {
         }
         if let Some(note) = &self.note {
             let _ = write!(w, " note={}", percent_encode(note));
+        }
+        if let Some((open, close)) = self.window {
+            let _ = write!(w, " window={open}-{close}");
         }
         line
     }
@@ -563,6 +570,7 @@ const OBSERVATION_FIELDS: &[&str] = &[
     "scanned",
     "filtered",
     "note",
+    "window",
 ];
 
 fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> {
@@ -631,10 +639,25 @@ fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> 
             "note" => {
                 observation.note = Some(percent_decode(value).ok_or_else(|| bad(key, value))?)
             }
+            "window" => {
+                observation.window = Some(parse_window(value).ok_or_else(|| bad(key, value))?)
+            }
             _ => {}
         }
     }
     Ok(observation)
+}
+
+/// Parses `<first>-<last>` (milliseconds since the epoch, digits only, first <= last).
+fn parse_window(value: &str) -> Option<(u64, u64)> {
+    let (first, last) = value.split_once('-')?;
+    let ms = |text: &str| {
+        (!text.is_empty() && text.len() <= 15 && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse::<u64>().ok())
+            .flatten()
+    };
+    let (first, last) = (ms(first)?, ms(last)?);
+    (first <= last).then_some((first, last))
 }
 
 /// Parses a decimal number made of ASCII digits only (no sign, no `+`, at most 10 digits).
@@ -667,6 +690,7 @@ mod tests {
         b.status = Some(403);
         b.deny = Some("host not allowed".into());
         b.note = Some("weird = text; ünïcode".into());
+        b.window = Some((1_790_000_000_000, 1_790_000_000_600));
         out.push_str(&b.to_line());
         out.push_str("\nCB1-END session=s1\n");
         out.into_bytes()
@@ -681,6 +705,7 @@ mod tests {
         assert_eq!(b.status, Some(403));
         assert_eq!(b.deny.as_deref(), Some("host not allowed"));
         assert_eq!(b.note.as_deref(), Some("weird = text; ünïcode"));
+        assert_eq!(b.window, Some((1_790_000_000_000, 1_790_000_000_600)));
     }
 
     #[test]
@@ -724,6 +749,10 @@ mod tests {
             "CB1 id=a#0 outcome=refused elapsed_ms=1 ack=yes",
             "CB1 id=a#0 outcome=refused",
             "CB1 id=a#0 outcome=refused elapsed_ms=1  ",
+            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=2-1",
+            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=1",
+            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=-1",
+            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=1-+2",
         ] {
             let text = format!("CB1-BEGIN session=s attempts=1\n{line}\nCB1-END session=s\n");
             assert!(
