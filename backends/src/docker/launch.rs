@@ -733,6 +733,17 @@ pub(crate) async fn launch(
         &mut public_cmd,
         &[agent_ip, host_in(upstream_base, hosts::AGENT_UPSTREAM)],
     );
+    // The public host also stands for the DNS canary: it keeps its own address (a secondary on
+    // the public host's upstream interface) and its own name in the records, and the bring-up
+    // starts one container fewer (each costs ~150-300 ms here).
+    let public_ip = topology.public.ip;
+    public_cmd.extend([
+        "--address".to_string(),
+        format!("@{public_ip}:dns={dns_ip}"),
+        "--name-for".to_string(),
+        format!("{dns_ip}=dns"),
+    ]);
+    public_cmd.extend(["--dns".to_string(), format!("{dns_ip}:53")]);
     let mut lan_cmd = canary_cmd("lan", &[80, 22], true);
     dial(&mut lan_cmd, &[agent_ip]);
     let mut neighbour_cmd = canary_cmd("neighbour", &neighbour_ports, true);
@@ -740,6 +751,29 @@ pub(crate) async fn launch(
         &mut neighbour_cmd,
         &[agent_ip, host_in(neighbour_base, hosts::AGENT_NEIGHBOUR)],
     );
+    // The neighbour's container also stands for the cloud-metadata service (one container
+    // fewer to start): 169.254.169.254 on its leg of the metadata network, where the bundle's
+    // route points, and a second address on the upstream network for this machine's liveness
+    // check; both listen on port 80 only and carry the name `metadata` in the records. The
+    // neighbour's own addresses and listeners are unchanged, and it has no IPv6, so the
+    // default route the (non-internal) metadata network gives it leads nowhere new.
+    if let (Some(_), Some(leg)) = (&topology.metadata, metadata_leg_ip) {
+        let neighbour_upstream = host_in(upstream_base, hosts::NEIGHBOUR_UPSTREAM);
+        for (held, alias, ip) in [
+            (leg, "md", METADATA_IP),
+            (neighbour_upstream, "mdup", metadata_upstream_ip),
+        ] {
+            neighbour_cmd.extend([
+                "--address".to_string(),
+                format!("@{held}:{alias}={ip}"),
+                "--tcp".to_string(),
+                format!("{ip}:80"),
+            ]);
+        }
+        for ip in [METADATA_IP, metadata_upstream_ip, leg] {
+            neighbour_cmd.extend(["--name-for".to_string(), format!("{ip}=metadata")]);
+        }
+    }
     let planned = [
         PlannedContainer {
             role: "bundle",
@@ -800,7 +834,8 @@ pub(crate) async fn launch(
                 .collect(),
             sysctls: vec![],
             binds: vec![],
-            cap_add: vec![],
+            // For the DNS canary's address (a fixture, never the bottle).
+            cap_add: vec!["NET_ADMIN".into()],
             announces_ready: true,
             extra_labels: vec![],
         },
@@ -811,25 +846,6 @@ pub(crate) async fn launch(
             cmd: lan_cmd,
             network: topology.lan_network.name.clone(),
             ip: topology.lan.ip,
-            ip_v6: None,
-            aliases: vec![],
-            more: vec![],
-            more_v6: vec![],
-            sysctls: vec![],
-            binds: vec![],
-            cap_add: vec![],
-            announces_ready: true,
-            extra_labels: vec![],
-        },
-        PlannedContainer {
-            role: "dns",
-            image: images.fixture.clone(),
-            entrypoint: fixture_entry.clone(),
-            cmd: ["dns", "--listen", "0.0.0.0:53", "--icmp"]
-                .map(String::from)
-                .to_vec(),
-            network: topology.upstream_network.name.clone(),
-            ip: dns_ip,
             ip_v6: None,
             aliases: vec![],
             more: vec![],
@@ -856,42 +872,28 @@ pub(crate) async fn launch(
             ip: neighbour.ip,
             ip_v6: None,
             aliases: vec![],
-            more: vec![(
+            more: std::iter::once((
                 topology.upstream_network.name.clone(),
                 host_in(upstream_base, hosts::NEIGHBOUR_UPSTREAM),
-            )],
+            ))
+            // The metadata service's leg, next to the bundle's (see above).
+            .chain(
+                topology
+                    .metadata_network
+                    .as_ref()
+                    .zip(metadata_leg_ip)
+                    .map(|(n, ip)| (n.name.clone(), ip)),
+            )
+            .collect(),
             more_v6: vec![],
             sysctls: vec![],
             binds: vec![],
-            cap_add: vec![],
-            announces_ready: true,
-            extra_labels: vec![],
-        },
-        PlannedContainer {
-            // The cloud-metadata fixture: holds 169.254.169.254 as a secondary address on the
-            // upstream network (NET_ADMIN for that, a fixture only); the bundle's route to it is
-            // set after start. Nothing on this machine routes to it.
-            role: "metadata",
-            image: images.fixture.clone(),
-            entrypoint: fixture_entry.clone(),
-            cmd: {
-                let mut cmd = canary_cmd("metadata", &[80], false);
-                cmd.extend(["--address".to_string(), format!("eth0:md={METADATA_IP}")]);
-                cmd
+            // For the metadata service's addresses (a fixture, never the bottle).
+            cap_add: if topology.metadata.is_some() {
+                vec!["NET_ADMIN".into()]
+            } else {
+                vec![]
             },
-            network: topology
-                .metadata_network
-                .as_ref()
-                .map(|n| n.name.clone())
-                .unwrap_or_default(),
-            ip: metadata_leg_ip.unwrap_or(metadata_upstream_ip),
-            ip_v6: None,
-            aliases: vec![],
-            more: vec![(topology.upstream_network.name.clone(), metadata_upstream_ip)],
-            more_v6: vec![],
-            sysctls: vec![],
-            binds: vec![],
-            cap_add: vec!["NET_ADMIN".into()],
             announces_ready: true,
             extra_labels: vec![],
         },
@@ -940,7 +942,6 @@ pub(crate) async fn launch(
     let planned: Vec<PlannedContainer> = planned
         .into_iter()
         .filter(|p| in_container || p.role != "agent")
-        .filter(|p| topology.metadata.is_some() || p.role != "metadata")
         .collect();
     let planned: Vec<PlannedContainer> = planned
         .into_iter()
@@ -1208,7 +1209,8 @@ fn engine_socket_bind() -> Result<String, BackendError> {
 fn bottle_from(topology: Topology, agent_name: String, probe_path: &str) -> Bottle {
     let run_id = topology.run_id.clone();
     Bottle {
-        fixture_refs: ["public", "lan", "dns", "bundle", "neighbour", "metadata"]
+        // The public host's container also stands for the DNS canary and the metadata service.
+        fixture_refs: ["public", "lan", "bundle", "neighbour"]
             .iter()
             .map(|role| (role.to_string(), container_name(&run_id, role)))
             .collect(),
