@@ -134,12 +134,14 @@ pub fn build(
         let mut add =
             |kind: AttemptKind, target: Option<Target>, destination: String, timeout_ms: u32| {
                 let id = format!("{}#{}", spec.id, attempts.len());
+                let stage = stage_of(spec.expect, &kind);
                 attempts.push(PlannedAttempt {
                     spec: AttemptSpec {
                         id,
                         kind,
                         nonce: nonce(),
                         timeout_ms,
+                        stage,
                     },
                     target,
                     destination,
@@ -565,5 +567,22 @@ pub fn build(
         } else {
             Vec::new()
         },
+    }
+}
+
+/// When an attempt runs in the probe exec: positive controls first; a sweep (its own budget)
+/// and proxy denials (only pipelock's 403 denies, so they wait as long as a control) with fixed
+/// timeouts from the start; every other deny with the timeout the controls' round trip sets.
+fn stage_of(expect: bottle_probes::Expect, kind: &AttemptKind) -> bottle_probes::wire::Stage {
+    use bottle_probes::wire::Stage;
+    match (expect, kind) {
+        (bottle_probes::Expect::Allow, _) => Stage::Control,
+        (
+            _,
+            AttemptKind::Sweep { .. }
+            | AttemptKind::HttpProxy { .. }
+            | AttemptKind::ConnectProxy { .. },
+        ) => Stage::Fixed,
+        _ => Stage::Adaptive,
     }
 }

@@ -433,55 +433,22 @@ pub async fn probe_bottle(
         nonce,
     );
     let mut plan = plan;
-    // Stage 1: the positive controls, whose round trip sets the timeout of everything else.
-    let controls: Vec<usize> = (0..plan.probes.len())
-        .filter(|i| plan.probes[*i].spec.expect == bottle_probes::Expect::Allow)
-        .collect();
-    let denies: Vec<usize> = (0..plan.probes.len())
-        .filter(|i| plan.probes[*i].spec.expect == bottle_probes::Expect::Deny)
-        .collect();
-    progress(
-        options.progress,
-        &format!(
-            "probing: {} positive controls",
-            count_attempts(&plan, &controls)
-        ),
-    );
-    let execs_started = Instant::now();
-    let first = run_stage(backend, bottle, &plan, &controls, "1", options.sequential).await;
-    bottle_backends::trace::step("probes: controls done");
-    let rtt_ms = first.as_ref().ok().and_then(|output| {
-        output
-            .observations
-            .values()
-            .filter(|o| {
-                matches!(
-                    o.outcome(),
-                    bottle_probes::Outcome::Http
-                        | bottle_probes::Outcome::Answered
-                        | bottle_probes::Outcome::Connected
-                )
-            })
-            .map(|o| o.elapsed_ms)
-            .max()
-    });
-    let deny_timeout_ms = adaptive_timeout(rtt_ms, &options.config.timeouts);
-    for index in &denies {
-        for attempt in &mut plan.probes[*index].attempts {
-            // A sweep has its own budget. A proxy attempt is denied by pipelock's 403, never by
-            // a timeout (a silent pipelock is inconclusive), so cutting its wait buys nothing
-            // and, on a loaded machine, turns a slow 403 into an inconclusive: it keeps the
-            // configured attempt timeout.
-            if !matches!(
-                attempt.spec.kind,
-                bottle_probes::AttemptKind::Sweep { .. }
-                    | bottle_probes::AttemptKind::HttpProxy { .. }
-                    | bottle_probes::AttemptKind::ConnectProxy { .. }
-            ) {
-                attempt.spec.timeout_ms = deny_timeout_ms;
-            }
-            // A proxy deny waits for pipelock's 403 as long as a control would: a silent
-            // pipelock is never a denial, and a loaded machine can make the 403 slow.
+    // One exec: the positive controls first, whose round trip sets the timeout of the adaptive
+    // deny attempts (the probe applies it; see `bottle_probes::timing`); the sweep and the
+    // proxy denials start after the controls too but keep their own timeouts: a proxy deny waits
+    // for pipelock's 403 as long as a control would (a silent pipelock is never a denial, and
+    // a loaded machine can make the 403 slow).
+    let adaptive = options
+        .config
+        .timeouts
+        .adaptive
+        .then(|| bottle_probes::timing::Adaptive {
+            factor: RTT_FACTOR,
+            floor_ms: options.config.timeouts.floor_ms,
+            ceiling_ms: options.config.timeouts.attempt_ms,
+        });
+    for probe in &mut plan.probes {
+        for attempt in &mut probe.attempts {
             if matches!(
                 attempt.spec.kind,
                 bottle_probes::AttemptKind::HttpProxy { .. }
@@ -489,25 +456,47 @@ pub async fn probe_bottle(
             ) {
                 attempt.spec.timeout_ms = options.config.timeouts.control_ms;
             }
-            // The inbound listener stays up for the deny timeout like any other deny: the
-            // dialers try every 50 ms (150 ms each), and the verdict wants a complete try from
-            // every one of them inside the window the listener reports.
         }
     }
+    let all: Vec<usize> = (0..plan.probes.len()).collect();
     progress(
         options.progress,
         &format!(
-            "probing: {} attempts, timeout {deny_timeout_ms} ms (control round trip {} ms)",
-            count_attempts(&plan, &denies),
-            rtt_ms
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| "unknown".into())
+            "probing: {} attempts in one exec (positive controls first)",
+            count_attempts(&plan, &all)
         ),
     );
+    let execs_started = Instant::now();
     let dialing = host::HostDialer::start(&bottle.topology, &canaries);
-    let second = run_stage(backend, bottle, &plan, &denies, "2", options.sequential).await;
+    let parsed = run_stage(
+        backend,
+        bottle,
+        &plan,
+        &all,
+        "1",
+        options.sequential,
+        adaptive,
+    )
+    .await;
     drop(dialing);
-    bottle_backends::trace::step("probes: denies done");
+    bottle_backends::trace::step("probes: done");
+    let rtt_ms = parsed.as_ref().ok().and_then(|output| {
+        bottle_probes::timing::control_rtt_ms(plan.probes.iter().flat_map(|p| {
+            p.attempts
+                .iter()
+                .filter(|a| a.spec.stage == bottle_probes::wire::Stage::Control)
+                .filter_map(|a| output.observations.get(&a.spec.id))
+        }))
+    });
+    let deny_timeout_ms = adaptive_timeout(rtt_ms, &options.config.timeouts);
+    // What the probe gave the adaptive attempts, for the report.
+    for probe in &mut plan.probes {
+        for attempt in &mut probe.attempts {
+            if attempt.spec.stage == bottle_probes::wire::Stage::Adaptive {
+                attempt.spec.timeout_ms = deny_timeout_ms;
+            }
+        }
+    }
     let probe_ms = execs_started.elapsed().as_millis() as u64;
     let report_started = Instant::now();
     crate::fault_hook::pause_at("report").await;
@@ -629,13 +618,6 @@ pub async fn probe_bottle(
             *entry = state;
         }
     }
-    let parsed = match (first, second) {
-        (Ok(mut a), Ok(b)) => {
-            a.observations.extend(b.observations);
-            Ok(a)
-        }
-        (Err(e), _) | (_, Err(e)) => Err(e),
-    };
     let mut gaps = known_gaps(options.backend);
     gaps.extend(crate::gaps::for_backend(
         &options.gap_entries,
@@ -678,17 +660,15 @@ pub fn adaptive_timeout(
     control_rtt_ms: Option<u64>,
     timeouts: &crate::config::TimeoutConfig,
 ) -> u32 {
-    let ceiling = timeouts.attempt_ms;
     if !timeouts.adaptive {
-        return ceiling;
+        return timeouts.attempt_ms;
     }
-    match control_rtt_ms {
-        Some(rtt) => (rtt.saturating_mul(RTT_FACTOR)).clamp(
-            u64::from(timeouts.floor_ms.min(ceiling)),
-            u64::from(ceiling),
-        ) as u32,
-        None => ceiling,
+    bottle_probes::timing::Adaptive {
+        factor: RTT_FACTOR,
+        floor_ms: timeouts.floor_ms,
+        ceiling_ms: timeouts.attempt_ms,
     }
+    .timeout_ms(control_rtt_ms)
 }
 
 /// One exec of the probe with a subset of the plan's probes; the parsed output or why not.
@@ -699,6 +679,7 @@ async fn run_stage(
     probes: &[usize],
     stage: &str,
     sequential: bool,
+    adaptive: Option<bottle_probes::timing::Adaptive>,
 ) -> Result<ProbeOutput, String> {
     let session = format!("{}-{stage}", plan.session);
     let attempts: Vec<&bottle_probes::AttemptSpec> = probes
@@ -717,12 +698,25 @@ async fn run_stage(
     if sequential {
         argv.push("--sequential".into());
     }
+    if let Some(adaptive) = adaptive {
+        argv.extend(["--adaptive".to_string(), adaptive.encode()]);
+    }
     argv.extend(attempts.iter().map(|a| a.encode()));
-    let timeouts = attempts.iter().map(|a| u64::from(a.timeout_ms));
+    // The longest the probe can take: one after the other, or the controls and then the
+    // adaptive attempts (at their ceiling) and the fixed ones side by side.
+    let longest = |stage: bottle_probes::wire::Stage| {
+        attempts
+            .iter()
+            .filter(|a| a.stage == stage)
+            .map(|a| u64::from(a.timeout_ms))
+            .max()
+            .unwrap_or(0)
+    };
     let budget = if sequential {
-        timeouts.sum()
+        attempts.iter().map(|a| u64::from(a.timeout_ms)).sum()
     } else {
-        timeouts.max().unwrap_or(0)
+        use bottle_probes::wire::Stage;
+        longest(Stage::Control) + longest(Stage::Fixed).max(longest(Stage::Adaptive))
     };
     let timeout = Duration::from_millis(budget) + EXEC_SLACK;
     let ids: Vec<&str> = attempts.iter().map(|a| a.id.as_str()).collect();

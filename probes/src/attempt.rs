@@ -743,6 +743,7 @@ mod tests {
             kind,
             nonce: "nonce1".into(),
             timeout_ms: 1000,
+            stage: crate::wire::Stage::Fixed,
         }
     }
 

@@ -214,6 +214,7 @@ mod tests {
             kind: crate::wire::AttemptKind::UnixSockets,
             nonce: "n1".into(),
             timeout_ms: 100,
+            stage: crate::wire::Stage::Fixed,
         };
         // This machine has sockets of its own everywhere; search only the test's directory
         // and the top of the temporary directory (where the self-check socket goes).

@@ -88,8 +88,34 @@ pub struct AttemptSpec {
     pub kind: AttemptKind,
     /// Sent to the target so that the target's records can be matched to this attempt.
     pub nonce: String,
-    /// Connect/answer timeout; for sweeps, the budget of the whole sweep.
+    /// Connect/answer timeout; for sweeps, the budget of the whole sweep. For an
+    /// [`Stage::Adaptive`] attempt run with `--adaptive`, the most it may get.
     pub timeout_ms: u32,
+    /// When the attempt runs within the one probe exec, and with which timeout.
+    pub stage: Stage,
+}
+
+/// When an attempt runs within a probe exec. Positive controls run first; their slowest round
+/// trip sets the timeout of the adaptive attempts (`bottle-probe run --adaptive`), which start
+/// once every control is done. Fixed attempts (the sweep, proxy denials) start then too and
+/// keep their own timeout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Control,
+    #[default]
+    Fixed,
+    Adaptive,
+}
+
+impl Stage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Stage::Control => "control",
+            Stage::Fixed => "fixed",
+            Stage::Adaptive => "adaptive",
+        }
+    }
 }
 
 fn token_ok(value: &str) -> bool {
@@ -139,6 +165,9 @@ impl AttemptSpec {
         .expect("writing to a String cannot fail");
         write!(out, ";nonce={};timeout_ms={}", self.nonce, self.timeout_ms)
             .expect("writing to a String cannot fail");
+        if self.stage != Stage::Fixed {
+            write!(out, ";stage={}", self.stage.as_str()).expect("writing to a String cannot fail");
+        }
         out
     }
 
@@ -162,6 +191,12 @@ impl AttemptSpec {
                 return Err(bad(&format!("field {key} twice")));
             }
         }
+        let stage = match fields.remove("stage") {
+            None | Some("fixed") => Stage::Fixed,
+            Some("control") => Stage::Control,
+            Some("adaptive") => Stage::Adaptive,
+            Some(_) => return Err(bad("stage must be control, fixed or adaptive")),
+        };
         let mut take = |key: &str| fields.remove(key).ok_or_else(|| bad(&format!("no {key}")));
         let id = take("id")?.to_string();
         let kind_name = take("kind")?;
@@ -169,6 +204,7 @@ impl AttemptSpec {
         let timeout_ms: u32 = take("timeout_ms")?
             .parse()
             .map_err(|_| bad("timeout_ms is not a number"))?;
+
         let sock = |v: &str| {
             v.parse::<SocketAddr>()
                 .map_err(|_| bad("bad socket address"))
@@ -232,6 +268,7 @@ impl AttemptSpec {
             kind,
             nonce,
             timeout_ms,
+            stage,
         })
     }
 
@@ -841,6 +878,7 @@ mod tests {
                 kind,
                 nonce: "n0nce".into(),
                 timeout_ms: 900,
+                stage: crate::wire::Stage::Fixed,
             };
             assert_eq!(AttemptSpec::decode(&spec.encode()).unwrap(), spec);
         }

@@ -28,12 +28,14 @@ fn runs_attempts_and_prints_the_protocol() {
             },
             nonce: "abc123".into(),
             timeout_ms: 500,
+            stage: bottle_probes::wire::Stage::Fixed,
         },
         AttemptSpec {
             id: "t.closed#0".into(),
             kind: AttemptKind::Tcp { addr: closed_addr },
             nonce: "def456".into(),
             timeout_ms: 500,
+            stage: bottle_probes::wire::Stage::Fixed,
         },
     ];
     let mut args = vec!["run".to_string(), "--session".into(), "s1".into()];
