@@ -442,7 +442,7 @@ pub async fn probe_bottle(
         .config
         .timeouts
         .adaptive
-        .then(|| bottle_probes::timing::Adaptive {
+        .then_some(bottle_probes::timing::Adaptive {
             factor: RTT_FACTOR,
             floor_ms: options.config.timeouts.floor_ms,
             ceiling_ms: options.config.timeouts.attempt_ms,
