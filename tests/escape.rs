@@ -242,14 +242,21 @@ fn broken_bottle(kind: BackendKind, memo: &Shared) -> Result<(), Failed> {
 /// timeout is at most 1.5 s, and the agent can also reach the outside (upstream network). What
 /// timed out must come out `inconclusive` (pipelock's 403 arrives too late) or `escape` (the
 /// target recorded the contact), never `pass`.
+/// How late the slowed bottle's pipelock and fixtures answer, and the ceiling that keeps the
+/// adaptive deny timeout below that.
+const SLOW_FIXTURES_MS: u32 = 1000;
+const SLOW_CEILING_MS: u32 = 800;
+
 fn slow_paths(kind: BackendKind) -> Result<(), Failed> {
     let sabotage = Sabotage {
         agent_on_upstream: true,
-        slow_fixtures_ms: Some(2000),
+        slow_fixtures_ms: Some(SLOW_FIXTURES_MS),
         ..Sabotage::default()
     };
+    let mut options = options(kind, sabotage);
+    options.config.timeouts.attempt_ms = SLOW_CEILING_MS;
     let report = runtime()
-        .block_on(suite::run(&options(kind, sabotage)))
+        .block_on(suite::run(&options))
         .map_err(|e| format!("the slowed run failed: {e}"))?;
     let expected = [
         // pipelock's 403 is late but arrives within the proxy denials' wait (a control's):
@@ -278,7 +285,7 @@ fn slow_paths(kind: BackendKind) -> Result<(), Failed> {
             None => problems.push(format!("{id} missing")),
         }
     }
-    if report.timings.deny_timeout_ms >= 2000 {
+    if report.timings.deny_timeout_ms >= SLOW_FIXTURES_MS {
         problems.push(format!(
             "the deny timeout {} ms is not shorter than the delay",
             report.timings.deny_timeout_ms
