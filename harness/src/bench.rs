@@ -52,6 +52,11 @@ pub struct PhaseStats {
     pub probes: Stats,
     pub report: Stats,
     pub teardown: Stats,
+    /// The probe phase minus its longest attempt: the cost of one exec with every attempt
+    /// side by side (issue 6: at most 300 ms).
+    pub probe_overhead: Stats,
+    /// The longest single attempt of each run.
+    pub longest_attempt: Stats,
     /// Wall time until the verdict (what `run` waits for): everything but the teardown.
     pub verdict: Stats,
     pub total: Stats,
@@ -70,6 +75,8 @@ impl PhaseStats {
             probes: stat(|t| t.probe_ms),
             report: stat(|t| t.report_ms),
             teardown: stat(|t| t.teardown_ms),
+            probe_overhead: stat(|t| t.probe_ms.saturating_sub(t.longest_attempt_ms)),
+            longest_attempt: stat(|t| t.longest_attempt_ms),
             verdict: stat(verdict_ms),
             total: stat(|t| t.total_ms),
         }
@@ -185,10 +192,12 @@ impl BenchReport {
             "phase (ms)", "cold", "warm min/median/max", "sequential min/med/max"
         );
         type Pick = fn(&PhaseStats) -> &Stats;
-        let rows: [(&str, Pick); 7] = [
+        let rows: [(&str, Pick); 9] = [
             ("prepare", |p| &p.prepare),
             ("bring-up", |p| &p.bring_up),
             ("probes", |p| &p.probes),
+            (" longest", |p| &p.longest_attempt),
+            (" overhead", |p| &p.probe_overhead),
             ("report", |p| &p.report),
             ("teardown", |p| &p.teardown),
             ("verdict", |p| &p.verdict),
@@ -204,6 +213,10 @@ impl BenchReport {
                 fmt(pick(&self.sequential))
             );
         }
+        let _ = writeln!(
+            out,
+            "longest = the longest single attempt; overhead = probes - longest (one exec, every attempt side by side)"
+        );
         let _ = writeln!(
             out,
             "verdict = wall time until the report (everything but the teardown, which `run` leaves to a detached process)"

@@ -489,6 +489,17 @@ pub async fn probe_bottle(
         }))
     });
     let deny_timeout_ms = adaptive_timeout(rtt_ms, &options.config.timeouts);
+    let longest_attempt_ms = parsed
+        .as_ref()
+        .map(|output| {
+            output
+                .observations
+                .values()
+                .map(|o| o.elapsed_ms)
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
     // What the probe gave the adaptive attempts, for the report.
     for probe in &mut plan.probes {
         for attempt in &mut probe.attempts {
@@ -639,6 +650,7 @@ pub async fn probe_bottle(
     report.timings.probe_ms = probe_ms;
     report.timings.report_ms = report_started.elapsed().as_millis() as u64;
     report.timings.deny_timeout_ms = deny_timeout_ms;
+    report.timings.longest_attempt_ms = longest_attempt_ms;
     report.known_gaps = gaps;
     report.sabotaged = bottle.topology.sabotaged;
     report.topology = Some(bottle.topology.clone());

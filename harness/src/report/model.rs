@@ -30,6 +30,10 @@ pub struct Timings {
     pub control_rtt_ms: Option<u64>,
     /// The timeout the deny attempts ran with (derived from `control_rtt_ms`).
     pub deny_timeout_ms: u32,
+    /// The longest single attempt, as the probe measured it: the probe phase minus this is
+    /// what running the attempts side by side in one exec costs.
+    #[serde(default)]
+    pub longest_attempt_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
