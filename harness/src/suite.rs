@@ -303,7 +303,9 @@ async fn run_inner(
 ) -> Result<Report, HarnessError> {
     let started = Instant::now();
     let show = options.progress;
+    bottle_backends::trace::step("run: checking the backend");
     let version = require_available(backend).await?;
+    bottle_backends::trace::step("run: reaping stale bottles");
     let reaped = reap_stale(backend)
         .await
         .map_err(in_phase("reaping stale bottles"))?;

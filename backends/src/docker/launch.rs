@@ -992,9 +992,13 @@ pub(crate) async fn launch(
         .await?;
     }
     crate::trace::step("launch: starting containers");
+    let topology_ref = &topology;
     let start_and_wait = |p: &PlannedContainer| {
         let name = container_name(&spec.run_id, p.role);
         let announces = p.announces_ready;
+        // The bundle's route to the metadata service needs only the bundle's own leg: set it
+        // as soon as the bundle runs, while the other containers are still starting.
+        let route_metadata = p.role == "bundle" && topology_ref.metadata.is_some();
         async move {
             docker
                 .start_container(&name, None)
@@ -1005,16 +1009,17 @@ pub(crate) async fn launch(
                 wait_ready(docker, &name).await?;
                 crate::trace::step(&format!("launch: {name} ready"));
             }
+            if route_metadata {
+                route_bundle_to_metadata(docker, spec, topology_ref).await?;
+                crate::trace::step("launch: bundle routed to the metadata service");
+            }
             Ok::<_, BackendError>(())
         }
     };
     // Everything starts at once: the agent only idles until the probe exec, which happens after
     // every fixture has said it is ready.
     futures_util::future::try_join_all(planned.iter().map(start_and_wait)).await?;
-    if topology.metadata.is_some() {
-        route_bundle_to_metadata(docker, spec, &topology).await?;
-        crate::trace::step("launch: bundle routed to the metadata fixture");
-    }
+    crate::trace::step("launch: every container up");
     if in_container && sabotage.ip_forward {
         route_through_bundle(docker, &spec.run_id, &topology).await?;
     }
