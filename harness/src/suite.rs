@@ -597,10 +597,25 @@ pub async fn probe_bottle(
         .filter(|(_, result)| result.is_ok())
         .map(|(check, _)| check.nonce.as_str())
         .collect();
+    let run_nonces: Vec<&str> = plan
+        .probes
+        .iter()
+        .flat_map(|p| p.attempts.iter().map(|a| a.spec.nonce.as_str()))
+        .chain(checks.iter().map(|c| c.nonce.as_str()))
+        .collect();
     let mut records = Vec::new();
     for round in 0..RECORD_ROUNDS {
         records = backend.fixture_records(bottle).await?;
-        records.extend(canaries.sink.snapshot());
+        // This machine's ICMP recorder sees every echo request to any of its addresses,
+        // other runs' probes included (a sabotaged bottle next door pings this machine too):
+        // only a ping carrying one of this run's nonces is this run's evidence.
+        records.extend(
+            canaries
+                .sink
+                .snapshot()
+                .into_iter()
+                .filter(|r| r.proto != "icmp" || run_nonces.iter().any(|n| r.mentions(n))),
+        );
         let complete = answered
             .iter()
             .all(|nonce| records.iter().any(|r| r.mentions(nonce)));

@@ -280,7 +280,6 @@ fn listen(
     timeout: Duration,
 ) -> Observation {
     use std::net::TcpListener;
-    let deadline = Instant::now() + timeout;
     // Dual-stack where the agent has IPv6 (dialled over IPv6 too), IPv4 otherwise.
     let listener = TcpListener::bind(SocketAddr::new(
         IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
@@ -298,7 +297,9 @@ fn listen(
             )
         }
     };
-    // The listener is up from here: dialers' tries are judged against this window.
+    // The listener is up from here, for the whole timeout however late this thread got to
+    // run (a starved thread must not shrink the window): dialers' tries are judged against it.
+    let deadline = Instant::now() + timeout;
     let opened = unix_ms();
     let nonce = spec.nonce.clone();
     // The self-check retries until shortly before the window closes: on a loaded machine its
