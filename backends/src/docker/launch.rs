@@ -720,25 +720,19 @@ pub(crate) async fn launch(
     let neighbour = topology.neighbour.clone().expect("set above");
     // Dialers: every outside host keeps trying the agent's inbound listener, at the agent's
     // address and at any address it has on that host's own network.
-    let dial = |cmd: &mut Vec<String>, who: &str, targets: &[Ipv4Addr]| {
+    let dial = |cmd: &mut Vec<String>, targets: &[Ipv4Addr]| {
         if let Some(port) = topology.inbound_port {
             for ip in targets {
-                cmd.extend(["--dial".to_string(), format!("{who}={ip}:{port}")]);
+                cmd.extend(["--dial".to_string(), format!("{ip}:{port}")]);
             }
         }
     };
     let agent_ip = topology.agent_ip;
-    // The public host's container also stands for the LAN host (its own leg on the LAN
-    // network, its own name in the records and for its dialer): one container fewer to start.
-    let lan_ip = topology.lan.ip;
-    let mut public_cmd = canary_cmd("public", &[80, 443, 22], true);
+    let mut public_cmd = canary_cmd("public", &[80, 443], true);
     dial(
         &mut public_cmd,
-        "public",
         &[agent_ip, host_in(upstream_base, hosts::AGENT_UPSTREAM)],
     );
-    dial(&mut public_cmd, "lan", &[agent_ip]);
-    public_cmd.extend(["--name-for".to_string(), format!("{lan_ip}=lan")]);
     // The public host also stands for the DNS canary: it keeps its own address (a secondary on
     // the public host's upstream interface) and its own name in the records, and the bring-up
     // starts one container fewer (each costs ~150-300 ms here).
@@ -750,10 +744,11 @@ pub(crate) async fn launch(
         format!("{dns_ip}=dns"),
     ]);
     public_cmd.extend(["--dns".to_string(), format!("{dns_ip}:53")]);
+    let mut lan_cmd = canary_cmd("lan", &[80, 22], true);
+    dial(&mut lan_cmd, &[agent_ip]);
     let mut neighbour_cmd = canary_cmd("neighbour", &neighbour_ports, true);
     dial(
         &mut neighbour_cmd,
-        "neighbour",
         &[agent_ip, host_in(neighbour_base, hosts::AGENT_NEIGHBOUR)],
     );
     // The neighbour's container also stands for the cloud-metadata service (one container
@@ -829,8 +824,7 @@ pub(crate) async fn launch(
             ip: topology.public.ip,
             ip_v6: None,
             aliases: vec![spec.allowed_host.clone(), spec.denied_host.clone()],
-            // The LAN host's leg (see above).
-            more: vec![(topology.lan_network.name.clone(), lan_ip)],
+            more: vec![],
             more_v6: topology
                 .public_v6_network
                 .as_ref()
@@ -842,6 +836,23 @@ pub(crate) async fn launch(
             binds: vec![],
             // For the DNS canary's address (a fixture, never the bottle).
             cap_add: vec!["NET_ADMIN".into()],
+            announces_ready: true,
+            extra_labels: vec![],
+        },
+        PlannedContainer {
+            role: "lan",
+            image: images.fixture.clone(),
+            entrypoint: fixture_entry.clone(),
+            cmd: lan_cmd,
+            network: topology.lan_network.name.clone(),
+            ip: topology.lan.ip,
+            ip_v6: None,
+            aliases: vec![],
+            more: vec![],
+            more_v6: vec![],
+            sysctls: vec![],
+            binds: vec![],
+            cap_add: vec![],
             announces_ready: true,
             extra_labels: vec![],
         },
@@ -1203,9 +1214,8 @@ fn engine_socket_bind() -> Result<String, BackendError> {
 fn bottle_from(topology: Topology, agent_name: String, probe_path: &str) -> Bottle {
     let run_id = topology.run_id.clone();
     Bottle {
-        // The public host's container also stands for the DNS canary and the LAN host, the
-        // neighbour's for the metadata service.
-        fixture_refs: ["public", "bundle", "neighbour"]
+        // The public host's container also stands for the DNS canary and the metadata service.
+        fixture_refs: ["public", "lan", "bundle", "neighbour"]
             .iter()
             .map(|role| (role.to_string(), container_name(&run_id, role)))
             .collect(),
