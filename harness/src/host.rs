@@ -119,7 +119,7 @@ pub fn host_addresses_v6() -> (Vec<Ipv6Addr>, Vec<Ipv6Addr>) {
     (routable, link_local)
 }
 
-/// This machine dialling the agent's inbound listener while the deny stage runs, but only
+/// This machine dialling the agent's inbound listener while the probe exec runs, but only
 /// when this machine has a route to the agent through one of the harness's bridges (with the
 /// host block in place it has none, which is the point). It never dials through the default
 /// route: that would send the agent's address to a gateway that is not the harness's.
@@ -144,7 +144,7 @@ impl HostDialer {
         }
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         // One dialer per target, so that a target that swallows tries does not starve the
-        // others. Bounded: at most 200 tries each (10 s or more), usually ended by the stage.
+        // others. Bounded: at most 200 tries each (10 s or more), usually ended with the probe exec.
         for target in targets {
             let (flag, sink) = (stop.clone(), canaries.sink.clone());
             std::thread::spawn(move || {

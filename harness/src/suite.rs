@@ -1,6 +1,6 @@
 //! One run of the escape suite: reap stale bottles, prepare images, bring the bottle up, run the
-//! probes in two execs (positive controls, then every deny attempt with a timeout derived from the
-//! controls), judge, tear down. Teardown happens on success, on error, on SIGINT/SIGTERM
+//! probes in one exec (positive controls first, then every deny attempt, the adaptive ones with a
+//! timeout derived from the controls' round trip), judge, tear down. Teardown happens on success, on error, on SIGINT/SIGTERM
 //! (the run future is dropped and the bottle removed by its label) and on panic (a drop guard).
 
 use std::collections::BTreeMap;
@@ -470,16 +470,7 @@ pub async fn probe_bottle(
     );
     let execs_started = Instant::now();
     let dialing = host::HostDialer::start(&bottle.topology, &canaries);
-    let parsed = run_stage(
-        backend,
-        bottle,
-        &plan,
-        &all,
-        "1",
-        options.sequential,
-        adaptive,
-    )
-    .await;
+    let parsed = run_probe_exec(backend, bottle, &plan, &all, options.sequential, adaptive).await;
     drop(dialing);
     bottle_backends::trace::step("probes: done");
     let rtt_ms = parsed.as_ref().ok().and_then(|output| {
@@ -700,17 +691,16 @@ pub fn adaptive_timeout(
     .timeout_ms(control_rtt_ms)
 }
 
-/// One exec of the probe with a subset of the plan's probes; the parsed output or why not.
-async fn run_stage(
+/// The probe's exec with `probes` of the plan; the parsed output or why not.
+async fn run_probe_exec(
     backend: &AnyBackend,
     bottle: &Bottle,
     plan: &plan::Plan,
     probes: &[usize],
-    stage: &str,
     sequential: bool,
     adaptive: Option<bottle_probes::timing::Adaptive>,
 ) -> Result<ProbeOutput, String> {
-    let session = format!("{}-{stage}", plan.session);
+    let session = plan.session.clone();
     let attempts: Vec<&bottle_probes::AttemptSpec> = probes
         .iter()
         .flat_map(|i| plan.probes[*i].attempts.iter().map(|a| &a.spec))

@@ -20,7 +20,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Timings {
     pub prepare_ms: u64,
     pub bring_up_ms: u64,
-    /// The probe execs inside the agent (both stages).
+    /// The probe exec inside the agent.
     pub probe_ms: u64,
     /// From the end of the execs to the verdicts: liveness checks, records, judging.
     pub report_ms: u64,
