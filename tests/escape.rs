@@ -57,9 +57,11 @@ fn options(kind: BackendKind, sabotage: Sabotage) -> RunOptions {
     options
 }
 
-fn run_suite(kind: BackendKind) -> Result<Report, String> {
+fn run_suite(kind: BackendKind, on_report: Option<suite::ReportHook>) -> Result<Report, String> {
+    let mut options = options(kind, Sabotage::default());
+    options.on_report = on_report;
     runtime()
-        .block_on(suite::run(&options(kind, Sabotage::default())))
+        .block_on(suite::run(&options))
         .map_err(|e| e.to_string())
 }
 
@@ -71,7 +73,7 @@ fn shared_report(kind: BackendKind, memo: &Shared) -> Result<Report, String> {
     }
     let result = match std::env::var("NEXTEST_RUN_ID") {
         Ok(run_id) => across_processes(kind, &run_id),
-        Err(_) => run_suite(kind),
+        Err(_) => run_suite(kind, None),
     };
     *memo = Some(result.clone());
     result
@@ -103,16 +105,35 @@ fn across_processes(kind: BackendKind, run_id: &str) -> Result<Report, String> {
                 .map_err(|e| format!("stored report unreadable: {e}")),
         };
     }
-    let result = run_suite(kind);
-    let stored = match &result {
-        Ok(report) => report.to_json(),
-        Err(error) => serde_json::json!({ "error": error }).to_string(),
+    // The other processes get the report as soon as it is known: it is stored and the lock
+    // released before the bottle's teardown (which this process still awaits).
+    let store = |path: &PathBuf, text: &str| -> Result<(), String> {
+        let mut file = File::create(path).map_err(|e| format!("create {}: {e}", path.display()))?;
+        file.write_all(text.as_bytes())
+            .map_err(|e| format!("write {}: {e}", path.display()))
     };
-    let mut file =
-        File::create(&result_path).map_err(|e| format!("create {}: {e}", result_path.display()))?;
-    file.write_all(stored.as_bytes())
-        .map_err(|e| format!("write {}: {e}", result_path.display()))?;
-    drop(lock);
+    let held = Arc::new(Mutex::new(Some(lock)));
+    let hook = {
+        let (held, path) = (held.clone(), result_path.clone());
+        suite::ReportHook(Arc::new(move |report: &Report| {
+            let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+            if store(&path, &report.to_json()).is_ok() {
+                held.take();
+            }
+        }))
+    };
+    let result = run_suite(kind, Some(hook));
+    let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+    if held.is_some() {
+        // No report reached the hook (the run failed before judging): store what happened.
+        let stored = match &result {
+            Ok(report) => report.to_json(),
+            Err(error) => serde_json::json!({ "error": error }).to_string(),
+        };
+        store(&result_path, &stored)?;
+        held.take();
+    }
+    drop(held);
     // Old runs' files are useless; keep the directory small.
     prune(&dir, run_id);
     result

@@ -43,6 +43,20 @@ pub struct RunOptions {
     /// Hand the teardown to a detached `bottle-escape down` process so the verdict does not wait
     /// for it (the CLI's default). If that process dies, the next run reaps the bottle.
     pub detach_teardown: bool,
+    /// Called with the report as soon as it is known, before the teardown (which `run` still
+    /// awaits unless it is detached): lets a caller that waits for the teardown hand the
+    /// verdicts on early (the escape tests share one run across processes this way).
+    pub on_report: Option<ReportHook>,
+}
+
+/// A callback for [`RunOptions::on_report`].
+#[derive(Clone)]
+pub struct ReportHook(pub std::sync::Arc<dyn Fn(&Report) + Send + Sync>);
+
+impl std::fmt::Debug for ReportHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReportHook")
+    }
 }
 
 impl RunOptions {
@@ -57,6 +71,7 @@ impl RunOptions {
             gap_entries: Vec::new(),
             progress: std::io::stderr().is_terminal(),
             detach_teardown: false,
+            on_report: None,
         }
     }
 }
@@ -334,9 +349,18 @@ async fn run_inner(
         }
     };
     let bring_up_ms = up_started.elapsed().as_millis() as u64;
-    let outcome = probe_bottle(backend, &bottle, options)
+    let mut outcome = probe_bottle(backend, &bottle, options)
         .await
         .map_err(in_phase("probe"));
+    if let Ok(report) = &mut outcome {
+        report.backend_version = version.clone();
+        report.kept = options.keep;
+        report.timings.prepare_ms = prepare_ms;
+        report.timings.bring_up_ms = bring_up_ms;
+        if let Some(hook) = &options.on_report {
+            (hook.0)(report);
+        }
+    }
     let teardown_started = Instant::now();
     crate::fault_hook::pause_at("teardown").await;
     let mut teardown_result = Ok(());
@@ -363,10 +387,6 @@ async fn run_inner(
     // next run reaps what is left).
     let mut report = outcome?;
     teardown_result?;
-    report.backend_version = version;
-    report.kept = options.keep;
-    report.timings.prepare_ms = prepare_ms;
-    report.timings.bring_up_ms = bring_up_ms;
     report.timings.teardown_ms = teardown_ms;
     report.timings.total_ms = started.elapsed().as_millis() as u64;
     Ok(report)
