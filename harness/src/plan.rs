@@ -135,6 +135,16 @@ pub fn build(
             |kind: AttemptKind, target: Option<Target>, destination: String, timeout_ms: u32| {
                 let id = format!("{}#{}", spec.id, attempts.len());
                 let stage = stage_of(spec.expect, &kind);
+                // Only pipelock's 403 denies a proxy attempt, and a loaded machine can make it
+                // slow: a proxy denial waits as long as a control would.
+                let timeout_ms = if matches!(
+                    kind,
+                    AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. }
+                ) {
+                    timeouts.control_ms
+                } else {
+                    timeout_ms
+                };
                 attempts.push(PlannedAttempt {
                     spec: AttemptSpec {
                         id,

@@ -457,29 +457,9 @@ pub async fn probe_bottle(
     let mut plan = plan;
     // One exec: the positive controls first, whose round trip sets the timeout of the adaptive
     // deny attempts (the probe applies it; see `bottle_probes::timing`); the sweep and the
-    // proxy denials start after the controls too but keep their own timeouts: a proxy deny waits
-    // for pipelock's 403 as long as a control would (a silent pipelock is never a denial, and
-    // a loaded machine can make the 403 slow).
-    let adaptive = options
-        .config
-        .timeouts
-        .adaptive
-        .then_some(bottle_probes::timing::Adaptive {
-            factor: RTT_FACTOR,
-            floor_ms: options.config.timeouts.floor_ms,
-            ceiling_ms: options.config.timeouts.attempt_ms,
-        });
-    for probe in &mut plan.probes {
-        for attempt in &mut probe.attempts {
-            if matches!(
-                attempt.spec.kind,
-                bottle_probes::AttemptKind::HttpProxy { .. }
-                    | bottle_probes::AttemptKind::ConnectProxy { .. }
-            ) {
-                attempt.spec.timeout_ms = options.config.timeouts.control_ms;
-            }
-        }
-    }
+    // proxy denials start after the controls too but keep their own timeouts (the plan's: a
+    // proxy deny waits for pipelock's 403 as long as a control would).
+    let adaptive = adaptive_of(&options.config.timeouts);
     let all: Vec<usize> = (0..plan.probes.len()).collect();
     progress(
         options.progress,
@@ -700,15 +680,18 @@ pub fn adaptive_timeout(
     control_rtt_ms: Option<u64>,
     timeouts: &crate::config::TimeoutConfig,
 ) -> u32 {
-    if !timeouts.adaptive {
-        return timeouts.attempt_ms;
-    }
-    bottle_probes::timing::Adaptive {
-        factor: RTT_FACTOR,
-        floor_ms: timeouts.floor_ms,
-        ceiling_ms: timeouts.attempt_ms,
-    }
-    .timeout_ms(control_rtt_ms)
+    adaptive_of(timeouts).map_or(timeouts.attempt_ms, |a| a.timeout_ms(control_rtt_ms))
+}
+
+/// The probe's `--adaptive` setting for these timeouts (`None`: adaptive timeouts are off).
+fn adaptive_of(timeouts: &crate::config::TimeoutConfig) -> Option<bottle_probes::timing::Adaptive> {
+    timeouts
+        .adaptive
+        .then_some(bottle_probes::timing::Adaptive {
+            factor: RTT_FACTOR,
+            floor_ms: timeouts.floor_ms,
+            ceiling_ms: timeouts.attempt_ms,
+        })
 }
 
 /// The probe's exec with `probes` of the plan; the parsed output or why not.

@@ -42,17 +42,8 @@ fn run_id_in(line: &str) -> Option<String> {
 }
 
 fn interrupt_at(phase: &str, signal: i32) -> Result<(String, Option<i32>, String), String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
-        .args([
-            "run",
-            "--backend",
-            "docker",
-            "--wait-teardown",
-            "--probe",
-            TRIAL_PROBES,
-        ])
+    let mut child = trial_run()
         .env("RUST_LOG", "info")
-        .env_remove("CLAUDE_BOTTLE_BACKEND")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -109,6 +100,22 @@ fn signal_in_phase(phase: &'static str, signal: i32) -> Result<(), Failed> {
 /// until the queries it forwards time out, up to 4 s). `two_runs_at_once` runs everything.
 const TRIAL_PROBES: &str = "inbound.agent_listener";
 
+/// `bottle-escape run` on docker with [`TRIAL_PROBES`], awaiting its teardown.
+fn trial_run() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bottle-escape"));
+    command
+        .args([
+            "run",
+            "--backend",
+            "docker",
+            "--wait-teardown",
+            "--probe",
+            TRIAL_PROBES,
+        ])
+        .env_remove("CLAUDE_BOTTLE_BACKEND");
+    command
+}
+
 /// How long the paused-phase trials hold the phase open: far longer than the interrupt's own
 /// teardown (a label sweep, then sweeps every 300 ms until two checks find nothing: 2-5 s on a
 /// loaded machine, measured up to 5.2 s), so a run that exits before the pause would have ended
@@ -149,21 +156,12 @@ fn signal_in_paused_phase(phase: &'static str, signal: i32) -> Result<(), Failed
     use std::io::Read;
     let name = signal_name(signal);
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
-        .args([
-            "run",
-            "--backend",
-            "docker",
-            "--wait-teardown",
-            "--probe",
-            TRIAL_PROBES,
-        ])
+    let mut child = trial_run()
         .env("RUST_LOG", "info")
         .env(
             bottle_harness::fault_hook::ENV,
             format!("{phase}:{PAUSE_MS}"),
         )
-        .env_remove("CLAUDE_BOTTLE_BACKEND")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -253,17 +251,8 @@ fn killed_run_is_reaped() -> Result<(), Failed> {
     // Another process's run (tests run in parallel) may reap it first; either way it must be
     // gone once the next run has started.
     let existed = leftovers(&run_id)?;
-    let output = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
-        .args([
-            "run",
-            "--backend",
-            "docker",
-            "--wait-teardown",
-            "--quiet",
-            "--probe",
-            TRIAL_PROBES,
-        ])
-        .env_remove("CLAUDE_BOTTLE_BACKEND")
+    let output = trial_run()
+        .arg("--quiet")
         .output()
         .map_err(|e| e.to_string())?;
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -467,18 +456,9 @@ impl EngineProxy {
 /// back) reaps what was left.
 fn engine_lost_mid_run() -> Result<(), Failed> {
     let proxy = EngineProxy::start()?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
-        .args([
-            "run",
-            "--backend",
-            "docker",
-            "--wait-teardown",
-            "--probe",
-            TRIAL_PROBES,
-        ])
+    let mut child = trial_run()
         .env("RUST_LOG", "info")
         .env("DOCKER_HOST", proxy.host())
-        .env_remove("CLAUDE_BOTTLE_BACKEND")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -507,17 +487,8 @@ fn engine_lost_mid_run() -> Result<(), Failed> {
     if !seen.contains("error: during probe") {
         return Err(format!("the error does not name the phase:\n{seen}").into());
     }
-    let next = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
-        .args([
-            "run",
-            "--backend",
-            "docker",
-            "--wait-teardown",
-            "--quiet",
-            "--probe",
-            TRIAL_PROBES,
-        ])
-        .env_remove("CLAUDE_BOTTLE_BACKEND")
+    let next = trial_run()
+        .arg("--quiet")
         .output()
         .map_err(|e| e.to_string())?;
     if next.status.code() != Some(0) {

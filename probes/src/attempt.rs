@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::dns;
+use crate::timing::unix_ms;
 use crate::wire::{AttemptKind, AttemptSpec, Observation, Outcome, MAX_OPEN_PORTS};
 
 const EHOSTUNREACH: i32 = 113;
@@ -366,15 +367,6 @@ fn listen(
             "the self-check connection to {own}:{port} never arrived; the listener proves nothing"
         ),
     )
-}
-
-/// Milliseconds since the Unix epoch: the clock this machine's containers share, so a
-/// listener's window compares with the dialers' records.
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn udp(spec: &AttemptSpec, addr: SocketAddr, timeout: Duration) -> Observation {

@@ -41,6 +41,15 @@ impl Adaptive {
     }
 }
 
+/// Milliseconds since the Unix epoch on this machine's clock, which every container shares:
+/// the agent's listener window and the fixture hosts' dialer tries compare on it.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// The slowest round trip among controls that got through (connected, answered, HTTP).
 pub fn control_rtt_ms<'a>(controls: impl IntoIterator<Item = &'a Observation>) -> Option<u64> {
     controls

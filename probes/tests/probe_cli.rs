@@ -65,3 +65,73 @@ fn bad_arguments_exit_2() {
     ]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// One exec does both stages: the adaptive attempt gets the timeout the control's round trip
+/// sets (here the floor, 100 ms, instead of its own 2000 ms), and starts after the control.
+#[test]
+fn adaptive_attempts_get_the_timeout_the_controls_set() {
+    use bottle_probes::timing::Adaptive;
+    use bottle_probes::wire::Stage;
+    let open = TcpListener::bind("127.0.0.1:0").unwrap();
+    // A peer that hangs up at once, so the control's round trip is short.
+    let peer = open.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for conn in peer.incoming() {
+            drop(conn);
+        }
+    });
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let specs = [
+        AttemptSpec {
+            id: "c.open#0".into(),
+            kind: AttemptKind::Tcp {
+                addr: open.local_addr().unwrap(),
+            },
+            nonce: "ctl001".into(),
+            timeout_ms: 2000,
+            stage: Stage::Control,
+        },
+        AttemptSpec {
+            id: "d.listen#0".into(),
+            kind: AttemptKind::Listen {
+                port,
+                own: "127.0.0.1".parse().unwrap(),
+            },
+            nonce: "den001".into(),
+            timeout_ms: 2000,
+            stage: Stage::Adaptive,
+        },
+    ];
+    let adaptive = Adaptive {
+        factor: 20,
+        floor_ms: 100,
+        ceiling_ms: 2000,
+    };
+    let run = |with_adaptive: bool| {
+        let mut args = vec!["run".to_string(), "--session".into(), "s2".into()];
+        if with_adaptive {
+            args.extend(["--adaptive".to_string(), adaptive.encode()]);
+        }
+        args.extend(specs.iter().map(AttemptSpec::encode));
+        let output = probe(&args);
+        assert_eq!(output.status.code(), Some(0));
+        ProbeOutput::parse(&output.stdout, "s2", &["c.open#0", "d.listen#0"]).unwrap()
+    };
+    let parsed = run(true);
+    let control = &parsed.observations["c.open#0"];
+    assert_eq!(control.outcome(), Outcome::Connected);
+    let expected = adaptive.timeout_ms(Some(control.elapsed_ms));
+    let (open_ms, close_ms) = parsed.observations["d.listen#0"].window.expect("a window");
+    let listened = close_ms - open_ms;
+    assert!(
+        listened >= u64::from(expected) && listened < 1000,
+        "listened {listened} ms, expected about {expected}"
+    );
+    // Without --adaptive the attempt keeps its own timeout.
+    let (open_ms, close_ms) = run(false).observations["d.listen#0"]
+        .window
+        .expect("a window");
+    assert!(close_ms - open_ms >= 2000, "{}", close_ms - open_ms);
+}
