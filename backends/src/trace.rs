@@ -17,6 +17,11 @@ fn origin() -> Option<Instant> {
     })
 }
 
+/// Whether the step trace is on (for passing it on to the probe inside the agent).
+pub fn enabled() -> bool {
+    origin().is_some()
+}
+
 /// Prints `step` with the milliseconds since the first traced step, when tracing is on.
 pub fn step(step: &str) {
     if let Some(origin) = origin() {

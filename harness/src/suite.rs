@@ -723,6 +723,10 @@ async fn run_probe_exec(
     if let Some(adaptive) = adaptive {
         argv.extend(["--adaptive".to_string(), adaptive.encode()]);
     }
+    let traced = bottle_backends::trace::enabled();
+    if traced {
+        argv.push("--trace".into());
+    }
     argv.extend(attempts.iter().map(|a| a.encode()));
     // The longest the probe can take: one after the other, or the controls and then the
     // adaptive attempts (at their ceiling) and the fixed ones side by side.
@@ -742,10 +746,18 @@ async fn run_probe_exec(
     };
     let timeout = Duration::from_millis(budget) + EXEC_SLACK;
     let ids: Vec<&str> = attempts.iter().map(|a| a.id.as_str()).collect();
-    match backend
+    let output = backend
         .exec_in_agent(bottle, &argv, timeout, MAX_OUTPUT_BYTES + 1)
-        .await
-    {
+        .await;
+    if let (true, Ok(output)) = (traced, &output) {
+        // The probe's own step timings, relative to its start.
+        for line in String::from_utf8_lossy(&output.stderr).lines() {
+            if line.starts_with("probe-trace: ") {
+                eprintln!("{line}");
+            }
+        }
+    }
+    match output {
         Err(error) => Err(format!("the probe exec failed: {error}")),
         Ok(output) if output.truncated => Err(format!(
             "the probe printed more than {MAX_OUTPUT_BYTES} bytes"

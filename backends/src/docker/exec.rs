@@ -72,6 +72,7 @@ async fn exec_with(
             .map_err(BackendError::engine(format!(
                 "creating an exec in {container}"
             )))?;
+        crate::trace::step("exec: created");
         let mut output = ExecOutput::default();
         match docker
             .start_exec(&created.id, None)
@@ -82,7 +83,12 @@ async fn exec_with(
             StartExecResults::Attached {
                 output: mut stream, ..
             } => {
+                crate::trace::step("exec: started");
+                let mut first = true;
                 while let Some(chunk) = stream.next().await {
+                    if std::mem::take(&mut first) {
+                        crate::trace::step("exec: first output");
+                    }
                     let chunk = chunk.map_err(BackendError::engine(format!(
                         "reading exec output from {container}"
                     )))?;
@@ -100,6 +106,7 @@ async fn exec_with(
             }
             StartExecResults::Detached => {}
         }
+        crate::trace::step("exec: output ended");
         let inspected = docker
             .inspect_exec(&created.id)
             .await

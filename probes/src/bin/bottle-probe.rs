@@ -1,21 +1,27 @@
 //! `bottle-probe`: the static binary that runs inside the agent.
 //!
 //! * `bottle-probe idle`: the agent container's main process; sleeps until killed.
-//! * `bottle-probe run --session S [--sequential] [--adaptive FACTOR,FLOOR,CEILING] SPEC...`:
+//! * `bottle-probe run --session S [--sequential] [--adaptive FACTOR,FLOOR,CEILING] [--trace] SPEC...`:
 //!   runs every attempt (concurrently unless `--sequential`) and prints the CB1 protocol on
 //!   stdout (see `bottle_probes::wire`). The positive controls (`stage=control`) run first;
 //!   when they are done, the fixed attempts start with their own timeouts and the adaptive ones
 //!   with the timeout the controls' round trip sets (`bottle_probes::timing`), so one exec does
-//!   what would otherwise take two.
+//!   what would otherwise take two. `--trace` prints step timings on stderr
+//!   (`probe-trace: +<ms> <step>`; the harness passes it under `CLAUDE_BOTTLE_TRACE=1`).
 //!
 //! Exit codes: 0 the attempts ran (whatever they saw), 2 bad arguments.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bottle_probes::attempt;
 use bottle_probes::timing::{control_rtt_ms, Adaptive};
-use bottle_probes::wire::{AttemptSpec, Observation, Stage};
+use bottle_probes::wire::{AttemptKind, AttemptSpec, Observation, Stage};
+
+/// How long the sweeps wait at most for every other attempt's thread to be running.
+const SWEEP_HOLD: Duration = Duration::from_millis(100);
 
 fn usage(message: &str) -> ! {
     eprintln!("bottle-probe: {message}");
@@ -37,6 +43,7 @@ fn main() {
     let mut session = None;
     let mut sequential = false;
     let mut adaptive = None;
+    let mut trace = false;
     let mut specs = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -47,6 +54,7 @@ fn main() {
                 )
             }
             "--sequential" => sequential = true,
+            "--trace" => trace = true,
             "--adaptive" => {
                 let value = args.next().unwrap_or_default();
                 adaptive = Some(
@@ -63,6 +71,18 @@ fn main() {
         let mut out = stdout.lock().expect("stdout lock");
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
+    };
+    let origin = Instant::now();
+    let step = |what: &str| {
+        if trace {
+            eprintln!("probe-trace: +{} {what}", origin.elapsed().as_millis());
+        }
+    };
+    // One attempt, its line printed as soon as it is done.
+    let run_and_emit = |spec: &AttemptSpec| {
+        let observation = attempt::run(spec);
+        step(&format!("{} {}", spec.id, observation.outcome().as_str()));
+        emit(observation.to_line());
     };
     emit(format!(
         "CB1-BEGIN session={session} attempts={}",
@@ -92,8 +112,9 @@ fn main() {
             emit(attempt::run(spec).to_line());
         }
     } else {
+        let begun = AtomicUsize::new(0);
         std::thread::scope(|scope| {
-            let emit = &emit;
+            let run_and_emit = &run_and_emit;
             let running: Vec<_> = controls
                 .iter()
                 .map(|spec| scope.spawn(move || attempt::run(spec)))
@@ -109,16 +130,42 @@ fn main() {
                     })
                 })
                 .collect();
+            step(&format!(
+                "controls done, round trip {:?} ms",
+                control_rtt_ms(&observations)
+            ));
             for observation in &observations {
                 emit(observation.to_line());
             }
             // Everything else starts now: a sweep running next to the controls would load
             // the machine and inflate their round trip (measured: 30-60 ms instead of 5).
-            for spec in &fixed {
-                scope.spawn(move || emit(attempt::run(spec).to_line()));
+            // The sweeps start last, once every other attempt's thread runs: 64 workers
+            // connecting flat out starve threads not yet scheduled, and attempts that
+            // started only when the sweep ended doubled the phase (measured: +0.6 s).
+            let (sweeps, light): (Vec<AttemptSpec>, Vec<AttemptSpec>) = fixed
+                .iter()
+                .map(|spec| (*spec).clone())
+                .chain(with_timeout(&observations))
+                .partition(|spec| matches!(spec.kind, AttemptKind::Sweep { .. }));
+            let begun = &begun;
+            let light_count = light.len();
+            for spec in light {
+                scope.spawn(move || {
+                    begun.fetch_add(1, Ordering::SeqCst);
+                    run_and_emit(&spec);
+                });
             }
-            for spec in with_timeout(&observations) {
-                scope.spawn(move || emit(attempt::run(&spec).to_line()));
+            let holding_since = Instant::now();
+            while begun.load(Ordering::SeqCst) < light_count && holding_since.elapsed() < SWEEP_HOLD
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            step(&format!(
+                "sweeps start, {} of {light_count} other attempts running",
+                begun.load(Ordering::SeqCst)
+            ));
+            for spec in sweeps {
+                scope.spawn(move || run_and_emit(&spec));
             }
         });
     }
