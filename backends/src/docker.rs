@@ -10,3 +10,4 @@ pub(crate) mod launch;
 pub(crate) mod records;
 
 pub use client::DockerBackend;
+pub use launch::FAULT_TAKEN_SUBNET_ENV;

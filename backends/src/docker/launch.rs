@@ -36,6 +36,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 const SUBNET_ATTEMPTS: u32 = 12;
 
 struct PlannedNetwork {
+    /// What the network is for (see `roles`); its name is `cb-<run>-<role>`.
+    role: &'static str,
     name: String,
     base: Ipv4Addr,
     host_block: bool,
@@ -206,128 +208,111 @@ async fn skip_duplicate_address_detection(network_id: &str, gateway: Ipv6Addr) {
     }
 }
 
-/// Creates the bottle's networks (agent, upstream, LAN, and the neighbour bottle's agent
-/// network), picking fresh subnets when one overlaps an existing network (another bottle,
-/// another run, the user's own networks). IPv6 goes on the LAN network (the LAN host's
-/// IPv6 address) and, sabotaged, on the agent network; an engine that cannot make IPv6 networks
-/// gets them without, and the IPv6 probes that need them say so.
-async fn create_networks(
-    docker: &Docker,
+/// Plans the bottle's networks (agent, upstream, LAN, the neighbour bottle's agent network, the
+/// public host's IPv6 leg and, when the metadata fixture can be routed to, the metadata network)
+/// on fresh random subnets. IPv6 goes on the public host's own network and, sabotaged, on the
+/// agent network; `with_v6` false leaves it out (an engine that cannot make IPv6 networks), and
+/// the IPv6 probes that need it say so.
+///
+/// The order is the order of creation: the engine creates networks one at a time (~50 ms each)
+/// while the containers whose networks exist already start, so the agent's network comes
+/// first and the networks of the cheapest container to start (the LAN host's) last.
+fn plan_networks(
     spec: &BottleSpec,
-    run_labels: &HashMap<String, String>,
     host_block: bool,
     with_metadata: bool,
-) -> Result<Vec<NetworkInfo>, BackendError> {
-    let mut last = String::new();
-    let mut with_v6 = true;
-    let mut attempts = 0;
-    while attempts < SUBNET_ATTEMPTS {
-        attempts += 1;
-        let bases = random_bases();
-        let v6 = |wanted: bool, index: u16| (with_v6 && wanted).then(|| random_v6_prefix(index));
-        let mut planned = vec![
-            PlannedNetwork {
-                name: format!("cb-{}-agent", spec.run_id),
-                base: bases[0],
-                host_block,
-                v6: v6(spec.sabotage.ipv6_host, 0),
-                // Docker drops bridged frames leaving an internal network's subnet (bridge
-                // netfilter), which would hide a forwarding bundle; see `route_through_bundle`.
-                internal: !spec.sabotage.ip_forward,
-            },
-            PlannedNetwork {
-                name: format!("cb-{}-upstream", spec.run_id),
-                base: bases[1],
-                host_block: false,
-                v6: None,
-                internal: true,
-            },
-            PlannedNetwork {
-                name: format!("cb-{}-lan", spec.run_id),
-                base: bases[2],
-                host_block: false,
-                v6: None,
-                internal: true,
-            },
-            PlannedNetwork {
-                name: format!("cb-{}-neighbour", spec.run_id),
-                base: bases[3],
-                host_block: true,
-                v6: None,
-                internal: true,
-            },
-        ];
-        // The public host's IPv6 leg: only it joins this network.
+    with_v6: bool,
+    attempt: u32,
+) -> Vec<PlannedNetwork> {
+    let mut bases = random_bases();
+    if let (0, Some(taken)) = (attempt, fault_taken_subnet()) {
+        bases[2] = taken;
+    }
+    let v6 = |wanted: bool, index: u16| (with_v6 && wanted).then(|| random_v6_prefix(index));
+    let network = |role: &'static str, base: Ipv4Addr| PlannedNetwork {
+        role,
+        name: format!("cb-{}-{role}", spec.run_id),
+        base,
+        host_block: false,
+        v6: None,
+        internal: true,
+    };
+    let mut planned = vec![
+        PlannedNetwork {
+            host_block,
+            v6: v6(spec.sabotage.ipv6_host, 0),
+            // Docker drops bridged frames leaving an internal network's subnet (bridge
+            // netfilter), which would hide a forwarding bundle; see `route_through_bundle`.
+            internal: !spec.sabotage.ip_forward,
+            ..network(roles::AGENT, bases[0])
+        },
+        network(roles::UPSTREAM, bases[1]),
+    ];
+    if with_metadata {
+        // Between the bundle and the metadata fixture. Not `internal`: Docker's internal
+        // rules drop bridged frames addressed outside the network's subnet, and
+        // 169.254.169.254 is outside every subnet. The host block keeps the host off it, so
+        // nothing on it has a way out through this machine.
         planned.push(PlannedNetwork {
-            name: format!("cb-{}-public6", spec.run_id),
-            base: bases[5],
-            host_block: false,
-            v6: v6(true, 5),
-            internal: true,
-        });
-        if with_metadata {
-            // Between the bundle and the metadata fixture. Not `internal`: Docker's internal
-            // rules drop bridged frames addressed outside the network's subnet, and
-            // 169.254.169.254 is outside every subnet. The host block keeps the host off it, so
-            // nothing on it has a way out through this machine.
-            planned.push(PlannedNetwork {
-                name: format!("cb-{}-metadata", spec.run_id),
-                base: bases[4],
-                host_block: true,
-                v6: None,
-                internal: false,
-            });
-        }
-        let results = futures_util::future::join_all(
-            planned
-                .iter()
-                .map(|p| create_network(docker, p, run_labels)),
-        )
-        .await;
-        let failures: Vec<String> = results
-            .iter()
-            .filter_map(|r| r.as_ref().err().map(ToString::to_string))
-            .collect();
-        if failures.is_empty() {
-            return Ok(planned
-                .into_iter()
-                .map(|p| NetworkInfo {
-                    name: p.name,
-                    subnet: format!("{}/24", p.base),
-                    gateway: host_in(p.base, 1),
-                    host_has_gateway: !p.host_block,
-                    subnet_v6: p.v6.map(|prefix| format!("{prefix}/64")),
-                    gateway_v6: p.v6.map(|prefix| v6_host(prefix, 1)),
-                })
-                .collect());
-        }
-        // Remove what did get created before retrying with other subnets.
-        for (planned, result) in planned.iter().zip(&results) {
-            if result.is_ok() {
-                let _ = docker.remove_network(&planned.name).await;
-            }
-        }
-        last = failures.join("; ");
-        if last.contains("overlap") {
-            continue;
-        }
-        if with_v6 && planned.iter().any(|p| p.v6.is_some()) {
-            tracing::warn!("creating IPv6 networks failed ({last}); retrying without IPv6");
-            with_v6 = false;
-            continue;
-        }
-        return Err(BackendError::Engine {
-            step: "creating the bottle's networks".into(),
-            source: results
-                .into_iter()
-                .find_map(Result::err)
-                .expect("a failure was recorded"),
+            host_block: true,
+            internal: false,
+            ..network(roles::METADATA, bases[4])
         });
     }
-    Err(BackendError::NoFreeSubnet {
-        attempts: SUBNET_ATTEMPTS,
-        last,
-    })
+    planned.extend([
+        PlannedNetwork {
+            host_block: true,
+            ..network(roles::NEIGHBOUR, bases[3])
+        },
+        // The public host's IPv6 leg: only it joins this network.
+        PlannedNetwork {
+            v6: v6(true, 5),
+            ..network(roles::PUBLIC6, bases[5])
+        },
+        network(roles::LAN, bases[2]),
+    ]);
+    planned
+}
+
+/// Fault injection for the tests (`harness/tests/faults.rs`): `CLAUDE_BOTTLE_FAULT_TAKEN_SUBNET=
+/// <a.b.c.0>` puts the first bring-up attempt's LAN network on that /24, which the test has
+/// taken with a network of its own, so that a subnet clash in the middle of a bring-up (other
+/// networks made, containers starting) and its retry are exercised. A malformed value is
+/// ignored with a warning; the knob only ever makes a run retry.
+pub const FAULT_TAKEN_SUBNET_ENV: &str = "CLAUDE_BOTTLE_FAULT_TAKEN_SUBNET";
+
+fn fault_taken_subnet() -> Option<Ipv4Addr> {
+    let value = std::env::var(FAULT_TAKEN_SUBNET_ENV).ok()?;
+    match value.trim().parse::<Ipv4Addr>() {
+        Ok(base) if base.octets()[3] == 0 => Some(base),
+        _ => {
+            tracing::warn!("{FAULT_TAKEN_SUBNET_ENV}={value:?} is not an a.b.c.0 base; ignored");
+            None
+        }
+    }
+}
+
+/// The roles of a bottle's networks (`cb-<run>-<role>`).
+mod roles {
+    pub(super) const AGENT: &str = "agent";
+    pub(super) const UPSTREAM: &str = "upstream";
+    pub(super) const METADATA: &str = "metadata";
+    pub(super) const NEIGHBOUR: &str = "neighbour";
+    pub(super) const PUBLIC6: &str = "public6";
+    pub(super) const LAN: &str = "lan";
+}
+
+impl PlannedNetwork {
+    fn info(&self) -> NetworkInfo {
+        NetworkInfo {
+            name: self.name.clone(),
+            subnet: format!("{}/24", self.base),
+            gateway: host_in(self.base, 1),
+            host_has_gateway: !self.host_block,
+            subnet_v6: self.v6.map(|prefix| format!("{prefix}/64")),
+            gateway_v6: self.v6.map(|prefix| v6_host(prefix, 1)),
+        }
+    }
 }
 
 fn endpoint(ip: Ipv4Addr, ip_v6: Option<Ipv6Addr>, aliases: &[String]) -> EndpointSettings {
@@ -369,6 +354,22 @@ struct PlannedContainer {
     /// Prints `CB-READY` when its listeners are up.
     announces_ready: bool,
     extra_labels: Vec<(String, String)>,
+    /// The container's resolver upstream (the DNS canary; the bundle's forwarder, sabotaged).
+    dns: Ipv4Addr,
+    /// Copied in before it starts.
+    files: Vec<AgentFile>,
+    /// Set the bundle's route to the metadata service once it runs.
+    route_metadata: bool,
+}
+
+impl PlannedContainer {
+    /// Every network the container joins; it is created once they all exist.
+    fn networks(&self) -> Vec<&str> {
+        std::iter::once(self.network.as_str())
+            .chain(self.more.iter().map(|(network, _)| network.as_str()))
+            .chain(self.more_v6.iter().map(|(network, _, _)| network.as_str()))
+            .collect()
+    }
 }
 
 fn container_name(run_id: &str, role: &str) -> String {
@@ -380,7 +381,6 @@ async fn create_container(
     run_id: &str,
     planned: &PlannedContainer,
     run_labels: &HashMap<String, String>,
-    dns: Ipv4Addr,
 ) -> Result<(), BackendError> {
     let name = container_name(run_id, planned.role);
     let mut container_labels = run_labels.clone();
@@ -396,7 +396,7 @@ async fn create_container(
         env: Some(vec![]),
         host_config: Some(HostConfig {
             network_mode: Some(planned.network.clone()),
-            dns: Some(vec![dns.to_string()]),
+            dns: Some(vec![planned.dns.to_string()]),
             sysctls: (!planned.sysctls.is_empty())
                 .then(|| planned.sysctls.iter().cloned().collect()),
             binds: (!planned.binds.is_empty()).then(|| planned.binds.clone()),
@@ -442,11 +442,6 @@ async fn create_container(
             )))?;
     }
     Ok(())
-}
-
-/// Copies the probe binary into a user-provided agent image before it starts.
-async fn upload_probe(docker: &Docker, name: &str, probe: &[u8]) -> Result<(), BackendError> {
-    upload_binary(docker, name, images::USER_PROBE_DIR, "bottle-probe", probe).await
 }
 
 /// Copies `bytes` to `/<dir>/<file>` (mode 755) in a created, not yet started, container.
@@ -575,30 +570,128 @@ pub(crate) async fn launch(
     images: &Images,
     agent: AgentPlacement,
 ) -> Result<Bottle, BackendError> {
-    let run_labels = labels::run_labels(&spec.run_id, spec.keep);
     let in_container = agent == AgentPlacement::Container;
     // A microVM's traffic leaves through the host, so the host must keep its address on the
     // agent network; its own allow list is what confines it there.
     let host_block = in_container && !spec.sabotage.no_host_block;
     let metadata_unavailable = metadata_unavailable(in_container);
-    crate::trace::step("launch: creating networks");
-    let mut networks = create_networks(
-        docker,
-        spec,
-        &run_labels,
-        host_block,
-        metadata_unavailable.is_none(),
-    )
-    .await?
-    .into_iter();
-    let mut next = || {
-        networks
-            .next()
-            .expect("create_networks returns every network")
+    let agent_files = agent_files(spec, images, in_container)?;
+    let mut with_v6 = true;
+    let mut last = String::new();
+    for attempt in 0..SUBNET_ATTEMPTS {
+        let networks = plan_networks(
+            spec,
+            host_block,
+            metadata_unavailable.is_none(),
+            with_v6,
+            attempt,
+        );
+        let (topology, containers) = plan_bottle(
+            spec,
+            images,
+            in_container,
+            metadata_unavailable.clone(),
+            &networks,
+            &agent_files,
+        )?;
+        let error = match bring_up(docker, spec, &networks, &containers, &topology).await {
+            Ok(()) => return finish(docker, spec, images, in_container, topology).await,
+            Err(BringUpError::Container(error)) => return Err(error),
+            Err(BringUpError::Network(error)) => error,
+        };
+        // What this attempt did create goes before the next one, or before giving up: the
+        // bring-up has no request in flight any more, so the run's label finds all of it.
+        super::cleanup::teardown(docker, &spec.run_id).await?;
+        last = error.to_string();
+        // Another bottle, another run or the user's own network holds one of the subnets.
+        if last.contains("overlap") {
+            tracing::info!("a subnet was taken ({last}); bringing the bottle up on other subnets");
+            continue;
+        }
+        if with_v6 && networks.iter().any(|n| n.v6.is_some()) {
+            tracing::warn!("creating IPv6 networks failed ({last}); retrying without IPv6");
+            with_v6 = false;
+            continue;
+        }
+        return Err(BackendError::Engine {
+            step: "creating the bottle's networks".into(),
+            source: error,
+        });
+    }
+    Err(BackendError::NoFreeSubnet {
+        attempts: SUBNET_ATTEMPTS,
+        last,
+    })
+}
+
+/// A file copied into the agent container before it starts.
+#[derive(Clone)]
+struct AgentFile {
+    dir: &'static str,
+    name: &'static str,
+    bytes: std::sync::Arc<Vec<u8>>,
+}
+
+/// What the agent container needs copied in: the probe, into a user-provided agent image, and
+/// the route tool for the ip-forward sabotage. Read once, before any attempt at a bring-up.
+fn agent_files(
+    spec: &BottleSpec,
+    images: &Images,
+    in_container: bool,
+) -> Result<Vec<AgentFile>, BackendError> {
+    let read = |what: &'static str, path: &std::path::Path| {
+        std::fs::read(path)
+            .map(std::sync::Arc::new)
+            .map_err(|e| BackendError::Artifact {
+                what,
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })
     };
-    let (agent_net, upstream_net, lan_net, neighbour_net, public6_net) =
-        (next(), next(), next(), next(), next());
-    let metadata_net = networks.next();
+    let mut files = Vec::new();
+    if in_container && images.agent_is_user {
+        files.push(AgentFile {
+            dir: images::USER_PROBE_DIR,
+            name: "bottle-probe",
+            bytes: read("probe binary", &spec.probe_binary)?,
+        });
+    }
+    if in_container && spec.sabotage.ip_forward {
+        // The agent needs the route tool for its sabotaged route (see `route_through_bundle`).
+        files.push(AgentFile {
+            dir: SABOTAGE_TOOL_DIR,
+            name: "bottle-fixture",
+            bytes: read("fixture binary", &spec.fixture_binary)?,
+        });
+    }
+    Ok(files)
+}
+
+/// Everything about the bottle that follows from its networks' subnets: the topology the
+/// probes are planned against and the containers to start.
+fn plan_bottle(
+    spec: &BottleSpec,
+    images: &Images,
+    in_container: bool,
+    metadata_unavailable: Option<String>,
+    networks: &[PlannedNetwork],
+    agent_files: &[AgentFile],
+) -> Result<(Topology, Vec<PlannedContainer>), BackendError> {
+    let info = |role: &str| {
+        networks
+            .iter()
+            .find(|n| n.role == role)
+            .map(PlannedNetwork::info)
+    };
+    let network = |role: &str| info(role).expect("plan_networks plans every network but one");
+    let (agent_net, upstream_net, lan_net, neighbour_net, public6_net) = (
+        network(roles::AGENT),
+        network(roles::UPSTREAM),
+        network(roles::LAN),
+        network(roles::NEIGHBOUR),
+        network(roles::PUBLIC6),
+    );
+    let metadata_net = info(roles::METADATA);
     let agent_base = agent_net.gateway;
     let upstream_base = upstream_net.gateway;
     let lan_base = lan_net.gateway;
@@ -814,6 +907,9 @@ pub(crate) async fn launch(
             cap_add: vec![],
             announces_ready: !images.bundle_is_user,
             extra_labels: vec![(labels::TOPOLOGY.to_string(), topology_json.clone())],
+            dns: dns_ip,
+            files: vec![],
+            route_metadata: false,
         },
         PlannedContainer {
             role: "public",
@@ -838,6 +934,9 @@ pub(crate) async fn launch(
             cap_add: vec!["NET_ADMIN".into()],
             announces_ready: true,
             extra_labels: vec![],
+            dns: dns_ip,
+            files: vec![],
+            route_metadata: false,
         },
         PlannedContainer {
             role: "lan",
@@ -855,6 +954,9 @@ pub(crate) async fn launch(
             cap_add: vec![],
             announces_ready: true,
             extra_labels: vec![],
+            dns: dns_ip,
+            files: vec![],
+            route_metadata: false,
         },
         PlannedContainer {
             // A second bottle's bundle: its service ports on its own agent network, and a leg
@@ -896,6 +998,9 @@ pub(crate) async fn launch(
             },
             announces_ready: true,
             extra_labels: vec![],
+            dns: dns_ip,
+            files: vec![],
+            route_metadata: false,
         },
         PlannedContainer {
             role: "agent",
@@ -937,6 +1042,9 @@ pub(crate) async fn launch(
             cap_add: vec![],
             announces_ready: false,
             extra_labels: vec![],
+            dns: dns_ip,
+            files: vec![],
+            route_metadata: false,
         },
     ];
     let planned: Vec<PlannedContainer> = planned
@@ -955,72 +1063,170 @@ pub(crate) async fn launch(
             p
         })
         .collect();
-    crate::trace::step("launch: creating containers");
-    futures_util::future::try_join_all(planned.iter().map(|p| {
-        // Sabotage: the agent resolves through the bundle's forwarder.
-        let dns = if p.role == "agent" && sabotage.resolver_forwards {
-            bundle_ip
-        } else {
-            dns_ip
-        };
-        create_container(docker, &spec.run_id, p, &run_labels, dns)
-    }))
-    .await?;
-    let agent_name = container_name(&spec.run_id, "agent");
-    if in_container && images.agent_is_user {
-        let probe = std::fs::read(&spec.probe_binary).map_err(|e| BackendError::Artifact {
-            what: "probe binary",
-            path: spec.probe_binary.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        upload_probe(docker, &agent_name, &probe).await?;
-    }
-    if in_container && sabotage.ip_forward {
-        // The agent needs the route tool for its sabotaged route (see `route_through_bundle`).
-        let fixture = std::fs::read(&spec.fixture_binary).map_err(|e| BackendError::Artifact {
-            what: "fixture binary",
-            path: spec.fixture_binary.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        upload_binary(
-            docker,
-            &agent_name,
-            SABOTAGE_TOOL_DIR,
-            "bottle-fixture",
-            &fixture,
-        )
-        .await?;
-    }
-    crate::trace::step("launch: starting containers");
-    let topology_ref = &topology;
-    let start_and_wait = |p: &PlannedContainer| {
-        let name = container_name(&spec.run_id, p.role);
-        let announces = p.announces_ready;
-        // The bundle's route to the metadata service needs only the bundle's own leg: set it
-        // as soon as the bundle runs, while the other containers are still starting.
-        let route_metadata = p.role == "bundle" && topology_ref.metadata.is_some();
-        async move {
-            docker
-                .start_container(&name, None)
-                .await
-                .map_err(BackendError::engine(format!("starting {name}")))?;
-            crate::trace::step(&format!("launch: started {name}"));
-            if announces {
-                wait_ready(docker, &name).await?;
-                crate::trace::step(&format!("launch: {name} ready"));
+    let planned = planned
+        .into_iter()
+        .map(|mut p| {
+            // Sabotage: the agent resolves through the bundle's forwarder.
+            if p.role == "agent" && sabotage.resolver_forwards {
+                p.dns = bundle_ip;
             }
-            if route_metadata {
-                route_bundle_to_metadata(docker, spec, topology_ref).await?;
-                crate::trace::step("launch: bundle routed to the metadata service");
+            if p.role == "agent" {
+                p.files = agent_files.to_vec();
             }
-            Ok::<_, BackendError>(())
-        }
+            // The bundle's route to the metadata service needs only the bundle's own leg: it
+            // is set as soon as the bundle runs, while the other containers still start.
+            p.route_metadata = p.role == "bundle" && topology.metadata.is_some();
+            p
+        })
+        .collect();
+    Ok((topology, planned))
+}
+
+/// Why a bring-up attempt failed: a network (the subnets may be retried) or a container.
+enum BringUpError {
+    Network(bollard::errors::Error),
+    Container(BackendError),
+}
+
+/// How far one bring-up attempt is, shared between the network creator and the containers
+/// waiting for their networks.
+#[derive(Default)]
+struct Progress {
+    /// The networks created so far.
+    networks: Vec<String>,
+    /// A step failed: nothing new starts, and the fixtures' readiness is no longer awaited.
+    failed: bool,
+}
+
+/// A container's step that did not complete.
+enum StepError {
+    /// Another step failed first.
+    Aborted,
+    Failed(BackendError),
+}
+
+/// Creates the networks one after the other and, meanwhile, every container as soon as the
+/// networks it joins exist: the engine creates networks one at a time (~50 ms each, with the
+/// CPU mostly idle), so the first containers start while the last networks are made. Returns
+/// when every container runs and every fixture has said it is ready, or when a step failed
+/// and no request is in flight any more.
+async fn bring_up(
+    docker: &Docker,
+    spec: &BottleSpec,
+    networks: &[PlannedNetwork],
+    containers: &[PlannedContainer],
+    topology: &Topology,
+) -> Result<(), BringUpError> {
+    let run_labels = labels::run_labels(&spec.run_id, spec.keep);
+    let progress = tokio::sync::watch::Sender::new(Progress::default());
+    let create_networks = async {
+        let created = futures_util::future::join_all(networks.iter().map(|planned| {
+            let (progress, run_labels) = (&progress, &run_labels);
+            async move {
+                let created = create_network(docker, planned, run_labels).await;
+                match &created {
+                    Ok(()) => {
+                        crate::trace::step(&format!("launch: network {} created", planned.role));
+                        progress.send_modify(|p| p.networks.push(planned.name.clone()));
+                    }
+                    Err(_) => progress.send_modify(|p| p.failed = true),
+                }
+                created
+            }
+        }))
+        .await;
+        created
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ())
     };
-    // Everything starts at once: the agent only idles until the probe exec, which happens after
-    // every fixture has said it is ready.
-    futures_util::future::try_join_all(planned.iter().map(start_and_wait)).await?;
+    let start_containers = futures_util::future::join_all(containers.iter().map(|planned| {
+        let (progress, run_labels) = (&progress, &run_labels);
+        async move {
+            let result = container_up(docker, spec, planned, run_labels, topology, progress).await;
+            if let Err(StepError::Failed(_)) = &result {
+                progress.send_modify(|p| p.failed = true);
+            }
+            result
+        }
+    }));
+    let (networks_created, containers_up) = tokio::join!(create_networks, start_containers);
+    networks_created.map_err(BringUpError::Network)?;
+    for result in containers_up {
+        match result {
+            Ok(()) => {}
+            Err(StepError::Failed(error)) => return Err(BringUpError::Container(error)),
+            // Only ever after another step's failure, which is returned instead.
+            Err(StepError::Aborted) => {}
+        }
+    }
     crate::trace::step("launch: every container up");
-    if in_container && sabotage.ip_forward {
+    Ok(())
+}
+
+/// One container: waits for its networks, creates it, copies its files in, starts it, waits
+/// for its `CB-READY`, and for the bundle sets its route to the metadata service.
+async fn container_up(
+    docker: &Docker,
+    spec: &BottleSpec,
+    planned: &PlannedContainer,
+    run_labels: &HashMap<String, String>,
+    topology: &Topology,
+    progress: &tokio::sync::watch::Sender<Progress>,
+) -> Result<(), StepError> {
+    let name = container_name(&spec.run_id, planned.role);
+    let needs = planned.networks();
+    let mut watching = progress.subscribe();
+    let failed = watching
+        .wait_for(|p| p.failed || needs.iter().all(|n| p.networks.iter().any(|m| m == n)))
+        .await
+        .map(|p| p.failed)
+        .unwrap_or(true);
+    if failed {
+        return Err(StepError::Aborted);
+    }
+    create_container(docker, &spec.run_id, planned, run_labels)
+        .await
+        .map_err(StepError::Failed)?;
+    for file in &planned.files {
+        upload_binary(docker, &name, file.dir, file.name, &file.bytes)
+            .await
+            .map_err(StepError::Failed)?;
+    }
+    if progress.borrow().failed {
+        return Err(StepError::Aborted);
+    }
+    docker
+        .start_container(&name, None)
+        .await
+        .map_err(BackendError::engine(format!("starting {name}")))
+        .map_err(StepError::Failed)?;
+    crate::trace::step(&format!("launch: started {name}"));
+    if planned.announces_ready {
+        tokio::select! {
+            ready = wait_ready(docker, &name) => ready.map_err(StepError::Failed)?,
+            _ = watching.wait_for(|p| p.failed) => return Err(StepError::Aborted),
+        }
+        crate::trace::step(&format!("launch: {name} ready"));
+    }
+    if planned.route_metadata {
+        route_bundle_to_metadata(docker, spec, topology)
+            .await
+            .map_err(StepError::Failed)?;
+        crate::trace::step("launch: bundle routed to the metadata service");
+    }
+    Ok(())
+}
+
+/// What follows a bring-up: the ip-forward sabotage's routes, the agent network's IPv6 gateway.
+async fn finish(
+    docker: &Docker,
+    spec: &BottleSpec,
+    images: &Images,
+    in_container: bool,
+    topology: Topology,
+) -> Result<Bottle, BackendError> {
+    if in_container && spec.sabotage.ip_forward {
         route_through_bundle(docker, &spec.run_id, &topology).await?;
     }
     // With IPv6 on the agent network (ipv6-host), the host's address there must be usable
@@ -1029,6 +1235,12 @@ pub(crate) async fn launch(
     if let Some(gateway) = topology.agent_network.gateway_v6 {
         crate::hostnet::wait_usable_v6(gateway).await;
     }
+    let probe_path = if images.agent_is_user {
+        images::USER_PROBE_PATH
+    } else {
+        images::BUILTIN_PROBE_PATH
+    };
+    let agent_name = container_name(&spec.run_id, "agent");
     Ok(bottle_from(topology, agent_name, probe_path))
 }
 
