@@ -214,9 +214,9 @@ async fn skip_duplicate_address_detection(network_id: &str, gateway: Ipv6Addr) {
 /// agent network; `with_v6` false leaves it out (an engine that cannot make IPv6 networks), and
 /// the IPv6 probes that need it say so.
 ///
-/// The order is the order of creation: the engine creates networks one at a time (~50 ms each)
-/// while the containers whose networks exist already start, so the agent's network comes
-/// first and the networks of the cheapest container to start (the LAN host's) last.
+/// The order is the order of the requests, which are sent at once: the engine makes one network
+/// at a time (~50 ms each) while the containers whose networks exist already start, so the
+/// agent's and the bundle's networks are asked for first and the LAN host's last.
 fn plan_networks(
     spec: &BottleSpec,
     host_block: bool,
@@ -1105,9 +1105,11 @@ enum StepError {
     Failed(BackendError),
 }
 
-/// Creates the networks one after the other and, meanwhile, every container as soon as the
-/// networks it joins exist: the engine creates networks one at a time (~50 ms each, with the
-/// CPU mostly idle), so the first containers start while the last networks are made. Returns
+/// Requests every network at once and, meanwhile, creates and starts every container as soon as
+/// the networks it joins exist: the engine makes networks one at a time (~50 ms each, with the
+/// CPU mostly idle), so the first containers start while the last networks are made. (Sending
+/// the network requests one after the other was slower: the engine then interleaves them with
+/// the container starts and each takes ~100 ms; see docs/performance.md.) Returns
 /// when every container runs and every fixture has said it is ready, or when a step failed
 /// and no request is in flight any more.
 async fn bring_up(
