@@ -76,6 +76,18 @@ fn host_routes() -> Vec<(u32, u32)> {
     parse_routes(&std::fs::read_to_string("/proc/net/route").unwrap_or_default())
 }
 
+/// This machine's routes that are not Docker's own bridges (`br-<id>`, `docker0`): the real
+/// networks a test knob must stay clear of, while the network a test took for it is allowed.
+fn routes_outside_docker() -> Vec<(u32, u32)> {
+    let text = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    let kept: String = text
+        .lines()
+        .filter(|line| !line.starts_with("br-") && !line.starts_with("docker0"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    parse_routes(&kept)
+}
+
 /// Parses `/proc/net/route`, which prints addresses as hex in host (little-endian) byte order.
 fn parse_routes(text: &str) -> Vec<(u32, u32)> {
     text.lines()
@@ -284,12 +296,25 @@ pub const FAULT_TAKEN_SUBNET_ENV: &str = "CLAUDE_BOTTLE_FAULT_TAKEN_SUBNET";
 fn fault_taken_subnet() -> Option<Ipv4Addr> {
     let value = std::env::var(FAULT_TAKEN_SUBNET_ENV).ok()?;
     match value.trim().parse::<Ipv4Addr>() {
-        Ok(base) if base.octets()[3] == 0 => Some(base),
+        Ok(base)
+            if in_harness_range(base) && !overlaps_host_route(base, &routes_outside_docker()) =>
+        {
+            Some(base)
+        }
         _ => {
-            tracing::warn!("{FAULT_TAKEN_SUBNET_ENV}={value:?} is not an a.b.c.0 base; ignored");
+            tracing::warn!(
+                "{FAULT_TAKEN_SUBNET_ENV}={value:?} is not a 10.200-250.x.0 base clear of this \
+                 machine's own (non-Docker) routes; ignored"
+            );
             None
         }
     }
+}
+
+/// A /24 base the harness itself would pick (see `random_bases`).
+fn in_harness_range(base: Ipv4Addr) -> bool {
+    let [a, b, c, d] = base.octets();
+    a == 10 && (200..=250).contains(&b) && c < 255 && d == 0
 }
 
 /// The roles of a bottle's networks (`cb-<run>-<role>`).
@@ -594,15 +619,31 @@ pub(crate) async fn launch(
             &networks,
             &agent_files,
         )?;
-        let error = match bring_up(docker, spec, &networks, &containers, &topology).await {
+        let errors = match bring_up(docker, spec, &networks, &containers, &topology).await {
             Ok(()) => return finish(docker, spec, images, in_container, topology).await,
             Err(BringUpError::Container(error)) => return Err(error),
-            Err(BringUpError::Network(error)) => error,
+            Err(BringUpError::Networks(errors)) => errors,
+        };
+        last = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let first = errors
+            .into_iter()
+            .next()
+            .expect("a failed network bring-up has an error");
+        let engine_error = |source| BackendError::Engine {
+            step: "creating the bottle's networks".into(),
+            source,
         };
         // What this attempt did create goes before the next one, or before giving up: the
         // bring-up has no request in flight any more, so the run's label finds all of it.
-        super::cleanup::teardown(docker, &spec.run_id).await?;
-        last = error.to_string();
+        // Without that, no retry (its names would clash); the caller's teardown tries again.
+        if let Err(teardown) = super::cleanup::teardown(docker, &spec.run_id).await {
+            tracing::warn!("removing the failed bring-up ({last}) failed: {teardown}");
+            return Err(engine_error(first));
+        }
         // Another bottle, another run or the user's own network holds one of the subnets.
         if last.contains("overlap") {
             tracing::info!("a subnet was taken ({last}); bringing the bottle up on other subnets");
@@ -613,10 +654,7 @@ pub(crate) async fn launch(
             with_v6 = false;
             continue;
         }
-        return Err(BackendError::Engine {
-            step: "creating the bottle's networks".into(),
-            source: error,
-        });
+        return Err(engine_error(first));
     }
     Err(BackendError::NoFreeSubnet {
         attempts: SUBNET_ATTEMPTS,
@@ -1082,9 +1120,10 @@ fn plan_bottle(
     Ok((topology, planned))
 }
 
-/// Why a bring-up attempt failed: a network (the subnets may be retried) or a container.
+/// Why a bring-up attempt failed: networks (every network error; the subnets may be retried)
+/// or a container.
 enum BringUpError {
-    Network(bollard::errors::Error),
+    Networks(Vec<bollard::errors::Error>),
     Container(BackendError),
 }
 
@@ -1137,10 +1176,13 @@ async fn bring_up(
             }
         }))
         .await;
-        created
-            .into_iter()
-            .collect::<Result<Vec<()>, _>>()
-            .map(|_| ())
+        let errors: Vec<bollard::errors::Error> =
+            created.into_iter().filter_map(Result::err).collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     };
     let start_containers = futures_util::future::join_all(containers.iter().map(|planned| {
         let (progress, run_labels) = (&progress, &run_labels);
@@ -1153,7 +1195,7 @@ async fn bring_up(
         }
     }));
     let (networks_created, containers_up) = tokio::join!(create_networks, start_containers);
-    networks_created.map_err(BringUpError::Network)?;
+    networks_created.map_err(BringUpError::Networks)?;
     for result in containers_up {
         match result {
             Ok(()) => {}
@@ -1612,6 +1654,25 @@ pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, Back
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fault knob may only move a network to a subnet the harness could have picked itself,
+    /// never onto one of this machine's (or anyone's) real networks.
+    #[test]
+    fn the_fault_knob_stays_in_the_harness_range() {
+        for _ in 0..200 {
+            assert!(random_bases().iter().all(|base| in_harness_range(*base)));
+        }
+        for outside in [
+            Ipv4Addr::new(192, 168, 1, 0),
+            Ipv4Addr::new(10, 0, 0, 0),
+            Ipv4Addr::new(10, 251, 1, 0),
+            Ipv4Addr::new(10, 220, 255, 0),
+            Ipv4Addr::new(10, 220, 5, 128),
+            Ipv4Addr::new(169, 254, 169, 0),
+        ] {
+            assert!(!in_harness_range(outside), "{outside}");
+        }
+    }
 
     #[test]
     fn subnets_overlapping_host_routes_are_avoided() {

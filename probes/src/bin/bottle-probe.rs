@@ -21,7 +21,7 @@ use bottle_probes::timing::{control_rtt_ms, Adaptive};
 use bottle_probes::wire::{AttemptKind, AttemptSpec, Observation, Stage};
 
 /// How long the sweeps wait at most for every other attempt's thread to be running.
-const SWEEP_HOLD: Duration = Duration::from_millis(100);
+const SWEEP_HOLD: Duration = Duration::from_millis(250);
 
 fn usage(message: &str) -> ! {
     eprintln!("bottle-probe: {message}");
