@@ -36,7 +36,18 @@ pub(crate) struct Images {
     pub fixture: String,
 }
 
-fn read_binary(what: &'static str, path: &Path) -> Result<Vec<u8>, BackendError> {
+impl Images {
+    /// Where the probe sits in the agent: copied in for a user's image, built in otherwise.
+    pub fn probe_path(&self) -> &'static str {
+        if self.agent_is_user {
+            USER_PROBE_PATH
+        } else {
+            BUILTIN_PROBE_PATH
+        }
+    }
+}
+
+pub(crate) fn read_binary(what: &'static str, path: &Path) -> Result<Vec<u8>, BackendError> {
     std::fs::read(path).map_err(|e| BackendError::Artifact {
         what,
         path: path.display().to_string(),

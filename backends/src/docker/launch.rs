@@ -678,13 +678,7 @@ fn agent_files(
     in_container: bool,
 ) -> Result<Vec<AgentFile>, BackendError> {
     let read = |what: &'static str, path: &std::path::Path| {
-        std::fs::read(path)
-            .map(std::sync::Arc::new)
-            .map_err(|e| BackendError::Artifact {
-                what,
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })
+        images::read_binary(what, path).map(std::sync::Arc::new)
     };
     let mut files = Vec::new();
     if in_container && images.agent_is_user {
@@ -736,11 +730,7 @@ fn plan_bottle(
     let neighbour_base = neighbour_net.gateway;
     let bundle_ip = host_in(agent_base, hosts::BUNDLE);
     let dns_ip = host_in(upstream_base, hosts::DNS);
-    let probe_path = if images.agent_is_user {
-        images::USER_PROBE_PATH
-    } else {
-        images::BUILTIN_PROBE_PATH
-    };
+    let probe_path = images.probe_path();
     let sabotage = &spec.sabotage;
     // The public host's IPv6 address lives on a network only it joins, so no other fixture
     // (and never the bundle) talks IPv6 behind the harness's back. An engine that cannot make
@@ -1279,11 +1269,7 @@ async fn finish(
     if let Some(gateway) = topology.agent_network.gateway_v6 {
         crate::hostnet::wait_usable_v6(gateway).await;
     }
-    let probe_path = if images.agent_is_user {
-        images::USER_PROBE_PATH
-    } else {
-        images::BUILTIN_PROBE_PATH
-    };
+    let probe_path = images.probe_path();
     let agent_name = container_name(&spec.run_id, "agent");
     Ok(bottle_from(topology, agent_name, probe_path))
 }

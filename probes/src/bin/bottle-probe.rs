@@ -26,7 +26,7 @@ const SWEEP_HOLD: Duration = Duration::from_millis(250);
 fn usage(message: &str) -> ! {
     eprintln!("bottle-probe: {message}");
     eprintln!(
-        "usage: bottle-probe idle | bottle-probe run --session S [--sequential] [--adaptive F,FLOOR,CEIL] SPEC..."
+        "usage: bottle-probe idle | bottle-probe run --session S [--sequential] [--adaptive F,FLOOR,CEIL] [--trace] SPEC..."
     );
     std::process::exit(2);
 }
