@@ -261,7 +261,70 @@ fn killed_run_is_reaped() -> Result<(), Failed> {
         return Err(format!("the next run did not reap {run_id}: {stderr}").into());
     }
     if leftovers(&run_id)? {
-        return Err(format!("{run_id} is still there after the next run").into());
+        return Err(format!("{run_id} is still there after the next run:\n{stderr}").into());
+    }
+    Ok(())
+}
+
+/// One bottle removed by two cleaners at once (two runs reaping the same stale bottle, or a
+/// detached cleaner and a later run): the engine refuses a second removal of a container while
+/// the first is in progress (409). Both cleaners must succeed, and nothing may be left when
+/// either returns. The bottle is a kept one (`up`) so that no other trial's run reaps it first.
+fn two_cleaners_at_once() -> Result<(), Failed> {
+    let up = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
+        .args(["up", "--backend", "docker"])
+        .env_remove("CLAUDE_BOTTLE_BACKEND")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let run_id = String::from_utf8_lossy(&up.stdout).trim().to_string();
+    if up.status.code() != Some(0) || !run_id.starts_with("cb") {
+        return Err(format!(
+            "up exited {:?} with {run_id:?}: {}",
+            up.status.code(),
+            String::from_utf8_lossy(&up.stderr)
+        )
+        .into());
+    }
+    let down = || {
+        Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
+            .args(["down", &run_id, "--backend", "docker"])
+            .env_remove("CLAUDE_BOTTLE_BACKEND")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())
+    };
+    let cleaners = [down()?, down()?];
+    let mut succeeded = 0;
+    let mut failures = Vec::new();
+    for child in cleaners {
+        let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if output.status.code() == Some(0) {
+            succeeded += 1;
+            if leftovers(&run_id)? {
+                return Err(format!("{run_id} is still there after a cleaner returned").into());
+            }
+        } else {
+            failures.push(format!("exit {:?}: {stderr}", output.status.code()));
+        }
+    }
+    // A cleaner that lists the bottle only after the other removed all of it may say so
+    // (no such bottle); any other failure is the bug this trial is about.
+    let benign = |f: &String| f.contains("no bottle with id");
+    if succeeded == 0 || !failures.iter().all(benign) {
+        // The bottle is kept, so no later run reaps it: remove it here, a few tries while
+        // the failed cleaners' removals settle.
+        for _ in 0..5 {
+            let _ = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
+                .args(["down", &run_id, "--backend", "docker"])
+                .output();
+            if !leftovers(&run_id)? {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        return Err(format!("the cleaners of {run_id} failed: {failures:?}").into());
     }
     Ok(())
 }
@@ -642,6 +705,10 @@ fn main() {
         trial(
             "docker::faults::killed_run_is_reaped".into(),
             killed_run_is_reaped,
+        ),
+        trial(
+            "docker::faults::two_cleaners_at_once".into(),
+            two_cleaners_at_once,
         ),
         trial(
             "docker::faults::hung_exec_is_cut_off".into(),

@@ -2,9 +2,11 @@
 //! teardown needs no memory of what was made: it removes whatever carries the label.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{
-    ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
+    InspectContainerOptions, InspectNetworkOptions, ListContainersOptions, ListNetworksOptions,
+    RemoveContainerOptions,
 };
 use bollard::Docker;
 
@@ -34,29 +36,7 @@ pub(crate) async fn teardown(
     let removals = containers
         .iter()
         .filter_map(|c| c.id.clone())
-        .map(|id| async move {
-            match docker
-                .remove_container(
-                    &id,
-                    Some(RemoveContainerOptions {
-                        force: true,
-                        v: true,
-                        ..Default::default()
-                    }),
-                )
-                .await
-            {
-                Ok(()) => Ok(()),
-                // Already gone (a concurrent teardown): that is what we wanted.
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => Ok(()),
-                Err(source) => Err(BackendError::Engine {
-                    step: format!("removing container {id}"),
-                    source,
-                }),
-            }
-        });
+        .map(|id| remove_container(docker, id));
     futures_util::future::try_join_all(removals).await?;
     let networks = docker
         .list_networks(Some(ListNetworksOptions {
@@ -69,23 +49,106 @@ pub(crate) async fn teardown(
     let removals = networks
         .iter()
         .filter_map(|n| n.id.clone())
-        .map(|id| async move {
-            match docker.remove_network(&id).await {
-                Ok(()) => Ok(()),
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => Ok(()),
-                Err(source) => Err(BackendError::Engine {
-                    step: format!("removing network {id}"),
-                    source,
-                }),
-            }
-        });
+        .map(|id| remove_network(docker, id));
     futures_util::future::try_join_all(removals).await?;
     Ok(TeardownReport {
         containers: containers.len(),
         networks: networks.len(),
     })
+}
+
+/// How long a removal waits for another cleaner's removal of the same object. Two cleaners
+/// meet whenever two processes tear one bottle down: two runs reaping the same stale bottle,
+/// or a detached cleaner and a later run. A container removal can take ~4 s (Docker's embedded
+/// DNS holds it while it forwards queries), far longer on a loaded machine.
+const OTHER_CLEANER_WAIT: Duration = Duration::from_secs(30);
+
+/// How often a cleaner looks again while another one removes the object.
+const OTHER_CLEANER_POLL: Duration = Duration::from_millis(100);
+
+fn status_of(error: &bollard::errors::Error) -> Option<u16> {
+    match error {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+/// Removes one container, forced. Gone already (404) is success. A conflict (409) with `force`
+/// means another cleaner's removal is in progress: the engine refuses a second one, so this
+/// waits until the container is gone, because the caller removes the networks next and a
+/// container still being removed holds their endpoints.
+async fn remove_container(docker: &Docker, id: String) -> Result<(), BackendError> {
+    let removal = docker
+        .remove_container(
+            &id,
+            Some(RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+    let source = match removal {
+        Ok(()) => return Ok(()),
+        Err(error) if status_of(&error) == Some(404) => return Ok(()),
+        Err(error) => error,
+    };
+    if status_of(&source) != Some(409) {
+        return Err(BackendError::Engine {
+            step: format!("removing container {id}"),
+            source,
+        });
+    }
+    let started = Instant::now();
+    loop {
+        match docker
+            .inspect_container(&id, None::<InspectContainerOptions>)
+            .await
+        {
+            Err(error) if status_of(&error) == Some(404) => return Ok(()),
+            Err(source) => {
+                return Err(BackendError::Engine {
+                    step: format!("waiting for another cleaner to remove container {id}"),
+                    source,
+                })
+            }
+            Ok(_) if started.elapsed() >= OTHER_CLEANER_WAIT => {
+                return Err(BackendError::Timeout {
+                    step: format!("another cleaner's removal of container {id}"),
+                    seconds: OTHER_CLEANER_WAIT.as_secs_f64(),
+                })
+            }
+            Ok(_) => tokio::time::sleep(OTHER_CLEANER_POLL).await,
+        }
+    }
+}
+
+/// Removes one network. Gone already (404) is success, and so is any refusal after which the
+/// network turns out to be gone (another cleaner removed it first; the engine's answer to the
+/// loser of that race varies). A network still there after a refusal is retried while another
+/// cleaner may still be detaching its last endpoint, within [`OTHER_CLEANER_WAIT`].
+async fn remove_network(docker: &Docker, id: String) -> Result<(), BackendError> {
+    let started = Instant::now();
+    loop {
+        let source = match docker.remove_network(&id).await {
+            Ok(()) => return Ok(()),
+            Err(error) if status_of(&error) == Some(404) => return Ok(()),
+            Err(error) => error,
+        };
+        match docker
+            .inspect_network(&id, None::<InspectNetworkOptions>)
+            .await
+        {
+            Err(error) if status_of(&error) == Some(404) => return Ok(()),
+            _ if started.elapsed() >= OTHER_CLEANER_WAIT || status_of(&source) != Some(409) => {
+                return Err(BackendError::Engine {
+                    step: format!("removing network {id}"),
+                    source,
+                })
+            }
+            _ => tokio::time::sleep(OTHER_CLEANER_POLL).await,
+        }
+    }
 }
 
 /// Run ids present on the engine; with `only_stale`, those whose harness process is gone.
