@@ -8,22 +8,17 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::dns;
 use crate::timing::unix_ms;
-use crate::wire::{AttemptKind, AttemptSpec, Observation, Outcome, MAX_OPEN_PORTS};
+use crate::wire::{AttemptKind, AttemptSpec, Observation, Outcome};
 
 const EHOSTUNREACH: i32 = 113;
 const ENETUNREACH: i32 = 101;
 const EADDRNOTAVAIL: i32 = 99;
 const EAFNOSUPPORT: i32 = 97;
 const MAX_RESPONSE_BYTES: usize = 16 * 1024;
-/// Per-port connect timeout inside a sweep; the sweep's own timeout bounds the whole sweep.
-const SWEEP_CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
-const SWEEP_WORKERS: usize = 64;
 
 /// Runs one attempt and classifies what happened.
 pub fn run(spec: &AttemptSpec) -> Observation {
@@ -60,7 +55,9 @@ pub fn run(spec: &AttemptSpec) -> Observation {
             }
             Err(message) => failed(spec, Outcome::Error, None, message),
         },
-        AttemptKind::Sweep { ip, first, last } => sweep(spec, *ip, *first, *last, timeout),
+        AttemptKind::Sweep { ip, first, last } => {
+            crate::sweep::run(spec, *ip, *first, *last, timeout)
+        }
         AttemptKind::Udp { addr } => udp(spec, *addr, timeout),
         AttemptKind::Ping { ip } => ping(spec, *ip, timeout),
         AttemptKind::TcpLinkLocal { ip, port } => tcp_link_local(spec, *ip, *port, timeout),
@@ -71,7 +68,12 @@ pub fn run(spec: &AttemptSpec) -> Observation {
     observation
 }
 
-fn failed(spec: &AttemptSpec, outcome: Outcome, errno: Option<i32>, note: String) -> Observation {
+pub(crate) fn failed(
+    spec: &AttemptSpec,
+    outcome: Outcome,
+    errno: Option<i32>,
+    note: String,
+) -> Observation {
     let mut observation = Observation::new(&spec.id, outcome, 0);
     observation.errno = errno;
     observation.note = Some(note);
@@ -99,7 +101,7 @@ fn from_error(spec: &AttemptSpec, stage: &str, error: &io::Error) -> Observation
     )
 }
 
-fn remaining(deadline: Instant) -> Duration {
+pub(crate) fn remaining(deadline: Instant) -> Duration {
     deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(50))
@@ -652,77 +654,6 @@ fn configured_resolver() -> Result<SocketAddr, String> {
         .find_map(|rest| rest.trim().parse::<IpAddr>().ok())
         .map(|ip| SocketAddr::new(ip, 53))
         .ok_or_else(|| "no nameserver in /etc/resolv.conf".to_string())
-}
-
-fn sweep(spec: &AttemptSpec, ip: IpAddr, first: u16, last: u16, budget: Duration) -> Observation {
-    if first == 0 || first > last {
-        return failed(
-            spec,
-            Outcome::Error,
-            None,
-            format!("bad port range {first}-{last}"),
-        );
-    }
-    let deadline = Instant::now() + budget;
-    let next = Arc::new(AtomicU32::new(u32::from(first)));
-    let scanned = Arc::new(AtomicU32::new(0));
-    let filtered = Arc::new(AtomicU32::new(0));
-    let errors = Arc::new(AtomicUsize::new(0));
-    let open = Arc::new(Mutex::new(Vec::new()));
-    let workers: Vec<_> = (0..SWEEP_WORKERS)
-        .map(|_| {
-            let (next, scanned, filtered, errors, open) = (
-                next.clone(),
-                scanned.clone(),
-                filtered.clone(),
-                errors.clone(),
-                open.clone(),
-            );
-            std::thread::spawn(move || loop {
-                if Instant::now() >= deadline {
-                    break;
-                }
-                let port = next.fetch_add(1, Ordering::Relaxed);
-                if port > u32::from(last) {
-                    break;
-                }
-                let addr = SocketAddr::new(ip, port as u16);
-                let connect_timeout = SWEEP_CONNECT_TIMEOUT.min(remaining(deadline));
-                match TcpStream::connect_timeout(&addr, connect_timeout) {
-                    Ok(_) => open.lock().expect("sweep lock").push(port as u16),
-                    Err(error) => match classify(&error) {
-                        Outcome::Refused => {}
-                        Outcome::Timeout | Outcome::Unreachable => {
-                            filtered.fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                    },
-                }
-                scanned.fetch_add(1, Ordering::Relaxed);
-            })
-        })
-        .collect();
-    for worker in workers {
-        let _ = worker.join();
-    }
-    let mut open = open.lock().expect("sweep lock").clone();
-    open.sort_unstable();
-    let error_count = errors.load(Ordering::Relaxed);
-    let mut observation = Observation::new(&spec.id, Outcome::Swept, 0);
-    observation.scanned = Some(scanned.load(Ordering::Relaxed));
-    observation.filtered = Some(filtered.load(Ordering::Relaxed));
-    if open.len() > MAX_OPEN_PORTS {
-        observation.note = Some(format!("{} open ports, list truncated", open.len()));
-        open.truncate(MAX_OPEN_PORTS);
-    }
-    if error_count > 0 {
-        observation.note = Some(format!("{error_count} ports failed with local errors"));
-    }
-    observation.open = open;
-    observation
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //!   result lines on stdout) and its strict parser; the probe's output is hostile input.
 //! * [`attempt`]: what `bottle-probe` does for each attempt kind (std only, no async), so the
 //!   binary stays small and static.
+//! * [`sweep`]: the port sweep, each port in as few system calls as the kernel allows.
 //! * [`timing`]: the adaptive timeout of the deny attempts (shared with the harness).
 //! * [`dns`]: the minimal DNS message codec the attempts and the DNS canary share.
 
@@ -12,6 +13,7 @@ pub mod attempt;
 pub mod catalogue;
 pub mod dns;
 pub mod errors;
+pub mod sweep;
 pub mod timing;
 pub mod unix_sockets;
 pub mod wire;

@@ -1,0 +1,383 @@
+//! The port sweep: every TCP port of one address, from inside the agent.
+//!
+//! A sweep is ~65 000 connection attempts, and on a virtualised two-core machine each system
+//! call is dear, so one port costs as few calls as the kernel allows. A non-blocking `connect`
+//! to a peer on a local bridge or loopback is answered before the call returns: the SYN and the
+//! peer's RST (or SYN-ACK) run through the kernel's network stack on this CPU, so the socket's
+//! error is already set. Reading it (`SO_ERROR`) settles a refused port in four calls (socket,
+//! connect, getsockopt, close) where std's `connect_timeout` needs seven (two more `ioctl`s and
+//! a `poll`). Only a port that is still pending (an open port on a slower path, or a filtered
+//! one) waits in `poll` for the per-port timeout. Classification is the same as for every other
+//! attempt: refused, timed out and unreachable are denials; anything else is an error.
+
+use std::io;
+use std::mem::size_of;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::attempt::{classify, failed, remaining};
+use crate::wire::{AttemptSpec, Observation, Outcome, MAX_OPEN_PORTS};
+
+/// What one port of a sweep answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortState {
+    /// The handshake completed: something listens there.
+    Open,
+    /// A denial: refused, timed out, or unreachable ([`Outcome`] of the port).
+    Closed(Outcome),
+    /// A local failure that says nothing about the path (EMFILE, ENOBUFS, ...).
+    LocalError(i32),
+}
+
+/// Per-port connect timeout inside a sweep; the sweep's own timeout bounds the whole sweep.
+const SWEEP_CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+/// Workers trying ports side by side. Refused ports cost CPU only, but a filtered port holds
+/// its worker for the per-port timeout, so there are enough to keep going past those.
+const SWEEP_WORKERS: usize = 64;
+
+/// Sweeps ports `first..=last` of `ip` within `budget`: which answered, how many were tried,
+/// how many were silent or unreachable, and whether any failed locally (noted).
+pub fn run(spec: &AttemptSpec, ip: IpAddr, first: u16, last: u16, budget: Duration) -> Observation {
+    if first == 0 || first > last {
+        return failed(
+            spec,
+            Outcome::Error,
+            None,
+            format!("bad port range {first}-{last}"),
+        );
+    }
+    let deadline = Instant::now() + budget;
+    let next = Arc::new(AtomicU32::new(u32::from(first)));
+    let scanned = Arc::new(AtomicU32::new(0));
+    let filtered = Arc::new(AtomicU32::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..SWEEP_WORKERS)
+        .map(|_| {
+            let (next, scanned, filtered, errors, open) = (
+                next.clone(),
+                scanned.clone(),
+                filtered.clone(),
+                errors.clone(),
+                open.clone(),
+            );
+            let mut trier = PortTrier::default();
+            std::thread::spawn(move || loop {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let port = next.fetch_add(1, Ordering::Relaxed);
+                if port > u32::from(last) {
+                    break;
+                }
+                let addr = SocketAddr::new(ip, port as u16);
+                let connect_timeout = SWEEP_CONNECT_TIMEOUT.min(remaining(deadline));
+                match trier.try_port(addr, connect_timeout) {
+                    PortState::Open => open.lock().expect("sweep lock").push(port as u16),
+                    PortState::Closed(Outcome::Refused) => {}
+                    PortState::Closed(_) => {
+                        filtered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    PortState::LocalError(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                }
+                scanned.fetch_add(1, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.join();
+    }
+    let mut open = open.lock().expect("sweep lock").clone();
+    open.sort_unstable();
+    let error_count = errors.load(Ordering::Relaxed);
+    let mut observation = Observation::new(&spec.id, Outcome::Swept, 0);
+    observation.scanned = Some(scanned.load(Ordering::Relaxed));
+    observation.filtered = Some(filtered.load(Ordering::Relaxed));
+    if open.len() > MAX_OPEN_PORTS {
+        observation.note = Some(format!("{} open ports, list truncated", open.len()));
+        open.truncate(MAX_OPEN_PORTS);
+    }
+    if error_count > 0 {
+        observation.note = Some(format!("{error_count} ports failed with local errors"));
+    }
+    observation.open = open;
+    observation
+}
+
+/// Tries ports one after another on one reused socket: two `connect` calls per refused port
+/// and no socket to make or close. Linux reports a finished non-blocking connect on the next
+/// `connect` of the same socket (`ECONNREFUSED`, `EISCONN` when connected, `EALREADY` while
+/// the handshake is pending), and a socket whose connect failed goes back to unconnected, ready
+/// for the next port. Anything unexpected drops the socket and tries the port again with
+/// [`try_port`] on a fresh one, so the shortcut can cost time but never change a verdict.
+#[derive(Default)]
+pub struct PortTrier {
+    socket: Option<OwnedFd>,
+    /// How many ports were tried on a socket kept from the port before (for the tests).
+    reuses: u32,
+}
+
+impl PortTrier {
+    /// Tries one TCP port, as [`try_port`] does.
+    pub fn try_port(&mut self, addr: SocketAddr, timeout: Duration) -> PortState {
+        let socket = match self.socket.take() {
+            Some(socket) => {
+                self.reuses += 1;
+                socket
+            }
+            None => match nonblocking_socket(&addr) {
+                Ok(socket) => socket,
+                Err(error) => return local_error(&error),
+            },
+        };
+        let first = match connect(&socket, &addr) {
+            Ok(()) => return PortState::Open,
+            Err(error) => error.raw_os_error(),
+        };
+        let answer = match first {
+            Some(libc::EINPROGRESS) => connect(&socket, &addr).err().map(|e| e.raw_os_error()),
+            other => Some(other),
+        };
+        let answer = match answer {
+            Some(Some(libc::EALREADY)) => match wait_writable(&socket, timeout) {
+                Ok(true) => connect(&socket, &addr).err().map(|e| e.raw_os_error()),
+                Ok(false) => return PortState::Closed(Outcome::Timeout),
+                Err(error) => return local_error(&error),
+            },
+            other => other,
+        };
+        match answer {
+            Some(Some(libc::ECONNREFUSED)) => {
+                // The failed connect left the socket unconnected: reuse it.
+                self.socket = Some(socket);
+                PortState::Closed(Outcome::Refused)
+            }
+            Some(Some(libc::EISCONN)) => PortState::Open,
+            Some(Some(code @ (libc::EHOSTUNREACH | libc::ENETUNREACH | libc::ETIMEDOUT))) => {
+                state_of(&io::Error::from_raw_os_error(code))
+            }
+            _ => {
+                drop(socket);
+                try_port(addr, timeout)
+            }
+        }
+    }
+}
+
+/// Tries one TCP port: connected, refused, silent for `timeout`, or a local error.
+pub fn try_port(addr: SocketAddr, timeout: Duration) -> PortState {
+    let socket = match nonblocking_socket(&addr) {
+        Ok(socket) => socket,
+        Err(error) => return local_error(&error),
+    };
+    match connect(&socket, &addr) {
+        Ok(()) => return PortState::Open,
+        Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(error) => return state_of(&error),
+    }
+    match socket_error(&socket) {
+        Ok(0) => {}
+        Ok(code) => return state_of(&io::Error::from_raw_os_error(code)),
+        Err(error) => return local_error(&error),
+    }
+    // Still pending (or connected: a finished handshake also reads as no error): wait until
+    // the socket is writable, which is when the handshake has an answer either way.
+    match wait_writable(&socket, timeout) {
+        Ok(true) => {}
+        Ok(false) => return PortState::Closed(Outcome::Timeout),
+        Err(error) => return local_error(&error),
+    }
+    match socket_error(&socket) {
+        Ok(0) => PortState::Open,
+        Ok(code) => state_of(&io::Error::from_raw_os_error(code)),
+        Err(error) => local_error(&error),
+    }
+}
+
+fn state_of(error: &io::Error) -> PortState {
+    match classify(error) {
+        outcome @ (Outcome::Refused | Outcome::Timeout | Outcome::Unreachable) => {
+            PortState::Closed(outcome)
+        }
+        _ => local_error(error),
+    }
+}
+
+fn local_error(error: &io::Error) -> PortState {
+    PortState::LocalError(error.raw_os_error().unwrap_or(0))
+}
+
+fn nonblocking_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
+    let domain = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: a plain socket(2) call; the descriptor is owned right away.
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn connect(socket: &OwnedFd, addr: &SocketAddr) -> io::Result<()> {
+    // SAFETY: the sockaddr structs are plain old data, fully initialised below, and passed with
+    // their own size.
+    let result = unsafe {
+        match addr {
+            SocketAddr::V4(v4) => {
+                let mut raw: libc::sockaddr_in = std::mem::zeroed();
+                raw.sin_family = libc::AF_INET as libc::sa_family_t;
+                raw.sin_port = v4.port().to_be();
+                raw.sin_addr.s_addr = u32::from_ne_bytes(v4.ip().octets());
+                libc::connect(
+                    socket.as_raw_fd(),
+                    (&raw as *const libc::sockaddr_in).cast(),
+                    size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+            SocketAddr::V6(v6) => {
+                let mut raw: libc::sockaddr_in6 = std::mem::zeroed();
+                raw.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                raw.sin6_port = v6.port().to_be();
+                raw.sin6_addr.s6_addr = v6.ip().octets();
+                raw.sin6_flowinfo = v6.flowinfo();
+                raw.sin6_scope_id = v6.scope_id();
+                libc::connect(
+                    socket.as_raw_fd(),
+                    (&raw as *const libc::sockaddr_in6).cast(),
+                    size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The socket's pending error (`SO_ERROR`), which reading also clears.
+fn socket_error(socket: &OwnedFd) -> io::Result<i32> {
+    let mut code: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `code` and `len` are valid for writes of the sizes given.
+    let result = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut code as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if result == 0 {
+        Ok(code)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether the socket became writable within `timeout` (false: it did not).
+fn wait_writable(socket: &OwnedFd, timeout: Duration) -> io::Result<bool> {
+    let mut pollfd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let millis = timeout.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+    loop {
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pollfd, 1, millis) };
+        match ready {
+            0 => return Ok(false),
+            n if n > 0 => return Ok(true),
+            _ => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn an_open_port_is_open_and_a_closed_one_refused() {
+        let open = TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_addr = closed.local_addr().unwrap();
+        drop(closed);
+        let timeout = Duration::from_millis(250);
+        assert_eq!(
+            try_port(open.local_addr().unwrap(), timeout),
+            PortState::Open
+        );
+        assert_eq!(
+            try_port(closed_addr, timeout),
+            PortState::Closed(Outcome::Refused)
+        );
+    }
+
+    /// One reused socket across refused, open and refused ports again answers exactly as a
+    /// fresh socket per port does, and it is really reused.
+    #[test]
+    fn a_reused_socket_answers_as_fresh_ones_do() {
+        let listeners: Vec<TcpListener> = (0..3)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let open: Vec<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        let first = open.iter().min().unwrap().saturating_sub(30).max(1);
+        let last = open.iter().max().unwrap().saturating_add(30);
+        let timeout = Duration::from_millis(250);
+        let mut trier = PortTrier::default();
+        for port in first..=last {
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let fresh = try_port(addr, timeout);
+            let reused = trier.try_port(addr, timeout);
+            assert_eq!(reused, fresh, "port {port}");
+            if open.contains(&port) {
+                assert_eq!(reused, PortState::Open, "port {port}");
+            }
+        }
+        assert!(
+            trier.reuses >= u32::from(last - first) / 2,
+            "only {} of {} ports reused the socket",
+            trier.reuses,
+            last - first + 1
+        );
+    }
+
+    #[test]
+    fn ipv6_loopback_is_tried_too() {
+        let Ok(open) = TcpListener::bind("[::1]:0") else {
+            return; // no IPv6 loopback on this machine: nothing to try
+        };
+        assert_eq!(
+            try_port(open.local_addr().unwrap(), Duration::from_millis(250)),
+            PortState::Open
+        );
+    }
+}
