@@ -338,26 +338,44 @@ mod tests {
         );
     }
 
+    /// Three listeners in a window of 61 ports below the kernel's ephemeral range. Within the
+    /// ephemeral range a fresh socket can connect to itself on loopback (its source port picked
+    /// equal to the port it dials), which reads as open; below it no source port ever lands.
+    fn listeners_below_the_ephemeral_range() -> (Vec<TcpListener>, u16, u16) {
+        let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|range| range.split_whitespace().next()?.parse().ok())
+            .unwrap_or(32768);
+        let top = ephemeral_low.saturating_sub(61);
+        for base in (top.saturating_sub(10_000).max(1024)..top).step_by(97) {
+            let wanted = [base + 10, base + 30, base + 50];
+            let bound: Result<Vec<TcpListener>, _> = wanted
+                .iter()
+                .map(|port| TcpListener::bind(("127.0.0.1", *port)))
+                .collect();
+            if let Ok(listeners) = bound {
+                return (listeners, base, base + 60);
+            }
+        }
+        panic!("no free window of ports below {ephemeral_low}");
+    }
+
     /// One reused socket across refused, open and refused ports again answers exactly as a
     /// fresh socket per port does, and it is really reused.
     #[test]
     fn a_reused_socket_answers_as_fresh_ones_do() {
-        let listeners: Vec<TcpListener> = (0..3)
-            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
+        let (listeners, first, last) = listeners_below_the_ephemeral_range();
         let open: Vec<u16> = listeners
             .iter()
             .map(|l| l.local_addr().unwrap().port())
             .collect();
-        let first = open.iter().min().unwrap().saturating_sub(30).max(1);
-        let last = open.iter().max().unwrap().saturating_add(30);
         let timeout = Duration::from_millis(250);
         let mut trier = PortTrier::default();
         for port in first..=last {
             let addr: SocketAddr = ([127, 0, 0, 1], port).into();
             let fresh = try_port(addr, timeout);
             let reused = trier.try_port(addr, timeout);
-            assert_eq!(reused, fresh, "port {port}");
+            assert_eq!(reused, fresh, "port {port}, ours {open:?}");
             if open.contains(&port) {
                 assert_eq!(reused, PortState::Open, "port {port}");
             }
