@@ -125,29 +125,24 @@ async fn remove_container(docker: &Docker, id: String) -> Result<(), BackendErro
 
 /// Removes one network. Gone already (404) is success, and so is any refusal after which the
 /// network turns out to be gone (another cleaner removed it first; the engine's answer to the
-/// loser of that race varies). A network still there after a refusal is retried while another
-/// cleaner may still be detaching its last endpoint, within [`OTHER_CLEANER_WAIT`].
+/// loser of that race varies). Any other refusal is returned at once: "has active endpoints"
+/// means a container of the run appeared after the listing (a create that was in flight), and
+/// the caller's next sweep removes it first.
 async fn remove_network(docker: &Docker, id: String) -> Result<(), BackendError> {
-    let started = Instant::now();
-    loop {
-        let source = match docker.remove_network(&id).await {
-            Ok(()) => return Ok(()),
-            Err(error) if status_of(&error) == Some(404) => return Ok(()),
-            Err(error) => error,
-        };
-        match docker
-            .inspect_network(&id, None::<InspectNetworkOptions>)
-            .await
-        {
-            Err(error) if status_of(&error) == Some(404) => return Ok(()),
-            _ if started.elapsed() >= OTHER_CLEANER_WAIT || status_of(&source) != Some(409) => {
-                return Err(BackendError::Engine {
-                    step: format!("removing network {id}"),
-                    source,
-                })
-            }
-            _ => tokio::time::sleep(OTHER_CLEANER_POLL).await,
-        }
+    let source = match docker.remove_network(&id).await {
+        Ok(()) => return Ok(()),
+        Err(error) if status_of(&error) == Some(404) => return Ok(()),
+        Err(error) => error,
+    };
+    match docker
+        .inspect_network(&id, None::<InspectNetworkOptions>)
+        .await
+    {
+        Err(error) if status_of(&error) == Some(404) => Ok(()),
+        _ => Err(BackendError::Engine {
+            step: format!("removing network {id}"),
+            source,
+        }),
     }
 }
 
