@@ -112,15 +112,32 @@ pub fn run(spec: &AttemptSpec, ip: IpAddr, first: u16, last: u16, budget: Durati
 
 /// Tries ports one after another on one reused socket: two `connect` calls per refused port
 /// and no socket to make or close. Linux reports a finished non-blocking connect on the next
-/// `connect` of the same socket (`ECONNREFUSED`, `EISCONN` when connected, `EALREADY` while
-/// the handshake is pending), and a socket whose connect failed goes back to unconnected, ready
-/// for the next port. Anything unexpected drops the socket and tries the port again with
-/// [`try_port`] on a fresh one, so the shortcut can cost time but never change a verdict.
+/// `connect` of the same socket: `ECONNREFUSED` (or another error) when it failed, success (0)
+/// when the handshake completed, `EALREADY` while it is pending; and a socket whose connect
+/// failed goes back to unconnected, ready for the next port. A port is dialled once: an answer
+/// of "connected" is final, never re-dialled (a second dial can fail where the first succeeded:
+/// a full accept queue, a one-shot listener), and so is every denial. Only an answer this code
+/// does not expect drops the socket and tries the port again with [`try_port`] on a fresh one.
 #[derive(Default)]
 pub struct PortTrier {
     socket: Option<OwnedFd>,
     /// How many ports were tried on a socket kept from the port before (for the tests).
     reuses: u32,
+    /// How many ports fell back to a fresh socket (for the tests).
+    fallbacks: u32,
+}
+
+/// What a `connect` call on the trier's socket said.
+enum Dial {
+    Connected,
+    Failed(Option<i32>),
+}
+
+fn dial(socket: &OwnedFd, addr: &SocketAddr) -> Dial {
+    match connect(socket, addr) {
+        Ok(()) => Dial::Connected,
+        Err(error) => Dial::Failed(error.raw_os_error()),
+    }
 }
 
 impl PortTrier {
@@ -136,33 +153,32 @@ impl PortTrier {
                 Err(error) => return local_error(&error),
             },
         };
-        let first = match connect(&socket, &addr) {
-            Ok(()) => return PortState::Open,
-            Err(error) => error.raw_os_error(),
-        };
-        let answer = match first {
-            Some(libc::EINPROGRESS) => connect(&socket, &addr).err().map(|e| e.raw_os_error()),
-            other => Some(other),
-        };
-        let answer = match answer {
-            Some(Some(libc::EALREADY)) => match wait_writable(&socket, timeout) {
-                Ok(true) => connect(&socket, &addr).err().map(|e| e.raw_os_error()),
+        // The first call sends the SYN; on a local bridge the answer is usually in by the time
+        // it returns, and the second call reads it.
+        let mut answer = dial(&socket, &addr);
+        if matches!(answer, Dial::Failed(Some(libc::EINPROGRESS))) {
+            answer = dial(&socket, &addr);
+        }
+        if matches!(answer, Dial::Failed(Some(libc::EALREADY))) {
+            answer = match wait_writable(&socket, timeout) {
+                Ok(true) => dial(&socket, &addr),
                 Ok(false) => return PortState::Closed(Outcome::Timeout),
                 Err(error) => return local_error(&error),
-            },
-            other => other,
-        };
+            };
+        }
         match answer {
-            Some(Some(libc::ECONNREFUSED)) => {
+            // Connected (0), or already connected when asked again (EISCONN).
+            Dial::Connected | Dial::Failed(Some(libc::EISCONN)) => PortState::Open,
+            Dial::Failed(Some(libc::ECONNREFUSED)) => {
                 // The failed connect left the socket unconnected: reuse it.
                 self.socket = Some(socket);
                 PortState::Closed(Outcome::Refused)
             }
-            Some(Some(libc::EISCONN)) => PortState::Open,
-            Some(Some(code @ (libc::EHOSTUNREACH | libc::ENETUNREACH | libc::ETIMEDOUT))) => {
-                state_of(&io::Error::from_raw_os_error(code))
-            }
-            _ => {
+            Dial::Failed(Some(
+                code @ (libc::EHOSTUNREACH | libc::ENETUNREACH | libc::ETIMEDOUT),
+            )) => state_of(&io::Error::from_raw_os_error(code)),
+            Dial::Failed(_) => {
+                self.fallbacks += 1;
                 drop(socket);
                 try_port(addr, timeout)
             }
@@ -320,22 +336,77 @@ fn wait_writable(socket: &OwnedFd, timeout: Duration) -> io::Result<bool> {
 mod tests {
     use super::*;
     use std::net::TcpListener;
+    use std::os::fd::AsRawFd as _;
 
     #[test]
     fn an_open_port_is_open_and_a_closed_one_refused() {
-        let open = TcpListener::bind("127.0.0.1:0").unwrap();
-        let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-        let closed_addr = closed.local_addr().unwrap();
-        drop(closed);
+        let (listeners, first, _) = listeners_below_the_ephemeral_range();
+        // Nobody listens on a port we could bind a moment ago (below the ephemeral range, no
+        // connection of ours can take it either).
+        let closed_addr: SocketAddr = ([127, 0, 0, 1], first + 20).into();
+        drop(TcpListener::bind(closed_addr).expect("a free port in the window"));
         let timeout = Duration::from_millis(250);
-        assert_eq!(
-            try_port(open.local_addr().unwrap(), timeout),
-            PortState::Open
-        );
+        let mut trier = PortTrier::default();
+        for listener in &listeners {
+            let addr = listener.local_addr().unwrap();
+            assert_eq!(try_port(addr, timeout), PortState::Open);
+            assert_eq!(trier.try_port(addr, timeout), PortState::Open);
+        }
         assert_eq!(
             try_port(closed_addr, timeout),
             PortState::Closed(Outcome::Refused)
         );
+        assert_eq!(
+            trier.try_port(closed_addr, timeout),
+            PortState::Closed(Outcome::Refused)
+        );
+        assert_eq!(trier.fallbacks, 0);
+    }
+
+    /// A listener whose accept queue holds one connection (backlog 0) and that accepts none.
+    fn listener_with_one_slot() -> TcpListener {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // SAFETY: listen(2) again on a listening socket only changes its backlog.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        listener
+    }
+
+    /// A port is dialled once: the first handshake fills the only slot of the accept queue, so
+    /// a second dial of the same port would be dropped and read as a timeout. An open port must
+    /// read as open.
+    #[test]
+    fn an_open_port_is_dialled_once() {
+        let listener = listener_with_one_slot();
+        let mut trier = PortTrier::default();
+        assert_eq!(
+            trier.try_port(listener.local_addr().unwrap(), Duration::from_millis(300)),
+            PortState::Open
+        );
+        assert_eq!(trier.fallbacks, 0);
+    }
+
+    /// A port that drops the SYN (a full accept queue) times out, on a fresh socket and on a
+    /// reused one, and the timed-out socket is not reused.
+    #[test]
+    fn a_dropped_syn_times_out() {
+        let listener = listener_with_one_slot();
+        let addr = listener.local_addr().unwrap();
+        let _filler = std::net::TcpStream::connect(addr).unwrap();
+        let timeout = Duration::from_millis(100);
+        assert_eq!(try_port(addr, timeout), PortState::Closed(Outcome::Timeout));
+        let (_listeners, first, _) = listeners_below_the_ephemeral_range();
+        let closed_addr: SocketAddr = ([127, 0, 0, 1], first + 20).into();
+        let mut trier = PortTrier::default();
+        assert_eq!(
+            trier.try_port(closed_addr, timeout),
+            PortState::Closed(Outcome::Refused)
+        );
+        assert_eq!(
+            trier.try_port(addr, timeout),
+            PortState::Closed(Outcome::Timeout)
+        );
+        assert!(trier.socket.is_none(), "a pending socket was kept");
+        assert_eq!((trier.reuses, trier.fallbacks), (1, 0));
     }
 
     /// Three listeners in a window of 61 ports below the kernel's ephemeral range. Within the
@@ -380,6 +451,7 @@ mod tests {
                 assert_eq!(reused, PortState::Open, "port {port}");
             }
         }
+        assert_eq!(trier.fallbacks, 0, "ports fell back to a fresh socket");
         assert!(
             trier.reuses >= u32::from(last - first) / 2,
             "only {} of {} ports reused the socket",
