@@ -336,7 +336,6 @@ fn wait_writable(socket: &OwnedFd, timeout: Duration) -> io::Result<bool> {
 mod tests {
     use super::*;
     use std::net::TcpListener;
-    use std::os::fd::AsRawFd as _;
 
     #[test]
     fn an_open_port_is_open_and_a_closed_one_refused() {
