@@ -266,67 +266,124 @@ fn killed_run_is_reaped() -> Result<(), Failed> {
     Ok(())
 }
 
-/// One bottle removed by two cleaners at once (two runs reaping the same stale bottle, or a
-/// detached cleaner and a later run): the engine refuses a second removal of a container while
-/// the first is in progress (409). Both cleaners must succeed, and nothing may be left when
-/// either returns. The bottle is a kept one (`up`) so that no other trial's run reaps it first.
-fn two_cleaners_at_once() -> Result<(), Failed> {
-    let up = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
-        .args(["up", "--backend", "docker"])
-        .env_remove("CLAUDE_BOTTLE_BACKEND")
-        .output()
-        .map_err(|e| e.to_string())?;
-    let run_id = String::from_utf8_lossy(&up.stdout).trim().to_string();
-    if up.status.code() != Some(0) || !run_id.starts_with("cb") {
-        return Err(format!(
-            "up exited {:?} with {run_id:?}: {}",
-            up.status.code(),
-            String::from_utf8_lossy(&up.stderr)
-        )
-        .into());
+/// A kept bottle (`up`) of a trial: removed when the trial ends, however it ends, because no
+/// later run reaps a kept bottle.
+struct KeptBottle {
+    run_id: String,
+}
+
+impl KeptBottle {
+    fn up() -> Result<Self, String> {
+        let up = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
+            .args(["up", "--backend", "docker"])
+            .env_remove("CLAUDE_BOTTLE_BACKEND")
+            .output()
+            .map_err(|e| e.to_string())?;
+        let run_id = String::from_utf8_lossy(&up.stdout).trim().to_string();
+        if up.status.code() != Some(0) || !run_id.starts_with("cb") {
+            return Err(format!(
+                "up exited {:?} with {run_id:?}: {}",
+                up.status.code(),
+                String::from_utf8_lossy(&up.stderr)
+            ));
+        }
+        Ok(Self { run_id })
     }
+}
+
+impl Drop for KeptBottle {
+    fn drop(&mut self) {
+        for _ in 0..5 {
+            if !leftovers(&self.run_id).unwrap_or(true) {
+                return;
+            }
+            let _ = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
+                .args(["down", &self.run_id, "--backend", "docker", "--quiet"])
+                .env_remove("CLAUDE_BOTTLE_BACKEND")
+                .output();
+        }
+    }
+}
+
+/// What the trace line of a cleaner that found another one at work says.
+const CLEANERS_MET: &str = "another cleaner is removing container";
+
+/// Two `down`s of one kept bottle at once. Each must exit 0 (or, having found nothing left,
+/// say there is no such bottle), and nothing may be left the moment either exits 0. Returns
+/// whether the two met (one was refused a removal the other had in progress).
+fn two_downs(bottle: &KeptBottle) -> Result<bool, String> {
     let down = || {
         Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
-            .args(["down", &run_id, "--backend", "docker"])
+            .args(["down", &bottle.run_id, "--backend", "docker"])
             .env_remove("CLAUDE_BOTTLE_BACKEND")
-            .stdout(Stdio::piped())
+            .env(bottle_backends::trace::ENV, "1")
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| e.to_string())
     };
-    let cleaners = [down()?, down()?];
-    let mut succeeded = 0;
-    let mut failures = Vec::new();
-    for child in cleaners {
-        let output = child.wait_with_output().map_err(|e| e.to_string())?;
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        if output.status.code() == Some(0) {
-            succeeded += 1;
-            if leftovers(&run_id)? {
-                return Err(format!("{run_id} is still there after a cleaner returned").into());
+    let mut cleaners = vec![down()?, down()?];
+    let mut exits = Vec::new();
+    let started = Instant::now();
+    while !cleaners.is_empty() {
+        let mut index = 0;
+        while index < cleaners.len() {
+            let Some(status) = cleaners[index].try_wait().map_err(|e| e.to_string())? else {
+                index += 1;
+                continue;
+            };
+            // Checked the moment it exits, before the other may finish the job for it.
+            let left = leftovers(&bottle.run_id)?;
+            let output = cleaners.remove(index).wait_with_output();
+            let stderr = output
+                .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                .unwrap_or_default();
+            if status.code() == Some(0) && left {
+                return Err(format!(
+                    "{} is still there when a cleaner exited 0:\n{stderr}",
+                    bottle.run_id
+                ));
             }
-        } else {
-            failures.push(format!("exit {:?}: {stderr}", output.status.code()));
+            exits.push((status.code(), stderr));
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            for mut cleaner in cleaners {
+                let _ = cleaner.kill();
+                let _ = cleaner.wait();
+            }
+            return Err(format!("the cleaners did not exit within 60 s: {exits:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let succeeded = exits.iter().filter(|(code, _)| *code == Some(0)).count();
+    let benign = |(code, stderr): &(Option<i32>, String)| {
+        *code == Some(0) || stderr.contains("no bottle with id")
+    };
+    if succeeded == 0 || !exits.iter().all(benign) {
+        return Err(format!(
+            "the cleaners of {} failed: {exits:?}",
+            bottle.run_id
+        ));
+    }
+    Ok(exits
+        .iter()
+        .any(|(_, stderr)| stderr.contains(CLEANERS_MET)))
+}
+
+/// One bottle removed by two cleaners at once (two runs reaping the same stale bottle, or a
+/// detached cleaner and a later run): the engine refuses a second removal of a container while
+/// the first is in progress (409). Both cleaners must succeed, and nothing may be left when
+/// either returns. The bottle is a kept one (`up`) so that no other trial's run reaps it
+/// first. The two must really meet (a cleaner's trace says it waited for the other); when
+/// they happen not to, the trial tries again, up to three bottles.
+fn two_cleaners_at_once() -> Result<(), Failed> {
+    for _ in 0..3 {
+        let bottle = KeptBottle::up()?;
+        if two_downs(&bottle)? {
+            return Ok(());
         }
     }
-    // A cleaner that lists the bottle only after the other removed all of it may say so
-    // (no such bottle); any other failure is the bug this trial is about.
-    let benign = |f: &String| f.contains("no bottle with id");
-    if succeeded == 0 || !failures.iter().all(benign) {
-        // The bottle is kept, so no later run reaps it: remove it here, a few tries while
-        // the failed cleaners' removals settle.
-        for _ in 0..5 {
-            let _ = Command::new(env!("CARGO_BIN_EXE_bottle-escape"))
-                .args(["down", &run_id, "--backend", "docker"])
-                .output();
-            if !leftovers(&run_id)? {
-                break;
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
-        return Err(format!("the cleaners of {run_id} failed: {failures:?}").into());
-    }
-    Ok(())
+    Err("in three tries the two cleaners never met: nothing was tested".into())
 }
 
 /// Two runs started together on one engine: distinct run ids and subnets, both contained

@@ -5,8 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{
-    InspectContainerOptions, InspectNetworkOptions, ListContainersOptions, ListNetworksOptions,
-    RemoveContainerOptions,
+    InspectNetworkOptions, ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
 };
 use bollard::Docker;
 
@@ -75,51 +74,51 @@ fn status_of(error: &bollard::errors::Error) -> Option<u16> {
 
 /// Removes one container, forced. Gone already (404) is success. A conflict (409) with `force`
 /// means another cleaner's removal is in progress: the engine refuses a second one, so this
-/// waits until the container is gone, because the caller removes the networks next and a
-/// container still being removed holds their endpoints.
+/// asks again every [`OTHER_CLEANER_POLL`] until the container is gone, because the caller
+/// removes the networks next and a container still being removed holds their endpoints. Asking
+/// again (rather than only looking) also takes over when the other removal fails and leaves
+/// the container behind (the engine then marks it dead and accepts a new removal).
 async fn remove_container(docker: &Docker, id: String) -> Result<(), BackendError> {
-    let removal = docker
-        .remove_container(
-            &id,
-            Some(RemoveContainerOptions {
-                force: true,
-                v: true,
-                ..Default::default()
-            }),
-        )
-        .await;
-    let source = match removal {
-        Ok(()) => return Ok(()),
-        Err(error) if status_of(&error) == Some(404) => return Ok(()),
-        Err(error) => error,
-    };
-    if status_of(&source) != Some(409) {
-        return Err(BackendError::Engine {
-            step: format!("removing container {id}"),
-            source,
-        });
-    }
     let started = Instant::now();
+    let mut waited_for_another = false;
     loop {
-        match docker
-            .inspect_container(&id, None::<InspectContainerOptions>)
-            .await
-        {
+        let removal = docker
+            .remove_container(
+                &id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    ..Default::default()
+                }),
+            )
+            .await;
+        let source = match removal {
+            Ok(()) => return Ok(()),
             Err(error) if status_of(&error) == Some(404) => return Ok(()),
-            Err(source) => {
-                return Err(BackendError::Engine {
-                    step: format!("waiting for another cleaner to remove container {id}"),
-                    source,
-                })
-            }
-            Ok(_) if started.elapsed() >= OTHER_CLEANER_WAIT => {
-                return Err(BackendError::Timeout {
-                    step: format!("another cleaner's removal of container {id}"),
-                    seconds: OTHER_CLEANER_WAIT.as_secs_f64(),
-                })
-            }
-            Ok(_) => tokio::time::sleep(OTHER_CLEANER_POLL).await,
+            Err(error) => error,
+        };
+        if status_of(&source) != Some(409) {
+            return Err(BackendError::Engine {
+                step: format!("removing container {id}"),
+                source,
+            });
         }
+        if started.elapsed() >= OTHER_CLEANER_WAIT {
+            return Err(BackendError::Engine {
+                step: format!(
+                    "removing container {id} (still refused after {} s)",
+                    OTHER_CLEANER_WAIT.as_secs()
+                ),
+                source,
+            });
+        }
+        if !waited_for_another {
+            waited_for_another = true;
+            crate::trace::step(&format!(
+                "teardown: another cleaner is removing container {id}; waiting"
+            ));
+        }
+        tokio::time::sleep(OTHER_CLEANER_POLL).await;
     }
 }
 
