@@ -1,14 +1,15 @@
 //! The port sweep: every TCP port of one address, from inside the agent.
 //!
 //! A sweep is ~65 000 connection attempts, and on a virtualised two-core machine each system
-//! call is dear, so one port costs as few calls as the kernel allows. A non-blocking `connect`
-//! to a peer on a local bridge or loopback is answered before the call returns: the SYN and the
-//! peer's RST (or SYN-ACK) run through the kernel's network stack on this CPU, so the socket's
-//! error is already set. Reading it (`SO_ERROR`) settles a refused port in four calls (socket,
-//! connect, getsockopt, close) where std's `connect_timeout` needs seven (two more `ioctl`s and
-//! a `poll`). Only a port that is still pending (an open port on a slower path, or a filtered
-//! one) waits in `poll` for the per-port timeout. Classification is the same as for every other
-//! attempt: refused, timed out and unreachable are denials; anything else is an error.
+//! call is dear, so each worker tries its ports on one reused non-blocking socket: the first
+//! `connect` sends the SYN, and on a local bridge or loopback the peer's RST (or SYN-ACK) has
+//! been through the kernel's network stack by the time it returns; a second `connect` reads the
+//! answer, and a refused socket is ready for the next port. A refused port costs two calls
+//! where std's `connect_timeout` needs seven (socket, two `ioctl`s, connect, poll, getsockopt,
+//! close). Only a port still pending (an open port on a slower path, or a filtered one) waits
+//! in `poll` for the per-port timeout. Classification is the same as for every other attempt:
+//! refused, timed out and unreachable are denials; anything else is a local error, which leaves
+//! the port unscanned and the sweep inconclusive, never contained.
 
 use std::io;
 use std::mem::size_of;
@@ -113,18 +114,18 @@ pub fn run(spec: &AttemptSpec, ip: IpAddr, first: u16, last: u16, budget: Durati
 /// Tries ports one after another on one reused socket: two `connect` calls per refused port
 /// and no socket to make or close. Linux reports a finished non-blocking connect on the next
 /// `connect` of the same socket: `ECONNREFUSED` (or another error) when it failed, success (0)
-/// when the handshake completed, `EALREADY` while it is pending; and a socket whose connect
-/// failed goes back to unconnected, ready for the next port. A port is dialled once: an answer
-/// of "connected" is final, never re-dialled (a second dial can fail where the first succeeded:
-/// a full accept queue, a one-shot listener), and so is every denial. Only an answer this code
-/// does not expect drops the socket and tries the port again with [`try_port`] on a fresh one.
+/// when the handshake completed (`EISCONN` if asked yet again), `EALREADY` while it is
+/// pending; and a socket whose connect failed goes back to unconnected, ready for the next
+/// port. A port is dialled once and its first answer is final: a second dial can fail where the
+/// first succeeded (a full accept queue, a one-shot listener), so an answer this code does not
+/// expect is a local error for that port, never a reason to dial it again.
 #[derive(Default)]
 pub struct PortTrier {
     socket: Option<OwnedFd>,
     /// How many ports were tried on a socket kept from the port before (for the tests).
     reuses: u32,
-    /// How many ports fell back to a fresh socket (for the tests).
-    fallbacks: u32,
+    /// How many ports got an answer this code does not expect (for the tests).
+    unexpected: u32,
 }
 
 /// What a `connect` call on the trier's socket said.
@@ -141,7 +142,8 @@ fn dial(socket: &OwnedFd, addr: &SocketAddr) -> Dial {
 }
 
 impl PortTrier {
-    /// Tries one TCP port, as [`try_port`] does.
+    /// Tries one TCP port: connected, refused, silent for `timeout`, unreachable, or a local
+    /// error.
     pub fn try_port(&mut self, addr: SocketAddr, timeout: Duration) -> PortState {
         let socket = match self.socket.take() {
             Some(socket) => {
@@ -177,42 +179,11 @@ impl PortTrier {
             Dial::Failed(Some(
                 code @ (libc::EHOSTUNREACH | libc::ENETUNREACH | libc::ETIMEDOUT),
             )) => state_of(&io::Error::from_raw_os_error(code)),
-            Dial::Failed(_) => {
-                self.fallbacks += 1;
-                drop(socket);
-                try_port(addr, timeout)
+            Dial::Failed(code) => {
+                self.unexpected += 1;
+                PortState::LocalError(code.unwrap_or(0))
             }
         }
-    }
-}
-
-/// Tries one TCP port: connected, refused, silent for `timeout`, or a local error.
-pub fn try_port(addr: SocketAddr, timeout: Duration) -> PortState {
-    let socket = match nonblocking_socket(&addr) {
-        Ok(socket) => socket,
-        Err(error) => return local_error(&error),
-    };
-    match connect(&socket, &addr) {
-        Ok(()) => return PortState::Open,
-        Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(error) => return state_of(&error),
-    }
-    match socket_error(&socket) {
-        Ok(0) => {}
-        Ok(code) => return state_of(&io::Error::from_raw_os_error(code)),
-        Err(error) => return local_error(&error),
-    }
-    // Still pending (or connected: a finished handshake also reads as no error): wait until
-    // the socket is writable, which is when the handshake has an answer either way.
-    match wait_writable(&socket, timeout) {
-        Ok(true) => {}
-        Ok(false) => return PortState::Closed(Outcome::Timeout),
-        Err(error) => return local_error(&error),
-    }
-    match socket_error(&socket) {
-        Ok(0) => PortState::Open,
-        Ok(code) => state_of(&io::Error::from_raw_os_error(code)),
-        Err(error) => local_error(&error),
     }
 }
 
@@ -287,27 +258,6 @@ fn connect(socket: &OwnedFd, addr: &SocketAddr) -> io::Result<()> {
     }
 }
 
-/// The socket's pending error (`SO_ERROR`), which reading also clears.
-fn socket_error(socket: &OwnedFd) -> io::Result<i32> {
-    let mut code: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `code` and `len` are valid for writes of the sizes given.
-    let result = unsafe {
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut code as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if result == 0 {
-        Ok(code)
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// Whether the socket became writable within `timeout` (false: it did not).
 fn wait_writable(socket: &OwnedFd, timeout: Duration) -> io::Result<bool> {
     let mut pollfd = libc::pollfd {
@@ -335,7 +285,16 @@ fn wait_writable(socket: &OwnedFd, timeout: Duration) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
+
+    /// The reference: a fresh socket and std's `connect_timeout` per port, classified as every
+    /// other attempt is (the sweep's way before it reused sockets).
+    fn fresh_socket(addr: SocketAddr, timeout: Duration) -> PortState {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(_) => PortState::Open,
+            Err(error) => state_of(&error),
+        }
+    }
 
     #[test]
     fn an_open_port_is_open_and_a_closed_one_refused() {
@@ -348,18 +307,18 @@ mod tests {
         let mut trier = PortTrier::default();
         for listener in &listeners {
             let addr = listener.local_addr().unwrap();
-            assert_eq!(try_port(addr, timeout), PortState::Open);
+            assert_eq!(fresh_socket(addr, timeout), PortState::Open);
             assert_eq!(trier.try_port(addr, timeout), PortState::Open);
         }
         assert_eq!(
-            try_port(closed_addr, timeout),
+            fresh_socket(closed_addr, timeout),
             PortState::Closed(Outcome::Refused)
         );
         assert_eq!(
             trier.try_port(closed_addr, timeout),
             PortState::Closed(Outcome::Refused)
         );
-        assert_eq!(trier.fallbacks, 0);
+        assert_eq!(trier.unexpected, 0);
     }
 
     /// A listener whose accept queue holds one connection (backlog 0) and that accepts none.
@@ -381,7 +340,7 @@ mod tests {
             trier.try_port(listener.local_addr().unwrap(), Duration::from_millis(300)),
             PortState::Open
         );
-        assert_eq!(trier.fallbacks, 0);
+        assert_eq!(trier.unexpected, 0);
     }
 
     /// A port that drops the SYN (a full accept queue) times out, on a fresh socket and on a
@@ -392,7 +351,10 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let _filler = std::net::TcpStream::connect(addr).unwrap();
         let timeout = Duration::from_millis(100);
-        assert_eq!(try_port(addr, timeout), PortState::Closed(Outcome::Timeout));
+        assert_eq!(
+            fresh_socket(addr, timeout),
+            PortState::Closed(Outcome::Timeout)
+        );
         let (_listeners, first, _) = listeners_below_the_ephemeral_range();
         let closed_addr: SocketAddr = ([127, 0, 0, 1], first + 20).into();
         let mut trier = PortTrier::default();
@@ -405,7 +367,7 @@ mod tests {
             PortState::Closed(Outcome::Timeout)
         );
         assert!(trier.socket.is_none(), "a pending socket was kept");
-        assert_eq!((trier.reuses, trier.fallbacks), (1, 0));
+        assert_eq!((trier.reuses, trier.unexpected), (1, 0));
     }
 
     /// Three listeners in a window of 61 ports below the kernel's ephemeral range. Within the
@@ -431,7 +393,7 @@ mod tests {
     }
 
     /// One reused socket across refused, open and refused ports again answers exactly as a
-    /// fresh socket per port does, and it is really reused.
+    /// fresh socket per port does ([`fresh_socket`]), and it is really reused.
     #[test]
     fn a_reused_socket_answers_as_fresh_ones_do() {
         let (listeners, first, last) = listeners_below_the_ephemeral_range();
@@ -443,14 +405,14 @@ mod tests {
         let mut trier = PortTrier::default();
         for port in first..=last {
             let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let fresh = try_port(addr, timeout);
+            let fresh = fresh_socket(addr, timeout);
             let reused = trier.try_port(addr, timeout);
             assert_eq!(reused, fresh, "port {port}, ours {open:?}");
             if open.contains(&port) {
                 assert_eq!(reused, PortState::Open, "port {port}");
             }
         }
-        assert_eq!(trier.fallbacks, 0, "ports fell back to a fresh socket");
+        assert_eq!(trier.unexpected, 0, "ports got unexpected answers");
         assert!(
             trier.reuses >= u32::from(last - first) / 2,
             "only {} of {} ports reused the socket",
@@ -464,8 +426,9 @@ mod tests {
         let Ok(open) = TcpListener::bind("[::1]:0") else {
             return; // no IPv6 loopback on this machine: nothing to try
         };
+        let mut trier = PortTrier::default();
         assert_eq!(
-            try_port(open.local_addr().unwrap(), Duration::from_millis(250)),
+            trier.try_port(open.local_addr().unwrap(), Duration::from_millis(250)),
             PortState::Open
         );
     }
