@@ -1,13 +1,24 @@
 //! The docker backend: bottles as containers on per-bottle bridge networks, driven through
 //! bollard (never the docker CLI). See `docs/backends/docker.md` for what Docker can and cannot
 //! enforce.
+//!
+//! A bring-up flows `subnets` -> `plan` (networks) -> `layout` (topology, containers, with
+//! `commands`) -> `bring_up` (through `create`, then `routes`); `attach` finds a bottle again.
 
+pub(crate) mod attach;
+pub(crate) mod bring_up;
 pub(crate) mod cleanup;
 pub(crate) mod client;
+pub(crate) mod commands;
+pub(crate) mod create;
 pub(crate) mod exec;
 pub(crate) mod images;
-pub(crate) mod launch;
+pub(crate) mod layout;
+pub(crate) mod plan;
 pub(crate) mod records;
+pub(crate) mod roles;
+pub(crate) mod routes;
+pub(crate) mod subnets;
 
 pub use client::DockerBackend;
-pub use launch::FAULT_TAKEN_SUBNET_ENV;
+pub use subnets::FAULT_TAKEN_SUBNET_ENV;

@@ -122,18 +122,18 @@ impl BottleBackend for DockerBackend {
     async fn launch(&self, spec: &BottleSpec) -> Result<Bottle, BackendError> {
         let images = self.prepared_images(spec).await?;
         let docker = self.client().await?;
-        super::launch::launch(
+        super::bring_up::launch(
             docker,
             spec,
             &images,
-            super::launch::AgentPlacement::Container,
+            super::bring_up::AgentPlacement::Container,
         )
         .await
     }
 
     async fn attach(&self, run_id: &str) -> Result<Bottle, BackendError> {
         let docker = self.client().await?;
-        super::launch::attach(docker, run_id).await
+        super::attach::attach(docker, run_id).await
     }
 
     async fn exec_in_agent(

@@ -21,7 +21,8 @@ use super::cache::{self, cache_dir, CacheOutcome};
 use super::cli::{self, CommandRunner, ProcessRunner, Smolvm};
 use super::smolfile::{self, Mode, SmolfileSpec};
 use crate::backend::{Availability, BottleBackend, ExecOutput, TeardownReport};
-use crate::docker::{cleanup, images, launch, records, DockerBackend};
+use crate::docker::bring_up::{self, AgentPlacement};
+use crate::docker::{attach, cleanup, images, records, DockerBackend};
 use crate::errors::BackendError;
 use crate::labels;
 use crate::spec::{BottleSpec, ImageSource};
@@ -256,7 +257,7 @@ impl BottleBackend for SmolBackend {
         let docker = self.docker.client().await?;
         let (artifact, _, prepared) = self.agent_artifact(docker, spec).await?;
         let mut bottle =
-            launch::launch(docker, spec, &prepared, launch::AgentPlacement::External).await?;
+            bring_up::launch(docker, spec, &prepared, AgentPlacement::External).await?;
         let smolfile_spec = SmolfileSpec {
             mode: self.mode,
             image: artifact.display().to_string(),
@@ -288,7 +289,7 @@ impl BottleBackend for SmolBackend {
     async fn attach(&self, run_id: &str) -> Result<Bottle, BackendError> {
         self.smolvm(run_id).await?;
         let docker = self.docker.client().await?;
-        let mut bottle = launch::attach(docker, run_id).await?;
+        let mut bottle = attach::attach(docker, run_id).await?;
         bottle.agent_ref = machine_name(run_id);
         bottle.probe_path = PROBE_PATH.to_string();
         Ok(bottle)

@@ -1,0 +1,219 @@
+//! Finding a running bottle again by its run id (`probe --bottle`, `down`): the topology label
+//! on its bundle, checked against what the engine reports before the harness sends anything to
+//! the addresses it names; and the [`Bottle`] handle a bring-up or an attach returns.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
+use bollard::Docker;
+
+use super::images;
+use super::roles::ContainerRole;
+use super::routes::METADATA_IP;
+use crate::errors::BackendError;
+use crate::labels;
+use crate::topology::{Bottle, Topology};
+
+/// The handle to a bottle whose agent is `agent_name` with the probe at `probe_path`.
+pub(crate) fn bottle_from(topology: Topology, agent_name: String, probe_path: &str) -> Bottle {
+    let run_id = topology.run_id.clone();
+    Bottle {
+        fixture_refs: ContainerRole::RECORD_HOLDERS
+            .iter()
+            .map(|role| (role.to_string(), role.container_name(&run_id)))
+            .collect(),
+        run_id,
+        topology,
+        agent_ref: agent_name,
+        probe_path: probe_path.to_string(),
+    }
+}
+
+/// Finds a running bottle by its run id, from the topology label on its bundle.
+pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, BackendError> {
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![format!("{}={run_id}", labels::RUN)],
+        )])),
+        ..Default::default()
+    };
+    let found = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(BackendError::engine("listing bottles"))?;
+    // The raw label: an unknown role is named as it is in the "not running" error.
+    let role_of = |c: &bollard::models::ContainerSummary| {
+        c.labels
+            .as_ref()
+            .and_then(|l| l.get(labels::ROLE).cloned())
+            .unwrap_or_default()
+    };
+    let corrupt = |reason: String| BackendError::Corrupt {
+        run_id: run_id.to_string(),
+        reason,
+    };
+    let bundle = found
+        .iter()
+        .find(|c| role_of(c) == ContainerRole::Bundle.as_str())
+        .ok_or_else(|| BackendError::NoSuchBottle(run_id.to_string()))?;
+    let json = bundle
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(labels::TOPOLOGY))
+        .ok_or_else(|| corrupt("the bundle has no topology label".into()))?;
+    let topology: Topology = serde_json::from_str(json)
+        .map_err(|e| corrupt(format!("the topology label is unreadable: {e}")))?;
+    verify_topology(docker, run_id, &topology).await?;
+    for container in &found {
+        if container.state.as_ref().map(|s| s.to_string()).as_deref() != Some("running") {
+            return Err(corrupt(format!(
+                "container {} is not running",
+                role_of(container)
+            )));
+        }
+    }
+    let probe_path = found
+        .iter()
+        .find(|c| role_of(c) == ContainerRole::Agent.as_str())
+        .and_then(|agent| agent.command.clone())
+        .and_then(|c| c.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| images::BUILTIN_PROBE_PATH.to_string());
+    Ok(bottle_from(
+        topology,
+        ContainerRole::Agent.container_name(run_id),
+        &probe_path,
+    ))
+}
+
+/// Checks a topology read back from a label against what the engine reports: every network it
+/// names carries this run's label and the subnet it claims, and every address it will send to
+/// lies inside one of them. A label that was edited can then not aim the harness at addresses
+/// it did not create.
+async fn verify_topology(
+    docker: &Docker,
+    run_id: &str,
+    topology: &Topology,
+) -> Result<(), BackendError> {
+    let corrupt = |reason: String| BackendError::Corrupt {
+        run_id: run_id.to_string(),
+        reason,
+    };
+    let gateways = verify_networks(docker, run_id, topology, &corrupt).await?;
+    verify_addresses(topology, &gateways).map_err(corrupt)
+}
+
+/// The claimed networks' gateways, once each claimed network is one of this run's with the
+/// subnets the label claims (else `corrupt` with the reason).
+async fn verify_networks(
+    docker: &Docker,
+    run_id: &str,
+    topology: &Topology,
+    corrupt: &impl Fn(String) -> BackendError,
+) -> Result<Vec<Ipv4Addr>, BackendError> {
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(HashMap::from([(
+                "label".to_string(),
+                vec![format!("{}={run_id}", labels::RUN)],
+            )])),
+        }))
+        .await
+        .map_err(BackendError::engine("listing the bottle's networks"))?;
+    let mut gateways = Vec::new();
+    for claimed in topology.networks() {
+        let real = networks
+            .iter()
+            .find(|n| n.name.as_deref() == Some(claimed.name.as_str()))
+            .ok_or_else(|| corrupt(format!("network {} is not one of this run's", claimed.name)))?;
+        let real_subnets: Vec<String> = real
+            .ipam
+            .as_ref()
+            .and_then(|i| i.config.as_ref())
+            .map(|configs| configs.iter().filter_map(|c| c.subnet.clone()).collect())
+            .unwrap_or_default();
+        let real_subnet = real_subnets.first().cloned().unwrap_or_default();
+        if let Some(v6) = &claimed.subnet_v6 {
+            if !real_subnets.contains(v6) {
+                return Err(corrupt(format!(
+                    "network {} has no IPv6 subnet {v6}, which the label claims",
+                    claimed.name
+                )));
+            }
+        }
+        if real_subnet != claimed.subnet {
+            return Err(corrupt(format!(
+                "network {} has subnet {real_subnet}, the label claims {}",
+                claimed.name, claimed.subnet
+            )));
+        }
+        gateways.push(claimed.gateway);
+    }
+    Ok(gateways)
+}
+
+/// Whether every address the topology will send to lies inside the run's networks (given by
+/// their gateways); the error is why the label is corrupt.
+fn verify_addresses(topology: &Topology, gateways: &[Ipv4Addr]) -> Result<(), String> {
+    let inside = |ip: Ipv4Addr| {
+        gateways
+            .iter()
+            .any(|gw| gw.octets()[..3] == ip.octets()[..3])
+    };
+    if let Some(public_v6) = topology.public_v6 {
+        let inside_v6 = topology
+            .public_v6_network
+            .as_ref()
+            .and_then(|n| n.gateway_v6)
+            .is_some_and(|gw| gw.segments()[..4] == public_v6.segments()[..4]);
+        if !inside_v6 {
+            return Err(format!(
+                "the public host's IPv6 address {public_v6} is outside its IPv6 network"
+            ));
+        }
+    }
+    if let Some(metadata) = &topology.metadata {
+        if metadata.ip != METADATA_IP {
+            return Err(format!(
+                "the metadata fixture claims {} instead of {METADATA_IP}",
+                metadata.ip
+            ));
+        }
+    }
+    let neighbour_ips = topology
+        .neighbour
+        .iter()
+        .map(|n| ("neighbour", n.ip))
+        .chain(
+            topology
+                .neighbour_upstream_ip
+                .map(|ip| ("neighbour upstream", ip)),
+        )
+        .chain(
+            topology
+                .metadata_upstream_ip
+                .map(|ip| ("metadata fixture", ip)),
+        )
+        .chain(
+            topology
+                .metadata_leg_ip
+                .map(|ip| ("metadata fixture's leg", ip)),
+        );
+    for (what, ip) in neighbour_ips.chain([
+        ("agent", topology.agent_ip),
+        ("bundle", topology.bundle_ip),
+        ("bundle upstream", topology.bundle_upstream_ip),
+        ("public host", topology.public.ip),
+        ("LAN host", topology.lan.ip),
+        ("DNS canary", topology.dns.ip),
+    ]) {
+        if !inside(ip) {
+            return Err(format!(
+                "the {what} address {ip} is outside the run's networks"
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! The command lines of the fixture containers (`bottle-fixture bundle ...` and
+//! `bottle-fixture canary ...`): which listeners each binds, which addresses it also holds, the
+//! names it records them under and whom it keeps dialling. All of it follows from the topology.
+
+use std::net::Ipv4Addr;
+
+use super::routes::METADATA_IP;
+use crate::spec::{host_in, hosts, BottleSpec};
+use crate::topology::Topology;
+
+/// The bundle's command: pipelock, git-gate and supervise on every interface, egress on the
+/// bundle's loopback, plus whatever the sabotage asks for.
+pub(crate) fn bundle_cmd(spec: &BottleSpec, dns_ip: Ipv4Addr) -> Vec<String> {
+    let ports = spec.ports;
+    let egress_host = if spec.sabotage.egress_all_interfaces {
+        "0.0.0.0"
+    } else {
+        "127.0.0.1"
+    };
+    let mut cmd = vec![
+        "bundle".to_string(),
+        "--pipelock".into(),
+        format!("0.0.0.0:{}", ports.pipelock),
+        "--egress".into(),
+        format!("{egress_host}:{}", ports.egress),
+        "--git-gate".into(),
+        format!("0.0.0.0:{}", ports.git_gate),
+        "--supervise".into(),
+        format!("0.0.0.0:{}", ports.supervise),
+        "--allow".into(),
+        spec.allowed_host.clone(),
+    ];
+    if spec.sabotage.pipelock_allow_all {
+        cmd.push("--allow-all".into());
+    }
+    if spec.sabotage.pipelock_allow_ip_literals {
+        cmd.push("--allow-ip-literals".into());
+    }
+    if spec.sabotage.resolver_forwards {
+        cmd.push("--dns-forward".into());
+        cmd.push(format!("{}:53", dns_ip));
+    }
+    if let Some(port) = spec.sabotage.extra_bundle_listener {
+        cmd.push("--extra-listener".into());
+        cmd.push(format!("0.0.0.0:{port}"));
+    }
+    cmd
+}
+
+/// The canary commands of the three fixture hosts.
+pub(crate) struct FixtureCommands {
+    pub(crate) public: Vec<String>,
+    pub(crate) lan: Vec<String>,
+    pub(crate) neighbour: Vec<String>,
+}
+
+/// The fixture hosts' commands for a docker topology (which always has a neighbour).
+pub(crate) fn fixture_commands(topology: &Topology) -> FixtureCommands {
+    FixtureCommands {
+        public: public_cmd(topology),
+        lan: lan_cmd(topology),
+        neighbour: neighbour_cmd(topology),
+    }
+}
+
+/// A canary named `name` with TCP listeners on `tcp`, the UDP echo when `udp`, and ICMP.
+fn canary_cmd(name: &str, tcp: &[u16], udp: bool) -> Vec<String> {
+    let mut cmd = vec!["canary".to_string(), "--name".into(), name.to_string()];
+    for port in tcp {
+        cmd.extend(["--tcp".to_string(), format!("[::]:{port}")]);
+    }
+    if udp {
+        cmd.extend([
+            "--udp".to_string(),
+            format!("[::]:{}", hosts::UDP_ECHO_PORT),
+        ]);
+    }
+    cmd.push("--icmp".into());
+    cmd
+}
+
+/// Dialers: every outside host keeps trying the agent's inbound listener, at the agent's
+/// address and at any address it has on that host's own network.
+fn dial(cmd: &mut Vec<String>, topology: &Topology, targets: &[Ipv4Addr]) {
+    if let Some(port) = topology.inbound_port {
+        for ip in targets {
+            cmd.extend(["--dial".to_string(), format!("{ip}:{port}")]);
+        }
+    }
+}
+
+/// The public host also stands for the DNS canary: it keeps its own address (a secondary on
+/// the public host's upstream interface) and its own name in the records, and the bring-up
+/// starts one container fewer (each costs ~150-300 ms here).
+fn public_cmd(topology: &Topology) -> Vec<String> {
+    let upstream_base = topology.upstream_network.gateway;
+    let dns_ip = topology.dns.ip;
+    let mut cmd = canary_cmd("public", &[80, 443], true);
+    dial(
+        &mut cmd,
+        topology,
+        &[
+            topology.agent_ip,
+            host_in(upstream_base, hosts::AGENT_UPSTREAM),
+        ],
+    );
+    let public_ip = topology.public.ip;
+    cmd.extend([
+        "--address".to_string(),
+        format!("@{public_ip}:dns={dns_ip}"),
+        "--name-for".to_string(),
+        format!("{dns_ip}=dns"),
+    ]);
+    cmd.extend(["--dns".to_string(), format!("{dns_ip}:53")]);
+    cmd
+}
+
+fn lan_cmd(topology: &Topology) -> Vec<String> {
+    let mut cmd = canary_cmd("lan", &[80, 22], true);
+    dial(&mut cmd, topology, &[topology.agent_ip]);
+    cmd
+}
+
+/// The neighbour's container also stands for the cloud-metadata service (one container
+/// fewer to start): 169.254.169.254 on its leg of the metadata network, where the bundle's
+/// route points, and a second address on the upstream network for this machine's liveness
+/// check; both listen on port 80 only and carry the name `metadata` in the records. The
+/// neighbour's own addresses and listeners are unchanged, and it has no IPv6, so the
+/// default route the (non-internal) metadata network gives it leads nowhere new.
+fn neighbour_cmd(topology: &Topology) -> Vec<String> {
+    let neighbour = topology
+        .neighbour
+        .as_ref()
+        .expect("a docker topology has a neighbour");
+    let neighbour_base = topology
+        .neighbour_network
+        .as_ref()
+        .expect("a docker topology has a neighbour network")
+        .gateway;
+    let upstream_base = topology.upstream_network.gateway;
+    let mut cmd = canary_cmd("neighbour", &neighbour.ports, true);
+    dial(
+        &mut cmd,
+        topology,
+        &[
+            topology.agent_ip,
+            host_in(neighbour_base, hosts::AGENT_NEIGHBOUR),
+        ],
+    );
+    if let (Some(_), Some(leg)) = (&topology.metadata, topology.metadata_leg_ip) {
+        let neighbour_upstream = host_in(upstream_base, hosts::NEIGHBOUR_UPSTREAM);
+        let metadata_upstream_ip = host_in(upstream_base, hosts::METADATA_UPSTREAM);
+        for (held, alias, ip) in [
+            (leg, "md", METADATA_IP),
+            (neighbour_upstream, "mdup", metadata_upstream_ip),
+        ] {
+            cmd.extend([
+                "--address".to_string(),
+                format!("@{held}:{alias}={ip}"),
+                "--tcp".to_string(),
+                format!("{ip}:80"),
+            ]);
+        }
+        for ip in [METADATA_IP, metadata_upstream_ip, leg] {
+            cmd.extend(["--name-for".to_string(), format!("{ip}=metadata")]);
+        }
+    }
+    cmd
+}

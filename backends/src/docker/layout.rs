@@ -1,0 +1,424 @@
+//! The bottle's layout on one attempt's planned networks: the [`Topology`] the probes are
+//! planned against (every pinned address follows from the subnets) and the five containers to
+//! start (bundle; public host, which also stands for the DNS canary; LAN host; neighbour
+//! bundle, which also stands for the metadata service; agent), with the sabotages applied.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use super::commands::{bundle_cmd, fixture_commands};
+use super::images::{self, Images};
+use super::plan::{AgentFile, PlannedContainer, PlannedNetwork};
+use super::roles::{ContainerRole, NetworkRole};
+use super::routes::{METADATA_IP, ROUTED_ROLES, SABOTAGE_TOOL_DIR};
+use super::subnets::v6_host;
+use crate::errors::BackendError;
+use crate::labels;
+use crate::spec::{host_in, hosts, BottleSpec};
+use crate::topology::{FixtureHost, NetworkInfo, Topology};
+
+/// What the agent container needs copied in: the probe, into a user-provided agent image, and
+/// the route tool for the ip-forward sabotage. Read once, before any attempt at a bring-up.
+pub(crate) fn agent_files(
+    spec: &BottleSpec,
+    images: &Images,
+    in_container: bool,
+) -> Result<Vec<AgentFile>, BackendError> {
+    let read =
+        |what: &'static str, path: &std::path::Path| images::read_binary(what, path).map(Arc::new);
+    let mut files = Vec::new();
+    if in_container && images.agent_is_user {
+        files.push(AgentFile {
+            dir: images::USER_PROBE_DIR,
+            name: "bottle-probe",
+            bytes: read("probe binary", &spec.probe_binary)?,
+        });
+    }
+    if in_container && spec.sabotage.ip_forward {
+        // The agent needs the route tool for its sabotaged route (see `route_through_bundle`).
+        files.push(AgentFile {
+            dir: SABOTAGE_TOOL_DIR,
+            name: "bottle-fixture",
+            bytes: read("fixture binary", &spec.fixture_binary)?,
+        });
+    }
+    Ok(files)
+}
+
+/// Everything about the bottle that follows from its networks' subnets: the topology the
+/// probes are planned against and the containers to start.
+pub(crate) fn plan_bottle(
+    spec: &BottleSpec,
+    images: &Images,
+    in_container: bool,
+    metadata_unavailable: Option<String>,
+    networks: &[PlannedNetwork],
+    agent_files: &[AgentFile],
+) -> Result<(Topology, Vec<PlannedContainer>), BackendError> {
+    let topology = plan_topology(spec, in_container, metadata_unavailable, networks);
+    let containers = plan_containers(spec, images, in_container, &topology, agent_files)?;
+    Ok((topology, containers))
+}
+
+/// The planned networks as the topology describes them.
+struct Networks {
+    agent: NetworkInfo,
+    upstream: NetworkInfo,
+    lan: NetworkInfo,
+    neighbour: NetworkInfo,
+    public6: NetworkInfo,
+    metadata: Option<NetworkInfo>,
+}
+
+impl Networks {
+    fn from_plan(networks: &[PlannedNetwork]) -> Self {
+        let info = |role: NetworkRole| {
+            networks
+                .iter()
+                .find(|n| n.role == role)
+                .map(PlannedNetwork::info)
+        };
+        let network = |role| info(role).expect("plan_networks plans every network but one");
+        Self {
+            agent: network(NetworkRole::Agent),
+            upstream: network(NetworkRole::Upstream),
+            lan: network(NetworkRole::Lan),
+            neighbour: network(NetworkRole::Neighbour),
+            public6: network(NetworkRole::Public6),
+            metadata: info(NetworkRole::Metadata),
+        }
+    }
+}
+
+// Long: one literal naming every field of the topology, each next to the address it is pinned to.
+fn plan_topology(
+    spec: &BottleSpec,
+    in_container: bool,
+    metadata_unavailable: Option<String>,
+    networks: &[PlannedNetwork],
+) -> Topology {
+    let Networks {
+        agent: agent_net,
+        upstream: upstream_net,
+        lan: lan_net,
+        neighbour: neighbour_net,
+        public6: public6_net,
+        metadata: metadata_net,
+    } = Networks::from_plan(networks);
+    let agent_base = agent_net.gateway;
+    let upstream_base = upstream_net.gateway;
+    let neighbour_base = neighbour_net.gateway;
+    // The public host's IPv6 address lives on a network only it joins, so no other fixture
+    // (and never the bundle) talks IPv6 behind the harness's back. An engine that cannot make
+    // IPv6 networks leaves it out, and the IPv6 probe of the public host says so.
+    let public_v6 = public6_net
+        .subnet_v6
+        .as_ref()
+        .and(public6_net.gateway_v6)
+        .map(|gateway| v6_host(gateway, u16::from(hosts::PUBLIC)));
+    let mut agent_extra_ips = Vec::new();
+    if spec.sabotage.agent_on_upstream {
+        agent_extra_ips.push(host_in(upstream_base, hosts::AGENT_UPSTREAM));
+    }
+    if spec.sabotage.neighbour_reachable {
+        agent_extra_ips.push(host_in(neighbour_base, hosts::AGENT_NEIGHBOUR));
+    }
+    let mut neighbour_ports = spec.ports.declared();
+    neighbour_ports.push(spec.ports.egress);
+    let with_metadata = metadata_unavailable.is_none();
+    let fixture = |name: &str, ip: Ipv4Addr, ports: Vec<u16>| FixtureHost {
+        name: name.into(),
+        ip,
+        ports,
+    };
+    Topology {
+        metadata: with_metadata.then(|| fixture("metadata", METADATA_IP, vec![80])),
+        metadata_upstream_ip: with_metadata
+            .then_some(host_in(upstream_base, hosts::METADATA_UPSTREAM)),
+        metadata_unavailable,
+        inbound_port: in_container.then_some(hosts::INBOUND_PORT),
+        agent_ip_v6: agent_net
+            .gateway_v6
+            .filter(|_| in_container)
+            .map(|gateway| v6_host(gateway, u16::from(hosts::AGENT))),
+        metadata_leg_ip: metadata_net
+            .as_ref()
+            .map(|n| host_in(n.gateway, hosts::METADATA_UPSTREAM)),
+        metadata_network: metadata_net,
+        backend: "docker".into(),
+        run_id: spec.run_id.clone(),
+        agent_ip: if in_container {
+            host_in(agent_base, hosts::AGENT)
+        } else {
+            // The microVM's connections originate from the host's address on this bridge.
+            host_in(agent_base, 1)
+        },
+        agent_extra_ips,
+        bundle_ip: host_in(agent_base, hosts::BUNDLE),
+        bundle_upstream_ip: host_in(upstream_base, hosts::BUNDLE),
+        bundle_name: ContainerRole::Bundle.as_str().into(),
+        ports: spec.ports,
+        public: fixture(
+            "public",
+            host_in(upstream_base, hosts::PUBLIC),
+            vec![80, 443],
+        ),
+        lan: fixture("lan", host_in(lan_net.gateway, hosts::LAN), vec![80, 22]),
+        dns: fixture("dns", host_in(upstream_base, hosts::DNS), vec![53]),
+        allowed_host: spec.allowed_host.clone(),
+        denied_host: spec.denied_host.clone(),
+        sabotaged: !spec.sabotage.is_clean(),
+        resolver_owned: true,
+        guest_host_gateway: None,
+        // Docker's embedded DNS on user-defined networks; a microVM's resolver is smolvm's.
+        agent_resolver: in_container.then(|| "127.0.0.11:53".parse().expect("literal")),
+        public_v6,
+        public_v6_network: Some(public6_net),
+        neighbour: Some(fixture(
+            "neighbour",
+            host_in(neighbour_base, hosts::BUNDLE),
+            neighbour_ports,
+        )),
+        neighbour_upstream_ip: Some(host_in(upstream_base, hosts::NEIGHBOUR_UPSTREAM)),
+        neighbour_network: Some(neighbour_net),
+        agent_network: agent_net,
+        upstream_network: upstream_net,
+        lan_network: lan_net,
+    }
+}
+
+/// The containers to start, in this order: bundle, public host, LAN host, neighbour and (for a
+/// container agent) the agent, each with the sabotages that concern it.
+fn plan_containers(
+    spec: &BottleSpec,
+    images: &Images,
+    in_container: bool,
+    topology: &Topology,
+    agent_files: &[AgentFile],
+) -> Result<Vec<PlannedContainer>, BackendError> {
+    let sabotage = &spec.sabotage;
+    let commands = fixture_commands(topology);
+    let planned = [
+        bundle(spec, images, topology),
+        public_host(images, topology, commands.public),
+        lan_host(images, topology, commands.lan),
+        neighbour_host(images, topology, commands.neighbour),
+        // Planned (and its sabotage checked) even when the agent is a microVM, then left out.
+        agent(spec, images, topology)?,
+    ];
+    let planned = planned
+        .into_iter()
+        .filter(|p| in_container || p.role != ContainerRole::Agent)
+        .map(|mut p| {
+            if let (Some(ms), true) = (sabotage.slow_fixtures_ms, p.announces_ready) {
+                p.cmd.extend(["--delay-ms".to_string(), ms.to_string()]);
+            }
+            if sabotage.ip_forward && ROUTED_ROLES.contains(&p.role) {
+                p.cap_add.push("NET_ADMIN".into());
+            }
+            // Sabotage: the agent resolves through the bundle's forwarder.
+            if p.role == ContainerRole::Agent && sabotage.resolver_forwards {
+                p.dns = topology.bundle_ip;
+            }
+            if p.role == ContainerRole::Agent {
+                p.files = agent_files.to_vec();
+            }
+            // The bundle's route to the metadata service needs only the bundle's own leg: it
+            // is set as soon as the bundle runs, while the other containers still start.
+            p.route_metadata = p.role == ContainerRole::Bundle && topology.metadata.is_some();
+            p
+        })
+        .collect();
+    Ok(planned)
+}
+
+/// The bundle on the agent network, with legs on the upstream and metadata networks. It carries
+/// the topology label, by which `attach` finds the bottle again.
+fn bundle(spec: &BottleSpec, images: &Images, topology: &Topology) -> PlannedContainer {
+    let topology_json = serde_json::to_string(topology).expect("topology serialises");
+    let bundle_metadata_ip = topology
+        .metadata_network
+        .as_ref()
+        .map(|n| host_in(n.gateway, hosts::BUNDLE));
+    let more = std::iter::once((
+        topology.upstream_network.name.clone(),
+        topology.bundle_upstream_ip,
+    ))
+    .chain(
+        topology
+            .metadata_network
+            .as_ref()
+            .zip(bundle_metadata_ip)
+            .map(|(n, ip)| (n.name.clone(), ip)),
+    )
+    .collect();
+    let (entrypoint, cmd) = if images.bundle_is_user {
+        (vec![], vec![])
+    } else {
+        (
+            vec![images::FIXTURE_PATH.to_string()],
+            bundle_cmd(spec, topology.dns.ip),
+        )
+    };
+    PlannedContainer::new(
+        ContainerRole::Bundle,
+        images.bundle.clone(),
+        topology.agent_network.name.clone(),
+        topology.bundle_ip,
+        topology.dns.ip,
+    )
+    .entrypoint(entrypoint)
+    .cmd(cmd)
+    .aliases(vec![topology.bundle_name.clone()])
+    .more(more)
+    // A dual-homed bundle must not route between its legs.
+    .sysctl(
+        "net.ipv4.ip_forward",
+        if spec.sabotage.ip_forward { "1" } else { "0" },
+    )
+    .announces_ready(!images.bundle_is_user)
+    .label(labels::TOPOLOGY, topology_json)
+}
+
+/// A fixture host running the canary command `cmd` on `network` at `ip`; ready when it says so.
+fn fixture_host(
+    role: ContainerRole,
+    images: &Images,
+    topology: &Topology,
+    (network, ip): (&NetworkInfo, Ipv4Addr),
+    cmd: Vec<String>,
+) -> PlannedContainer {
+    PlannedContainer::new(
+        role,
+        images.fixture.clone(),
+        network.name.clone(),
+        ip,
+        topology.dns.ip,
+    )
+    .entrypoint(vec![images::FIXTURE_PATH.to_string()])
+    .cmd(cmd)
+    .announces_ready(true)
+}
+
+/// The public host on the upstream network (named as both the allowed and the denied host),
+/// with its own IPv6 leg.
+fn public_host(images: &Images, topology: &Topology, cmd: Vec<String>) -> PlannedContainer {
+    let on = (&topology.upstream_network, topology.public.ip);
+    let more_v6 = topology
+        .public_v6_network
+        .as_ref()
+        .zip(topology.public_v6)
+        .map(|(n, ip_v6)| (n.name.clone(), host_in(n.gateway, hosts::PUBLIC), ip_v6))
+        .into_iter()
+        .collect();
+    fixture_host(ContainerRole::Public, images, topology, on, cmd)
+        .aliases(vec![
+            topology.allowed_host.clone(),
+            topology.denied_host.clone(),
+        ])
+        .more_v6(more_v6)
+        // For the DNS canary's address (a fixture, never the bottle).
+        .cap_add(vec!["NET_ADMIN".into()])
+}
+
+/// The LAN host, alone on the LAN network.
+fn lan_host(images: &Images, topology: &Topology, cmd: Vec<String>) -> PlannedContainer {
+    let on = (&topology.lan_network, topology.lan.ip);
+    fixture_host(ContainerRole::Lan, images, topology, on, cmd)
+}
+
+/// A second bottle's bundle: its service ports on its own agent network, and a leg on the
+/// upstream network like any bundle (where the harness checks it is alive).
+fn neighbour_host(images: &Images, topology: &Topology, cmd: Vec<String>) -> PlannedContainer {
+    let network = topology
+        .neighbour_network
+        .as_ref()
+        .expect("a docker topology has a neighbour network");
+    let neighbour = topology
+        .neighbour
+        .as_ref()
+        .expect("a docker topology has a neighbour");
+    let more = std::iter::once((
+        topology.upstream_network.name.clone(),
+        host_in(topology.upstream_network.gateway, hosts::NEIGHBOUR_UPSTREAM),
+    ))
+    // The metadata service's leg, next to the bundle's.
+    .chain(
+        topology
+            .metadata_network
+            .as_ref()
+            .zip(topology.metadata_leg_ip)
+            .map(|(n, ip)| (n.name.clone(), ip)),
+    )
+    .collect();
+    let on = (network, neighbour.ip);
+    fixture_host(ContainerRole::Neighbour, images, topology, on, cmd)
+        .more(more)
+        // For the metadata service's addresses (a fixture, never the bottle).
+        .cap_add(if topology.metadata.is_some() {
+            vec!["NET_ADMIN".into()]
+        } else {
+            vec![]
+        })
+}
+
+/// The agent on the agent network, idle until the probe is exec'd; on further networks and
+/// with the engine's socket only when sabotaged.
+fn agent(
+    spec: &BottleSpec,
+    images: &Images,
+    topology: &Topology,
+) -> Result<PlannedContainer, BackendError> {
+    let sabotage = &spec.sabotage;
+    let upstream_base = topology.upstream_network.gateway;
+    let mut more = Vec::new();
+    if sabotage.agent_on_upstream {
+        more.push((
+            topology.upstream_network.name.clone(),
+            host_in(upstream_base, hosts::AGENT_UPSTREAM),
+        ));
+    }
+    if sabotage.neighbour_reachable {
+        let neighbour_net = topology
+            .neighbour_network
+            .as_ref()
+            .expect("a docker topology has a neighbour network");
+        more.push((
+            neighbour_net.name.clone(),
+            host_in(neighbour_net.gateway, hosts::AGENT_NEIGHBOUR),
+        ));
+    }
+    let binds = if sabotage.engine_socket {
+        vec![engine_socket_bind()?]
+    } else {
+        vec![]
+    };
+    Ok(PlannedContainer::new(
+        ContainerRole::Agent,
+        images.agent.clone(),
+        topology.agent_network.name.clone(),
+        topology.agent_ip,
+        topology.dns.ip,
+    )
+    .entrypoint(vec![images.probe_path().to_string()])
+    .cmd(vec!["idle".to_string()])
+    .ip_v6(topology.agent_ip_v6)
+    .more(more)
+    .binds(binds))
+}
+
+/// The engine-socket sabotage's bind mount: the unix socket this harness talks to.
+fn engine_socket_bind() -> Result<String, BackendError> {
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let path = host.strip_prefix("unix://").unwrap_or("");
+    if path.is_empty() || !std::path::Path::new(path).exists() {
+        return Err(BackendError::FixtureStart {
+            name: ContainerRole::Agent.as_str().into(),
+            reason: format!(
+                "the engine-socket sabotage needs a unix socket engine; DOCKER_HOST is {host}"
+            ),
+        });
+    }
+    Ok(format!("{path}:/var/run/docker.sock"))
+}
