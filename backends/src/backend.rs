@@ -23,12 +23,6 @@ pub enum Availability {
     },
 }
 
-impl Availability {
-    pub fn is_available(&self) -> bool {
-        matches!(self, Availability::Available { .. })
-    }
-}
-
 /// What an exec inside the agent produced. Output is capped; `truncated` says it was.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExecOutput {

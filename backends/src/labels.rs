@@ -6,19 +6,20 @@
 use std::collections::HashMap;
 
 /// The run id of the bottle the object belongs to.
-pub const RUN: &str = "claude-bottle.run";
+pub(crate) const RUN: &str = "claude-bottle.run";
 /// The pid of the harness process that made the object.
-pub const PID: &str = "claude-bottle.pid";
+pub(crate) const PID: &str = "claude-bottle.pid";
 /// The host name of the machine that made the object (a pid is only meaningful there).
-pub const HOST: &str = "claude-bottle.host";
+pub(crate) const HOST: &str = "claude-bottle.host";
 /// Present (`1`) when the user asked to keep the bottle (`--keep`, `up`): never reaped.
-pub const KEEP: &str = "claude-bottle.keep";
-/// The container's role in the bottle: agent, bundle, public, lan, dns.
-pub const ROLE: &str = "claude-bottle.role";
-/// The bottle's topology as JSON, on the agent container, so `probe --bottle ID` can find it.
-pub const TOPOLOGY: &str = "claude-bottle.topology";
+pub(crate) const KEEP: &str = "claude-bottle.keep";
+/// The container's role in the bottle: bundle, public, lan, neighbour, agent
+/// (`docker::roles::ContainerRole`).
+pub(crate) const ROLE: &str = "claude-bottle.role";
+/// The bottle's topology as JSON, on the bundle container, so `probe --bottle ID` can find it.
+pub(crate) const TOPOLOGY: &str = "claude-bottle.topology";
 /// On cached images built by the harness (not tied to a run; kept between runs).
-pub const CACHE: &str = "claude-bottle.cache";
+pub(crate) const CACHE: &str = "claude-bottle.cache";
 
 /// A fresh run id: `cb` + 10 hex digits, short enough for object names.
 pub fn new_run_id() -> String {
@@ -54,7 +55,7 @@ pub fn host_name() -> String {
 }
 
 /// The labels every object of run `run_id` carries.
-pub fn run_labels(run_id: &str, keep: bool) -> HashMap<String, String> {
+pub(crate) fn run_labels(run_id: &str, keep: bool) -> HashMap<String, String> {
     let mut labels = HashMap::from([
         (RUN.to_string(), run_id.to_string()),
         (PID.to_string(), std::process::id().to_string()),
@@ -75,7 +76,7 @@ pub fn pid_alive(pid: u32) -> bool {
 
 /// Whether a bottle with these labels is stale: made on this machine by a process that is gone,
 /// and not kept on purpose. Objects from other machines (a shared engine) are left alone.
-pub fn is_stale(labels: &HashMap<String, String>) -> bool {
+pub(crate) fn is_stale(labels: &HashMap<String, String>) -> bool {
     if labels.contains_key(KEEP) {
         return false;
     }

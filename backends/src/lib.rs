@@ -1,6 +1,7 @@
 //! Backends bring a bottle up, run the probe inside its agent, read the fixtures' records and
 //! tear everything down again. The [`BottleBackend`] trait is what the harness programs against;
-//! `docker` implements it through bollard.
+//! `docker` implements it through bollard, `smolmachines` through the smolvm CLI (with the
+//! bundle and fixtures in Docker).
 
 pub mod backend;
 pub mod docker;

@@ -87,7 +87,7 @@ pub struct Sabotage {
 }
 
 impl Sabotage {
-    pub fn is_clean(&self) -> bool {
+    pub(crate) fn is_clean(&self) -> bool {
         *self == Sabotage::default()
     }
 }
@@ -117,32 +117,32 @@ pub struct BottleSpec {
 /// Host parts of the pinned addresses inside each /24 the bottle owns.
 pub mod hosts {
     /// The bundle, on the agent network and on the upstream network.
-    pub const BUNDLE: u8 = 2;
+    pub(crate) const BUNDLE: u8 = 2;
     /// The agent, on the agent network.
-    pub const AGENT: u8 = 3;
+    pub(crate) const AGENT: u8 = 3;
     /// The agent's second address when sabotaged onto the upstream network.
-    pub const AGENT_UPSTREAM: u8 = 4;
+    pub(crate) const AGENT_UPSTREAM: u8 = 4;
     /// The public fixture host, on the upstream network.
-    pub const PUBLIC: u8 = 10;
+    pub(crate) const PUBLIC: u8 = 10;
     /// The DNS canary, on the upstream network.
-    pub const DNS: u8 = 53;
+    pub(crate) const DNS: u8 = 53;
     /// The LAN fixture host, on the LAN network.
-    pub const LAN: u8 = 10;
+    pub(crate) const LAN: u8 = 10;
     /// The neighbour bottle's bundle on the upstream network (on its own agent network it is
     /// `BUNDLE`).
-    pub const NEIGHBOUR_UPSTREAM: u8 = 20;
+    pub(crate) const NEIGHBOUR_UPSTREAM: u8 = 20;
     /// The metadata fixture on the upstream network (it also holds 169.254.169.254).
-    pub const METADATA_UPSTREAM: u8 = 30;
+    pub(crate) const METADATA_UPSTREAM: u8 = 30;
     /// The agent's address on the neighbour's network when sabotaged onto it.
-    pub const AGENT_NEIGHBOUR: u8 = 5;
+    pub(crate) const AGENT_NEIGHBOUR: u8 = 5;
     /// The agent's inbound listener port (the inbound probe), dialled by the fixture hosts.
-    pub const INBOUND_PORT: u16 = 4700;
+    pub(crate) const INBOUND_PORT: u16 = 4700;
     /// UDP echo port of the public and LAN fixture hosts.
     pub const UDP_ECHO_PORT: u16 = 7;
 }
 
 /// The address `host` inside the /24 whose network address is `base`.
-pub fn host_in(base: Ipv4Addr, host: u8) -> Ipv4Addr {
+pub(crate) fn host_in(base: Ipv4Addr, host: u8) -> Ipv4Addr {
     let [a, b, c, _] = base.octets();
     Ipv4Addr::new(a, b, c, host)
 }

@@ -1,5 +1,5 @@
 //! What a bottle looks like once it is up: its addresses, as the probes need them. Serialised
-//! into a label on the agent container so that a later `probe --bottle ID` finds it again.
+//! into a label on the bundle container so that a later `probe --bottle ID` finds it again.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -28,7 +28,7 @@ pub struct NetworkInfo {
 /// A fixture host the harness started in place of the outside world.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixtureHost {
-    /// `public`, `lan` or `dns`: the `fixture` field of its records.
+    /// `public`, `lan`, `dns`, `neighbour` or `metadata`: the `fixture` field of its records.
     pub name: String,
     pub ip: Ipv4Addr,
     /// TCP ports it listens on (DNS: 53 over UDP and TCP).

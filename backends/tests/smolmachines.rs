@@ -365,6 +365,7 @@ fn typed_errors_from_the_stand_in() {
 /// The availability check against a stand-in smolvm: the boot smoke test runs once per smolvm
 /// version and kernel, its failure is the reason, and the cached answer is reused.
 #[test]
+// Long: one scenario in steps (cached failure, new kernel, kvm_pvm), each on the cache the last left.
 fn availability_smoke_test_is_run_once_and_cached() {
     use bottle_backends::smolmachines::availability::{check_in, Environment};
     use bottle_backends::Availability;

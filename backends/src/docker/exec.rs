@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::Docker;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 
 use crate::backend::ExecOutput;
 use crate::errors::BackendError;
@@ -84,25 +84,7 @@ async fn exec_with(
                 output: mut stream, ..
             } => {
                 crate::trace::step("exec: started");
-                let mut first = true;
-                while let Some(chunk) = stream.next().await {
-                    if std::mem::take(&mut first) {
-                        crate::trace::step("exec: first output");
-                    }
-                    let chunk = chunk.map_err(BackendError::engine(format!(
-                        "reading exec output from {container}"
-                    )))?;
-                    let (target, bytes) = match chunk {
-                        LogOutput::StdOut { message } => (&mut output.stdout, message),
-                        LogOutput::StdErr { message } => (&mut output.stderr, message),
-                        _ => continue,
-                    };
-                    let room = max_output.saturating_sub(target.len());
-                    if bytes.len() > room {
-                        output.truncated = true;
-                    }
-                    target.extend_from_slice(&bytes[..bytes.len().min(room)]);
-                }
+                read_attached(&mut stream, container, max_output, &mut output).await?;
             }
             StartExecResults::Detached => {}
         }
@@ -125,4 +107,34 @@ async fn exec_with(
             })??;
     output.elapsed = started.elapsed();
     Ok(output)
+}
+
+/// Appends an attached exec's stdout and stderr to `output`, each capped at `max_output`
+/// (what does not fit is dropped and `truncated` set).
+async fn read_attached(
+    stream: &mut (impl Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin),
+    container: &str,
+    max_output: usize,
+    output: &mut ExecOutput,
+) -> Result<(), BackendError> {
+    let mut first = true;
+    while let Some(chunk) = stream.next().await {
+        if std::mem::take(&mut first) {
+            crate::trace::step("exec: first output");
+        }
+        let chunk = chunk.map_err(BackendError::engine(format!(
+            "reading exec output from {container}"
+        )))?;
+        let (target, bytes) = match chunk {
+            LogOutput::StdOut { message } => (&mut output.stdout, message),
+            LogOutput::StdErr { message } => (&mut output.stderr, message),
+            _ => continue,
+        };
+        let room = max_output.saturating_sub(target.len());
+        if bytes.len() > room {
+            output.truncated = true;
+        }
+        target.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+    Ok(())
 }

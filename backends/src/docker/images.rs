@@ -28,17 +28,17 @@ pub(crate) const FIXTURE_PATH: &str = "/bottle-fixture";
 /// The image references a bottle uses.
 #[derive(Clone, Debug)]
 pub(crate) struct Images {
-    pub agent: String,
+    pub(crate) agent: String,
     /// True when the agent image is the user's and the probe must be copied in.
-    pub agent_is_user: bool,
-    pub bundle: String,
-    pub bundle_is_user: bool,
-    pub fixture: String,
+    pub(crate) agent_is_user: bool,
+    pub(crate) bundle: String,
+    pub(crate) bundle_is_user: bool,
+    pub(crate) fixture: String,
 }
 
 impl Images {
     /// Where the probe sits in the agent: copied in for a user's image, built in otherwise.
-    pub fn probe_path(&self) -> &'static str {
+    pub(crate) fn probe_path(&self) -> &'static str {
         if self.agent_is_user {
             USER_PROBE_PATH
         } else {
@@ -85,7 +85,7 @@ pub(crate) fn rootfs_tar(entries: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 /// The content tag of a built-in image: 16 hex digits of sha256(layout version, path, binary).
-pub fn content_tag(path_in_image: &str, binary: &[u8]) -> String {
+pub(crate) fn content_tag(path_in_image: &str, binary: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(LAYOUT_VERSION.as_bytes());
     hasher.update([0]);

@@ -90,6 +90,7 @@ impl Networks {
     }
 }
 
+/// The topology the probes are planned against: every address pinned inside the planned subnets.
 // Long: one literal naming every field of the topology, each next to the address it is pinned to.
 fn plan_topology(
     spec: &BottleSpec,

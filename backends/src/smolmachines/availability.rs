@@ -18,11 +18,11 @@ use crate::labels;
 
 /// The cached result of a boot smoke test.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SmokeResult {
-    pub smolvm: String,
-    pub kernel: String,
-    pub boots: bool,
-    pub reason: String,
+pub(crate) struct SmokeResult {
+    pub(crate) smolvm: String,
+    pub(crate) kernel: String,
+    pub(crate) boots: bool,
+    pub(crate) reason: String,
 }
 
 fn kernel_release() -> String {
@@ -51,7 +51,7 @@ fn smoke_cache_path(dir: &Path, version: &str, kernel: &str) -> PathBuf {
 }
 
 /// The hypervisor check; `Err` is the reason guests cannot boot.
-pub fn hypervisor_check(sys_module: &Path, dev_kvm: &Path) -> Result<(), String> {
+pub(crate) fn hypervisor_check(sys_module: &Path, dev_kvm: &Path) -> Result<(), String> {
     if cfg!(target_os = "macos") {
         return Ok(());
     }
@@ -94,7 +94,10 @@ pub struct Environment<'a> {
 }
 
 /// The full check on this machine.
-pub fn check(program: &Path, runner: Arc<dyn CommandRunner>) -> (Availability, Option<String>) {
+pub(crate) fn check(
+    program: &Path,
+    runner: Arc<dyn CommandRunner>,
+) -> (Availability, Option<String>) {
     let cache = cache_dir();
     check_in(
         program,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::errors::BackendError;
 
 /// The environment variable naming the smolvm binary.
-pub const SMOLVM_ENV: &str = "SMOLVM";
+pub(crate) const SMOLVM_ENV: &str = "SMOLVM";
 
 /// What one invocation produced.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -120,7 +120,7 @@ impl CommandRunner for ProcessRunner {
 /// (matched by the first argument after the global options that starts with a verb).
 #[derive(Clone, Default)]
 pub struct RecordingRunner {
-    pub calls: Arc<Mutex<Vec<Vec<String>>>>,
+    calls: Arc<Mutex<Vec<Vec<String>>>>,
     answers: Arc<Mutex<Vec<(String, CommandOutput)>>>,
 }
 
@@ -281,14 +281,14 @@ impl Smolvm {
     }
 
     /// `machine create --name N` with no image: a bare machine for the boot smoke test.
-    pub fn create_bare(&self, name: &str) -> Result<(), BackendError> {
+    pub(crate) fn create_bare(&self, name: &str) -> Result<(), BackendError> {
         let mut args = self.machine_args("create");
         args.extend(["--name".to_string(), name.to_string()]);
         self.call(&format!("creating machine {name}"), args, QUICK, 64 * 1024)
             .map(|_| ())
     }
 
-    pub fn start(&self, name: &str) -> Result<(), BackendError> {
+    pub(crate) fn start(&self, name: &str) -> Result<(), BackendError> {
         let mut args = self.machine_args("start");
         args.extend(["--name".to_string(), name.to_string()]);
         self.call(&format!("starting machine {name}"), args, START, 64 * 1024)
@@ -328,7 +328,7 @@ impl Smolvm {
         Ok(output)
     }
 
-    pub fn stop(&self, name: &str) -> Result<(), BackendError> {
+    pub(crate) fn stop(&self, name: &str) -> Result<(), BackendError> {
         let mut args = self.machine_args("stop");
         args.extend(["--name".to_string(), name.to_string()]);
         self.call(&format!("stopping machine {name}"), args, QUICK, 64 * 1024)
@@ -360,7 +360,7 @@ impl Smolvm {
 }
 
 /// Reads smolvm's `--error-format json` line; anything else becomes `UNSTRUCTURED`.
-pub fn parse_error(step: &str, stderr: &[u8]) -> BackendError {
+pub(crate) fn parse_error(step: &str, stderr: &[u8]) -> BackendError {
     let text = String::from_utf8_lossy(stderr);
     for line in text.lines().rev() {
         if let Ok(value) = serde_json::from_str::<serde_json::Value>(line.trim()) {

@@ -34,12 +34,12 @@ pub fn machine_name(run_id: &str) -> String {
 }
 
 /// A run's smolvm state directory.
-pub fn state_dir(run_id: &str) -> PathBuf {
+pub(crate) fn state_dir(run_id: &str) -> PathBuf {
     cache_dir().join("state").join(run_id)
 }
 
 /// The host as a smolvm 1.x virtio-net guest sees it (`host.smolvm.internal`).
-pub const SMOLVM_HOST_GATEWAY: std::net::Ipv4Addr = std::net::Ipv4Addr::new(100, 96, 0, 1);
+pub(crate) const SMOLVM_HOST_GATEWAY: std::net::Ipv4Addr = std::net::Ipv4Addr::new(100, 96, 0, 1);
 
 /// Where the probe sits inside the agent image.
 const PROBE_PATH: &str = images::BUILTIN_PROBE_PATH;
@@ -63,7 +63,7 @@ impl SmolBackend {
     }
 
     /// With another command runner (tests record the command plan through a stand-in).
-    pub fn with_runner(runner: Arc<dyn CommandRunner>) -> Self {
+    pub(crate) fn with_runner(runner: Arc<dyn CommandRunner>) -> Self {
         Self {
             docker: DockerBackend::new(),
             runner,
@@ -132,11 +132,6 @@ impl SmolBackend {
         }
     }
 
-    /// The `smolvm --version` line, when smolvm was found.
-    pub async fn smolvm_version(&self) -> Option<String> {
-        self.check().await.1.clone()
-    }
-
     /// Saves the agent image into the cache (or finds it there); returns the archive path and
     /// the Docker images the bundle side uses.
     async fn agent_artifact(
@@ -193,7 +188,7 @@ impl SmolBackend {
 }
 
 /// Renders and writes the Smolfile of a run; returns its path.
-pub fn write_smolfile(dir: &Path, spec: &SmolfileSpec) -> Result<PathBuf, BackendError> {
+pub(crate) fn write_smolfile(dir: &Path, spec: &SmolfileSpec) -> Result<PathBuf, BackendError> {
     std::fs::create_dir_all(dir).map_err(|e| BackendError::Cache {
         path: dir.display().to_string(),
         reason: e.to_string(),

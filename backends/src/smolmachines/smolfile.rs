@@ -38,7 +38,7 @@ impl Mode {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Mode::Linux => "linux",
             Mode::Desktop => "desktop",
@@ -55,7 +55,7 @@ impl Mode {
     }
 
     /// The host name the guest uses for the host side in desktop mode.
-    pub const DESKTOP_HOST: &'static str = "host.smolvm.internal";
+    pub(crate) const DESKTOP_HOST: &'static str = "host.smolvm.internal";
 }
 
 /// What goes into a Smolfile.
@@ -76,7 +76,7 @@ pub struct SmolfileSpec {
 
 impl SmolfileSpec {
     /// The proxy URL the agent's tools should use.
-    pub fn proxy_url(&self) -> String {
+    pub(crate) fn proxy_url(&self) -> String {
         match self.mode {
             Mode::Linux => format!("http://{}:{}", self.bundle_ip, self.pipelock_port),
             Mode::Desktop => format!("http://{}:{}", Mode::DESKTOP_HOST, self.pipelock_port),
@@ -106,7 +106,7 @@ impl SmolfileSpec {
 }
 
 /// A TOML basic string: quotes, backslashes and control characters escaped; other Unicode kept.
-pub fn toml_string(value: &str) -> String {
+fn toml_string(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {
