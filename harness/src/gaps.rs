@@ -65,7 +65,7 @@ pub struct Date(jiff::civil::Date);
 
 impl Date {
     /// Parses `YYYY-MM-DD`; anything else, or a day the month does not have, is `None`.
-    pub fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         jiff::civil::Date::strptime("%Y-%m-%d", text.trim())
             .ok()
             .map(Self)
@@ -82,7 +82,7 @@ impl Date {
 }
 
 /// `*` matches any run of characters, `?` one character.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
+fn glob_match(pattern: &str, text: &str) -> bool {
     fn inner(p: &[char], t: &[char]) -> bool {
         match (p.first(), t.first()) {
             (None, None) => true,
@@ -98,7 +98,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 /// Parses and checks a gap file against the catalogue and `today`.
-pub fn parse(text: &str, path: &Path, today: Date) -> Result<Vec<GapEntry>, HarnessError> {
+pub(crate) fn parse(text: &str, path: &Path, today: Date) -> Result<Vec<GapEntry>, HarnessError> {
     let invalid = |reason: String| HarnessError::ConfigInvalid {
         path: path.to_path_buf(),
         reason,
@@ -155,7 +155,7 @@ pub fn discover(path: Option<&Path>, today: Date) -> Result<Vec<GapEntry>, Harne
 }
 
 /// The gaps in force for `backend`: the entries expanded to probe ids.
-pub fn for_backend(entries: &[GapEntry], backend: BackendKind) -> Vec<KnownGap> {
+pub(crate) fn for_backend(entries: &[GapEntry], backend: BackendKind) -> Vec<KnownGap> {
     let mut gaps = Vec::new();
     for entry in entries.iter().filter(|e| e.backend == backend.as_str()) {
         for probe in bottle_probes::CATALOGUE
@@ -175,13 +175,13 @@ pub fn for_backend(entries: &[GapEntry], backend: BackendKind) -> Vec<KnownGap> 
 }
 
 /// Where the smolvm loopback limitation is tracked.
-pub const LOOPBACK_GAP_LINK: &str = "claude-bottle issue 75";
+pub(crate) const LOOPBACK_GAP_LINK: &str = "claude-bottle issue 75";
 
 /// Known gaps per backend. Docker has none: every probe must be contained. smolmachines in the
 /// Docker Desktop mode allows the host's loopback (the bundle's ports are published there, and
 /// smolvm's TCP allows carry no ports), so every service on the host's loopback is open to the
 /// agent: claude-bottle issue 75.
-pub fn built_in(backend: BackendKind) -> Vec<KnownGap> {
+pub(crate) fn built_in(backend: BackendKind) -> Vec<KnownGap> {
     use bottle_backends::smolmachines::smolfile::Mode;
     match backend {
         BackendKind::Docker => Vec::new(),
@@ -212,7 +212,7 @@ pub fn in_force(backend: BackendKind, entries: &[GapEntry]) -> Vec<KnownGap> {
 
 /// Where a probe stands before the gaps are applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Standing<'a> {
+pub(crate) enum Standing<'a> {
     /// It escaped, through these attempts' destinations.
     Escaped { reached: Vec<&'a str> },
     /// Every expectation held.
@@ -223,7 +223,7 @@ pub enum Standing<'a> {
 
 /// What the gap in force for a probe makes of its standing, with the new detail.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Ruling {
+pub(crate) enum Ruling {
     /// No gap for this probe, or one that does not change this standing.
     Unchanged,
     /// The gap covers the escape: it is a known gap.
@@ -237,7 +237,7 @@ pub enum Ruling {
 /// Applies the first gap in `gaps` for `probe` to its `standing` and `detail`. A gap scoped to
 /// some destinations covers an escape only if every attempt that reached went to one of them:
 /// an escape elsewhere on the same probe is still an escape.
-pub fn rule(gaps: &[KnownGap], probe: &str, standing: &Standing, detail: &str) -> Ruling {
+pub(crate) fn rule(gaps: &[KnownGap], probe: &str, standing: &Standing, detail: &str) -> Ruling {
     let Some(gap) = gaps.iter().find(|g| g.probe == probe) else {
         return Ruling::Unchanged;
     };

@@ -9,10 +9,11 @@ use bottle_backends::Topology;
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{exit, HarnessError};
-use crate::verdict::{KnownGap, ProbeResult, Verdict};
+use crate::gaps::KnownGap;
+use crate::verdict::{ProbeResult, Verdict};
 
 /// Bumped when a field changes meaning or disappears.
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// Wall time of each phase, in milliseconds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,7 +185,7 @@ impl Report {
 }
 
 /// A count per verdict, every verdict present (zero included) so consumers need no defaults.
-pub fn summarise(results: &[ProbeResult]) -> BTreeMap<String, usize> {
+fn summarise(results: &[ProbeResult]) -> BTreeMap<String, usize> {
     Verdict::ALL
         .iter()
         .map(|v| {
@@ -231,12 +232,12 @@ pub fn load_reports(path: &Path) -> Result<Vec<Report>, HarnessError> {
 }
 
 /// The current time as RFC 3339 UTC, in whole seconds.
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     rfc3339(jiff::Timestamp::now().as_second().max(0) as u64)
 }
 
 /// Formats seconds since the epoch as RFC 3339 UTC (`1970-01-01T00:00:00Z`).
-pub fn rfc3339(secs: u64) -> String {
+fn rfc3339(secs: u64) -> String {
     i64::try_from(secs)
         .ok()
         .and_then(|secs| jiff::Timestamp::from_second(secs).ok())

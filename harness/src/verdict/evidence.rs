@@ -44,7 +44,7 @@ impl Evidence<'_> {
     /// The attempts of `probe` that are judged: every planned one except the vanished. Every
     /// rule that looks at the plan's attempts goes through here, so a vanished attempt counts
     /// nowhere (not its nonce, not its destination, not in the probe's attempt count).
-    pub fn judged<'p>(
+    pub(crate) fn judged<'p>(
         &'p self,
         probe: &'p PlannedProbe,
     ) -> impl Iterator<Item = &'p PlannedAttempt> + 'p {
