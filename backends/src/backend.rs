@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bottle_fixtures::Record;
+use bottle_fixtures::records::RecordLog;
 use serde::Serialize;
 
 use crate::errors::BackendError;
@@ -67,8 +67,9 @@ pub trait BottleBackend {
         max_output: usize,
     ) -> Result<ExecOutput, BackendError>;
 
-    /// Everything the bottle's fixture hosts recorded so far.
-    async fn fixture_records(&self, bottle: &Bottle) -> Result<Vec<Record>, BackendError>;
+    /// Everything the bottle's fixture hosts recorded so far, and every `CB-SEEN` line that
+    /// could not be read (the verdict turns those into inconclusive results, never silence).
+    async fn fixture_records(&self, bottle: &Bottle) -> Result<RecordLog, BackendError>;
 
     /// Removes every object labelled with `run_id`.
     async fn teardown(&self, run_id: &str) -> Result<TeardownReport, BackendError>;

@@ -12,14 +12,32 @@
 //!
 //! An expired entry, an entry whose glob matches no probe, an unknown backend or an unknown key
 //! is an error (exit 2): a gap list that silently stops applying would hide escapes.
+//!
+//! This module is the one home of known gaps: the [`KnownGap`] type the reports carry, the
+//! built-in gaps of each backend, the gaps in force for a run ([`in_force`]) and the rule that
+//! applies one to a probe's verdict ([`rule`]). It depends on no verdict or report type, so the
+//! verdict and the report can both use it without a cycle.
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::errors::HarnessError;
 use crate::select::BackendKind;
-use crate::verdict::KnownGap;
+
+/// A probe that is known to escape on some backend, with why and where it is tracked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownGap {
+    pub probe: String,
+    pub reason: String,
+    pub link: String,
+    /// `YYYY-MM-DD` after which the entry fails the run (entries from a known-gaps file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// A glob over attempt destinations: the gap covers only escapes through these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,39 +59,30 @@ pub struct GapEntry {
     pub destination: Option<String>,
 }
 
-/// A calendar date, `YYYY-MM-DD`.
+/// A calendar date, `YYYY-MM-DD` (a real one: 2026-02-31 is not a date).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Date {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-}
+pub struct Date(jiff::civil::Date);
 
 impl Date {
-    pub fn parse(text: &str) -> Option<Self> {
-        let mut parts = text.trim().split('-');
-        let year = parts.next()?.parse().ok()?;
-        let month = parts.next()?.parse().ok()?;
-        let day = parts.next()?.parse().ok()?;
-        if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-            return None;
-        }
-        Some(Self { year, month, day })
+    /// Parses `YYYY-MM-DD`; anything else, or a day the month does not have, is `None`.
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        jiff::civil::Date::strptime("%Y-%m-%d", text.trim())
+            .ok()
+            .map(Self)
     }
 
     /// Today in UTC.
     pub fn today() -> Self {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let (year, month, day) = crate::report::model::civil_from_days((secs / 86_400) as i64);
-        Self { year, month, day }
+        Self(
+            jiff::tz::Offset::UTC
+                .to_datetime(jiff::Timestamp::now())
+                .date(),
+        )
     }
 }
 
 /// `*` matches any run of characters, `?` one character.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
+fn glob_match(pattern: &str, text: &str) -> bool {
     fn inner(p: &[char], t: &[char]) -> bool {
         match (p.first(), t.first()) {
             (None, None) => true,
@@ -89,7 +98,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 /// Parses and checks a gap file against the catalogue and `today`.
-pub fn parse(text: &str, path: &Path, today: Date) -> Result<Vec<GapEntry>, HarnessError> {
+pub(crate) fn parse(text: &str, path: &Path, today: Date) -> Result<Vec<GapEntry>, HarnessError> {
     let invalid = |reason: String| HarnessError::ConfigInvalid {
         path: path.to_path_buf(),
         reason,
@@ -146,7 +155,7 @@ pub fn discover(path: Option<&Path>, today: Date) -> Result<Vec<GapEntry>, Harne
 }
 
 /// The gaps in force for `backend`: the entries expanded to probe ids.
-pub fn for_backend(entries: &[GapEntry], backend: BackendKind) -> Vec<KnownGap> {
+pub(crate) fn for_backend(entries: &[GapEntry], backend: BackendKind) -> Vec<KnownGap> {
     let mut gaps = Vec::new();
     for entry in entries.iter().filter(|e| e.backend == backend.as_str()) {
         for probe in bottle_probes::CATALOGUE
@@ -165,15 +174,109 @@ pub fn for_backend(entries: &[GapEntry], backend: BackendKind) -> Vec<KnownGap> 
     gaps
 }
 
+/// Where the smolvm loopback limitation is tracked.
+pub(crate) const LOOPBACK_GAP_LINK: &str = "claude-bottle issue 75";
+
+/// Known gaps per backend. Docker has none: every probe must be contained. smolmachines in the
+/// Docker Desktop mode allows the host's loopback (the bundle's ports are published there, and
+/// smolvm's TCP allows carry no ports), so every service on the host's loopback is open to the
+/// agent: claude-bottle issue 75.
+pub(crate) fn built_in(backend: BackendKind) -> Vec<KnownGap> {
+    use bottle_backends::smolmachines::smolfile::Mode;
+    match backend {
+        BackendKind::Docker => Vec::new(),
+        BackendKind::Smolmachines => match Mode::for_host() {
+            Mode::Linux => Vec::new(),
+            Mode::Desktop => ["localhost.agent_loopback", "localhost.host_addresses"]
+                .iter()
+                .map(|probe| KnownGap {
+                    probe: probe.to_string(),
+                    reason: "the desktop-mode allow list 127.0.0.1/32 opens every service on the host's loopback to the agent".into(),
+                    link: LOOPBACK_GAP_LINK.into(),
+                    expires: None,
+                    // Only the host's loopback through the VMM's gateway (host.smolvm.internal).
+                    destination: Some("100.96.0.1:*".into()),
+                })
+                .collect(),
+        },
+    }
+}
+
+/// The gaps in force for a run on `backend`: the built-in ones, then the user's `entries` for
+/// that backend (the order the report lists them in).
+pub fn in_force(backend: BackendKind, entries: &[GapEntry]) -> Vec<KnownGap> {
+    let mut gaps = built_in(backend);
+    gaps.extend(for_backend(entries, backend));
+    gaps
+}
+
+/// Where a probe stands before the gaps are applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Standing<'a> {
+    /// It escaped, through these attempts' destinations.
+    Escaped { reached: Vec<&'a str> },
+    /// Every expectation held.
+    Contained,
+    /// Anything else (inconclusive, skipped): no gap changes it.
+    Other,
+}
+
+/// What the gap in force for a probe makes of its standing, with the new detail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Ruling {
+    /// No gap for this probe, or one that does not change this standing.
+    Unchanged,
+    /// The gap covers the escape: it is a known gap.
+    Covered(String),
+    /// The escape went (also) outside the destinations the gap covers: still an escape.
+    StillEscape(String),
+    /// The probe was declared a known gap but is contained: the entry should go.
+    DeclaredButContained(String),
+}
+
+/// Applies the first gap in `gaps` for `probe` to its `standing` and `detail`. A gap scoped to
+/// some destinations covers an escape only if every attempt that reached went to one of them:
+/// an escape elsewhere on the same probe is still an escape.
+pub(crate) fn rule(gaps: &[KnownGap], probe: &str, standing: &Standing, detail: &str) -> Ruling {
+    let Some(gap) = gaps.iter().find(|g| g.probe == probe) else {
+        return Ruling::Unchanged;
+    };
+    match standing {
+        Standing::Escaped { reached } => {
+            let outside: Vec<&str> = match &gap.destination {
+                None => Vec::new(),
+                Some(pattern) => reached
+                    .iter()
+                    .copied()
+                    .filter(|d| !glob_match(pattern, d))
+                    .collect(),
+            };
+            if outside.is_empty() {
+                Ruling::Covered(format!(
+                    "known gap ({}; {}): {detail}",
+                    gap.reason, gap.link
+                ))
+            } else {
+                Ruling::StillEscape(format!(
+                    "{detail} (outside the known gap, which covers only {}: {})",
+                    gap.destination.as_deref().unwrap_or(""),
+                    outside.join(", ")
+                ))
+            }
+        }
+        Standing::Contained => Ruling::DeclaredButContained(format!(
+            "declared a known gap ({}) but contained: remove the entry; {detail}",
+            gap.link
+        )),
+        Standing::Other => Ruling::Unchanged,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const TODAY: Date = Date {
-        year: 2026,
-        month: 11,
-        day: 29,
-    };
+    const TODAY: Date = Date(jiff::civil::date(2026, 11, 29));
 
     fn parse_at(text: &str, today: Date) -> Result<Vec<GapEntry>, String> {
         parse(text, Path::new("known-gaps.toml"), today).map_err(|e| e.to_string())
@@ -208,26 +311,10 @@ mod tests {
     #[test]
     fn expiry_follows_the_clock() {
         assert!(
-            parse_at(
-                ENTRY,
-                Date {
-                    year: 2026,
-                    month: 12,
-                    day: 31
-                }
-            )
-            .is_ok(),
+            parse_at(ENTRY, Date(jiff::civil::date(2026, 12, 31))).is_ok(),
             "valid on its last day"
         );
-        let error = parse_at(
-            ENTRY,
-            Date {
-                year: 2027,
-                month: 1,
-                day: 1,
-            },
-        )
-        .unwrap_err();
+        let error = parse_at(ENTRY, Date(jiff::civil::date(2027, 1, 1))).unwrap_err();
         assert!(
             error.contains("expired on 2026-12-31") && error.contains("localhost.*"),
             "{error}"
@@ -246,5 +333,85 @@ mod tests {
         assert!(parse_at(&date, TODAY).unwrap_err().contains("YYYY-MM-DD"));
         let key = format!("{ENTRY}owner = \"me\"\n");
         assert!(parse_at(&key, TODAY).unwrap_err().contains("owner"));
+    }
+
+    #[test]
+    fn dates_are_real_calendar_days() {
+        assert_eq!(
+            Date::parse("2026-02-28"),
+            Some(Date(jiff::civil::date(2026, 2, 28)))
+        );
+        assert_eq!(
+            Date::parse(" 2028-02-29\n"),
+            Some(Date(jiff::civil::date(2028, 2, 29)))
+        );
+        for bad in [
+            "2026-02-31",
+            "2026-02-29",
+            "2026-04-31",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-12",
+            "2026-12-31-1",
+            "next year",
+            "",
+        ] {
+            assert_eq!(Date::parse(bad), None, "{bad:?}");
+        }
+        let date = ENTRY.replace("2026-12-31", "2026-02-31");
+        assert!(parse_at(&date, TODAY).unwrap_err().contains("YYYY-MM-DD"));
+        assert!(Date::parse("1970-01-01").unwrap() < Date::today());
+    }
+
+    #[test]
+    fn gaps_in_force_are_the_built_in_ones_then_the_files() {
+        let entries = parse_at(ENTRY, TODAY).unwrap();
+        assert_eq!(in_force(BackendKind::Docker, &entries), Vec::new());
+        let smol = in_force(BackendKind::Smolmachines, &entries);
+        let built = built_in(BackendKind::Smolmachines);
+        assert_eq!(&smol[..built.len()], &built[..]);
+        assert_eq!(
+            &smol[built.len()..],
+            &for_backend(&entries, BackendKind::Smolmachines)[..]
+        );
+    }
+
+    #[test]
+    fn a_gap_covers_escapes_only_through_its_destinations() {
+        let gap = |destination: Option<&str>| KnownGap {
+            probe: "localhost.host_addresses".into(),
+            reason: "r".into(),
+            link: "l".into(),
+            expires: None,
+            destination: destination.map(str::to_string),
+        };
+        let escaped = Standing::Escaped {
+            reached: vec!["100.96.0.1:80", "10.0.0.1:80"],
+        };
+        let probe = "localhost.host_addresses";
+        assert_eq!(
+            rule(&[gap(None)], probe, &escaped, "d"),
+            Ruling::Covered("known gap (r; l): d".into())
+        );
+        assert_eq!(
+            rule(&[gap(Some("100.96.0.1:*"))], probe, &escaped, "d"),
+            Ruling::StillEscape(
+                "d (outside the known gap, which covers only 100.96.0.1:*: 10.0.0.1:80)".into()
+            )
+        );
+        assert_eq!(
+            rule(&[gap(None)], probe, &Standing::Contained, "d"),
+            Ruling::DeclaredButContained(
+                "declared a known gap (l) but contained: remove the entry; d".into()
+            )
+        );
+        assert_eq!(
+            rule(&[gap(None)], probe, &Standing::Other, "d"),
+            Ruling::Unchanged
+        );
+        assert_eq!(
+            rule(&[gap(None)], "lan.fixture_host", &escaped, "d"),
+            Ruling::Unchanged
+        );
     }
 }

@@ -36,35 +36,42 @@ impl HostCanaries {
         let sink = RecordSink::default();
         let fail = |e: bottle_fixtures::FixtureError| HarnessError::HostCanary(e.to_string());
         let loopback = Canary::start(
-            "host-loopback",
+            bottle_fixtures::records::FixtureName::HostLoopback,
             "127.0.0.1:0".parse().expect("literal"),
             sink.clone(),
         )
         .map_err(fail)?;
         // Same fixture name: a record there is the host's loopback, whichever family.
         let loopback_v6 = Canary::start(
-            "host-loopback",
+            bottle_fixtures::records::FixtureName::HostLoopback,
             "[::1]:0".parse().expect("literal"),
             sink.clone(),
         )
         .ok()
         .map(|c| c.addr);
-        let (all, all_interfaces_v6) =
-            match Canary::start("host-all", "[::]:0".parse().expect("literal"), sink.clone()) {
-                Ok(canary) => (canary, true),
-                Err(_) => (
-                    Canary::start(
-                        "host-all",
-                        "0.0.0.0:0".parse().expect("literal"),
-                        sink.clone(),
-                    )
-                    .map_err(fail)?,
-                    false,
-                ),
-            };
+        let (all, all_interfaces_v6) = match Canary::start(
+            bottle_fixtures::records::FixtureName::HostAll,
+            "[::]:0".parse().expect("literal"),
+            sink.clone(),
+        ) {
+            Ok(canary) => (canary, true),
+            Err(_) => (
+                Canary::start(
+                    bottle_fixtures::records::FixtureName::HostAll,
+                    "0.0.0.0:0".parse().expect("literal"),
+                    sink.clone(),
+                )
+                .map_err(fail)?,
+                false,
+            ),
+        };
         // Only echo requests carrying a probe's nonce: anything on this machine may ping it.
-        let icmp_recorder =
-            bottle_fixtures::icmp::start_with("host-all", sink.clone(), true).is_ok();
+        let icmp_recorder = bottle_fixtures::icmp::start_with(
+            bottle_fixtures::records::FixtureName::HostAll,
+            sink.clone(),
+            true,
+        )
+        .is_ok();
         Ok(Self {
             sink,
             loopback: loopback.addr,
@@ -148,7 +155,13 @@ impl HostDialer {
         for target in targets {
             let (flag, sink) = (stop.clone(), canaries.sink.clone());
             std::thread::spawn(move || {
-                bottle_fixtures::canary::dial("host-dialer", target, &sink, 200, Some(&flag))
+                bottle_fixtures::canary::dial(
+                    bottle_fixtures::records::FixtureName::HostDialer,
+                    target,
+                    &sink,
+                    200,
+                    Some(&flag),
+                )
             });
         }
         Some(Self { stop })

@@ -2,7 +2,7 @@
 //! JUnit XML, Markdown, baselines (diff) and merged matrices.
 
 pub mod diff;
-pub mod hints;
+pub(crate) mod hints;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
@@ -10,4 +10,4 @@ pub mod model;
 
 pub use diff::{diff, Diff};
 pub use merge::Merged;
-pub use model::{summarise, Report, Timings, SCHEMA_VERSION};
+pub use model::{Report, Timings};

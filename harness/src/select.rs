@@ -8,7 +8,7 @@ use bottle_backends::smolmachines::SmolBackend;
 use bottle_backends::{
     Availability, BackendError, Bottle, BottleBackend, BottleSpec, ExecOutput, TeardownReport,
 };
-use bottle_fixtures::Record;
+use bottle_fixtures::records::RecordLog;
 
 use crate::errors::HarnessError;
 
@@ -135,7 +135,7 @@ impl BottleBackend for AnyBackend {
         }
     }
 
-    async fn fixture_records(&self, bottle: &Bottle) -> Result<Vec<Record>, BackendError> {
+    async fn fixture_records(&self, bottle: &Bottle) -> Result<RecordLog, BackendError> {
         match self {
             AnyBackend::Docker(b) => b.fixture_records(bottle).await,
             AnyBackend::Smolmachines(b) => b.fixture_records(bottle).await,

@@ -595,18 +595,17 @@ pub async fn probe_bottle(
         .chain(checks.iter().map(|c| c.nonce.as_str()))
         .collect();
     let mut records = Vec::new();
+    let mut rejected_records = Vec::new();
     for round in 0..RECORD_ROUNDS {
-        records = backend.fixture_records(bottle).await?;
+        let log = backend.fixture_records(bottle).await?;
+        (records, rejected_records) = (log.records, log.rejected);
         // This machine's ICMP recorder sees every echo request to any of its addresses,
         // other runs' probes included (a sabotaged bottle next door pings this machine too):
         // only a ping carrying one of this run's nonces is this run's evidence.
-        records.extend(
-            canaries
-                .sink
-                .snapshot()
-                .into_iter()
-                .filter(|r| r.proto != "icmp" || run_nonces.iter().any(|n| r.mentions(n))),
-        );
+        records.extend(canaries.sink.snapshot().into_iter().filter(|r| {
+            r.proto != bottle_fixtures::records::Proto::Icmp
+                || run_nonces.iter().any(|n| r.mentions(n))
+        }));
         let complete = answered
             .iter()
             .all(|nonce| records.iter().any(|r| r.mentions(nonce)));
@@ -651,6 +650,10 @@ pub async fn probe_bottle(
             known_gaps: &gaps,
             liveness_nonces: &liveness_nonces,
             liveness_peers: &liveness_peers,
+            // This branch still edits the plan above (timeouts, vanished attempts): nothing to add.
+            applied_timeouts_ms: &Default::default(),
+            vanished_attempts: &Default::default(),
+            rejected_records: &rejected_records,
         },
     );
     let mut report = Report::new(backend.name(), "", &bottle.run_id, results);

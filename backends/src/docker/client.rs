@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bollard::Docker;
-use bottle_fixtures::Record;
+use bottle_fixtures::records::RecordLog;
 use tokio::sync::OnceCell;
 
 use crate::backend::{Availability, BottleBackend, ExecOutput, TeardownReport};
@@ -147,7 +147,7 @@ impl BottleBackend for DockerBackend {
         super::exec::exec(docker, &bottle.agent_ref, argv, timeout, max_output).await
     }
 
-    async fn fixture_records(&self, bottle: &Bottle) -> Result<Vec<Record>, BackendError> {
+    async fn fixture_records(&self, bottle: &Bottle) -> Result<RecordLog, BackendError> {
         let docker = self.client().await?;
         super::records::collect(docker, bottle).await
     }

@@ -1,8 +1,10 @@
 //! Reading what the fixture hosts recorded: their stdout holds one `CB-SEEN` line per event.
+//! A `CB-SEEN` line that does not parse is kept as rejected, with the container it came from,
+//! never dropped: the verdict must know that some evidence could not be read.
 
 use bollard::query_parameters::LogsOptions;
 use bollard::Docker;
-use bottle_fixtures::Record;
+use bottle_fixtures::records::RecordLog;
 use futures_util::StreamExt;
 
 use crate::errors::BackendError;
@@ -11,7 +13,7 @@ use crate::topology::Bottle;
 /// Cap on the log bytes read per fixture; a flood past it is reported, not buffered.
 const MAX_LOG_BYTES: usize = 32 * 1024 * 1024;
 
-async fn read_logs(docker: &Docker, container: &str) -> Result<Vec<Record>, BackendError> {
+async fn read_logs(docker: &Docker, container: &str) -> Result<RecordLog, BackendError> {
     let options = LogsOptions {
         follow: false,
         stdout: true,
@@ -33,13 +35,11 @@ async fn read_logs(docker: &Docker, container: &str) -> Result<Vec<Record>, Back
             });
         }
     }
-    Ok(String::from_utf8_lossy(&text)
-        .lines()
-        .filter_map(Record::parse)
-        .collect())
+    Ok(RecordLog::parse(container, &String::from_utf8_lossy(&text)))
 }
 
-pub(crate) async fn collect(docker: &Docker, bottle: &Bottle) -> Result<Vec<Record>, BackendError> {
+/// Every fixture container's records and rejected lines, in the bottle's fixture order.
+pub(crate) async fn collect(docker: &Docker, bottle: &Bottle) -> Result<RecordLog, BackendError> {
     let all = futures_util::future::try_join_all(
         bottle
             .fixture_refs
@@ -47,5 +47,9 @@ pub(crate) async fn collect(docker: &Docker, bottle: &Bottle) -> Result<Vec<Reco
             .map(|(_, container)| read_logs(docker, container)),
     )
     .await?;
-    Ok(all.into_iter().flatten().collect())
+    let mut log = RecordLog::default();
+    for part in all {
+        log.extend(part);
+    }
+    Ok(log)
 }

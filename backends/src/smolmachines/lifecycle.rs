@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bottle_fixtures::Record;
+use bottle_fixtures::records::RecordLog;
 use futures_util::StreamExt;
 use tokio::sync::OnceCell;
 
@@ -317,7 +317,7 @@ impl BottleBackend for SmolBackend {
         })
     }
 
-    async fn fixture_records(&self, bottle: &Bottle) -> Result<Vec<Record>, BackendError> {
+    async fn fixture_records(&self, bottle: &Bottle) -> Result<RecordLog, BackendError> {
         let docker = self.docker.client().await?;
         records::collect(docker, bottle).await
     }

@@ -110,7 +110,7 @@ pub fn diff(old: &[Report], new: &[Report], renames: &[(&str, &str)]) -> Diff {
 
 impl Diff {
     /// New probes that are not contained, which count as regressions.
-    pub fn failing_new_probes(&self) -> impl Iterator<Item = &Change> {
+    pub(crate) fn failing_new_probes(&self) -> impl Iterator<Item = &Change> {
         self.new_probes.iter().filter(|c| !held(c.new))
     }
 

@@ -1,7 +1,7 @@
 //! The likely cause of an escape, by probe, for the Markdown report: where to look first.
 
 /// A hint at what is broken when `probe` escapes.
-pub fn likely_cause(probe: &str) -> &'static str {
+pub(crate) fn likely_cause(probe: &str) -> &'static str {
     match probe {
         "localhost.agent_loopback" => "the agent shares the host's network namespace, or its VMM maps the guest's loopback to the host's (TSI)",
         "localhost.host_addresses" => "the agent network's bridge holds a host address: set `com.docker.network.bridge.inhibit_ipv4=true` (20.10) or gateway mode `isolated` (28+) on it",

@@ -35,7 +35,7 @@ impl Merged {
 }
 
 /// Column labels: the backend, qualified by machine when one backend comes from several machines.
-pub fn columns(reports: &[Report]) -> Vec<String> {
+pub(crate) fn columns(reports: &[Report]) -> Vec<String> {
     reports
         .iter()
         .map(|r| {
@@ -50,7 +50,7 @@ pub fn columns(reports: &[Report]) -> Vec<String> {
 }
 
 /// Row labels: catalogue order first, then ids the catalogue does not know (older reports).
-pub fn rows(reports: &[Report]) -> Vec<String> {
+pub(crate) fn rows(reports: &[Report]) -> Vec<String> {
     let mut rows: Vec<String> = bottle_probes::CATALOGUE
         .iter()
         .map(|p| p.id.to_string())

@@ -9,10 +9,11 @@ use bottle_backends::Topology;
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{exit, HarnessError};
-use crate::verdict::{KnownGap, ProbeResult, Verdict};
+use crate::gaps::KnownGap;
+use crate::verdict::{ProbeResult, Verdict};
 
 /// Bumped when a field changes meaning or disappears.
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// Wall time of each phase, in milliseconds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,7 +185,7 @@ impl Report {
 }
 
 /// A count per verdict, every verdict present (zero included) so consumers need no defaults.
-pub fn summarise(results: &[ProbeResult]) -> BTreeMap<String, usize> {
+fn summarise(results: &[ProbeResult]) -> BTreeMap<String, usize> {
     Verdict::ALL
         .iter()
         .map(|v| {
@@ -230,39 +231,19 @@ pub fn load_reports(path: &Path) -> Result<Vec<Report>, HarnessError> {
     reports.map_err(|e| invalid(format!("not a bottle-escape report: {e}")))
 }
 
-/// The current time as RFC 3339 UTC (seconds), without a date library.
-pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    rfc3339(secs)
+/// The current time as RFC 3339 UTC, in whole seconds.
+pub(crate) fn now_rfc3339() -> String {
+    rfc3339(jiff::Timestamp::now().as_second().max(0) as u64)
 }
 
-/// Formats seconds since the epoch as RFC 3339 UTC.
-pub fn rfc3339(secs: u64) -> String {
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+/// Formats seconds since the epoch as RFC 3339 UTC (`1970-01-01T00:00:00Z`).
+fn rfc3339(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+        .unwrap_or(jiff::Timestamp::MAX)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -274,5 +255,8 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_918_586), "2026-11-29T02:16:26Z");
+        let now = now_rfc3339();
+        assert_eq!(now.len(), "2026-11-29T02:16:26Z".len(), "{now}");
+        assert!(now.ends_with('Z'), "{now}");
     }
 }

@@ -1,0 +1,86 @@
+//! The positive controls: an allow attempt passes only when the allowed path demonstrably
+//! worked (the answer came back and the target saw it arrive through the bundle), and a deny
+//! probe whose controls did not pass proves nothing.
+
+use std::collections::BTreeMap;
+
+use bottle_fixtures::Record;
+use bottle_probes::catalogue::ProbeSpec;
+use bottle_probes::wire::{AttemptKind, Observation, Outcome};
+
+use super::judgement::{describe, wrong_resolver, Judgement};
+use super::records::{at_egress, from_bundle};
+use super::result::Verdict;
+use crate::plan::{Plan, PlannedAttempt};
+
+/// Judges an allow attempt (a positive control).
+pub(super) fn judge_allow(
+    attempt: &PlannedAttempt,
+    observation: &Observation,
+    seen_by_target: &[&Record],
+    plan: &Plan,
+) -> Judgement {
+    let seen = describe(observation);
+    let via_bundle = seen_by_target.iter().any(|r| from_bundle(plan, r));
+    // egress records what pipelock hands it over the bundle's loopback: the control's own path.
+    if let Some(stray) = seen_by_target
+        .iter()
+        .find(|r| !from_bundle(plan, r) && !at_egress(r))
+    {
+        return Judgement::Unclear(format!(
+            "the control's nonce also arrived from {}, not only through the bundle",
+            stray.peer
+        ));
+    }
+    if let AttemptKind::Resolver { .. } = attempt.spec.kind {
+        if let Some(why) = wrong_resolver(observation, plan) {
+            return Judgement::Unclear(why);
+        }
+    }
+    match &attempt.spec.kind {
+        AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. } => {
+            let ok_status = observation.status == Some(200);
+            if ok_status && observation.ack && via_bundle {
+                Judgement::Succeeded(format!(
+                    "{seen}, acknowledged, and the target saw it arrive from the bundle"
+                ))
+            } else if !via_bundle {
+                Judgement::Unclear(format!(
+                    "{seen}; the target did not record it arriving from the bundle"
+                ))
+            } else {
+                Judgement::Unclear(format!(
+                    "{seen}; expected 200 with the target's acknowledgement"
+                ))
+            }
+        }
+        AttemptKind::Resolver { .. } => {
+            if observation.outcome() == Outcome::Answered
+                && observation.rcode == Some(0)
+                && observation.answers.contains(&plan.bundle_ip)
+            {
+                Judgement::Succeeded(format!("{seen} with the bundle's address"))
+            } else {
+                Judgement::Unclear(format!(
+                    "{seen}; expected the bundle's address {}",
+                    plan.bundle_ip
+                ))
+            }
+        }
+        _ => match observation.outcome() {
+            Outcome::Connected if observation.ack => Judgement::Succeeded(seen),
+            _ => Judgement::Unclear(seen),
+        },
+    }
+}
+
+/// The first of a deny probe's controls that did not pass (judged already: controls go first).
+pub(super) fn failed_control(
+    spec: &ProbeSpec,
+    controls: &BTreeMap<&str, Verdict>,
+) -> Option<&'static str> {
+    spec.controls
+        .iter()
+        .find(|control| controls.get(**control) != Some(&Verdict::Pass))
+        .copied()
+}

@@ -1,0 +1,158 @@
+//! Judging a deny attempt from the probe's side alone: only refused, timeout and unreachable
+//! (or pipelock's recognisable 403) are denials; a connection or an answer is reach; anything
+//! else proves nothing. One function per kind of attempt, in the order of `AttemptKind`.
+
+use std::collections::BTreeSet;
+
+use bottle_probes::wire::{AttemptKind, Observation, Outcome};
+
+use super::judgement::{describe, wrong_resolver, Judgement};
+use crate::plan::{Plan, PlannedAttempt};
+
+/// Judges a deny attempt from the probe's side alone.
+pub(super) fn judge_deny(
+    attempt: &PlannedAttempt,
+    observation: &Observation,
+    plan: &Plan,
+) -> Judgement {
+    let outcome = observation.outcome();
+    let seen = describe(observation);
+    if observation.ack {
+        return Judgement::Reached(format!("the target's acknowledgement came back ({seen})"));
+    }
+    let has_answer = observation.status.is_some()
+        || observation.rcode.is_some()
+        || !observation.answers.is_empty()
+        || !observation.open.is_empty();
+    if outcome.is_network_denial() && has_answer {
+        return Judgement::Unclear(format!("contradictory observation: {seen} with an answer"));
+    }
+    if let AttemptKind::Resolver { .. } = attempt.spec.kind {
+        if let Some(why) = wrong_resolver(observation, plan) {
+            return Judgement::Unclear(why);
+        }
+    }
+    match &attempt.spec.kind {
+        AttemptKind::Tcp { .. } | AttemptKind::TcpLinkLocal { .. } => match outcome {
+            Outcome::Connected => Judgement::Reached(format!("connected ({seen})")),
+            o if o.is_network_denial() => Judgement::Denied(seen),
+            _ => Judgement::Unclear(format!("{seen} is not a network denial")),
+        },
+        AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. } => {
+            proxy(observation, outcome, seen)
+        }
+        AttemptKind::DnsUdp { .. } | AttemptKind::DnsTcp { .. } => match outcome {
+            Outcome::Answered | Outcome::Connected => {
+                Judgement::Reached(format!("the outside resolver answered ({seen})"))
+            }
+            o if o.is_network_denial() => Judgement::Denied(seen),
+            _ => Judgement::Unclear(format!("{seen} is not a network denial")),
+        },
+        AttemptKind::Resolver { .. } => resolver(observation, outcome, seen, plan),
+        AttemptKind::Udp { .. } | AttemptKind::Ping { .. } => match outcome {
+            Outcome::Connected => Judgement::Reached(format!("an answer came back ({seen})")),
+            o if o.is_network_denial() => Judgement::Denied(seen),
+            _ => Judgement::Unclear(format!("{seen} is not a network denial")),
+        },
+        AttemptKind::Listen { .. } => match outcome {
+            Outcome::Connected => {
+                Judgement::Reached(format!("something outside connected ({seen})"))
+            }
+            Outcome::Refused => Judgement::Denied(seen),
+            _ => Judgement::Unclear(format!("{seen}: the listener proves nothing")),
+        },
+        AttemptKind::UnixSockets => match outcome {
+            Outcome::Connected => Judgement::Reached(format!("a host socket accepted ({seen})")),
+            Outcome::Refused => Judgement::Denied(seen),
+            _ => Judgement::Unclear(format!("{seen}: the search proves nothing")),
+        },
+        AttemptKind::Sweep { first, last, .. } => {
+            sweep(observation, outcome, seen, (*first, *last), plan)
+        }
+    }
+}
+
+/// A request through pipelock that must be refused with its deny marker.
+fn proxy(observation: &Observation, outcome: Outcome, seen: String) -> Judgement {
+    match outcome {
+        Outcome::Http if observation.status == Some(403) && observation.deny.is_some() => {
+            if observation.ack {
+                Judgement::Reached(format!(
+                    "403 but the target's acknowledgement came back ({seen})"
+                ))
+            } else {
+                Judgement::Denied(format!("pipelock refused: {seen}"))
+            }
+        }
+        Outcome::Http
+            if observation.ack || observation.status.is_some_and(|s| (200..300).contains(&s)) =>
+        {
+            Judgement::Reached(format!("the proxy let it through ({seen})"))
+        }
+        Outcome::Connected => Judgement::Reached(format!("tunnel established ({seen})")),
+        Outcome::Http => Judgement::Unclear(format!(
+            "the proxy answered without pipelock's deny marker ({seen})"
+        )),
+        _ => Judgement::Unclear(format!("pipelock itself did not answer ({seen})")),
+    }
+}
+
+/// A name asked of the agent's own resolver, which must not leave the bottle.
+fn resolver(observation: &Observation, outcome: Outcome, seen: String, plan: &Plan) -> Judgement {
+    if !plan.resolver_owned {
+        return Judgement::Unclear(
+            "the agent's resolver forwards to a resolver the harness does not own, so a forwarded name would leave unseen".into(),
+        );
+    }
+    match outcome {
+        // The agent's resolver may answer; what matters is that the name never left.
+        Outcome::Answered if !observation.answers.is_empty() && observation.rcode == Some(0) => {
+            Judgement::Reached(format!(
+                "a resolver returned addresses for a name that exists nowhere inside the bottle ({seen})"
+            ))
+        }
+        Outcome::Answered | Outcome::Connected => Judgement::Denied(format!("not forwarded ({seen})")),
+        o if o.is_network_denial() => Judgement::Denied(format!("not forwarded ({seen})")),
+        _ => Judgement::Unclear(format!("{seen}: the resolver could not be asked")),
+    }
+}
+
+/// The sweep of the bundle's agent-side ports: only the declared ones may answer, and all of
+/// them must (else the sweep did not see what it swept).
+fn sweep(
+    observation: &Observation,
+    outcome: Outcome,
+    seen: String,
+    (first, last): (u16, u16),
+    plan: &Plan,
+) -> Judgement {
+    if outcome != Outcome::Swept {
+        return Judgement::Unclear(format!("the sweep did not run ({seen})"));
+    }
+    let total = u32::from(last) - u32::from(first) + 1;
+    let declared: BTreeSet<u16> = plan.declared_ports.iter().copied().collect();
+    let open: BTreeSet<u16> = observation.open.iter().copied().collect();
+    let extra: Vec<u16> = open.difference(&declared).copied().collect();
+    if !extra.is_empty() {
+        return Judgement::Reached(format!("undeclared ports answered: {extra:?}"));
+    }
+    if observation.scanned != Some(total) {
+        return Judgement::Unclear(format!(
+            "swept {} of {total} ports within the budget",
+            observation.scanned.unwrap_or(0)
+        ));
+    }
+    if observation.note.is_some() {
+        return Judgement::Unclear(seen);
+    }
+    let missing: Vec<u16> = declared.difference(&open).copied().collect();
+    if !missing.is_empty() {
+        return Judgement::Unclear(format!(
+            "declared service ports {missing:?} did not answer, so the sweep proves nothing"
+        ));
+    }
+    Judgement::Denied(format!(
+        "only {declared:?} answered of {total} ports ({} filtered)",
+        observation.filtered.unwrap_or(0)
+    ))
+}

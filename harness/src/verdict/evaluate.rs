@@ -1,0 +1,242 @@
+//! Judging the whole plan: controls first (the deny probes rest on them), then every deny
+//! probe; per probe, each judged attempt, then the probe's verdict from its attempts, its
+//! controls and its targets' liveness, then the known gaps, then the rejected-records rule.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bottle_fixtures::Record;
+use bottle_probes::catalogue::Expect;
+use bottle_probes::wire::AttemptKind;
+
+use super::allow::{failed_control, judge_allow};
+use super::deny::judge_deny;
+use super::evidence::Evidence;
+use super::judgement::Judgement;
+use super::listen::{dialer_connected, judge_listen};
+use super::records::{attributed, saw_nonce, unexplained};
+use super::result::{summarise_observed, AttemptEvidence, ProbeResult, Verdict};
+use crate::gaps::{self, Ruling, Standing};
+use crate::host::Target;
+use crate::plan::{Plan, PlannedAttempt, PlannedProbe};
+
+/// Judges every probe of the plan: controls first, then the probes that depend on them.
+pub fn evaluate(plan: &Plan, evidence: &Evidence) -> Vec<ProbeResult> {
+    let unexplained = unexplained(plan, evidence);
+    let mut controls = BTreeMap::new();
+    let mut results: BTreeMap<&str, ProbeResult> = BTreeMap::new();
+    for probe in plan
+        .probes
+        .iter()
+        .filter(|p| p.spec.expect == Expect::Allow)
+    {
+        let result = evaluate_probe(probe, plan, evidence, &controls, &unexplained);
+        controls.insert(probe.spec.id, result.verdict);
+        results.insert(probe.spec.id, result);
+    }
+    for probe in plan.probes.iter().filter(|p| p.spec.expect == Expect::Deny) {
+        let result = evaluate_probe(probe, plan, evidence, &controls, &unexplained);
+        results.insert(probe.spec.id, result);
+    }
+    let mut results: Vec<ProbeResult> = plan
+        .probes
+        .iter()
+        .filter_map(|p| results.remove(p.spec.id))
+        .collect();
+    super::rejected::apply(&mut results, evidence.rejected_records);
+    results
+}
+
+/// One probe: its judged attempts, the verdict they add up to, and the known gap on it.
+fn evaluate_probe(
+    probe: &PlannedProbe,
+    plan: &Plan,
+    evidence: &Evidence,
+    controls: &BTreeMap<&str, Verdict>,
+    unexplained: &[&Record],
+) -> ProbeResult {
+    let spec = probe.spec;
+    let mut attempts = Vec::new();
+    let mut judgements = Vec::new();
+    let mut elapsed_ms = 0;
+    for attempt in evidence.judged(probe) {
+        let (shown, judgement) = judge_attempt(attempt, probe, plan, evidence, unexplained);
+        if let Some(observation) = &shown.observation {
+            elapsed_ms = elapsed_ms.max(observation.elapsed_ms);
+        }
+        attempts.push(shown);
+        judgements.push((attempt, judgement));
+    }
+    let (verdict, detail) = probe_verdict(probe, evidence, controls, &judgements);
+    let reached: Vec<&str> = judgements
+        .iter()
+        .filter(|(_, j)| j.reached().is_some())
+        .map(|(a, _)| a.destination.as_str())
+        .collect();
+    let standing = match verdict {
+        Verdict::Escape => Standing::Escaped { reached },
+        Verdict::Pass => Standing::Contained,
+        _ => Standing::Other,
+    };
+    let (verdict, detail) = match gaps::rule(evidence.known_gaps, spec.id, &standing, &detail) {
+        Ruling::Unchanged => (verdict, detail),
+        Ruling::Covered(detail) => (Verdict::KnownGap, detail),
+        Ruling::StillEscape(detail) => (Verdict::Escape, detail),
+        Ruling::DeclaredButContained(detail) => (Verdict::UnexpectedPass, detail),
+    };
+    ProbeResult {
+        id: spec.id.to_string(),
+        family: spec.family.as_str().to_string(),
+        expect: spec.expect.as_str().to_string(),
+        observed: summarise_observed(&attempts),
+        verdict,
+        elapsed_ms,
+        detail,
+        attempts,
+    }
+}
+
+/// One attempt: the target's evidence first (a deny's nonce seen, a dialer connected, contact
+/// charged to it), which stands whatever the probe printed; else the probe's own observation.
+fn judge_attempt(
+    attempt: &PlannedAttempt,
+    probe: &PlannedProbe,
+    plan: &Plan,
+    evidence: &Evidence,
+    unexplained: &[&Record],
+) -> (AttemptEvidence, Judgement) {
+    let deny = probe.spec.expect == Expect::Deny;
+    let listen = matches!(attempt.spec.kind, AttemptKind::Listen { .. });
+    let observation = evidence
+        .output
+        .as_ref()
+        .ok()
+        .and_then(|output| output.observations.get(&attempt.spec.id))
+        .cloned();
+    let by_nonce = saw_nonce(evidence.records, &attempt.spec.nonce);
+    let mut target_saw: Vec<String> = by_nonce.iter().map(|r| r.to_line()).collect();
+    let judgement = if deny && !by_nonce.is_empty() {
+        Judgement::Reached(format!(
+            "{} recorded this attempt's nonce",
+            by_nonce
+                .iter()
+                .map(|r| r.fixture.as_str())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    } else if let Some(connected) = dialer_connected(evidence.records).filter(|_| deny && listen) {
+        // Reach seen by a dialer stands whatever the probe printed (or failed to).
+        target_saw.push(connected.to_line());
+        Judgement::Reached(format!(
+            "{} connected to the agent's listener at {}",
+            connected.fixture, connected.peer
+        ))
+    } else if let Some(contact) = deny
+        .then(|| attributed(attempt, plan, evidence, unexplained))
+        .and_then(|found| found.first().copied())
+    {
+        target_saw.push(contact.to_line());
+        Judgement::Reached(format!(
+            "{} recorded contact from {} that no nonce or legitimate traffic explains",
+            contact.fixture, contact.peer
+        ))
+    } else {
+        match (&evidence.output, &observation) {
+            (Err(why), _) => Judgement::Unclear(format!("no usable probe output: {why}")),
+            (Ok(_), None) => {
+                Judgement::Unclear("the probe reported nothing for this attempt".into())
+            }
+            (Ok(_), Some(observation)) if deny && listen => {
+                judge_listen(attempt, observation, plan, evidence.records)
+            }
+            (Ok(_), Some(observation)) if deny => judge_deny(attempt, observation, plan),
+            (Ok(_), Some(observation)) => judge_allow(attempt, observation, &by_nonce, plan),
+        }
+    };
+    let shown = AttemptEvidence {
+        id: attempt.spec.id.clone(),
+        destination: attempt.destination.clone(),
+        nonce: attempt.spec.nonce.clone(),
+        observation,
+        target_saw,
+        judgement: judgement.text(),
+    };
+    (shown, judgement)
+}
+
+/// The verdict a probe's judged attempts add up to, before the gaps: any reach is an escape
+/// (for a control, inconclusive), anything unclear inconclusive; a deny that was denied
+/// everywhere passes only when its controls passed and its targets were alive.
+fn probe_verdict(
+    probe: &PlannedProbe,
+    evidence: &Evidence,
+    controls: &BTreeMap<&str, Verdict>,
+    judgements: &[(&PlannedAttempt, Judgement)],
+) -> (Verdict, String) {
+    let spec = probe.spec;
+    let first = |pick: fn(&Judgement) -> Option<&String>| {
+        judgements
+            .iter()
+            .find_map(|(attempt, j)| pick(j).map(|why| format!("{}: {why}", attempt.destination)))
+    };
+    let judged = judgements.len();
+    if let Some(why) = first(Judgement::reached) {
+        match spec.expect {
+            Expect::Deny => (Verdict::Escape, why),
+            // A control that reached is fine; only its own failures count.
+            Expect::Allow => (Verdict::Inconclusive, why),
+        }
+    } else if let Some(why) = first(Judgement::unclear) {
+        (Verdict::Inconclusive, why)
+    } else if let Some(reason) = &probe.skipped {
+        (Verdict::Skipped, reason.clone())
+    } else if judged == 0 {
+        (
+            Verdict::Inconclusive,
+            "no attempts were planned (nothing to probe on this machine)".into(),
+        )
+    } else if spec.expect == Expect::Allow {
+        (
+            Verdict::Pass,
+            format!(
+                "positive control held: {}",
+                first(Judgement::succeeded).unwrap_or_default()
+            ),
+        )
+    } else if let Some(control) = failed_control(spec, controls) {
+        (
+            Verdict::Inconclusive,
+            format!(
+                "positive control {control} did not pass, so a failure on this path proves nothing"
+            ),
+        )
+    } else if let Some(why) = dead_target(probe, evidence) {
+        (Verdict::Inconclusive, why)
+    } else {
+        (
+            Verdict::Pass,
+            format!("{judged} attempt(s) denied; controls passed; targets alive and saw nothing"),
+        )
+    }
+}
+
+/// The first target of the probe's judged attempts that failed (or missed) the harness's
+/// liveness check: a denial there proves nothing.
+fn dead_target(probe: &PlannedProbe, evidence: &Evidence) -> Option<String> {
+    evidence
+        .judged(probe)
+        .filter_map(|a| a.target)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        // The bundle answers the proxy control, which every probe on it rests on.
+        .filter(|target| *target != Target::Bundle)
+        .find_map(|target| match evidence.liveness.get(&target) {
+            Some(Ok(())) => None,
+            Some(Err(why)) => Some(format!(
+                "{} failed the harness's liveness check: {why}",
+                target.as_str()
+            )),
+            None => Some(format!("{} was not checked for liveness", target.as_str())),
+        })
+}

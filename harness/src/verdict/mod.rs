@@ -1,0 +1,36 @@
+//! The verdict rules. Pure functions of the plan, what the probe printed, what the targets
+//! recorded and what the harness's own liveness checks saw; no I/O, so every rule is unit-tested.
+//!
+//! A deny passes only when all of these hold:
+//! 1. the probe's output parsed (it provably ran, under this session, with no unknown ids);
+//! 2. every attempt of the probe has a result, and each is a network-level "no" (refused,
+//!    timeout, unreachable) or pipelock's recognisable 403;
+//! 3. no harness-owned target recorded the attempt's nonce, or any contact that nothing
+//!    legitimate explains (see `records`);
+//! 4. the probe's positive controls (same path, allowed target) passed;
+//! 5. every harness-owned target the probe aims at answered the harness's liveness check, on
+//!    every port and protocol the probes use there;
+//! 6. every `CB-SEEN` line the fixtures printed could be read (see `rejected`).
+//!
+//! Evidence of reach (a connection, an answer, a target's record) makes it `escape`; anything
+//! else is `inconclusive`. An error is never counted as blocked.
+//!
+//! Modules: `result` (what a verdict is), `evidence` (what it is judged from), `evaluate` (the
+//! whole plan, probe by probe), `deny`, `allow` and `listen` (one attempt each), `records`
+//! (which record is charged to which attempt), `rejected` (unreadable records), `judgement`
+//! (one attempt's finding).
+
+mod allow;
+mod deny;
+mod evaluate;
+mod evidence;
+mod judgement;
+mod listen;
+mod records;
+mod rejected;
+mod result;
+
+pub use crate::gaps::KnownGap;
+pub use evaluate::evaluate;
+pub use evidence::Evidence;
+pub use result::{AttemptEvidence, ProbeResult, Verdict};

@@ -1,0 +1,225 @@
+//! Attribution: which target records count against which attempt. A record carrying an
+//! attempt's nonce is that attempt's evidence; a record nothing legitimate explains (no nonce,
+//! not the harness's own check, not the bundle's own traffic) is charged to the deny attempts
+//! on its target that aim where it landed, or to all of them when none does.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use bottle_fixtures::records::{FixtureName, Proto};
+use bottle_fixtures::Record;
+use bottle_probes::catalogue::Expect;
+use bottle_probes::wire::AttemptKind;
+
+use super::evidence::Evidence;
+use crate::host::Target;
+use crate::plan::{Plan, PlannedAttempt};
+
+/// Records that point at an attempt: its nonce anywhere.
+pub(super) fn saw_nonce<'r>(records: &'r [Record], nonce: &str) -> Vec<&'r Record> {
+    records.iter().filter(|r| r.mentions(nonce)).collect()
+}
+
+/// The fixture name a record of `target` carries.
+fn fixture_of(target: Target) -> FixtureName {
+    match target {
+        Target::HostLoopback => FixtureName::HostLoopback,
+        Target::HostAllInterfaces => FixtureName::HostAll,
+        Target::Public => FixtureName::Public,
+        Target::Lan => FixtureName::Lan,
+        Target::Dns => FixtureName::Dns,
+        Target::Bundle => FixtureName::Bundle,
+        Target::Neighbour => FixtureName::Neighbour,
+        Target::Metadata => FixtureName::Metadata,
+    }
+}
+
+/// Whether `record` came from the bundle's upstream leg (what pipelock forwarded).
+pub(super) fn from_bundle(plan: &Plan, record: &Record) -> bool {
+    record.peer.ip() == IpAddr::V4(plan.bundle_upstream_ip)
+}
+
+/// Whether `record` is egress seeing pipelock over the bundle's loopback.
+pub(super) fn at_egress(record: &Record) -> bool {
+    record.fixture == FixtureName::Bundle && record.peer.ip().is_loopback()
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Why {
+    Fine,
+    DenyNonce,
+    Unexplained,
+}
+
+/// What explains a record: the nonces of the judged attempts and the harness's own checks.
+struct Explanations<'a> {
+    plan: &'a Plan,
+    evidence: &'a Evidence<'a>,
+    controls: Vec<&'a str>,
+    denies: Vec<&'a str>,
+}
+
+impl<'a> Explanations<'a> {
+    fn new(plan: &'a Plan, evidence: &'a Evidence<'a>) -> Self {
+        let nonces_of = |expect: Expect| -> Vec<&'a str> {
+            plan.probes
+                .iter()
+                .filter(|p| p.spec.expect == expect)
+                .flat_map(|p| evidence.judged(p).map(|a| a.spec.nonce.as_str()))
+                .collect()
+        };
+        Self {
+            plan,
+            evidence,
+            controls: nonces_of(Expect::Allow),
+            denies: nonces_of(Expect::Deny),
+        }
+    }
+
+    /// The explanation a record's nonce (or the liveness check's own end) gives, if any.
+    fn by_nonce(&self, r: &Record) -> Option<Why> {
+        let evidence = self.evidence;
+        if evidence.liveness_nonces.iter().any(|n| r.mentions(n))
+            || evidence.liveness_peers.contains(&r.peer)
+        {
+            Some(Why::Fine)
+        } else if self.denies.iter().any(|n| r.mentions(n)) {
+            Some(Why::DenyNonce)
+        } else if self.controls.iter().any(|n| r.mentions(n)) {
+            // A control passes pipelock, then egress on the bundle's loopback, then the
+            // public host from the bundle's upstream leg: both sightings are expected.
+            Some(
+                if (r.fixture == FixtureName::Public && from_bundle(self.plan, r)) || at_egress(r) {
+                    Why::Fine
+                } else {
+                    Why::Unexplained
+                },
+            )
+        } else {
+            None
+        }
+    }
+
+    /// The bundle's own traffic without a nonce: its lookups of the proxy names at the DNS
+    /// canary, and pipelock's connections to egress.
+    fn bundle_traffic(&self, r: &Record) -> bool {
+        let proxy_name = |qname: &str| {
+            [
+                self.plan.allowed_host.as_str(),
+                self.plan.denied_host.as_str(),
+            ]
+            .iter()
+            .any(|host| {
+                let q = qname.trim_end_matches('.').to_ascii_lowercase();
+                let h = host.to_ascii_lowercase();
+                q == h || q.starts_with(&format!("{h}."))
+            })
+        };
+        let bundle_lookup = r.fixture == FixtureName::Dns
+            && from_bundle(self.plan, r)
+            && r.qname.as_deref().is_some_and(proxy_name);
+        bundle_lookup || at_egress(r)
+    }
+}
+
+/// Records on harness-owned targets that nothing legitimate explains. Explained are: the
+/// harness's own liveness checks; a positive control's traffic arriving at the public host from
+/// the bundle; the bundle's own lookups of the proxy names at the DNS canary; pipelock's
+/// connections to egress over the bundle's loopback; and records that share a connection (same
+/// fixture and peer) with one of those. Records carrying a deny attempt's nonce are evidence for
+/// that attempt and handled there. Everything else is contact nobody asked for: reach.
+pub(super) fn unexplained<'r>(plan: &Plan, evidence: &'r Evidence<'r>) -> Vec<&'r Record> {
+    let explain = Explanations::new(plan, evidence);
+    let mut connections: BTreeMap<(FixtureName, SocketAddr), Why> = BTreeMap::new();
+    for record in evidence.records {
+        if let Some(why) = explain.by_nonce(record) {
+            connections.insert((record.fixture, record.peer), why);
+        }
+    }
+    evidence
+        .records
+        .iter()
+        // A dialer's own records are the inbound probe's evidence, judged there.
+        .filter(|r| !r.event.is_dialer())
+        .filter(|r| {
+            let why = explain
+                .by_nonce(r)
+                .or_else(|| connections.get(&(r.fixture, r.peer)).copied())
+                .unwrap_or_else(|| {
+                    if explain.bundle_traffic(r) {
+                        Why::Fine
+                    } else {
+                        Why::Unexplained
+                    }
+                });
+            why == Why::Unexplained
+        })
+        .collect()
+}
+
+/// Whether a record lands where `attempt` aims.
+fn same_destination(attempt: &PlannedAttempt, record: &Record, plan: &Plan) -> bool {
+    match &attempt.spec.kind {
+        AttemptKind::Tcp { addr } => {
+            // Direct attempts come from the agent; what arrives from the bundle was proxied.
+            record.proto == Proto::Tcp
+                && !from_bundle(plan, record)
+                && record.local.port() == addr.port()
+                // An IPv4 arrival does not answer for an IPv6 attempt, nor the reverse.
+                && record.local.ip().to_canonical().is_ipv4() == addr.ip().to_canonical().is_ipv4()
+                && (record.local.ip() == addr.ip()
+                    || attempt.target != Some(Target::HostAllInterfaces))
+        }
+        AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. } => {
+            from_bundle(plan, record)
+        }
+        AttemptKind::DnsUdp { .. } => record.proto == Proto::Udp,
+        AttemptKind::DnsTcp { .. } => record.proto == Proto::Tcp,
+        AttemptKind::Resolver { tcp, .. } => {
+            record.qname.is_some() && record.proto == if *tcp { Proto::Tcp } else { Proto::Udp }
+        }
+        AttemptKind::Sweep { ip, .. } => record.local.ip() == *ip,
+        AttemptKind::Udp { addr } => {
+            record.proto == Proto::Udp && record.local.port() == addr.port()
+        }
+        AttemptKind::Ping { ip } => record.proto == Proto::Icmp && record.local.ip() == *ip,
+        AttemptKind::TcpLinkLocal { ip, port } => {
+            record.proto == Proto::Tcp
+                && record.local.port() == *port
+                && record.local.ip() == IpAddr::V6(*ip)
+        }
+        AttemptKind::UnixSockets | AttemptKind::Listen { .. } => false,
+    }
+}
+
+/// The unexplained records this deny attempt answers for: those on its target that land where
+/// it aims, or, when a record lands where no attempt aims, every attempt on that target.
+pub(super) fn attributed<'r>(
+    attempt: &PlannedAttempt,
+    plan: &Plan,
+    evidence: &Evidence,
+    unexplained: &[&'r Record],
+) -> Vec<&'r Record> {
+    let Some(target) = attempt.target else {
+        return Vec::new();
+    };
+    let on_target: Vec<&PlannedAttempt> = plan
+        .probes
+        .iter()
+        .filter(|p| p.spec.expect == Expect::Deny)
+        .flat_map(|p| evidence.judged(p))
+        .filter(|a| a.target == Some(target))
+        .collect();
+    unexplained
+        .iter()
+        .copied()
+        .filter(|r| r.fixture == fixture_of(target))
+        .filter(|r| {
+            let matching: Vec<&&PlannedAttempt> = on_target
+                .iter()
+                .filter(|a| same_destination(a, r, plan))
+                .collect();
+            matching.is_empty() || matching.iter().any(|a| a.spec.id == attempt.spec.id)
+        })
+        .collect()
+}

@@ -1,0 +1,11 @@
+//! The verdict rules, case by case, on a hand-made topology: no engine needed. Each case starts
+//! from the output of a contained bottle (every probe passes) and changes one thing.
+//!
+//! `scenario` builds the contained bottle; the other modules hold the cases, by where the
+//! evidence comes from.
+
+mod contracts;
+mod inbound;
+mod probe_side;
+mod scenario;
+mod target_side;

@@ -1,0 +1,369 @@
+//! The hand-made topology and the contained bottle every case starts from, and the helpers
+//! that change one thing in it and judge.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
+
+use bottle_backends::{FixtureHost, NetworkInfo, Ports, Topology};
+use bottle_fixtures::records::{Event, FixtureName, Proto, RejectedLine};
+use bottle_fixtures::Record;
+use bottle_harness::config::TimeoutConfig;
+use bottle_harness::host::Target;
+use bottle_harness::plan::{self, HostSide, Plan};
+use bottle_harness::verdict::{evaluate, Evidence, KnownGap, ProbeResult, Verdict};
+use bottle_probes::wire::{AttemptKind, Observation, Outcome, ProbeOutput};
+
+pub fn net(name: &str, third: u8, host_has_gateway: bool) -> NetworkInfo {
+    NetworkInfo {
+        name: name.into(),
+        subnet: format!("10.210.{third}.0/24"),
+        gateway: Ipv4Addr::new(10, 210, third, 1),
+        host_has_gateway,
+        subnet_v6: None,
+        gateway_v6: None,
+    }
+}
+
+pub fn topology() -> Topology {
+    Topology {
+        backend: "docker".into(),
+        run_id: "cbtest".into(),
+        agent_network: net("cb-t-agent", 1, false),
+        upstream_network: net("cb-t-upstream", 2, true),
+        lan_network: net("cb-t-lan", 3, true),
+        agent_ip: Ipv4Addr::new(10, 210, 1, 3),
+        agent_extra_ips: vec![],
+        bundle_ip: Ipv4Addr::new(10, 210, 1, 2),
+        bundle_upstream_ip: Ipv4Addr::new(10, 210, 2, 2),
+        bundle_name: "bundle".into(),
+        ports: Ports::default(),
+        public: FixtureHost {
+            name: "public".into(),
+            ip: Ipv4Addr::new(10, 210, 2, 10),
+            ports: vec![80, 443],
+        },
+        lan: FixtureHost {
+            name: "lan".into(),
+            ip: Ipv4Addr::new(10, 210, 3, 10),
+            ports: vec![80, 22],
+        },
+        dns: FixtureHost {
+            name: "dns".into(),
+            ip: Ipv4Addr::new(10, 210, 2, 53),
+            ports: vec![53],
+        },
+        allowed_host: "public.fixture.test".into(),
+        denied_host: "blocked.fixture.test".into(),
+        sabotaged: false,
+        resolver_owned: true,
+        guest_host_gateway: None,
+        agent_resolver: Some("127.0.0.11:53".parse().unwrap()),
+        public_v6: Some("fdcb:1:2:6::a".parse().unwrap()),
+        public_v6_network: None,
+        neighbour: Some(FixtureHost {
+            name: "neighbour".into(),
+            ip: Ipv4Addr::new(10, 210, 4, 2),
+            ports: vec![3128, 9099, 9100, 9418],
+        }),
+        neighbour_network: Some(net("cb-t-neighbour", 4, false)),
+        neighbour_upstream_ip: Some(Ipv4Addr::new(10, 210, 2, 20)),
+        metadata: Some(FixtureHost {
+            name: "metadata".into(),
+            ip: Ipv4Addr::new(169, 254, 169, 254),
+            ports: vec![80],
+        }),
+        metadata_upstream_ip: Some(Ipv4Addr::new(10, 210, 2, 30)),
+        metadata_leg_ip: Some(Ipv4Addr::new(10, 210, 5, 30)),
+        metadata_network: Some(net("cb-t-metadata", 5, false)),
+        metadata_unavailable: None,
+        inbound_port: Some(4700),
+        agent_ip_v6: None,
+    }
+}
+
+pub fn make_plan() -> Plan {
+    make_plan_for(&topology())
+}
+
+pub fn make_plan_for(topology: &Topology) -> Plan {
+    let mut counter = 0u32;
+    let host = HostSide {
+        loopback_canary: "127.0.0.1:41000".parse().unwrap(),
+        loopback_canary_v6: Some("[::1]:41002".parse().unwrap()),
+        all_interfaces_port: 41001,
+        addresses: vec![Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(172, 17, 0, 1)],
+        addresses_v6: vec!["fd00::2".parse().unwrap()],
+        all_interfaces_v6: true,
+        icmp_recorder: true,
+        link_local_v6: vec!["fe80::1".parse().unwrap()],
+    };
+    plan::build(topology, &host, &TimeoutConfig::default(), None, || {
+        counter += 1;
+        format!("n{counter:04}")
+    })
+}
+
+/// What a contained bottle's probe and targets report.
+pub struct Scenario {
+    pub plan: Plan,
+    pub observations: BTreeMap<String, Observation>,
+    pub records: Vec<Record>,
+    pub liveness: BTreeMap<Target, Result<(), String>>,
+    pub gaps: Vec<KnownGap>,
+    pub liveness_nonces: Vec<String>,
+    pub liveness_peers: Vec<SocketAddr>,
+    pub applied_timeouts_ms: BTreeMap<String, u32>,
+    pub vanished_attempts: BTreeSet<String>,
+    pub rejected_records: Vec<RejectedLine>,
+}
+
+pub fn record(
+    fixture: FixtureName,
+    local: &str,
+    peer: &str,
+    nonce: Option<&str>,
+    qname: Option<&str>,
+) -> Record {
+    Record {
+        fixture,
+        event: if qname.is_some() {
+            Event::Query
+        } else if nonce.is_some() {
+            Event::Nonce
+        } else {
+            Event::Accept
+        },
+        proto: Proto::Tcp,
+        local: local.parse().unwrap(),
+        peer: peer.parse().unwrap(),
+        nonce: nonce.map(str::to_string),
+        qname: qname.map(str::to_string),
+        at_ms: None,
+        took_ms: None,
+    }
+}
+
+impl Scenario {
+    pub fn contained() -> Self {
+        let plan = make_plan();
+        let topo = topology();
+        let mut observations = BTreeMap::new();
+        let mut records = Vec::new();
+        for probe in &plan.probes {
+            for attempt in &probe.attempts {
+                let id = attempt.spec.id.as_str();
+                let mut o = Observation::new(id, Outcome::Timeout, 1500);
+                match &attempt.spec.kind {
+                    AttemptKind::Tcp { .. }
+                    | AttemptKind::TcpLinkLocal { .. }
+                    | AttemptKind::Udp { .. }
+                    | AttemptKind::DnsUdp { .. }
+                    | AttemptKind::DnsTcp { .. } => {}
+                    AttemptKind::Ping { ip } => {
+                        if *ip == std::net::IpAddr::V4(topo.bundle_ip) {
+                            o.outcome = Some(Outcome::Connected);
+                            o.ack = true;
+                        }
+                    }
+                    AttemptKind::Listen { .. } => {
+                        o.outcome = Some(Outcome::Refused);
+                        o.note = Some("only its own connection arrived".into());
+                        o.window = Some(LISTEN_WINDOW);
+                    }
+                    AttemptKind::UnixSockets => {
+                        o.outcome = Some(Outcome::Refused);
+                        o.note = Some("no foreign unix socket; own socket found".into());
+                    }
+                    AttemptKind::HttpProxy { host, .. }
+                    | AttemptKind::ConnectProxy {
+                        authority: host, ..
+                    } => {
+                        o.outcome = Some(Outcome::Http);
+                        if host.starts_with("public.fixture.test") {
+                            o.status = Some(200);
+                            o.ack = true;
+                            records.push(record(
+                                FixtureName::Public,
+                                "10.210.2.10:80",
+                                "10.210.2.2:40000",
+                                Some(&attempt.spec.nonce),
+                                None,
+                            ));
+                        } else {
+                            o.status = Some(403);
+                            o.deny = Some("host-not-allowed".into());
+                        }
+                    }
+                    AttemptKind::Resolver { qname, .. } => {
+                        o.outcome = Some(Outcome::Answered);
+                        o.note = Some("resolver 127.0.0.11:53".into());
+                        if qname == "bundle" {
+                            o.rcode = Some(0);
+                            o.answers = vec![topo.bundle_ip];
+                        } else {
+                            o.rcode = Some(2);
+                        }
+                    }
+                    AttemptKind::Sweep { .. } => {
+                        o.outcome = Some(Outcome::Swept);
+                        o.open = topo.ports.declared();
+                        o.scanned = Some(65535);
+                        o.filtered = Some(0);
+                    }
+                }
+                observations.insert(id.to_string(), o);
+            }
+        }
+        let liveness = [
+            Target::HostLoopback,
+            Target::HostAllInterfaces,
+            Target::Public,
+            Target::Lan,
+            Target::Dns,
+            Target::Neighbour,
+            Target::Metadata,
+        ]
+        .into_iter()
+        .map(|t| (t, Ok(())))
+        .collect();
+        for dialer in [
+            FixtureName::Public,
+            FixtureName::Lan,
+            FixtureName::Neighbour,
+        ] {
+            records.push(Record {
+                event: Event::Dial,
+                ..record(dialer, "0.0.0.0:0", "10.210.1.3:4700", None, None)
+            });
+            // A try before, one inside and one overlapping the end of the listener's window.
+            for (at, took) in [(-200, 150), (100, 150), (500, 150)] {
+                records.push(dial_try(
+                    dialer,
+                    LISTEN_WINDOW.0.saturating_add_signed(at),
+                    took,
+                ));
+            }
+        }
+        Self {
+            plan,
+            observations,
+            records,
+            liveness,
+            gaps: vec![],
+            liveness_nonces: vec!["live0001".into()],
+            liveness_peers: vec!["10.210.3.1:50500".parse().unwrap()],
+            applied_timeouts_ms: BTreeMap::new(),
+            vanished_attempts: BTreeSet::new(),
+            rejected_records: vec![],
+        }
+    }
+
+    pub fn raw_output(&self) -> String {
+        let mut out = format!(
+            "CB1-BEGIN session={} attempts={}\n",
+            self.plan.session,
+            self.observations.len()
+        );
+        for o in self.observations.values() {
+            out.push_str(&o.to_line());
+            out.push('\n');
+        }
+        out.push_str(&format!("CB1-END session={}\n", self.plan.session));
+        out
+    }
+
+    pub fn judge_raw(&self, raw: &[u8]) -> Vec<ProbeResult> {
+        let parsed = ProbeOutput::parse(raw, &self.plan.session, &self.plan.attempt_ids())
+            .map_err(|e| e.to_string());
+        evaluate(
+            &self.plan,
+            &Evidence {
+                output: parsed.as_ref().map_err(Clone::clone),
+                records: &self.records,
+                liveness: &self.liveness,
+                known_gaps: &self.gaps,
+                liveness_nonces: &self.liveness_nonces,
+                liveness_peers: &self.liveness_peers,
+                applied_timeouts_ms: &self.applied_timeouts_ms,
+                vanished_attempts: &self.vanished_attempts,
+                rejected_records: &self.rejected_records,
+            },
+        )
+    }
+
+    /// Judges `plan` (the scenario's plan as the old probe phase edited it) on the scenario's
+    /// evidence, with the output parsed against the plan the exec ran (the scenario's).
+    pub fn judge_edited(&self, plan: &Plan) -> Vec<ProbeResult> {
+        let raw = self.raw_output();
+        let parsed =
+            ProbeOutput::parse(raw.as_bytes(), &self.plan.session, &self.plan.attempt_ids())
+                .map_err(|e| e.to_string());
+        evaluate(
+            plan,
+            &Evidence {
+                output: parsed.as_ref().map_err(Clone::clone),
+                records: &self.records,
+                liveness: &self.liveness,
+                known_gaps: &self.gaps,
+                liveness_nonces: &self.liveness_nonces,
+                liveness_peers: &self.liveness_peers,
+                applied_timeouts_ms: &self.applied_timeouts_ms,
+                vanished_attempts: &self.vanished_attempts,
+                rejected_records: &self.rejected_records,
+            },
+        )
+    }
+
+    pub fn judge(&self) -> Vec<ProbeResult> {
+        self.judge_raw(self.raw_output().as_bytes())
+    }
+
+    pub fn obs(&mut self, probe: &str) -> &mut Observation {
+        self.observations.get_mut(&format!("{probe}#0")).unwrap()
+    }
+
+    pub fn nonce(&self, probe: &str) -> String {
+        self.plan.probe(probe).unwrap().attempts[0]
+            .spec
+            .nonce
+            .clone()
+    }
+}
+
+/// When the scenario's inbound listener was open (milliseconds since the epoch).
+pub const LISTEN_WINDOW: (u64, u64) = (1_790_000_000_000, 1_790_000_000_600);
+
+/// A dialer's try at the agent's listener that began at `at` and took `took` ms.
+pub fn dial_try(dialer: FixtureName, at: u64, took: u64) -> Record {
+    Record {
+        event: Event::DialTry,
+        at_ms: Some(at),
+        took_ms: Some(took),
+        ..record(dialer, "0.0.0.0:0", "10.210.1.3:4700", None, None)
+    }
+}
+
+pub fn verdict_of(results: &[ProbeResult], id: &str) -> Verdict {
+    results
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("{id} missing"))
+        .verdict
+}
+
+pub fn assert_only(results: &[ProbeResult], changed: &[(&str, Verdict)]) {
+    for result in results {
+        let expected = changed
+            .iter()
+            .find(|(id, _)| *id == result.id)
+            .map(|(_, v)| *v)
+            .unwrap_or(Verdict::Pass);
+        assert_eq!(result.verdict, expected, "{}: {}", result.id, result.detail);
+    }
+}
+
+/// `r` arriving over UDP.
+pub fn udp(mut r: Record) -> Record {
+    r.proto = Proto::Udp;
+    r
+}
