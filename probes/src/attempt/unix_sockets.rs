@@ -91,7 +91,8 @@ fn own_socket(nonce: &str) -> Option<(UnixListener, PathBuf)> {
     found
 }
 
-pub fn scan(spec: &AttemptSpec) -> Observation {
+/// Searches the places host sockets get mounted and connects to every socket found.
+pub(crate) fn scan(spec: &AttemptSpec) -> Observation {
     scan_roots(spec, ROOTS)
 }
 
