@@ -35,6 +35,8 @@ pub(crate) fn connect_tunnel(
     http_via_proxy(spec, proxy, &request, true, timeout)
 }
 
+/// Sends `request` to the proxy and reads its response head; through a tunnel (`tunnel` and a
+/// `200`), the nonce goes on to the target behind it.
 fn http_via_proxy(
     spec: &AttemptSpec,
     proxy: SocketAddr,
@@ -78,18 +80,7 @@ fn http_via_proxy(
     };
     let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|line| {
-            let mut parts = line.split(' ');
-            let version = parts.next()?;
-            if !version.starts_with("HTTP/1.") {
-                return None;
-            }
-            parts.next()?.parse::<u16>().ok()
-        })
-        .filter(|status| (100..=599).contains(status));
-    let Some(status) = status else {
+    let Some(status) = lines.next().and_then(status_of) else {
         return failed(
             spec,
             Outcome::Error,
@@ -99,12 +90,7 @@ fn http_via_proxy(
     };
     let mut observation = Observation::new(&spec.id, Outcome::Http, 0);
     observation.status = Some(status);
-    observation.deny = lines.find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.trim()
-            .eq_ignore_ascii_case("x-pipelock-deny")
-            .then(|| value.trim().chars().take(80).collect())
-    });
+    observation.deny = lines.find_map(deny_reason);
     if tunnel && status == 200 {
         let _ = stream.write_all(format!("CB-NONCE {}\n", spec.nonce).as_bytes());
         response = response.split_off(head_end + 4);
@@ -118,4 +104,27 @@ fn http_via_proxy(
         observation.ack = contains(&response[head_end..], &ack);
     }
     observation
+}
+
+/// The status of an HTTP/1.x status line, when it is one (100 to 599).
+fn status_of(line: &str) -> Option<u16> {
+    let mut parts = line.split(' ');
+    let version = parts.next()?;
+    if !version.starts_with("HTTP/1.") {
+        return None;
+    }
+    parts
+        .next()?
+        .parse::<u16>()
+        .ok()
+        .filter(|status| (100..=599).contains(status))
+}
+
+/// The reason in pipelock's `X-Pipelock-Deny` header, when `line` is that header (at most 80
+/// characters).
+fn deny_reason(line: &str) -> Option<String> {
+    let (name, value) = line.split_once(':')?;
+    name.trim()
+        .eq_ignore_ascii_case("x-pipelock-deny")
+        .then(|| value.trim().chars().take(80).collect())
 }

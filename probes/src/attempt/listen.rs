@@ -20,10 +20,7 @@ pub(crate) fn listen(
     own: Ipv4Addr,
     timeout: Duration,
 ) -> Observation {
-    // Dual-stack where the agent has IPv6 (dialled over IPv6 too), IPv4 otherwise.
-    let listener = TcpListener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port))
-        .or_else(|_| TcpListener::bind(SocketAddr::new(IpAddr::V4([0, 0, 0, 0].into()), port)));
-    let listener = match listener.and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+    let listener = match bind(port) {
         Ok(listener) => listener,
         Err(error) => {
             return failed(
@@ -94,6 +91,14 @@ pub(crate) fn listen(
             "the self-check connection to {own}:{port} never arrived; the listener proves nothing"
         ),
     )
+}
+
+/// A non-blocking listener on `port`: dual-stack where the agent has IPv6 (dialled over IPv6
+/// too), IPv4 otherwise.
+fn bind(port: u16) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port))
+        .or_else(|_| TcpListener::bind(SocketAddr::new(IpAddr::V4([0, 0, 0, 0].into()), port)));
+    listener.and_then(|l| l.set_nonblocking(true).map(|()| l))
 }
 
 /// Who connected to the listener: the agent itself (`own`, the self-check), or anybody else

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use super::exchange::remaining;
 use super::outcome::{classify, failed};
-use crate::wire::{AttemptSpec, Observation, Outcome, MAX_OPEN_PORTS};
+use crate::wire::limits::MAX_OPEN_PORTS;
+use crate::wire::{AttemptSpec, Observation, Outcome};
 
 /// What one port of a sweep answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,13 +25,13 @@
 //! * [`parser`]: the strict parser of a whole probe output.
 //! * [`percent`]: the percent encoding of free-text values (notes, deny reasons).
 
-mod limits;
+pub(crate) mod limits;
 mod observation;
 mod parser;
 mod percent;
 mod spec;
 
-pub use limits::{MAX_ANSWERS, MAX_LINE_BYTES, MAX_OPEN_PORTS, MAX_OUTPUT_BYTES, PROTOCOL};
+pub use limits::{MAX_ANSWERS, MAX_LINE_BYTES, MAX_OUTPUT_BYTES};
 pub use observation::{Observation, Outcome};
 pub use parser::ProbeOutput;
 pub use percent::percent_encode;
