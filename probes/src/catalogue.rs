@@ -102,6 +102,8 @@ pub struct ProbeSpec {
     pub summary: &'static str,
     /// Allow-probes that must have passed on the same run for a deny to count.
     pub controls: &'static [&'static str],
+    /// Where to look first when the probe escapes: the likely cause, for the report.
+    pub likely_cause: &'static str,
 }
 
 impl ProbeSpec {
@@ -113,6 +115,9 @@ impl ProbeSpec {
             .unwrap_or(self.id)
     }
 }
+
+/// The likely cause of a probe that has no more specific one: its evidence says what happened.
+pub const NO_LIKELY_CAUSE: &str = "see the probe's evidence";
 
 const TCP_CONTROL: &[&str] = &["proxy.allowed_http"];
 const CONNECT_CONTROL: &[&str] = &["proxy.allowed_connect"];
@@ -129,6 +134,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "127.0.0.1:<host loopback canary port> inside the agent",
         summary: "the agent's loopback is its own; the host's 127.0.0.1 canary must not answer",
         controls: TCP_CONTROL,
+        likely_cause: "the agent shares the host's network namespace, or its VMM maps the guest's loopback to the host's (TSI)",
     },
     ProbeSpec {
         id: "localhost.host_addresses",
@@ -137,6 +143,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "every IPv4 address of this machine (interfaces, docker0, bridges) on the all-interfaces canary port",
         summary: "host services listening on all interfaces must be unreachable from the agent",
         controls: TCP_CONTROL,
+        likely_cause: "the agent network's bridge holds a host address: set `com.docker.network.bridge.inhibit_ipv4=true` (20.10) or gateway mode `isolated` (28+) on it",
     },
     ProbeSpec {
         id: "localhost.loopback_spellings",
@@ -145,6 +152,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "127.0.0.2, 0.0.0.0 and [::ffff:127.0.0.1] on both host canary ports",
         summary: "other spellings of loopback are the agent's own too; no host canary may answer",
         controls: TCP_CONTROL,
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "localhost.host_sockets",
@@ -153,6 +161,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "unix sockets in the agent's filesystem (/var/run/docker.sock, /run, /tmp, ...)",
         summary: "no socket of the host (the engine's above all) is visible and accepting inside the agent",
         controls: TCP_CONTROL,
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "egress_bypass.direct_egress",
@@ -161,6 +170,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "<bundle ip>:9099",
         summary: "egress listens on the bundle's loopback only; the agent must go through pipelock",
         controls: TCP_CONTROL,
+        likely_cause: "egress listens on all interfaces instead of the bundle's 127.0.0.1",
     },
     ProbeSpec {
         id: "egress_bypass.port_sweep",
@@ -169,6 +179,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "every TCP port of the bundle on the agent network",
         summary: "only the declared service ports (pipelock, git-gate, supervise) answer",
         controls: TCP_CONTROL,
+        likely_cause: "an undeclared listener runs on the bundle's agent-side address",
     },
     ProbeSpec {
         id: "lan.fixture_host",
@@ -177,6 +188,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "the LAN fixture host on ports 80 and 22",
         summary: "the agent is on no network but its own; other local networks are out of reach",
         controls: TCP_CONTROL,
+        likely_cause: "the agent routes to other local networks: it is attached to one, or the host forwards between bridges",
     },
     ProbeSpec {
         id: "lan.network_gateways",
@@ -185,6 +197,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "the gateway address of every network the harness created, on the all-interfaces canary port",
         summary: "a bridge gateway is the host; it must not be reachable from the agent",
         controls: TCP_CONTROL,
+        likely_cause: "a bridge gateway is a host address reachable from the agent: the host block is missing on the agent network, or the agent is on another network",
     },
     ProbeSpec {
         id: "public.direct_http",
@@ -193,6 +206,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "the public fixture host on port 80, no proxy",
         summary: "without pipelock there is no route out",
         controls: TCP_CONTROL,
+        likely_cause: "the agent has a route out besides pipelock: it is attached to the upstream network or a non-internal network",
     },
     ProbeSpec {
         id: "public.direct_https",
@@ -201,6 +215,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "the public fixture host on port 443, no proxy",
         summary: "without pipelock there is no route out",
         controls: TCP_CONTROL,
+        likely_cause: "the agent has a route out besides pipelock: it is attached to the upstream network or a non-internal network",
     },
     ProbeSpec {
         id: "proxy.allowed_http",
@@ -209,6 +224,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "GET http://<allowed host>/ through pipelock",
         summary: "positive control: the allowlisted host is reachable through the proxy",
         controls: &[],
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "proxy.allowed_connect",
@@ -217,6 +233,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "CONNECT <allowed host>:443 through pipelock",
         summary: "positive control: a tunnel to the allowlisted host works",
         controls: &[],
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "proxy.denied_host",
@@ -225,6 +242,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "GET http://<host not on the allowlist>/ through pipelock",
         summary: "pipelock answers 403 for hosts not on its allowlist",
         controls: TCP_CONTROL,
+        likely_cause: "pipelock's allowlist lets more than the allowed hosts through",
     },
     ProbeSpec {
         id: "proxy.denied_connect",
@@ -233,6 +251,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "CONNECT <host not on the allowlist>:443 through pipelock",
         summary: "pipelock answers 403 for tunnels to hosts not on its allowlist",
         controls: CONNECT_CONTROL,
+        likely_cause: "pipelock's allowlist lets more than the allowed hosts through",
     },
     ProbeSpec {
         id: "proxy.connect_ip_literal",
@@ -241,6 +260,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "CONNECT <public fixture ip>:443 through pipelock",
         summary: "pipelock refuses tunnels to IP literals, which would bypass the host allowlist",
         controls: CONNECT_CONTROL,
+        likely_cause: "pipelock accepts CONNECT to IP literals, which bypasses a host allowlist",
     },
     ProbeSpec {
         id: "proxy.loopback_spellings",
@@ -249,6 +269,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "GET http://<127.1, 0x7f000001, 2130706433, 127.0.0.2, 0.0.0.0, [::ffff:127.0.0.1], [::1], localhost>:<egress port>/ through pipelock",
         summary: "pipelock refuses every spelling of its own loopback, which would reach egress behind its back",
         controls: TCP_CONTROL,
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "dns.resolver_control",
@@ -257,6 +278,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "the agent's configured resolver, UDP, asked for the bundle's name",
         summary: "positive control: the agent's resolver answers names inside the bottle",
         controls: &[],
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "dns.resolver_control_tcp",
@@ -265,6 +287,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "the agent's configured resolver, TCP, asked for the bundle's name",
         summary: "positive control: the agent's resolver answers over TCP too",
         controls: &[],
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "dns.direct_udp",
@@ -273,6 +296,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "the fixture resolver (DNS canary) on UDP 53",
         summary: "the agent cannot talk to an outside resolver",
         controls: DNS_UDP_CONTROL,
+        likely_cause: "the agent can reach a resolver outside the bottle",
     },
     ProbeSpec {
         id: "dns.direct_tcp",
@@ -281,6 +305,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "the fixture resolver (DNS canary) on TCP 53",
         summary: "the agent cannot talk to an outside resolver",
         controls: DNS_TCP_CONTROL,
+        likely_cause: "the agent can reach a resolver outside the bottle",
     },
     ProbeSpec {
         id: "dns.resolver_exfil",
@@ -289,6 +314,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "a unique name asked through the agent's configured resolver (UDP)",
         summary: "the agent's resolver must not forward outside names; the DNS canary never sees the name",
         controls: DNS_UDP_CONTROL,
+        likely_cause: "the agent's resolver forwards outside names (the agent can reach the upstream resolver, or the resolver forwards from the host)",
     },
     ProbeSpec {
         id: "dns.resolver_exfil_tcp",
@@ -297,6 +323,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "a unique name asked through the agent's configured resolver (TCP)",
         summary: "the agent's resolver must not forward outside names; the DNS canary never sees the name",
         controls: DNS_TCP_CONTROL,
+        likely_cause: "the agent's resolver forwards outside names (the agent can reach the upstream resolver, or the resolver forwards from the host)",
     },
     ProbeSpec {
         id: "ipv6.agent_loopback",
@@ -305,6 +332,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "[::1]:<host IPv6 loopback canary port> inside the agent",
         summary: "the agent's ::1 is its own; the host's IPv6 loopback canary must not answer",
         controls: TCP_CONTROL,
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "ipv6.host_addresses",
@@ -313,6 +341,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "every global and unique-local IPv6 address of this machine (and of the run's bridges) on the all-interfaces canary port",
         summary: "an IPv4-only host block does not stop IPv6: the host must be unreachable over it too",
         controls: TCP_CONTROL,
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "ipv6.link_local",
@@ -321,6 +350,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "every link-local IPv6 address of this machine, on each of the agent's interfaces, on the all-interfaces canary port",
         summary: "a bridge's link-local address is the host; it must not answer the agent",
         controls: TCP_CONTROL,
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "ipv6.public_host",
@@ -329,6 +359,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "the public fixture host's IPv6 address on ports 80 and 443, no proxy",
         summary: "without pipelock there is no route out, over IPv6 either",
         controls: TCP_CONTROL,
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "icmp.bundle_control",
@@ -337,6 +368,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "ICMP echo to the bundle's address",
         summary: "positive control: the agent can ping its one peer, so ping sockets work",
         controls: &[],
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "icmp.echo",
@@ -345,6 +377,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "ICMP echo to the public, LAN and neighbour hosts, this machine's addresses and every network gateway",
         summary: "nothing outside the bottle answers a ping (ICMP tunnels need an answer)",
         controls: ICMP_CONTROL,
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "udp.echo",
@@ -353,6 +386,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "UDP datagrams with a nonce to the public and LAN hosts' echo port",
         summary: "no datagram reaches a host outside the bottle, and none comes back",
         controls: DNS_UDP_CONTROL,
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "cross_bottle.neighbour_bundle",
@@ -361,6 +395,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "a second bottle's bundle (on its own agent network) on the bundle service ports",
         summary: "bottles on one engine are isolated from each other",
         controls: TCP_CONTROL,
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "metadata.direct",
@@ -369,6 +404,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "169.254.169.254:80, the metadata fixture (never a real metadata service)",
         summary: "the agent cannot reach a cloud-metadata address (credentials live there)",
         controls: TCP_CONTROL,
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "metadata.via_proxy",
@@ -377,6 +413,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "GET http://169.254.169.254/ through pipelock (the bundle's route to it ends at the fixture)",
         summary: "pipelock refuses the metadata address; egress and the fixture never see the request",
         controls: TCP_CONTROL,
+        likely_cause: NO_LIKELY_CAUSE,
     },
     ProbeSpec {
         id: "inbound.agent_listener",
@@ -385,6 +422,7 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         target: "a TCP listener in the agent, dialled by this machine (when it has a route there) and by the public, LAN and neighbour hosts",
         summary: "nothing outside the bottle can connect to a service the agent starts",
         controls: TCP_CONTROL,
+        likely_cause: NO_LIKELY_CAUSE,
     },
 ];
 
@@ -394,6 +432,12 @@ pub const RENAMED: &[(&str, &str)] = &[];
 /// Looks a probe up by id.
 pub fn find(id: &str) -> Option<&'static ProbeSpec> {
     CATALOGUE.iter().find(|probe| probe.id == id)
+}
+
+/// The likely cause of an escape of the probe `id`; [`NO_LIKELY_CAUSE`] for an id the
+/// catalogue does not know.
+pub fn likely_cause(id: &str) -> &'static str {
+    find(id).map_or(NO_LIKELY_CAUSE, |probe| probe.likely_cause)
 }
 
 #[cfg(test)]
@@ -430,5 +474,18 @@ mod tests {
                 "{family:?} empty"
             );
         }
+    }
+
+    #[test]
+    fn every_probe_has_a_likely_cause_and_unknown_ids_get_the_generic_one() {
+        for probe in CATALOGUE {
+            assert!(
+                !probe.likely_cause.is_empty(),
+                "{} has no likely cause",
+                probe.id
+            );
+            assert_eq!(likely_cause(probe.id), probe.likely_cause);
+        }
+        assert_eq!(likely_cause("nowhere.unknown"), NO_LIKELY_CAUSE);
     }
 }

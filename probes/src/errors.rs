@@ -1,5 +1,6 @@
-//! Errors of the probe wire format. Every variant names what was wrong, because a rejected probe
-//! output turns into an `inconclusive` verdict whose detail a human reads.
+//! Errors of the probe crate: the wire format ([`WireError`]; every variant names what was
+//! wrong, because a rejected probe output turns into an `inconclusive` verdict whose detail a
+//! human reads) and the random source of [`crate::sys::random`] ([`RandomError`]).
 
 use thiserror::Error;
 
@@ -38,3 +39,11 @@ pub enum WireError {
     #[error("attempt spec {spec:?} is malformed: {reason}")]
     BadSpec { spec: String, reason: String },
 }
+
+/// The operating system's random source failed. There is no fallback: a guessable nonce is
+/// worse than none.
+#[derive(Debug, Error)]
+#[error(
+    "the operating system's random source failed ({0}); refusing to fall back to a guessable value"
+)]
+pub struct RandomError(#[source] pub getrandom::Error);

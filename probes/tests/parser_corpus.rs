@@ -188,6 +188,7 @@ fn line_of(len: usize) -> String {
 }
 
 /// The inputs too big to keep as files, with the result each must give.
+// Long because it is a table: one entry per generated input, each beside its expected result.
 fn generated() -> Vec<(&'static str, Vec<u8>, String)> {
     let all = "ok a.one#0=refused,a.one#1=timeout,b.two#0=http".to_string();
     let padded_to = |size: usize| {

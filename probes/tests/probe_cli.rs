@@ -2,6 +2,9 @@
 //! here also makes `cargo test`/`cargo nextest run` build the binary, which the escape suite
 //! puts into the agent image.)
 
+// Drives the probe binary, which runs its attempts on Linux only.
+#![cfg(target_os = "linux")]
+
 use std::net::TcpListener;
 use std::process::Command;
 

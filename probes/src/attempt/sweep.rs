@@ -19,12 +19,14 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::attempt::{classify, failed, remaining};
-use crate::wire::{AttemptSpec, Observation, Outcome, MAX_OPEN_PORTS};
+use super::exchange::remaining;
+use super::outcome::{classify, failed};
+use crate::wire::limits::MAX_OPEN_PORTS;
+use crate::wire::{AttemptSpec, Observation, Outcome};
 
 /// What one port of a sweep answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PortState {
+pub(crate) enum PortState {
     /// The handshake completed: something listens there.
     Open,
     /// A denial: refused, timed out, or unreachable ([`Outcome`] of the port).
@@ -41,7 +43,13 @@ const SWEEP_WORKERS: usize = 64;
 
 /// Sweeps ports `first..=last` of `ip` within `budget`: which answered, how many were tried,
 /// how many were silent or unreachable, and whether any failed locally (noted).
-pub fn run(spec: &AttemptSpec, ip: IpAddr, first: u16, last: u16, budget: Duration) -> Observation {
+pub(crate) fn run(
+    spec: &AttemptSpec,
+    ip: IpAddr,
+    first: u16,
+    last: u16,
+    budget: Duration,
+) -> Observation {
     if first == 0 || first > last {
         return failed(
             spec,
@@ -120,7 +128,7 @@ pub fn run(spec: &AttemptSpec, ip: IpAddr, first: u16, last: u16, budget: Durati
 /// first succeeded (a full accept queue, a one-shot listener), so an answer this code does not
 /// expect is a local error for that port, never a reason to dial it again.
 #[derive(Default)]
-pub struct PortTrier {
+pub(crate) struct PortTrier {
     socket: Option<OwnedFd>,
     /// How many ports were tried on a socket kept from the port before (for the tests).
     reuses: u32,
@@ -144,7 +152,7 @@ fn dial(socket: &OwnedFd, addr: &SocketAddr) -> Dial {
 impl PortTrier {
     /// Tries one TCP port: connected, refused, silent for `timeout`, unreachable, or a local
     /// error.
-    pub fn try_port(&mut self, addr: SocketAddr, timeout: Duration) -> PortState {
+    pub(crate) fn try_port(&mut self, addr: SocketAddr, timeout: Duration) -> PortState {
         let socket = match self.socket.take() {
             Some(socket) => {
                 self.reuses += 1;

@@ -91,7 +91,8 @@ fn own_socket(nonce: &str) -> Option<(UnixListener, PathBuf)> {
     found
 }
 
-pub fn scan(spec: &AttemptSpec) -> Observation {
+/// Searches the places host sockets get mounted and connects to every socket found.
+pub(crate) fn scan(spec: &AttemptSpec) -> Observation {
     scan_roots(spec, ROOTS)
 }
 
@@ -121,37 +122,7 @@ fn scan_roots(spec: &AttemptSpec, roots: &[(&str, usize)]) -> Observation {
         .collect();
     others.sort();
     others.dedup();
-    // Only a socket nobody listens on (ECONNREFUSED) or one gone mid-search (ENOENT) is dead. A
-    // datagram or seqpacket socket refuses a stream connect (EPROTOTYPE): it is tried as a
-    // datagram socket. Any other failure (EACCES: the agent's user may not use it) proves nothing.
-    let mut accepted: Vec<&PathBuf> = Vec::new();
-    let mut unclear: Vec<String> = Vec::new();
-    for path in &others {
-        match UnixStream::connect(path) {
-            Ok(_) => accepted.push(path),
-            Err(error) => match error.raw_os_error() {
-                Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => {}
-                Some(libc::EPROTOTYPE) => {
-                    let datagram = std::os::unix::net::UnixDatagram::unbound()
-                        .and_then(|socket| socket.connect(path));
-                    match datagram {
-                        Ok(()) => accepted.push(path),
-                        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {}
-                        Err(e) => unclear.push(format!("{}: {e}", path.display())),
-                    }
-                }
-                _ => unclear.push(format!("{}: {error}", path.display())),
-            },
-        }
-    }
-    let list = |paths: &[&PathBuf]| {
-        paths
-            .iter()
-            .take(8)
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    let (accepted, unclear) = try_connect(&others);
     let mut observation;
     if !accepted.is_empty() {
         observation = Observation::new(&spec.id, Outcome::Connected, 0);
@@ -196,6 +167,45 @@ fn scan_roots(spec: &AttemptSpec, roots: &[(&str, usize)]) -> Observation {
         });
     }
     observation
+}
+
+/// Connects to every socket found: the ones that accepted, and the failures that prove
+/// nothing either way (described). Only a socket nobody listens on (ECONNREFUSED) or one gone
+/// mid-search (ENOENT) is dead. A datagram or seqpacket socket refuses a stream connect
+/// (EPROTOTYPE): it is tried as a datagram socket. Any other failure (EACCES: the agent's user
+/// may not use it) proves nothing.
+fn try_connect(others: &[PathBuf]) -> (Vec<&PathBuf>, Vec<String>) {
+    let mut accepted: Vec<&PathBuf> = Vec::new();
+    let mut unclear: Vec<String> = Vec::new();
+    for path in others {
+        match UnixStream::connect(path) {
+            Ok(_) => accepted.push(path),
+            Err(error) => match error.raw_os_error() {
+                Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => {}
+                Some(libc::EPROTOTYPE) => {
+                    let datagram = std::os::unix::net::UnixDatagram::unbound()
+                        .and_then(|socket| socket.connect(path));
+                    match datagram {
+                        Ok(()) => accepted.push(path),
+                        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {}
+                        Err(e) => unclear.push(format!("{}: {e}", path.display())),
+                    }
+                }
+                _ => unclear.push(format!("{}: {error}", path.display())),
+            },
+        }
+    }
+    (accepted, unclear)
+}
+
+/// The first eight paths, comma separated, for a note.
+fn list(paths: &[&PathBuf]) -> String {
+    paths
+        .iter()
+        .take(8)
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]

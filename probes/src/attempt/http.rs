@@ -1,0 +1,130 @@
+//! The HTTP proxy attempts: a `GET` in absolute form, or a `CONNECT` tunnel with the nonce
+//! sent through it, and what the proxy's response head says (status, pipelock's deny reason).
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::exchange::{ack_line, contains, read_bounded, remaining};
+use super::outcome::{failed, from_error};
+use crate::wire::{AttemptSpec, Observation, Outcome};
+
+/// `GET http://<host>:<port>/cb/<nonce>` through the proxy at `proxy`.
+pub(crate) fn http_get(
+    spec: &AttemptSpec,
+    proxy: SocketAddr,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Observation {
+    let request = format!(
+        "GET http://{host}:{port}/cb/{nonce} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n",
+        nonce = spec.nonce
+    );
+    http_via_proxy(spec, proxy, &request, false, timeout)
+}
+
+/// `CONNECT <authority>` through the proxy at `proxy`, then the nonce through the tunnel.
+pub(crate) fn connect_tunnel(
+    spec: &AttemptSpec,
+    proxy: SocketAddr,
+    authority: &str,
+    timeout: Duration,
+) -> Observation {
+    let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    http_via_proxy(spec, proxy, &request, true, timeout)
+}
+
+/// Sends `request` to the proxy and reads its response head; through a tunnel (`tunnel` and a
+/// `200`), the nonce goes on to the target behind it.
+fn http_via_proxy(
+    spec: &AttemptSpec,
+    proxy: SocketAddr,
+    request: &str,
+    tunnel: bool,
+    timeout: Duration,
+) -> Observation {
+    let deadline = Instant::now() + timeout;
+    let mut stream = match TcpStream::connect_timeout(&proxy, timeout) {
+        Ok(stream) => stream,
+        Err(error) => return from_error(spec, "connect to proxy", &error),
+    };
+    let _ = stream.set_write_timeout(Some(remaining(deadline)));
+    if let Err(error) = stream.write_all(request.as_bytes()) {
+        return failed(
+            spec,
+            Outcome::Error,
+            error.raw_os_error(),
+            format!("send request: {error}"),
+        );
+    }
+    let ack = ack_line(&spec.nonce);
+    let head_done = |buf: &[u8]| contains(buf, b"\r\n\r\n");
+    let mut response = if tunnel {
+        read_bounded(&mut stream, deadline, head_done)
+    } else {
+        read_bounded(&mut stream, deadline, |buf| contains(buf, &ack))
+    };
+    let Some(head_end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        let outcome = if response.is_empty() {
+            Outcome::Timeout
+        } else {
+            Outcome::Error
+        };
+        return failed(
+            spec,
+            outcome,
+            None,
+            "no complete HTTP response head from the proxy".into(),
+        );
+    };
+    let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let Some(status) = lines.next().and_then(status_of) else {
+        return failed(
+            spec,
+            Outcome::Error,
+            None,
+            "malformed HTTP status line from the proxy".into(),
+        );
+    };
+    let mut observation = Observation::new(&spec.id, Outcome::Http, 0);
+    observation.status = Some(status);
+    observation.deny = lines.find_map(deny_reason);
+    if tunnel && status == 200 {
+        let _ = stream.write_all(format!("CB-NONCE {}\n", spec.nonce).as_bytes());
+        response = response.split_off(head_end + 4);
+        if !contains(&response, &ack) {
+            response.extend(read_bounded(&mut stream, deadline, |buf| {
+                contains(buf, &ack)
+            }));
+        }
+        observation.ack = contains(&response, &ack);
+    } else {
+        observation.ack = contains(&response[head_end..], &ack);
+    }
+    observation
+}
+
+/// The status of an HTTP/1.x status line, when it is one (100 to 599).
+fn status_of(line: &str) -> Option<u16> {
+    let mut parts = line.split(' ');
+    let version = parts.next()?;
+    if !version.starts_with("HTTP/1.") {
+        return None;
+    }
+    parts
+        .next()?
+        .parse::<u16>()
+        .ok()
+        .filter(|status| (100..=599).contains(status))
+}
+
+/// The reason in pipelock's `X-Pipelock-Deny` header, when `line` is that header (at most 80
+/// characters).
+fn deny_reason(line: &str) -> Option<String> {
+    let (name, value) = line.split_once(':')?;
+    name.trim()
+        .eq_ignore_ascii_case("x-pipelock-deny")
+        .then(|| value.trim().chars().take(80).collect())
+}

@@ -1,0 +1,167 @@
+//! What one attempt saw: the [`Outcome`] classes and the [`Observation`] the probe prints as
+//! one `CB1` result line.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use super::limits::PROTOCOL;
+use super::percent::percent_encode;
+
+/// What one attempt saw, as the probe classifies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A TCP connection was established.
+    Connected,
+    /// An HTTP response came back (from a proxy); see `status`.
+    Http,
+    /// A DNS response came back; see `rcode` and `answers`.
+    Answered,
+    /// A sweep finished; see `open` and `scanned`.
+    Swept,
+    /// The peer actively refused (TCP RST, or ICMP port unreachable for UDP).
+    Refused,
+    /// Nothing came back within the timeout.
+    Timeout,
+    /// The network said no route (EHOSTUNREACH, ENETUNREACH).
+    Unreachable,
+    /// Any other failure; see `errno` and `note`. Never evidence of containment.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Connected => "connected",
+            Outcome::Http => "http",
+            Outcome::Answered => "answered",
+            Outcome::Swept => "swept",
+            Outcome::Refused => "refused",
+            Outcome::Timeout => "timeout",
+            Outcome::Unreachable => "unreachable",
+            Outcome::Error => "error",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "connected" => Outcome::Connected,
+            "http" => Outcome::Http,
+            "answered" => Outcome::Answered,
+            "swept" => Outcome::Swept,
+            "refused" => Outcome::Refused,
+            "timeout" => Outcome::Timeout,
+            "unreachable" => Outcome::Unreachable,
+            "error" => Outcome::Error,
+            _ => return None,
+        })
+    }
+
+    /// Whether this outcome is a network-level "no": the only outcomes a deny may rest on.
+    pub fn is_network_denial(self) -> bool {
+        matches!(
+            self,
+            Outcome::Refused | Outcome::Timeout | Outcome::Unreachable
+        )
+    }
+}
+
+/// One result line.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Observation {
+    pub id: String,
+    pub outcome: Option<Outcome>,
+    pub elapsed_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errno: Option<i32>,
+    /// The target echoed this attempt's nonce.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ack: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The reason in pipelock's `X-Pipelock-Deny` header, when present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deny: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rcode: Option<u8>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<Ipv4Addr>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub open: Vec<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scanned: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filtered: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// When a listener was open, in milliseconds since the Unix epoch (first, last): the
+    /// window in which a dialer's try must fall to count as somebody having tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<(u64, u64)>,
+}
+
+impl Observation {
+    pub fn new(id: &str, outcome: Outcome, elapsed_ms: u64) -> Self {
+        Self {
+            id: id.to_string(),
+            outcome: Some(outcome),
+            elapsed_ms,
+            ..Self::default()
+        }
+    }
+
+    /// The outcome; parsed observations always have one.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome.unwrap_or(Outcome::Error)
+    }
+
+    /// Renders the result line (without newline).
+    pub fn to_line(&self) -> String {
+        let mut line = format!(
+            "{PROTOCOL} id={} outcome={} elapsed_ms={}",
+            self.id,
+            self.outcome().as_str(),
+            self.elapsed_ms
+        );
+        let w = &mut line;
+        if let Some(errno) = self.errno {
+            let _ = write!(w, " errno={errno}");
+        }
+        if self.ack {
+            w.push_str(" ack=1");
+        }
+        if let Some(status) = self.status {
+            let _ = write!(w, " status={status}");
+        }
+        if let Some(deny) = &self.deny {
+            let _ = write!(w, " deny={}", percent_encode(deny));
+        }
+        if let Some(rcode) = self.rcode {
+            let _ = write!(w, " rcode={rcode}");
+        }
+        if !self.answers.is_empty() {
+            let list: Vec<String> = self.answers.iter().map(|a| a.to_string()).collect();
+            let _ = write!(w, " answers={}", list.join(","));
+        }
+        if !self.open.is_empty() {
+            let list: Vec<String> = self.open.iter().map(|p| p.to_string()).collect();
+            let _ = write!(w, " open={}", list.join(","));
+        }
+        if let Some(scanned) = self.scanned {
+            let _ = write!(w, " scanned={scanned}");
+        }
+        if let Some(filtered) = self.filtered {
+            let _ = write!(w, " filtered={filtered}");
+        }
+        if let Some(note) = &self.note {
+            let _ = write!(w, " note={}", percent_encode(note));
+        }
+        if let Some((open, close)) = self.window {
+            let _ = write!(w, " window={open}-{close}");
+        }
+        line
+    }
+}

@@ -1,0 +1,365 @@
+//! The strict parser of a whole probe output: bounded size and line length, a closed set of
+//! fields with closed value syntax, no unknown or duplicate attempt ids, and a BEGIN/END pair
+//! with the right session. Any violation rejects the whole output.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::limits::{MAX_ANSWERS, MAX_LINE_BYTES, MAX_OPEN_PORTS, MAX_OUTPUT_BYTES};
+use super::observation::{Observation, Outcome};
+use super::percent::percent_decode;
+use super::spec::token_ok;
+use crate::errors::WireError;
+
+/// A complete, validated probe output.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ProbeOutput {
+    pub observations: BTreeMap<String, Observation>,
+}
+
+impl ProbeOutput {
+    /// Parses the probe's stdout. `expected_ids` are the attempt ids the harness sent; a
+    /// missing id is allowed here (the verdict for it becomes inconclusive), an unknown or
+    /// repeated one rejects the whole output.
+    pub fn parse(raw: &[u8], session: &str, expected_ids: &[&str]) -> Result<Self, WireError> {
+        if raw.len() > MAX_OUTPUT_BYTES {
+            return Err(WireError::OutputTooLarge {
+                limit: MAX_OUTPUT_BYTES,
+            });
+        }
+        let text = std::str::from_utf8(raw).map_err(|_| WireError::NotUtf8)?;
+        let mut begun = false;
+        let mut ended = false;
+        let mut observations = BTreeMap::new();
+        for (index, line) in text.split('\n').enumerate() {
+            let line_no = index + 1;
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.len() > MAX_LINE_BYTES {
+                return Err(WireError::LineTooLong {
+                    line: line_no,
+                    limit: MAX_LINE_BYTES,
+                });
+            }
+            if line.is_empty() {
+                continue;
+            }
+            let garbage = || WireError::Garbage {
+                line: line_no,
+                excerpt: line.chars().take(80).collect(),
+            };
+            let (tag, rest) = line.split_once(' ').ok_or_else(garbage)?;
+            match tag {
+                "CB1-BEGIN" => {
+                    if begun || ended {
+                        return Err(garbage());
+                    }
+                    let fields = parse_fields(line_no, rest, &["session", "attempts"])?;
+                    check_session(&fields, session)?;
+                    begun = true;
+                }
+                "CB1-END" => {
+                    if !begun || ended {
+                        return Err(garbage());
+                    }
+                    let fields = parse_fields(line_no, rest, &["session"])?;
+                    check_session(&fields, session)?;
+                    ended = true;
+                }
+                "CB1" => {
+                    if !begun || ended {
+                        return Err(garbage());
+                    }
+                    let observation = parse_observation(line_no, rest)?;
+                    if !expected_ids.contains(&observation.id.as_str()) {
+                        return Err(WireError::UnknownAttempt {
+                            id: observation.id.chars().take(80).collect(),
+                        });
+                    }
+                    if observations.contains_key(&observation.id) {
+                        return Err(WireError::DuplicateAttempt { id: observation.id });
+                    }
+                    observations.insert(observation.id.clone(), observation);
+                }
+                _ => return Err(garbage()),
+            }
+        }
+        if !begun {
+            return Err(WireError::MissingBegin {
+                session: session.to_string(),
+            });
+        }
+        if !ended {
+            return Err(WireError::MissingEnd {
+                session: session.to_string(),
+            });
+        }
+        Ok(Self { observations })
+    }
+}
+
+fn check_session(fields: &BTreeMap<String, String>, session: &str) -> Result<(), WireError> {
+    let found = fields.get("session").map(String::as_str).unwrap_or("");
+    if found != session {
+        return Err(WireError::WrongSession {
+            expected: session.to_string(),
+            found: found.chars().take(80).collect(),
+        });
+    }
+    Ok(())
+}
+
+fn parse_fields(
+    line: usize,
+    rest: &str,
+    allowed: &[&str],
+) -> Result<BTreeMap<String, String>, WireError> {
+    let mut fields = BTreeMap::new();
+    for part in rest.split(' ') {
+        let (key, value) = part.split_once('=').ok_or_else(|| WireError::Garbage {
+            line,
+            excerpt: part.chars().take(80).collect(),
+        })?;
+        if !allowed.contains(&key) {
+            return Err(WireError::UnknownField {
+                line,
+                key: key.chars().take(40).collect(),
+            });
+        }
+        if fields.insert(key.to_string(), value.to_string()).is_some() {
+            return Err(WireError::DuplicateField {
+                line,
+                key: key.to_string(),
+            });
+        }
+    }
+    Ok(fields)
+}
+
+const OBSERVATION_FIELDS: &[&str] = &[
+    "id",
+    "outcome",
+    "elapsed_ms",
+    "errno",
+    "ack",
+    "status",
+    "deny",
+    "rcode",
+    "answers",
+    "open",
+    "scanned",
+    "filtered",
+    "note",
+    "window",
+];
+
+fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> {
+    let fields = parse_fields(line, rest, OBSERVATION_FIELDS)?;
+    let bad = |key: &str, value: &str| WireError::BadValue {
+        line,
+        key: key.to_string(),
+        value: value.chars().take(80).collect(),
+    };
+    let get = |key: &'static str| {
+        fields
+            .get(key)
+            .map(String::as_str)
+            .ok_or(WireError::MissingField { line, key })
+    };
+    let id = get("id")?;
+    if !token_ok(id) {
+        return Err(bad("id", id));
+    }
+    let outcome_text = get("outcome")?;
+    let outcome = Outcome::parse(outcome_text).ok_or_else(|| bad("outcome", outcome_text))?;
+    let elapsed_text = get("elapsed_ms")?;
+    let elapsed_ms: u64 = parse_num(elapsed_text).ok_or_else(|| bad("elapsed_ms", elapsed_text))?;
+    let mut observation = Observation::new(id, outcome, elapsed_ms);
+    for (key, value) in &fields {
+        match key.as_str() {
+            "errno" => observation.errno = Some(parse_num(value).ok_or_else(|| bad(key, value))?),
+            "ack" => {
+                observation.ack = match value.as_str() {
+                    "1" => true,
+                    "0" => false,
+                    _ => return Err(bad(key, value)),
+                }
+            }
+            "status" => {
+                let status: u16 = parse_num(value).ok_or_else(|| bad(key, value))?;
+                if !(100..=599).contains(&status) {
+                    return Err(bad(key, value));
+                }
+                observation.status = Some(status);
+            }
+            "deny" => {
+                observation.deny = Some(percent_decode(value).ok_or_else(|| bad(key, value))?)
+            }
+            "rcode" => {
+                let rcode: u8 = parse_num(value).ok_or_else(|| bad(key, value))?;
+                if rcode > 15 {
+                    return Err(bad(key, value));
+                }
+                observation.rcode = Some(rcode);
+            }
+            "answers" => {
+                observation.answers = parse_list(value, MAX_ANSWERS, |v| v.parse().ok())
+                    .ok_or_else(|| bad(key, value))?
+            }
+            "open" => {
+                observation.open =
+                    parse_list(value, MAX_OPEN_PORTS, parse_num).ok_or_else(|| bad(key, value))?
+            }
+            "scanned" => {
+                observation.scanned = Some(parse_num(value).ok_or_else(|| bad(key, value))?)
+            }
+            "filtered" => {
+                observation.filtered = Some(parse_num(value).ok_or_else(|| bad(key, value))?)
+            }
+            "note" => {
+                observation.note = Some(percent_decode(value).ok_or_else(|| bad(key, value))?)
+            }
+            "window" => {
+                observation.window = Some(parse_window(value).ok_or_else(|| bad(key, value))?)
+            }
+            _ => {}
+        }
+    }
+    Ok(observation)
+}
+
+/// Parses `<first>-<last>` (milliseconds since the epoch, digits only, first <= last).
+fn parse_window(value: &str) -> Option<(u64, u64)> {
+    let (first, last) = value.split_once('-')?;
+    let ms = |text: &str| {
+        (!text.is_empty() && text.len() <= 15 && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse::<u64>().ok())
+            .flatten()
+    };
+    let (first, last) = (ms(first)?, ms(last)?);
+    (first <= last).then_some((first, last))
+}
+
+/// Parses a decimal number made of ASCII digits only (no sign, no `+`, at most 10 digits).
+fn parse_num<T: std::str::FromStr>(text: &str) -> Option<T> {
+    if text.is_empty() || text.len() > 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn parse_list<T>(text: &str, max: usize, item: impl Fn(&str) -> Option<T>) -> Option<Vec<T>> {
+    let parts: Vec<&str> = text.split(',').collect();
+    if parts.len() > max {
+        return None;
+    }
+    parts.into_iter().map(item).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut out = String::from("CB1-BEGIN session=s1 attempts=2\n");
+        let mut a = Observation::new("a#0", Outcome::Refused, 3);
+        a.errno = Some(111);
+        out.push_str(&a.to_line());
+        out.push('\n');
+        let mut b = Observation::new("b#0", Outcome::Http, 12);
+        b.status = Some(403);
+        b.deny = Some("host not allowed".into());
+        b.note = Some("weird = text; ünïcode".into());
+        b.window = Some((1_790_000_000_000, 1_790_000_000_600));
+        out.push_str(&b.to_line());
+        out.push_str("\nCB1-END session=s1\n");
+        out.into_bytes()
+    }
+
+    #[test]
+    fn round_trips_observations() {
+        let parsed = ProbeOutput::parse(&sample(), "s1", &["a#0", "b#0"]).unwrap();
+        assert_eq!(parsed.observations["a#0"].outcome(), Outcome::Refused);
+        assert_eq!(parsed.observations["a#0"].errno, Some(111));
+        let b = &parsed.observations["b#0"];
+        assert_eq!(b.status, Some(403));
+        assert_eq!(b.deny.as_deref(), Some("host not allowed"));
+        assert_eq!(b.note.as_deref(), Some("weird = text; ünïcode"));
+        assert_eq!(b.window, Some((1_790_000_000_000, 1_790_000_000_600)));
+    }
+
+    #[test]
+    fn rejects_unknown_attempt_ids() {
+        let err = ProbeOutput::parse(&sample(), "s1", &["a#0"]).unwrap_err();
+        assert!(matches!(err, WireError::UnknownAttempt { .. }), "{err}");
+    }
+
+    #[test]
+    fn rejects_duplicates_garbage_and_missing_end() {
+        let text = "CB1-BEGIN session=s attempts=1\nCB1 id=a#0 outcome=refused elapsed_ms=1\nCB1 id=a#0 outcome=connected elapsed_ms=1\nCB1-END session=s\n";
+        assert!(matches!(
+            ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]),
+            Err(WireError::DuplicateAttempt { .. })
+        ));
+        let text = "CB1-BEGIN session=s attempts=1\nall blocked, trust me\nCB1-END session=s\n";
+        assert!(matches!(
+            ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]),
+            Err(WireError::Garbage { .. })
+        ));
+        let text = "CB1-BEGIN session=s attempts=1\nCB1 id=a#0 outcome=refused elapsed_ms=1\n";
+        assert!(matches!(
+            ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]),
+            Err(WireError::MissingEnd { .. })
+        ));
+        let text = "CB1-BEGIN session=other attempts=1\nCB1-END session=other\n";
+        assert!(matches!(
+            ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]),
+            Err(WireError::WrongSession { .. })
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_values_and_unknown_fields() {
+        for line in [
+            "CB1 id=a#0 outcome=blocked elapsed_ms=1",
+            "CB1 id=a#0 outcome=refused elapsed_ms=-1",
+            "CB1 id=a#0 outcome=refused elapsed_ms=+1",
+            "CB1 id=a#0 outcome=refused elapsed_ms=1 verdict=pass",
+            "CB1 id=a#0 outcome=http elapsed_ms=1 status=1000",
+            "CB1 id=a#0 outcome=refused elapsed_ms=1 ack=yes",
+            "CB1 id=a#0 outcome=refused",
+            "CB1 id=a#0 outcome=refused elapsed_ms=1  ",
+            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=2-1",
+            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=1",
+            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=-1",
+            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=1-+2",
+        ] {
+            let text = format!("CB1-BEGIN session=s attempts=1\n{line}\nCB1-END session=s\n");
+            assert!(
+                ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]).is_err(),
+                "accepted {line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_oversized_output_and_lines() {
+        let big = vec![b'x'; MAX_OUTPUT_BYTES + 1];
+        assert!(matches!(
+            ProbeOutput::parse(&big, "s", &[]),
+            Err(WireError::OutputTooLarge { .. })
+        ));
+        let long = format!(
+            "CB1-BEGIN session=s attempts=1\n{}\n",
+            "y".repeat(MAX_LINE_BYTES + 1)
+        );
+        assert!(matches!(
+            ProbeOutput::parse(long.as_bytes(), "s", &[]),
+            Err(WireError::LineTooLong { .. })
+        ));
+        assert!(matches!(
+            ProbeOutput::parse(&[0xff, 0xfe], "s", &[]),
+            Err(WireError::NotUtf8)
+        ));
+    }
+}

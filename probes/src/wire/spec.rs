@@ -1,0 +1,362 @@
+//! Attempt specs: one network action the harness asks the probe for, and its argv token
+//! (`id=...;kind=tcp;addr=...;nonce=...;timeout_ms=...`). The decoder is strict so that a harness
+//! bug is loud; [`token_ok`] is the closed value syntax the result parser shares.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use serde::Serialize;
+
+use crate::errors::WireError;
+
+/// One network action the probe performs from inside the agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AttemptKind {
+    /// TCP connect; on success send `CB-NONCE <nonce>` and wait for `CB-ACK <nonce>`.
+    Tcp { addr: SocketAddr },
+    /// `GET http://<host>:<port>/cb/<nonce>` through an HTTP proxy.
+    HttpProxy {
+        proxy: SocketAddr,
+        host: String,
+        port: u16,
+    },
+    /// `CONNECT <authority>` through an HTTP proxy, then the nonce through the tunnel.
+    ConnectProxy {
+        proxy: SocketAddr,
+        authority: String,
+    },
+    /// A DNS query for `qname` (type A) over UDP to `server`.
+    DnsUdp { server: SocketAddr, qname: String },
+    /// A DNS query for `qname` (type A) over TCP to `server`.
+    DnsTcp { server: SocketAddr, qname: String },
+    /// A DNS query for `qname` to the first nameserver of the agent's own `/etc/resolv.conf`.
+    Resolver { tcp: bool, qname: String },
+    /// TCP connects to every port in `first..=last` of `ip`; reports the ports that accepted.
+    Sweep { ip: IpAddr, first: u16, last: u16 },
+    /// A UDP datagram `CB-NONCE <nonce>` to `addr`, waiting for `CB-ACK <nonce>` back.
+    Udp { addr: SocketAddr },
+    /// An ICMP echo request (unprivileged ping socket) carrying the nonce; an echo reply
+    /// carrying it back is reach.
+    Ping { ip: IpAddr },
+    /// TCP to an IPv6 link-local address, tried on every IPv6 interface of the agent (the
+    /// scope of a link-local address is an interface the harness cannot name from outside).
+    TcpLinkLocal { ip: std::net::Ipv6Addr, port: u16 },
+    /// Looks for unix sockets in the agent's filesystem (the engine's socket, the host's
+    /// daemons) and connects to each; a socket of its own, made first, proves the search works.
+    UnixSockets,
+    /// Listens on TCP `port` for the attempt's timeout and reports who connected. It first
+    /// connects to itself at `own` (its address on the agent network): the listener provably
+    /// accepted from outside its loopback while the harness's dialers were trying.
+    Listen { port: u16, own: Ipv4Addr },
+}
+
+/// One attempt as the harness asks for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttemptSpec {
+    /// `<probe id>#<index>`; unique within a probe run.
+    pub id: String,
+    pub kind: AttemptKind,
+    /// Sent to the target so that the target's records can be matched to this attempt.
+    pub nonce: String,
+    /// Connect/answer timeout; for sweeps, the budget of the whole sweep. For an
+    /// [`Stage::Adaptive`] attempt run with `--adaptive`, the most it may get.
+    pub timeout_ms: u32,
+    /// When the attempt runs within the one probe exec, and with which timeout.
+    pub stage: Stage,
+}
+
+/// When an attempt runs within a probe exec. Positive controls run first; their slowest round
+/// trip sets the timeout of the adaptive attempts (`bottle-probe run --adaptive`), which start
+/// once every control is done. Fixed attempts (the sweep, proxy denials) start then too and
+/// keep their own timeout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Control,
+    #[default]
+    Fixed,
+    Adaptive,
+}
+
+impl Stage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Stage::Control => "control",
+            Stage::Fixed => "fixed",
+            Stage::Adaptive => "adaptive",
+        }
+    }
+}
+
+pub(crate) fn token_ok(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 256
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/-[]#".contains(&b))
+}
+
+impl AttemptSpec {
+    /// Encodes the spec as one argv token.
+    pub fn encode(&self) -> String {
+        let mut out = format!("id={};", self.id);
+        match &self.kind {
+            AttemptKind::Tcp { addr } => write!(out, "kind=tcp;addr={addr}"),
+            AttemptKind::HttpProxy { proxy, host, port } => {
+                write!(out, "kind=http_proxy;proxy={proxy};host={host};port={port}")
+            }
+            AttemptKind::ConnectProxy { proxy, authority } => {
+                write!(
+                    out,
+                    "kind=connect_proxy;proxy={proxy};authority={authority}"
+                )
+            }
+            AttemptKind::DnsUdp { server, qname } => {
+                write!(out, "kind=dns_udp;server={server};qname={qname}")
+            }
+            AttemptKind::DnsTcp { server, qname } => {
+                write!(out, "kind=dns_tcp;server={server};qname={qname}")
+            }
+            AttemptKind::Resolver { tcp, qname } => {
+                let proto = if *tcp { "tcp" } else { "udp" };
+                write!(out, "kind=resolver;proto={proto};qname={qname}")
+            }
+            AttemptKind::Sweep { ip, first, last } => {
+                write!(out, "kind=sweep;ip={ip};first={first};last={last}")
+            }
+            AttemptKind::Udp { addr } => write!(out, "kind=udp;addr={addr}"),
+            AttemptKind::Ping { ip } => write!(out, "kind=ping;ip={ip}"),
+            AttemptKind::TcpLinkLocal { ip, port } => {
+                write!(out, "kind=tcp_link_local;ip={ip};port={port}")
+            }
+            AttemptKind::UnixSockets => write!(out, "kind=unix_sockets"),
+            AttemptKind::Listen { port, own } => write!(out, "kind=listen;port={port};own={own}"),
+        }
+        .expect("writing to a String cannot fail");
+        write!(out, ";nonce={};timeout_ms={}", self.nonce, self.timeout_ms)
+            .expect("writing to a String cannot fail");
+        if self.stage != Stage::Fixed {
+            write!(out, ";stage={}", self.stage.as_str()).expect("writing to a String cannot fail");
+        }
+        out
+    }
+
+    /// Decodes one argv token. Used by `bottle-probe`; strict so that a harness bug is loud.
+    pub fn decode(token: &str) -> Result<Self, WireError> {
+        let mut fields = Fields::split(token)?;
+        let stage = match fields.map.remove("stage") {
+            None | Some("fixed") => Stage::Fixed,
+            Some("control") => Stage::Control,
+            Some("adaptive") => Stage::Adaptive,
+            Some(_) => return Err(fields.bad("stage must be control, fixed or adaptive")),
+        };
+        let id = fields.take("id")?.to_string();
+        let kind_name = fields.take("kind")?;
+        let nonce = fields.take("nonce")?.to_string();
+        let timeout_ms: u32 = fields.parse("timeout_ms", "timeout_ms is not a number")?;
+        let kind = decode_kind(kind_name, &mut fields)?;
+        if let Some(extra) = fields.map.keys().next() {
+            return Err(fields.bad(&format!("unknown field {extra}")));
+        }
+        Ok(Self {
+            id,
+            kind,
+            nonce,
+            timeout_ms,
+            stage,
+        })
+    }
+
+    /// Checks that every value survives the token syntax; the harness calls this before exec.
+    pub fn validate(&self) -> Result<(), WireError> {
+        Self::decode(&self.encode()).map(|_| ())
+    }
+}
+
+/// The `key=value` fields of one spec token, taken out one by one as the decoder reads them;
+/// whatever is left at the end is an unknown field.
+struct Fields<'a> {
+    token: &'a str,
+    map: BTreeMap<&'a str, &'a str>,
+}
+
+impl<'a> Fields<'a> {
+    /// Splits the token at `;` and `=`: every value in the token syntax, no field twice.
+    fn split(token: &'a str) -> Result<Self, WireError> {
+        let mut fields = Self {
+            token,
+            map: BTreeMap::new(),
+        };
+        for part in token.split(';') {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| fields.bad("field without '='"))?;
+            if !token_ok(value) {
+                return Err(fields.bad(&format!(
+                    "value of {key} has characters outside the token set"
+                )));
+            }
+            if fields.map.insert(key, value).is_some() {
+                return Err(fields.bad(&format!("field {key} twice")));
+            }
+        }
+        Ok(fields)
+    }
+
+    fn bad(&self, reason: &str) -> WireError {
+        WireError::BadSpec {
+            spec: self.token.chars().take(200).collect(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Result<&'a str, WireError> {
+        self.map
+            .remove(key)
+            .ok_or_else(|| self.bad(&format!("no {key}")))
+    }
+
+    /// Takes `key` and parses it; `reason` is the error when it does not parse.
+    fn parse<T: std::str::FromStr>(&mut self, key: &str, reason: &str) -> Result<T, WireError> {
+        let value = self.take(key)?;
+        value.parse().map_err(|_| self.bad(reason))
+    }
+
+    fn sock(&mut self, key: &str) -> Result<SocketAddr, WireError> {
+        self.parse(key, "bad socket address")
+    }
+}
+
+/// The kind-specific fields of a spec token of kind `kind_name`.
+fn decode_kind(kind_name: &str, fields: &mut Fields<'_>) -> Result<AttemptKind, WireError> {
+    Ok(match kind_name {
+        "tcp" => AttemptKind::Tcp {
+            addr: fields.sock("addr")?,
+        },
+        "http_proxy" => AttemptKind::HttpProxy {
+            proxy: fields.sock("proxy")?,
+            host: fields.take("host")?.to_string(),
+            port: fields.parse("port", "bad port")?,
+        },
+        "connect_proxy" => AttemptKind::ConnectProxy {
+            proxy: fields.sock("proxy")?,
+            authority: fields.take("authority")?.to_string(),
+        },
+        "dns_udp" => AttemptKind::DnsUdp {
+            server: fields.sock("server")?,
+            qname: fields.take("qname")?.to_string(),
+        },
+        "dns_tcp" => AttemptKind::DnsTcp {
+            server: fields.sock("server")?,
+            qname: fields.take("qname")?.to_string(),
+        },
+        "resolver" => AttemptKind::Resolver {
+            tcp: match fields.take("proto")? {
+                "tcp" => true,
+                "udp" => false,
+                _ => return Err(fields.bad("proto must be tcp or udp")),
+            },
+            qname: fields.take("qname")?.to_string(),
+        },
+        "sweep" => AttemptKind::Sweep {
+            ip: fields.parse("ip", "bad ip")?,
+            first: fields.parse("first", "bad first port")?,
+            last: fields.parse("last", "bad last port")?,
+        },
+        "udp" => AttemptKind::Udp {
+            addr: fields.sock("addr")?,
+        },
+        "ping" => AttemptKind::Ping {
+            ip: fields.parse("ip", "bad ip")?,
+        },
+        "tcp_link_local" => AttemptKind::TcpLinkLocal {
+            ip: fields.parse("ip", "bad ipv6 address")?,
+            port: fields.parse("port", "bad port")?,
+        },
+        "unix_sockets" => AttemptKind::UnixSockets,
+        "listen" => AttemptKind::Listen {
+            port: fields.parse("port", "bad port")?,
+            own: fields.parse("own", "bad own address")?,
+        },
+        _ => return Err(fields.bad("unknown kind")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_round_trip_and_reject_bad_tokens() {
+        let specs = [
+            AttemptKind::Tcp {
+                addr: "10.1.2.3:80".parse().unwrap(),
+            },
+            AttemptKind::HttpProxy {
+                proxy: "10.1.2.2:3128".parse().unwrap(),
+                host: "public.fixture.test".into(),
+                port: 80,
+            },
+            AttemptKind::ConnectProxy {
+                proxy: "10.1.2.2:3128".parse().unwrap(),
+                authority: "10.9.9.9:443".into(),
+            },
+            AttemptKind::DnsUdp {
+                server: "10.1.2.53:53".parse().unwrap(),
+                qname: "abc.exfil.fixture.test".into(),
+            },
+            AttemptKind::Resolver {
+                tcp: true,
+                qname: "bundle".into(),
+            },
+            AttemptKind::Sweep {
+                ip: "10.1.2.2".parse().unwrap(),
+                first: 1,
+                last: 65535,
+            },
+            AttemptKind::Tcp {
+                addr: "[fdcb::10]:80".parse().unwrap(),
+            },
+            AttemptKind::Udp {
+                addr: "10.1.2.10:7".parse().unwrap(),
+            },
+            AttemptKind::Ping {
+                ip: "10.1.2.10".parse().unwrap(),
+            },
+            AttemptKind::TcpLinkLocal {
+                ip: "fe80::42:aff:fee7:502".parse().unwrap(),
+                port: 4000,
+            },
+            AttemptKind::UnixSockets,
+            AttemptKind::Listen {
+                port: 4700,
+                own: "10.1.2.3".parse().unwrap(),
+            },
+            AttemptKind::HttpProxy {
+                proxy: "10.1.2.2:3128".parse().unwrap(),
+                host: "[::ffff:127.0.0.1]".into(),
+                port: 9099,
+            },
+        ];
+        for (i, kind) in specs.into_iter().enumerate() {
+            let spec = AttemptSpec {
+                id: format!("p.x#{i}"),
+                kind,
+                nonce: "n0nce".into(),
+                timeout_ms: 900,
+                stage: Stage::Fixed,
+            };
+            assert_eq!(AttemptSpec::decode(&spec.encode()).unwrap(), spec);
+        }
+        for bad in [
+            "id=a;kind=tcp;addr=1.2.3.4:80;nonce=x",
+            "id=a;kind=tcp;addr=1.2.3.4:80;nonce=x;timeout_ms=1;extra=1",
+            "id=a;kind=warp;nonce=x;timeout_ms=1",
+            "id=a b;kind=tcp;addr=1.2.3.4:80;nonce=x;timeout_ms=1",
+        ] {
+            assert!(AttemptSpec::decode(bad).is_err(), "accepted {bad}");
+        }
+    }
+}
