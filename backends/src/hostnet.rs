@@ -7,17 +7,8 @@ use std::time::Duration;
 /// detection: a bridge's IPv6 address is unusable ("tentative") for about a second after its
 /// first port comes up, and probing before that would miss a host that is about to answer.
 pub async fn wait_usable_v6(ip: Ipv6Addr) {
-    let wanted = format!("{:032x}", u128::from(ip));
     for poll in 0..100 {
-        let text = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
-        let usable = text.lines().any(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            fields.first() == Some(&wanted.as_str())
-                && fields
-                    .get(4)
-                    .and_then(|f| u32::from_str_radix(f, 16).ok())
-                    .is_some_and(|flags| flags & 0x48 == 0)
-        });
+        let usable = usable_v6(ip);
         if usable {
             tracing::debug!("{ip} usable after {} polls", poll);
             return;
@@ -25,4 +16,19 @@ pub async fn wait_usable_v6(ip: Ipv6Addr) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tracing::warn!("{ip} is still not usable after 5 s (duplicate address detection)");
+}
+
+/// Whether `ip` is one of this machine's addresses and past duplicate address detection.
+#[cfg(target_os = "linux")]
+fn usable_v6(ip: Ipv6Addr) -> bool {
+    bottle_probes::sys::proc_net::read::if_inet6()
+        .unwrap_or_default()
+        .iter()
+        .any(|a| a.address == ip && a.is_usable())
+}
+
+/// Elsewhere no address of this machine is ever tentative in a way the harness can see.
+#[cfg(not(target_os = "linux"))]
+fn usable_v6(_ip: Ipv6Addr) -> bool {
+    true
 }

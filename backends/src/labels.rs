@@ -29,22 +29,10 @@ pub fn new_run_id() -> String {
     format!("cb{hex}")
 }
 
-/// Fills `buf` from the kernel's random source, falling back to a time/pid mix.
+/// Fills `buf` from the operating system's random source; panics when it fails rather than
+/// fall back to a guessable value (run ids and subnets pick from it; see `bottle_probes::sys::random`).
 pub fn fill_random(buf: &mut [u8]) {
-    use std::io::Read;
-    if let Ok(mut file) = std::fs::File::open("/dev/urandom") {
-        if file.read_exact(buf).is_ok() {
-            return;
-        }
-    }
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-        ^ u128::from(std::process::id());
-    for (index, byte) in buf.iter_mut().enumerate() {
-        *byte = (seed >> ((index % 16) * 8)) as u8;
-    }
+    bottle_probes::sys::random::must_fill(buf);
 }
 
 /// This machine's host name, for the `claude-bottle.host` label.

@@ -2,7 +2,6 @@
 //! JUnit XML, Markdown, baselines (diff) and merged matrices.
 
 pub mod diff;
-pub(crate) mod hints;
 pub mod junit;
 pub mod markdown;
 pub mod merge;

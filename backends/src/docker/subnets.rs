@@ -2,6 +2,7 @@
 //! machine's own routes, random unique-local IPv6 /64s, the fault knob that makes a bring-up
 //! meet a taken subnet, and recognising the engine's answer when a subnet is taken.
 
+use bottle_probes::sys::proc_net;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::labels;
@@ -35,36 +36,35 @@ pub(crate) fn v6_host(prefix: Ipv6Addr, host: u16) -> Ipv6Addr {
 
 /// The IPv4 routes of this machine (destination, mask), default route excluded.
 fn host_routes() -> Vec<(u32, u32)> {
-    parse_routes(&std::fs::read_to_string("/proc/net/route").unwrap_or_default())
+    parse_routes(&std::fs::read_to_string(ROUTE_TABLE).unwrap_or_default())
 }
 
 /// This machine's routes that are not Docker's own bridges (`br-<id>`, `docker0`): the real
 /// networks a test knob must stay clear of, while the network a test took for it is allowed.
 fn routes_outside_docker() -> Vec<(u32, u32)> {
-    let text = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-    let kept: String = text
-        .lines()
-        .filter(|line| !line.starts_with("br-") && !line.starts_with("docker0"))
-        .map(|line| format!("{line}\n"))
-        .collect();
-    parse_routes(&kept)
+    let text = std::fs::read_to_string(ROUTE_TABLE).unwrap_or_default();
+    proc_net::parse_routes(&text)
+        .iter()
+        .filter(|r| !r.is_default())
+        .filter(|r| !r.interface.starts_with("br-") && !r.interface.starts_with("docker0"))
+        .map(as_pair)
+        .collect()
 }
 
-/// Parses `/proc/net/route`, which prints addresses as hex in host (little-endian) byte order.
+/// Where Linux lists its IPv4 routes (absent elsewhere: then no route is known to avoid).
+const ROUTE_TABLE: &str = "/proc/net/route";
+
+/// The routes of a `/proc/net/route` text as (destination, mask), default route excluded.
 fn parse_routes(text: &str) -> Vec<(u32, u32)> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let dest = u32::from_str_radix(fields.get(1)?, 16).ok()?;
-            let mask = u32::from_str_radix(fields.get(7)?, 16).ok()?;
-            let (dest, mask) = (
-                u32::from_be_bytes(dest.to_le_bytes()),
-                u32::from_be_bytes(mask.to_le_bytes()),
-            );
-            (mask != 0).then_some((dest, mask))
-        })
+    proc_net::parse_routes(text)
+        .iter()
+        .filter(|r| !r.is_default())
+        .map(as_pair)
         .collect()
+}
+
+fn as_pair(route: &proc_net::Route) -> (u32, u32) {
+    (u32::from(route.destination), u32::from(route.mask))
 }
 
 /// Whether a /24 overlaps a route this machine already has (a real LAN, a VPN): the bottle's

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::diff::{Change, Diff};
-use super::hints::likely_cause;
+use bottle_probes::catalogue::likely_cause;
 use super::merge::{columns, rows};
 use super::model::Report;
 use crate::gaps::KnownGap;
