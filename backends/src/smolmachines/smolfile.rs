@@ -16,7 +16,6 @@
 //!   loopback gap tracked as claude-bottle issue 75 (under smolvm 0.8.0's TSI the same allow list
 //!   made the guest's own 127.0.0.1 the host's).
 
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
@@ -105,59 +104,73 @@ impl SmolfileSpec {
     }
 }
 
-/// A TOML basic string: quotes, backslashes and control characters escaped; other Unicode kept.
-fn toml_string(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// The Smolfile as smolvm reads it: only the keys the bottle relies on, in smolvm's own names
+/// (its `Smolfile` format: top-level `image`, `entrypoint`, `cmd`, `env`; `[network]
+/// allow_cidrs`). Serialised by `toml`, so quoting and escaping are the serialiser's job.
+#[derive(Serialize)]
+struct Smolfile<'a> {
+    image: &'a str,
+    entrypoint: &'a [String],
+    cmd: &'a [String],
+    /// `NAME=value` entries, as smolvm's `env` key takes them.
+    env: Vec<String>,
+    network: Network,
 }
 
-fn toml_array(values: &[String]) -> String {
-    let items: Vec<String> = values.iter().map(|v| toml_string(v)).collect();
-    format!("[{}]", items.join(", "))
+#[derive(Serialize)]
+struct Network {
+    allow_cidrs: Vec<String>,
 }
 
-/// Renders the Smolfile text.
+/// Renders the Smolfile text: a comment naming the mode, then the typed document.
 pub fn render(spec: &SmolfileSpec) -> String {
-    let env: Vec<String> = spec.env().iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# Rendered by claude-bottle ({} mode). Only what the bottle relies on is set.",
+    let document = Smolfile {
+        image: &spec.image,
+        entrypoint: &spec.entrypoint,
+        cmd: &spec.cmd,
+        env: spec.env().iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        network: Network {
+            allow_cidrs: spec.allow_cidrs(),
+        },
+    };
+    // Strings, string arrays and one table of them: nothing here the serialiser can refuse.
+    let body = toml::to_string(&document).expect("a Smolfile of strings always serialises");
+    format!(
+        "# Rendered by claude-bottle ({} mode). Only what the bottle relies on is set.\n{body}",
         spec.mode.as_str()
-    );
-    let _ = writeln!(out, "image = {}", toml_string(&spec.image));
-    let _ = writeln!(out, "entrypoint = {}", toml_array(&spec.entrypoint));
-    let _ = writeln!(out, "cmd = {}", toml_array(&spec.cmd));
-    let _ = writeln!(out, "env = {}", toml_array(&env));
-    let _ = writeln!(out);
-    let _ = writeln!(out, "[network]");
-    let _ = writeln!(out, "allow_cidrs = {}", toml_array(&spec.allow_cidrs()));
-    out
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Quotes, backslashes, control characters and other Unicode survive the round trip through
+    /// a TOML parser unchanged (the escaping the serialiser chose is its business).
     #[test]
-    fn strings_escape_quotes_backslashes_and_controls() {
-        assert_eq!(toml_string(r#"a"b\c"#), r#""a\"b\\c""#);
-        assert_eq!(toml_string("x\u{1}y\n"), r#""x\u0001y\n""#);
-        assert_eq!(toml_string("é = ü"), "\"é = ü\"");
+    fn strings_with_quotes_backslashes_and_controls_parse_back_unchanged() {
+        let awkward = [r#"a"b\c"#, "x\u{1}y\n", "é = ü", "it's", "'both\" kinds'"];
+        let spec = SmolfileSpec {
+            mode: Mode::Linux,
+            image: awkward[0].into(),
+            entrypoint: awkward.iter().map(|s| s.to_string()).collect(),
+            cmd: awkward.iter().rev().map(|s| s.to_string()).collect(),
+            bundle_ip: Ipv4Addr::new(10, 0, 0, 2),
+            pipelock_port: 3128,
+            extra_env: vec![("AWKWARD".into(), awkward[1].into())],
+        };
+        let parsed: toml::Table = toml::from_str(&render(&spec)).unwrap();
+        let strings = |key: &str| -> Vec<String> {
+            parsed[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(parsed["image"].as_str(), Some(awkward[0]));
+        assert_eq!(strings("entrypoint"), spec.entrypoint);
+        assert_eq!(strings("cmd"), spec.cmd);
+        assert_eq!(strings("env").last().map(String::as_str), Some("AWKWARD=x\u{1}y\n"));
     }
 }
