@@ -15,6 +15,7 @@ pub mod sabotage;
 pub mod select;
 pub mod selftest;
 pub mod suite;
+pub mod target;
 pub mod verdict;
 
 pub use config::BottleConfig;
