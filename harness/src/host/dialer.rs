@@ -1,0 +1,93 @@
+//! This machine dialling the agent's inbound listener while the probe exec runs, through one of
+//! the harness's bridges only.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use bottle_backends::Topology;
+
+use super::canaries::HostCanaries;
+
+/// This machine dialling the agent's inbound listener while the probe exec runs, but only
+/// when this machine has a route to the agent through one of the harness's bridges (with the
+/// host block in place it has none, which is the point). It never dials through the default
+/// route: that would send the agent's address to a gateway that is not the harness's.
+pub struct HostDialer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HostDialer {
+    pub fn start(topology: &Topology, canaries: &HostCanaries) -> Option<Self> {
+        let port = topology.inbound_port?;
+        let mut targets = Vec::new();
+        let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+        if routed_via_bridge(topology.agent_ip, &table) {
+            targets.push(SocketAddr::new(topology.agent_ip.into(), port));
+        }
+        // An agent network with IPv6 has this machine's address as its gateway: on-link.
+        if let (Some(ip), Some(_)) = (topology.agent_ip_v6, topology.agent_network.gateway_v6) {
+            targets.push(SocketAddr::new(ip.into(), port));
+        }
+        if targets.is_empty() {
+            return None;
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // One dialer per target, so that a target that swallows tries does not starve the
+        // others. Bounded: at most 200 tries each (10 s or more), usually ended with the probe exec.
+        for target in targets {
+            let (flag, sink) = (stop.clone(), canaries.sink.clone());
+            std::thread::spawn(move || {
+                bottle_fixtures::canary::dial("host-dialer", target, &sink, 200, Some(&flag))
+            });
+        }
+        Some(Self { stop })
+    }
+}
+
+impl Drop for HostDialer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Whether `/proc/net/route` has a route other than the default one that covers `ip` and
+/// goes out through a Docker bridge (`br-*`, `docker0`).
+pub fn routed_via_bridge(ip: Ipv4Addr, table: &str) -> bool {
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(iface), Some(dest), Some(mask)) = (fields.first(), fields.get(1), fields.get(7))
+        else {
+            return false;
+        };
+        let parse = |hex: &str| {
+            u32::from_str_radix(hex, 16)
+                .ok()
+                .map(|v| u32::from_be_bytes(v.to_le_bytes()))
+        };
+        let (Some(dest), Some(mask)) = (parse(dest), parse(mask)) else {
+            return false;
+        };
+        mask != 0
+            && (u32::from(ip) & mask) == dest
+            && (iface.starts_with("br-") || *iface == "docker0")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_bridge_routes_count_never_the_default_route() {
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                     eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+                     br-1a2b\t0005D20A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                     eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+        // 10.210.5.3 is on the bridge's /24.
+        assert!(routed_via_bridge(Ipv4Addr::new(10, 210, 5, 3), table));
+        // Only the default route covers 10.210.6.3: never dialled.
+        assert!(!routed_via_bridge(Ipv4Addr::new(10, 210, 6, 3), table));
+        // A route through a non-bridge interface does not count either.
+        assert!(!routed_via_bridge(Ipv4Addr::new(192, 0, 2, 7), table));
+    }
+}
