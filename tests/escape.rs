@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bottle_backends::{Availability, BottleBackend, Sabotage};
+use bottle_harness::run::{self, RunOptions};
 use bottle_harness::select::{self, AnyBackend, BackendKind};
-use bottle_harness::suite::{self, RunOptions};
 use bottle_harness::{report, BottleConfig, Report, Verdict};
 use bottle_probes::catalogue::CATALOGUE;
 use clap::Parser;
@@ -57,11 +57,11 @@ fn options(kind: BackendKind, sabotage: Sabotage) -> RunOptions {
     options
 }
 
-fn run_suite(kind: BackendKind, on_report: Option<suite::ReportHook>) -> Result<Report, String> {
+fn run_suite(kind: BackendKind, on_report: Option<run::ReportHook>) -> Result<Report, String> {
     let mut options = options(kind, Sabotage::default());
     options.on_report = on_report;
     runtime()
-        .block_on(suite::run(&options))
+        .block_on(run::run(&options))
         .map_err(|e| e.to_string())
 }
 
@@ -115,7 +115,7 @@ fn across_processes(kind: BackendKind, run_id: &str) -> Result<Report, String> {
     let held = Arc::new(Mutex::new(Some(lock)));
     let hook = {
         let (held, path) = (held.clone(), result_path.clone());
-        suite::ReportHook(Arc::new(move |report: &Report| {
+        run::ReportHook(Arc::new(move |report: &Report| {
             let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
             if store(&path, &report.to_json()).is_ok() {
                 held.take();
@@ -192,7 +192,7 @@ fn broken_bottle(kind: BackendKind, memo: &Shared) -> Result<(), Failed> {
         ..Sabotage::default()
     };
     let report = runtime()
-        .block_on(suite::run(&options(kind, sabotage)))
+        .block_on(run::run(&options(kind, sabotage)))
         .map_err(|e| format!("the sabotaged run failed: {e}"))?;
     let mut problems = Vec::new();
     for id in &broken_must_escape() {
@@ -277,7 +277,7 @@ fn slow_paths(kind: BackendKind) -> Result<(), Failed> {
     let mut options = options(kind, sabotage);
     options.config.timeouts.attempt_ms = SLOW_CEILING_MS;
     let report = runtime()
-        .block_on(suite::run(&options))
+        .block_on(run::run(&options))
         .map_err(|e| format!("the slowed run failed: {e}"))?;
     let expected = [
         // pipelock's 403 is late but arrives within the proxy denials' wait (a control's):

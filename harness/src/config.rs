@@ -85,7 +85,7 @@ impl Default for ProxyConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimeoutConfig {
-    /// Derive the deny timeout from the positive controls' round trip (see `suite::adaptive_timeout`).
+    /// Derive the deny timeout from the positive controls' round trip (see `run::adaptive_timeout`).
     pub adaptive: bool,
     /// The shortest adaptive deny timeout.
     pub floor_ms: u32,

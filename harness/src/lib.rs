@@ -1,6 +1,6 @@
 //! The escape-suite runner: configuration, the plan of attempts, verdicts, reports, and the
 //! orchestration of a run on a backend. The `bottle-escape` binary and the `escape` test target
-//! are thin layers over [`suite`].
+//! are thin layers over [`run`].
 
 pub mod bench;
 pub mod binaries;
@@ -11,16 +11,18 @@ pub mod gaps;
 pub mod host;
 pub mod plan;
 pub mod report;
+pub mod run;
 pub mod sabotage;
 pub mod select;
 pub mod selftest;
-pub mod suite;
 pub mod target;
 pub mod verdict;
 
 pub use config::BottleConfig;
 pub use errors::{exit, HarnessError};
 pub use report::Report;
+/// The old home of [`run`], kept so `bottle_harness::suite::...` paths still work.
+pub use run as suite;
+pub use run::RunOptions;
 pub use select::{AnyBackend, BackendKind};
-pub use suite::RunOptions;
 pub use verdict::{ProbeResult, Verdict};

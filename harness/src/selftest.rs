@@ -8,7 +8,7 @@ use bottle_backends::Sabotage;
 use serde::Serialize;
 
 use crate::errors::HarnessError;
-use crate::suite::{self, RunOptions};
+use crate::run::{self, RunOptions};
 use crate::verdict::Verdict;
 
 /// One broken bottle and the probes that must catch it.
@@ -246,7 +246,7 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
     options.detach_teardown = false;
     options.keep = false;
     options.only = None;
-    let clean = suite::run(&options).await?;
+    let clean = run::run(&options).await?;
     let clean_detail: Vec<String> = clean
         .results
         .iter()
@@ -260,7 +260,7 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
         }
         let mut broken = options.clone();
         broken.sabotage = (case.sabotage)();
-        let report = suite::run(&broken).await?;
+        let report = run::run(&broken).await?;
         let verdict_of = |id: &str| {
             report
                 .results

@@ -120,6 +120,13 @@ pub struct Evidence<'a> {
     /// The harness's own ends of its liveness connections: their records are expected even
     /// when the nonce never got through.
     pub liveness_peers: &'a [std::net::SocketAddr],
+    // R-shim: replaced by V's implementation at merge (the two fields of contract 1).
+    /// The timeout each attempt actually got in the exec, by attempt id, where it differs from the
+    /// plan's (today: the adaptive deny attempts get the probe's adaptive timeout). The report shows these.
+    pub applied_timeouts_ms: &'a BTreeMap<String, u32>,
+    /// Attempts not to judge: their host address vanished during the run (another bottle's bridge went
+    /// away), so they prove nothing either way. Judged as if they had not been planned.
+    pub vanished_attempts: &'a BTreeSet<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -844,6 +851,20 @@ fn summarise_observed(attempts: &[AttemptEvidence]) -> String {
 
 /// Judges every probe of the plan: controls first, then the probes that depend on them.
 pub fn evaluate(plan: &Plan, evidence: &Evidence) -> Vec<ProbeResult> {
+    // R-shim: replaced by V's implementation at merge. Judges the plan as the exec ran it, as
+    // suite.rs did by editing the plan: the applied timeouts written in, vanished attempts gone.
+    let mut as_run = plan.clone();
+    for probe in &mut as_run.probes {
+        for attempt in &mut probe.attempts {
+            if let Some(ms) = evidence.applied_timeouts_ms.get(&attempt.spec.id) {
+                attempt.spec.timeout_ms = *ms;
+            }
+        }
+        probe
+            .attempts
+            .retain(|a| !evidence.vanished_attempts.contains(&a.spec.id));
+    }
+    let plan = &as_run;
     let unexplained = unexplained(
         plan,
         evidence.records,

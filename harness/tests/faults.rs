@@ -541,8 +541,8 @@ fn taken_subnet_is_retried() -> Result<(), Failed> {
 
 /// A probe that never finishes is cut off by the exec timeout; the bottle is still torn down.
 fn hung_exec_is_cut_off() -> Result<(), Failed> {
+    use bottle_harness::run::{self, RunOptions};
     use bottle_harness::select::{AnyBackend, BackendKind};
-    use bottle_harness::suite::{self, RunOptions};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -551,7 +551,7 @@ fn hung_exec_is_cut_off() -> Result<(), Failed> {
     rt.block_on(async {
         let options = RunOptions::new(BackendKind::Docker, bottle_harness::BottleConfig::default());
         let run_id = bottle_backends::labels::new_run_id();
-        let spec = suite::bottle_spec(&options, &run_id).map_err(|e| e.to_string())?;
+        let spec = run::bottle_spec(&options, &run_id).map_err(|e| e.to_string())?;
         let backend = AnyBackend::new(BackendKind::Docker);
         let result = async {
             let bottle = backend.launch(&spec).await.map_err(|e| e.to_string())?;

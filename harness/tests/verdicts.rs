@@ -274,6 +274,9 @@ impl Scenario {
                 known_gaps: &self.gaps,
                 liveness_nonces: &self.liveness_nonces,
                 liveness_peers: &self.liveness_peers,
+                // R-shim: replaced by V's version of this file at merge.
+                applied_timeouts_ms: &BTreeMap::new(),
+                vanished_attempts: &std::collections::BTreeSet::new(),
             },
         )
     }
@@ -1142,6 +1145,9 @@ fn without_a_metadata_fixture_the_metadata_probes_are_skipped_never_passed() {
             known_gaps: &[],
             liveness_nonces: &[],
             liveness_peers: &[],
+            // R-shim: replaced by V's version of this file at merge.
+            applied_timeouts_ms: &BTreeMap::new(),
+            vanished_attempts: &std::collections::BTreeSet::new(),
         },
     );
     assert_eq!(verdict_of(&results, "metadata.direct"), Verdict::Skipped);

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bottle_harness::report::model::{load_reports, write_file};
+use bottle_harness::run::{self, RunOptions};
 use bottle_harness::select::{self, BackendKind};
-use bottle_harness::suite::{self, RunOptions};
 use bottle_harness::{exit, gaps, report, BottleConfig, HarnessError, Report};
 use bottle_probes::catalogue::CATALOGUE;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -328,7 +328,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
                 options.gap_entries = gap_entries.clone();
                 options.sabotage = sabotage.clone();
                 options.detach_teardown = !wait_teardown;
-                let this = match suite::run(&options).await {
+                let this = match run::run(&options).await {
                     Ok(report) => {
                         let path = json_path_for(report_json.as_ref(), *kind, kinds.len() > 1);
                         emit(&report, format, path.as_ref())?;
@@ -434,7 +434,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         }
         Command::Up => {
             let kind = single(&kinds)?;
-            let bottle = suite::up(&options_for(kind)).await?;
+            let bottle = run::up(&options_for(kind)).await?;
             println!("{}", bottle.run_id);
             Ok(exit::OK)
         }
@@ -447,7 +447,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             let kind = single(&kinds)?;
             let mut options = options_for(kind);
             options.only = check_probe_ids(&probes)?;
-            let report = suite::probe_existing(&options, &bottle).await?;
+            let report = run::probe_existing(&options, &bottle).await?;
             emit(&report, format, report_json.as_ref())?;
             Ok(report.exit_code())
         }
@@ -459,7 +459,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
                 });
             }
             let kind = single(&kinds)?;
-            for run in suite::down(kind, id.as_deref()).await? {
+            for run in run::down(kind, id.as_deref()).await? {
                 println!("removed {run}");
             }
             Ok(exit::OK)

@@ -1,0 +1,33 @@
+//! Running the escape suite on a backend: `run` (up, probe, down, report), `up`, `down`, and
+//! `probe --bottle ID` against a bottle left up. The probe phase is a one-way pipeline
+//! (plan -> exec -> target view -> judge -> report), see [`probe_phase`].
+
+mod adaptive;
+mod availability;
+mod cleaner;
+mod down;
+mod exec;
+mod full_run;
+mod guard;
+mod interrupt;
+mod judge;
+mod known_gaps;
+mod options;
+mod phase;
+mod probe_existing;
+mod probe_phase;
+mod reap;
+mod target_view;
+mod up;
+
+pub use adaptive::{adaptive_timeout, RTT_FACTOR};
+pub use availability::require_available;
+pub use down::down;
+pub use full_run::run;
+pub use interrupt::interrupted;
+pub use known_gaps::{known_gaps, LOOPBACK_GAP_LINK};
+pub use options::{bottle_spec, ReportHook, RunOptions};
+pub use phase::Phase;
+pub use probe_existing::probe_existing;
+pub use reap::reap_stale;
+pub use up::up;

@@ -1,0 +1,77 @@
+//! The phases of a run, named once: the progress lines say which phase a run is in, the fault
+//! hook pauses at the start of one (by the name below), and an error says which phase it
+//! happened in ("during <name>").
+
+use std::fmt;
+
+use crate::errors::HarnessError;
+
+/// A phase of a run, in the order a run goes through them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Removing bottles of earlier runs whose harness process is gone.
+    Reap,
+    /// Preparing the images.
+    Prepare,
+    /// Bringing the bottle up.
+    BringUp,
+    /// The probe exec inside the agent.
+    Probe,
+    /// Liveness checks, records, verdicts: from the end of the exec to the report.
+    Report,
+    /// Removing the bottle.
+    Teardown,
+}
+
+impl Phase {
+    /// The phase's name: in error messages, and what the fault hook's variable names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Reap => "reaping stale bottles",
+            Phase::Prepare => "prepare",
+            Phase::BringUp => "bring-up",
+            Phase::Probe => "probe",
+            Phase::Report => "report",
+            Phase::Teardown => "teardown",
+        }
+    }
+
+    /// What a progress line says while the run is in this phase.
+    pub fn doing(self) -> &'static str {
+        match self {
+            Phase::Reap => "reaping stale bottles",
+            Phase::Prepare => "preparing images",
+            Phase::BringUp => "bringing up bottle",
+            Phase::Probe => "probing",
+            Phase::Report => "reporting",
+            Phase::Teardown => "tearing down",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Wraps an error with the phase it happened in (exit codes are kept).
+pub(crate) fn in_phase(phase: Phase) -> impl Fn(HarnessError) -> HarnessError {
+    move |error| match error {
+        // Unavailability and interrupts keep their own meaning and exit codes.
+        HarnessError::Backend(ref e) if e.is_unavailable() => error,
+        HarnessError::Interrupted(_) | HarnessError::InPhase { .. } => error,
+        other => HarnessError::InPhase {
+            phase,
+            source: Box::new(other),
+        },
+    }
+}
+
+/// A progress line: always traced, and printed on stderr when `enabled`.
+pub(crate) fn progress(enabled: bool, message: &str) {
+    tracing::info!("{message}");
+    if enabled {
+        eprintln!("bottle-escape: {message}");
+    }
+}
