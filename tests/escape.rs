@@ -3,7 +3,7 @@
 //! deliberately broken bottle that the suite turns red.
 //!
 //! Sharing a bottle: nextest runs every trial in its own process, and bringing a bottle up per
-//! probe would cost ~19 bring-ups. Instead the first trial process of a nextest run takes a file
+//! probe would cost one bring-up per probe of the catalogue. Instead the first trial process of a nextest run takes a file
 //! lock (under the target dir, keyed by `NEXTEST_RUN_ID`), runs the whole suite once on one
 //! bottle, tears it down, and writes the report; the other processes wait on the lock and read
 //! that report. Outside nextest (`cargo test`, a direct run) one process runs every trial and
@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use bottle_backends::{Availability, BottleBackend, Sabotage};
 use bottle_harness::run::{self, RunOptions};
+use bottle_harness::sabotage;
 use bottle_harness::select::{self, AnyBackend, BackendKind};
 use bottle_harness::{report, BottleConfig, Report, Verdict};
 use bottle_probes::catalogue::CATALOGUE;
@@ -172,12 +173,16 @@ fn check_probe(kind: BackendKind, id: &str, memo: &Shared) -> Result<(), Failed>
     }
 }
 
-/// Probes that must escape when the agent also sits on the upstream network and the host block
-/// is removed: the union of the two selftest cases (`harness/src/selftest.rs`).
+/// The broken bottle's sabotages: the agent also sits on the upstream network and the host block
+/// is removed.
+const BROKEN: [&sabotage::Named; 2] = [sabotage::AGENT_ON_UPSTREAM, sabotage::NO_HOST_BLOCK];
+
+/// Probes that must escape on the broken bottle: the union of the selftest cases of its
+/// sabotages (`harness/src/selftest.rs`).
 fn broken_must_escape() -> Vec<&'static str> {
     let mut ids: Vec<&'static str> = bottle_harness::selftest::CASES
         .iter()
-        .filter(|case| matches!(case.name, "agent-on-upstream" | "no-host-block"))
+        .filter(|case| BROKEN.iter().any(|named| named.name == case.sabotage.name))
         .flat_map(|case| case.must_escape.iter().copied())
         .collect();
     ids.sort_unstable();
@@ -186,11 +191,10 @@ fn broken_must_escape() -> Vec<&'static str> {
 }
 
 fn broken_bottle(kind: BackendKind, memo: &Shared) -> Result<(), Failed> {
-    let sabotage = Sabotage {
-        agent_on_upstream: true,
-        no_host_block: true,
-        ..Sabotage::default()
-    };
+    let mut sabotage = Sabotage::default();
+    for named in BROKEN {
+        (named.effect)(&mut sabotage);
+    }
     let report = runtime()
         .block_on(run::run(&options(kind, sabotage)))
         .map_err(|e| format!("the sabotaged run failed: {e}"))?;

@@ -72,7 +72,7 @@ enum Command {
         #[arg(long)]
         known_gaps: Option<PathBuf>,
         /// Break the bottle on purpose (comma list; see docs/ci.md). For checking the gate.
-        #[arg(long)]
+        #[arg(long, long_help = bottle_harness::sabotage::help())]
         sabotage: Option<String>,
         /// Wait for the teardown before exiting (default: report first, a detached
         /// `bottle-escape down` removes the bottle right after).
