@@ -24,7 +24,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn of(values: &[u64]) -> Self {
+    pub(crate) fn of(values: &[u64]) -> Self {
         let mut sorted = values.to_vec();
         sorted.sort_unstable();
         if sorted.is_empty() {

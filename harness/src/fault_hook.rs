@@ -24,11 +24,11 @@ use crate::run::Phase;
 pub const ENV: &str = "CLAUDE_BOTTLE_FAULT_PAUSE";
 
 /// The longest pause the hook takes, whatever the variable says.
-pub const MAX_PAUSE_MS: u64 = 10_000;
+pub(crate) const MAX_PAUSE_MS: u64 = 10_000;
 
 /// The pause `value` (the variable's content) asks for at `phase`: `None` when it names another
 /// phase; `Err` when it is malformed.
-pub fn requested_pause(value: &str, phase: Phase) -> Result<Option<u64>, String> {
+pub(crate) fn requested_pause(value: &str, phase: Phase) -> Result<Option<u64>, String> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);
@@ -44,7 +44,7 @@ pub fn requested_pause(value: &str, phase: Phase) -> Result<Option<u64>, String>
 }
 
 /// Pauses at the start of `phase` if [`ENV`] asks for it; see the module documentation.
-pub async fn pause_at(phase: Phase) {
+pub(crate) async fn pause_at(phase: Phase) {
     let Ok(value) = std::env::var(ENV) else {
         return;
     };

@@ -21,7 +21,7 @@ pub struct Named {
 
 impl Named {
     /// A correct bottle with only this breakage.
-    pub fn sabotage(&self) -> Sabotage {
+    pub(crate) fn sabotage(&self) -> Sabotage {
         let mut sabotage = Sabotage::default();
         (self.effect)(&mut sabotage);
         sabotage
@@ -106,7 +106,7 @@ pub const TABLE: &[&Named] = &[
 ];
 
 /// The sabotage called `name`.
-pub fn find(name: &str) -> Option<&'static Named> {
+pub(crate) fn find(name: &str) -> Option<&'static Named> {
     TABLE.iter().copied().find(|named| named.name == name)
 }
 
@@ -128,12 +128,11 @@ pub fn parse(list: &str) -> Result<Sabotage, HarnessError> {
     Ok(sabotage)
 }
 
-/// The long help of `--sabotage`: what it is for, then every name with what it breaks.
+/// The list `run --help` ends with (clap's `after_help`, so the options keep their layout):
+/// every name `--sabotage` takes, with what it breaks.
 pub fn help() -> String {
     let width = TABLE.iter().map(|n| n.name.len()).max().unwrap_or(0);
-    let mut text = String::from(
-        "Break the bottle on purpose (comma list; see docs/ci.md). For checking the gate.\n\nSabotages:",
-    );
+    let mut text = String::from("Sabotages (--sabotage):");
     for named in TABLE {
         text.push_str(&format!(
             "\n  {:<width$}  {}",

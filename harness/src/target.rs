@@ -19,7 +19,7 @@ pub enum Target {
 }
 
 impl Target {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Target::HostLoopback => "host loopback canary",
             Target::HostAllInterfaces => "host all-interfaces canary",

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Every IPv4 address of this machine except loopback: interfaces, docker0, bridges. These are
 /// the only non-container addresses the suite ever sends to. Never the default gateway.
-pub fn host_addresses() -> Vec<Ipv4Addr> {
+pub(crate) fn host_addresses() -> Vec<Ipv4Addr> {
     let mut addrs: Vec<Ipv4Addr> = if_addrs::get_if_addrs()
         .unwrap_or_default()
         .into_iter()
@@ -21,7 +21,7 @@ pub fn host_addresses() -> Vec<Ipv4Addr> {
 
 /// This machine's IPv6 addresses, except loopback: (global and unique-local, link-local).
 /// Like the IPv4 list, only this machine's own addresses, never a router's.
-pub fn host_addresses_v6() -> (Vec<Ipv6Addr>, Vec<Ipv6Addr>) {
+pub(crate) fn host_addresses_v6() -> (Vec<Ipv6Addr>, Vec<Ipv6Addr>) {
     let mut routable = Vec::new();
     let mut link_local = Vec::new();
     // /proc/net/if_inet6 lists link-local addresses too (the interface-address crate skips
@@ -47,7 +47,7 @@ pub fn host_addresses_v6() -> (Vec<Ipv6Addr>, Vec<Ipv6Addr>) {
 }
 
 /// The three address lists as one, IPv4 first: the addresses a run aims at on this machine.
-pub fn all_host_addresses(
+pub(crate) fn all_host_addresses(
     v4: &[Ipv4Addr],
     v6: &[Ipv6Addr],
     link_local: &[Ipv6Addr],

@@ -23,7 +23,7 @@ pub struct HostCanaries {
 }
 
 impl HostCanaries {
-    pub fn start() -> Result<Self, HarnessError> {
+    pub(crate) fn start() -> Result<Self, HarnessError> {
         let sink = RecordSink::default();
         let fail = |e: bottle_fixtures::FixtureError| HarnessError::HostCanary(e.to_string());
         let loopback = Canary::start(

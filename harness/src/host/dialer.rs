@@ -11,12 +11,12 @@ use super::canaries::HostCanaries;
 /// when this machine has a route to the agent through one of the harness's bridges (with the
 /// host block in place it has none, which is the point). It never dials through the default
 /// route: that would send the agent's address to a gateway that is not the harness's.
-pub struct HostDialer {
+pub(crate) struct HostDialer {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl HostDialer {
-    pub fn start(topology: &Topology, canaries: &HostCanaries) -> Option<Self> {
+    pub(crate) fn start(topology: &Topology, canaries: &HostCanaries) -> Option<Self> {
         let port = topology.inbound_port?;
         let mut targets = Vec::new();
         let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
@@ -51,7 +51,7 @@ impl Drop for HostDialer {
 
 /// Whether `/proc/net/route` has a route other than the default one that covers `ip` and
 /// goes out through a Docker bridge (`br-*`, `docker0`).
-pub fn routed_via_bridge(ip: Ipv4Addr, table: &str) -> bool {
+fn routed_via_bridge(ip: Ipv4Addr, table: &str) -> bool {
     table.lines().skip(1).any(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let (Some(iface), Some(dest), Some(mask)) = (fields.first(), fields.get(1), fields.get(7))

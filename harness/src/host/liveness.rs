@@ -162,7 +162,7 @@ fn ipv4_checks(
 /// Sends one check; the target's records decide whether it counts (see `verdict`).
 /// `own_ends` collects the harness's end of every connection and socket it opens, so the
 /// targets' records of these checks are recognised even when the nonce never got through.
-pub fn send_liveness(
+pub(crate) fn send_liveness(
     check: &LivenessCheck,
     own_ends: &std::sync::Mutex<Vec<SocketAddr>>,
 ) -> Result<(), String> {

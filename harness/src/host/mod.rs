@@ -12,7 +12,8 @@ mod liveness;
 
 /// The old home of [`Target`](crate::target::Target), kept so `crate::host::Target` still works.
 pub use crate::target::Target;
-pub use addresses::{all_host_addresses, host_addresses, host_addresses_v6};
+pub(crate) use addresses::{all_host_addresses, host_addresses, host_addresses_v6};
 pub use canaries::HostCanaries;
-pub use dialer::{routed_via_bridge, HostDialer};
-pub use liveness::{liveness_checks, send_liveness, CheckKind, LivenessCheck};
+pub(crate) use dialer::HostDialer;
+pub(crate) use liveness::send_liveness;
+pub use liveness::{liveness_checks, CheckKind, LivenessCheck};

@@ -6,7 +6,7 @@ use crate::errors::HarnessError;
 use crate::select::AnyBackend;
 
 /// Checks availability; `Unavailable` becomes the error that exits 3.
-pub async fn require_available(backend: &AnyBackend) -> Result<String, HarnessError> {
+pub(crate) async fn require_available(backend: &AnyBackend) -> Result<String, HarnessError> {
     match backend.availability().await {
         Availability::Available { version } => Ok(version),
         Availability::Unavailable { reason } => Err(HarnessError::Backend(

@@ -11,7 +11,7 @@ use crate::select::AnyBackend;
 const INTERRUPT_SWEEP_FOR: Duration = Duration::from_secs(5);
 
 /// Waits for SIGINT or SIGTERM; names the signal.
-pub async fn interrupted() -> &'static str {
+pub(super) async fn interrupted() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(term) => term,

@@ -6,13 +6,13 @@ use crate::select::BackendKind;
 use crate::verdict::KnownGap;
 
 /// Where the smolvm loopback limitation is tracked.
-pub const LOOPBACK_GAP_LINK: &str = "claude-bottle issue 75";
+pub(crate) const LOOPBACK_GAP_LINK: &str = "claude-bottle issue 75";
 
 /// Known gaps per backend. Docker has none: every probe must be contained. smolmachines in the
 /// Docker Desktop mode allows the host's loopback (the bundle's ports are published there, and
 /// smolvm's TCP allows carry no ports), so every service on the host's loopback is open to the
 /// agent: claude-bottle issue 75.
-pub fn known_gaps(backend: BackendKind) -> Vec<KnownGap> {
+pub(crate) fn known_gaps(backend: BackendKind) -> Vec<KnownGap> {
     use bottle_backends::smolmachines::smolfile::Mode;
     match backend {
         BackendKind::Docker => Vec::new(),

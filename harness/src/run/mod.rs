@@ -20,14 +20,10 @@ mod reap;
 mod target_view;
 mod up;
 
-pub use adaptive::{adaptive_timeout, RTT_FACTOR};
-pub use availability::require_available;
+pub(crate) use availability::require_available;
 pub use down::down;
 pub use full_run::run;
-pub use interrupt::interrupted;
-pub use known_gaps::{known_gaps, LOOPBACK_GAP_LINK};
 pub use options::{bottle_spec, ReportHook, RunOptions};
 pub use phase::Phase;
 pub use probe_existing::probe_existing;
-pub use reap::reap_stale;
 pub use up::up;

@@ -25,7 +25,7 @@ pub enum Phase {
 
 impl Phase {
     /// The phase's name: in error messages, and what the fault hook's variable names.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Phase::Reap => "reaping stale bottles",
             Phase::Prepare => "prepare",
@@ -37,7 +37,7 @@ impl Phase {
     }
 
     /// What a progress line says while the run is in this phase.
-    pub fn doing(self) -> &'static str {
+    pub(crate) fn doing(self) -> &'static str {
         match self {
             Phase::Reap => "reaping stale bottles",
             Phase::Prepare => "preparing images",

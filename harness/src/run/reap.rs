@@ -9,7 +9,7 @@ use crate::select::AnyBackend;
 /// Removes bottles whose harness process is gone (killed runs, or runs whose detached cleaner
 /// is still at work). Best effort: a bottle that cannot be removed now is reported and left for
 /// the next run; it never fails this one. Returns the run ids removed.
-pub async fn reap_stale(backend: &AnyBackend) -> Result<Vec<String>, HarnessError> {
+pub(super) async fn reap_stale(backend: &AnyBackend) -> Result<Vec<String>, HarnessError> {
     let stale: Vec<String> = backend
         .list_runs(true)
         .await?
