@@ -24,10 +24,10 @@ pub enum HarnessError {
     Write { path: PathBuf, reason: String },
     #[error("interrupted by {0}; the bottle was torn down")]
     Interrupted(&'static str),
-    /// A failure during a named phase of a run (reaping, prepare, bring-up, probe, teardown).
+    /// A failure during a named phase of a run (prepare, bring-up, probe, teardown).
     #[error("during {phase}: {source}")]
     InPhase {
-        phase: crate::run::Phase,
+        phase: &'static str,
         #[source]
         source: Box<HarnessError>,
     },

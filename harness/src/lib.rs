@@ -6,7 +6,6 @@ pub mod bench;
 pub mod binaries;
 pub mod config;
 pub mod errors;
-pub mod fault_hook;
 pub mod gaps;
 pub mod host;
 pub mod plan;
@@ -23,6 +22,8 @@ pub use errors::{exit, HarnessError};
 pub use report::Report;
 /// The old home of [`run`], kept so `bottle_harness::suite::...` paths still work.
 pub use run as suite;
+/// The fault hook's old home, kept so `bottle_harness::fault_hook::ENV` still works.
+pub use run::fault_hook;
 pub use run::RunOptions;
 pub use select::{AnyBackend, BackendKind};
 pub use verdict::{ProbeResult, Verdict};

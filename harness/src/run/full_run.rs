@@ -13,7 +13,7 @@ use super::cleaner::spawn_cleaner;
 use super::guard::TeardownGuard;
 use super::interrupt::{interrupted, teardown_after_interrupt};
 use super::options::{bottle_spec, RunOptions};
-use super::phase::{in_phase, progress, Phase};
+use super::phase::{progress, Phase};
 use super::probe_phase::probe_bottle;
 use super::reap::reap_stale;
 use crate::errors::HarnessError;
@@ -142,7 +142,7 @@ async fn tear_down(
     run_id: &str,
 ) -> Result<(), HarnessError> {
     let show = options.progress;
-    crate::fault_hook::pause_at(Phase::Teardown).await;
+    super::fault_hook::pause_at(Phase::Teardown).await;
     if !options.keep && options.detach_teardown && spawn_cleaner(options.backend, run_id) {
         progress(
             show,
@@ -162,5 +162,18 @@ async fn tear_down(
             &format!("kept bottle {run_id}; remove it with `bottle-escape down {run_id}`"),
         );
         Ok(())
+    }
+}
+
+/// Wraps an error with the phase it happened in (exit codes are kept).
+fn in_phase(phase: Phase) -> impl Fn(HarnessError) -> HarnessError {
+    move |error| match error {
+        // Unavailability and interrupts keep their own meaning and exit codes.
+        HarnessError::Backend(ref e) if e.is_unavailable() => error,
+        HarnessError::Interrupted(_) | HarnessError::InPhase { .. } => error,
+        other => HarnessError::InPhase {
+            phase: phase.name(),
+            source: Box::new(other),
+        },
     }
 }

@@ -7,6 +7,7 @@ mod availability;
 mod cleaner;
 mod down;
 mod exec;
+pub mod fault_hook;
 mod full_run;
 mod guard;
 mod interrupt;

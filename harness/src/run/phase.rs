@@ -1,10 +1,9 @@
 //! The phases of a run, named once: the progress lines say which phase a run is in, the fault
 //! hook pauses at the start of one (by the name below), and an error says which phase it
-//! happened in ("during <name>").
+//! happened in ("during <name>"; `HarnessError::InPhase` carries the name, as `errors` sits
+//! below `run` and must not depend on it).
 
 use std::fmt;
-
-use crate::errors::HarnessError;
 
 /// A phase of a run, in the order a run goes through them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,19 +51,6 @@ impl Phase {
 impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// Wraps an error with the phase it happened in (exit codes are kept).
-pub(crate) fn in_phase(phase: Phase) -> impl Fn(HarnessError) -> HarnessError {
-    move |error| match error {
-        // Unavailability and interrupts keep their own meaning and exit codes.
-        HarnessError::Backend(ref e) if e.is_unavailable() => error,
-        HarnessError::Interrupted(_) | HarnessError::InPhase { .. } => error,
-        other => HarnessError::InPhase {
-            phase,
-            source: Box::new(other),
-        },
     }
 }
 

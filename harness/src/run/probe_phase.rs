@@ -52,7 +52,7 @@ pub(crate) async fn probe_bottle(
     );
     let exec = execute(backend, bottle, &plan, &canaries, options).await;
     let report_started = Instant::now();
-    crate::fault_hook::pause_at(Phase::Report).await;
+    super::fault_hook::pause_at(Phase::Report).await;
     let view = observe_targets(
         backend,
         bottle,

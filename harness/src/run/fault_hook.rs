@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use crate::run::Phase;
+use super::phase::Phase;
 
 /// The environment variable naming the phase and the pause: `<phase>:<ms>`.
 pub const ENV: &str = "CLAUDE_BOTTLE_FAULT_PAUSE";
