@@ -2,7 +2,7 @@
 //! the host, a fresh nonce per attempt, and the harness-owned target each attempt depends on.
 //!
 //! [`build`] walks the catalogue and hands each probe to the builder of its family (one module
-//! per family); [`Attempts`](attempts::Attempts) gives every attempt its id, stage, timeout and
+//! per family); `attempts::Attempts` gives every attempt its id, stage, timeout and
 //! nonce, in the order the probe's builder adds them.
 
 mod attempts;

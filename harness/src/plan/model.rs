@@ -57,7 +57,7 @@ pub struct Plan {
 #[derive(Clone, Debug)]
 pub struct HostSide {
     pub loopback_canary: SocketAddr,
-    /// The IPv6 loopback canary ([::1]), when this machine has IPv6.
+    /// The IPv6 loopback canary (`[::1]`), when this machine has IPv6.
     pub loopback_canary_v6: Option<SocketAddr>,
     /// The all-interfaces canary's port (dual-stack when this machine has IPv6).
     pub all_interfaces_port: u16,

@@ -2,10 +2,9 @@
 //! start of a [`Phase`], so that a test can deliver SIGINT/SIGTERM *inside* a phase that is
 //! otherwise too short to hit by reacting to a log line (the report phase takes about 60 ms).
 //!
-//! `CLAUDE_BOTTLE_FAULT_PAUSE=<phase>:<ms>` (`<phase>` is the phase's [`Phase::name`]) makes
-//! [`pause_at`]`(<phase>)` log
-//! `fault hook: pausing <ms> ms at <phase>` (tracing, info), sleep `ms` milliseconds (capped at
-//! [`MAX_PAUSE_MS`]) and then log `fault hook: resumed at <phase>`. The sleep is a tokio sleep, so
+//! `CLAUDE_BOTTLE_FAULT_PAUSE=<phase>:<ms>` (`<phase>` is the phase's `Phase::name`) makes
+//! `pause_at(<phase>)` log `fault hook: pausing <ms> ms at <phase>` (tracing, info), sleep `ms`
+//! milliseconds (capped at `MAX_PAUSE_MS`) and then log `fault hook: resumed at <phase>`. The sleep is a tokio sleep, so
 //! it is cancelled like any other work of the phase when `run::run` drops the run on a signal: a
 //! test that sees the pause line and never the resume line knows its signal landed in the phase.
 //!

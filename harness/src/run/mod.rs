@@ -1,6 +1,6 @@
 //! Running the escape suite on a backend: `run` (up, probe, down, report), `up`, `down`, and
 //! `probe --bottle ID` against a bottle left up. The probe phase is a one-way pipeline
-//! (plan -> exec -> target view -> judge -> report), see [`probe_phase`].
+//! (plan -> exec -> target view -> judge -> report), see `probe_phase`.
 
 mod adaptive;
 mod availability;

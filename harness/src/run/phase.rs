@@ -1,6 +1,6 @@
 //! The phases of a run, named once: the progress lines say which phase a run is in, the fault
 //! hook pauses at the start of one (by the name below), and an error says which phase it
-//! happened in ("during <name>"; `HarnessError::InPhase` carries the name, as `errors` sits
+//! happened in (`during <name>`; `HarnessError::InPhase` carries the name, as `errors` sits
 //! below `run` and must not depend on it).
 
 use std::fmt;
