@@ -4,9 +4,10 @@
 //!
 //! `CLAUDE_BOTTLE_FAULT_PAUSE=<phase>:<ms>` (`<phase>` is the phase's `Phase::name`) makes
 //! `pause_at(<phase>)` log `fault hook: pausing <ms> ms at <phase>` (tracing, info), sleep `ms`
-//! milliseconds (capped at `MAX_PAUSE_MS`) and then log `fault hook: resumed at <phase>`. The sleep is a tokio sleep, so
-//! it is cancelled like any other work of the phase when `run::run` drops the run on a signal: a
-//! test that sees the pause line and never the resume line knows its signal landed in the phase.
+//! milliseconds (capped at `MAX_PAUSE_MS`) and then log `fault hook: resumed at <phase>`. The
+//! sleep is a tokio sleep, so it is cancelled like any other work of the phase when `run::run`
+//! drops the run on a signal: a test that sees the pause line and never the resume line knows
+//! its signal landed in the phase.
 //!
 //! Unset, empty, naming another phase, or malformed (logged as a warning), it does nothing. The
 //! hook only ever delays a run; it cannot change what a run observes or concludes.
