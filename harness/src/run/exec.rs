@@ -95,20 +95,24 @@ pub(crate) async fn execute(
                 .unwrap_or(0)
         })
         .unwrap_or(0);
-    // What the probe gave the adaptive attempts, for the report.
-    let applied_timeouts_ms = attempts
-        .iter()
-        .filter(|a| a.stage == Stage::Adaptive && a.timeout_ms != deny_timeout_ms)
-        .map(|a| (a.id.clone(), deny_timeout_ms))
-        .collect();
     ExecOutcome {
         output,
         control_rtt_ms,
         deny_timeout_ms,
-        applied_timeouts_ms,
+        applied_timeouts_ms: applied_timeouts(&attempts, deny_timeout_ms),
         longest_attempt_ms,
         probe_ms: execs_started.elapsed().as_millis() as u64,
     }
+}
+
+/// What the probe gave the attempts where it differs from the plan: the adaptive attempts run
+/// with the deny timeout the controls' round trip set.
+fn applied_timeouts(attempts: &[&AttemptSpec], deny_timeout_ms: u32) -> BTreeMap<String, u32> {
+    attempts
+        .iter()
+        .filter(|a| a.stage == Stage::Adaptive && a.timeout_ms != deny_timeout_ms)
+        .map(|a| (a.id.clone(), deny_timeout_ms))
+        .collect()
 }
 
 /// The probe's exec with `attempts`; the parsed output or why not.
@@ -208,5 +212,37 @@ fn interpret(
         )),
         Ok(output) => ProbeOutput::parse(&output.stdout, session, ids)
             .map_err(|e| format!("the probe output was rejected: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bottle_probes::AttemptKind;
+
+    fn spec(id: &str, stage: Stage, timeout_ms: u32) -> AttemptSpec {
+        AttemptSpec {
+            id: id.into(),
+            kind: AttemptKind::UnixSockets,
+            nonce: "n".into(),
+            timeout_ms,
+            stage,
+        }
+    }
+
+    #[test]
+    fn only_adaptive_attempts_get_the_deny_timeout_and_the_budget_covers_the_stages() {
+        let specs = [
+            spec("control", Stage::Control, 5000),
+            spec("sweep", Stage::Fixed, 8000),
+            spec("deny", Stage::Adaptive, 1500),
+            spec("deny-at-it", Stage::Adaptive, 700),
+        ];
+        let attempts: Vec<&AttemptSpec> = specs.iter().collect();
+        let applied = applied_timeouts(&attempts, 700);
+        assert_eq!(applied, BTreeMap::from([("deny".to_string(), 700)]));
+        // The controls, then the longer of the fixed and the adaptive stage (at its ceiling).
+        assert_eq!(exec_budget_ms(&attempts, false), 5000 + 8000);
+        assert_eq!(exec_budget_ms(&attempts, true), 5000 + 8000 + 1500 + 700);
     }
 }

@@ -245,3 +245,107 @@ fn liveness_by_target(
     }
     liveness
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{PlannedAttempt, PlannedProbe};
+    use bottle_probes::wire::{AttemptSpec, Stage};
+
+    fn attempt(id: &str, kind: AttemptKind, target: Option<Target>) -> PlannedAttempt {
+        PlannedAttempt {
+            spec: AttemptSpec {
+                id: id.into(),
+                kind,
+                nonce: format!("nonce-{id}"),
+                timeout_ms: 1500,
+                stage: Stage::Adaptive,
+            },
+            target,
+            destination: id.into(),
+        }
+    }
+
+    #[test]
+    fn only_attempts_at_a_vanished_address_of_this_machine_vanish() {
+        let gone: IpAddr = "192.0.2.9".parse().unwrap();
+        let gone_v6: IpAddr = "fe80::9".parse().unwrap();
+        let host = Some(Target::HostAllInterfaces);
+        let attempts = vec![
+            attempt(
+                "tcp-host",
+                AttemptKind::Tcp {
+                    addr: SocketAddr::new(gone, 41001),
+                },
+                host,
+            ),
+            // The same address as another target's is not this machine's address.
+            attempt(
+                "tcp-public",
+                AttemptKind::Tcp {
+                    addr: SocketAddr::new(gone, 80),
+                },
+                Some(Target::Public),
+            ),
+            attempt(
+                "tcp-present",
+                AttemptKind::Tcp {
+                    addr: "192.0.2.2:41001".parse().unwrap(),
+                },
+                host,
+            ),
+            attempt(
+                "link-local",
+                AttemptKind::TcpLinkLocal {
+                    ip: "fe80::9".parse().unwrap(),
+                    port: 41001,
+                },
+                host,
+            ),
+            attempt(
+                "link-local-present",
+                AttemptKind::TcpLinkLocal {
+                    ip: "fe80::1".parse().unwrap(),
+                    port: 41001,
+                },
+                host,
+            ),
+            attempt("ping-host", AttemptKind::Ping { ip: gone }, host),
+            attempt(
+                "ping-public",
+                AttemptKind::Ping { ip: gone },
+                Some(Target::Public),
+            ),
+            attempt(
+                "udp-host",
+                AttemptKind::Udp {
+                    addr: SocketAddr::new(gone, 7),
+                },
+                host,
+            ),
+        ];
+        let plan = Plan {
+            session: "s".into(),
+            probes: vec![PlannedProbe {
+                spec: bottle_probes::catalogue::find("localhost.host_addresses").unwrap(),
+                attempts,
+                skipped: None,
+            }],
+            agent_ips: vec![],
+            bundle_upstream_ip: "10.0.0.2".parse().unwrap(),
+            bundle_ip: "10.0.0.3".parse().unwrap(),
+            declared_ports: vec![],
+            resolver_owned: true,
+            expected_resolver: None,
+            allowed_host: "a".into(),
+            denied_host: "b".into(),
+            dialers: vec![],
+        };
+        let vanished = vanished_attempts(&plan, &[gone, gone_v6]);
+        assert_eq!(
+            vanished.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["link-local", "ping-host", "tcp-host"]
+        );
+        assert!(vanished_attempts(&plan, &[]).is_empty());
+    }
+}
