@@ -266,6 +266,27 @@ mod tests {
         }
     }
 
+    /// A plan of one probe with `attempts`.
+    fn plan_of(attempts: Vec<PlannedAttempt>) -> Plan {
+        Plan {
+            session: "s".into(),
+            probes: vec![PlannedProbe {
+                spec: bottle_probes::catalogue::find("localhost.host_addresses").unwrap(),
+                attempts,
+                skipped: None,
+            }],
+            agent_ips: vec![],
+            bundle_upstream_ip: "10.0.0.2".parse().unwrap(),
+            bundle_ip: "10.0.0.3".parse().unwrap(),
+            declared_ports: vec![],
+            resolver_owned: true,
+            expected_resolver: None,
+            allowed_host: "a".into(),
+            denied_host: "b".into(),
+            dialers: vec![],
+        }
+    }
+
     #[test]
     fn only_attempts_at_a_vanished_address_of_this_machine_vanish() {
         let gone: IpAddr = "192.0.2.9".parse().unwrap();
@@ -324,23 +345,7 @@ mod tests {
                 host,
             ),
         ];
-        let plan = Plan {
-            session: "s".into(),
-            probes: vec![PlannedProbe {
-                spec: bottle_probes::catalogue::find("localhost.host_addresses").unwrap(),
-                attempts,
-                skipped: None,
-            }],
-            agent_ips: vec![],
-            bundle_upstream_ip: "10.0.0.2".parse().unwrap(),
-            bundle_ip: "10.0.0.3".parse().unwrap(),
-            declared_ports: vec![],
-            resolver_owned: true,
-            expected_resolver: None,
-            allowed_host: "a".into(),
-            denied_host: "b".into(),
-            dialers: vec![],
-        };
+        let plan = plan_of(attempts);
         let vanished = vanished_attempts(&plan, &[gone, gone_v6]);
         assert_eq!(
             vanished.iter().map(String::as_str).collect::<Vec<_>>(),
