@@ -3,7 +3,7 @@
 //! deliberately broken bottle that the suite turns red.
 //!
 //! Sharing a bottle: nextest runs every trial in its own process, and bringing a bottle up per
-//! probe would cost ~19 bring-ups. Instead the first trial process of a nextest run takes a file
+//! probe would cost one bring-up per probe of the catalogue. Instead the first trial process of a nextest run takes a file
 //! lock (under the target dir, keyed by `NEXTEST_RUN_ID`), runs the whole suite once on one
 //! bottle, tears it down, and writes the report; the other processes wait on the lock and read
 //! that report. Outside nextest (`cargo test`, a direct run) one process runs every trial and
@@ -20,8 +20,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bottle_backends::{Availability, BottleBackend, Sabotage};
+use bottle_harness::run::{self, RunOptions};
+use bottle_harness::sabotage;
 use bottle_harness::select::{self, AnyBackend, BackendKind};
-use bottle_harness::suite::{self, RunOptions};
 use bottle_harness::{report, BottleConfig, Report, Verdict};
 use bottle_probes::catalogue::CATALOGUE;
 use clap::Parser;
@@ -57,11 +58,11 @@ fn options(kind: BackendKind, sabotage: Sabotage) -> RunOptions {
     options
 }
 
-fn run_suite(kind: BackendKind, on_report: Option<suite::ReportHook>) -> Result<Report, String> {
+fn run_suite(kind: BackendKind, on_report: Option<run::ReportHook>) -> Result<Report, String> {
     let mut options = options(kind, Sabotage::default());
     options.on_report = on_report;
     runtime()
-        .block_on(suite::run(&options))
+        .block_on(run::run(&options))
         .map_err(|e| e.to_string())
 }
 
@@ -115,7 +116,7 @@ fn across_processes(kind: BackendKind, run_id: &str) -> Result<Report, String> {
     let held = Arc::new(Mutex::new(Some(lock)));
     let hook = {
         let (held, path) = (held.clone(), result_path.clone());
-        suite::ReportHook(Arc::new(move |report: &Report| {
+        run::ReportHook(Arc::new(move |report: &Report| {
             let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
             if store(&path, &report.to_json()).is_ok() {
                 held.take();
@@ -172,12 +173,16 @@ fn check_probe(kind: BackendKind, id: &str, memo: &Shared) -> Result<(), Failed>
     }
 }
 
-/// Probes that must escape when the agent also sits on the upstream network and the host block
-/// is removed: the union of the two selftest cases (`harness/src/selftest.rs`).
+/// The broken bottle's sabotages: the agent also sits on the upstream network and the host block
+/// is removed.
+const BROKEN: [&sabotage::Named; 2] = [sabotage::AGENT_ON_UPSTREAM, sabotage::NO_HOST_BLOCK];
+
+/// Probes that must escape on the broken bottle: the union of the selftest cases of its
+/// sabotages (`harness/src/selftest.rs`).
 fn broken_must_escape() -> Vec<&'static str> {
     let mut ids: Vec<&'static str> = bottle_harness::selftest::CASES
         .iter()
-        .filter(|case| matches!(case.name, "agent-on-upstream" | "no-host-block"))
+        .filter(|case| BROKEN.iter().any(|named| named.name == case.sabotage.name))
         .flat_map(|case| case.must_escape.iter().copied())
         .collect();
     ids.sort_unstable();
@@ -186,13 +191,12 @@ fn broken_must_escape() -> Vec<&'static str> {
 }
 
 fn broken_bottle(kind: BackendKind, memo: &Shared) -> Result<(), Failed> {
-    let sabotage = Sabotage {
-        agent_on_upstream: true,
-        no_host_block: true,
-        ..Sabotage::default()
-    };
+    let mut sabotage = Sabotage::default();
+    for named in BROKEN {
+        (named.effect)(&mut sabotage);
+    }
     let report = runtime()
-        .block_on(suite::run(&options(kind, sabotage)))
+        .block_on(run::run(&options(kind, sabotage)))
         .map_err(|e| format!("the sabotaged run failed: {e}"))?;
     let mut problems = Vec::new();
     for id in &broken_must_escape() {
@@ -277,7 +281,7 @@ fn slow_paths(kind: BackendKind) -> Result<(), Failed> {
     let mut options = options(kind, sabotage);
     options.config.timeouts.attempt_ms = SLOW_CEILING_MS;
     let report = runtime()
-        .block_on(suite::run(&options))
+        .block_on(run::run(&options))
         .map_err(|e| format!("the slowed run failed: {e}"))?;
     let expected = [
         // pipelock's 403 is late but arrives within the proxy denials' wait (a control's):

@@ -87,7 +87,7 @@ pub struct Sabotage {
 }
 
 impl Sabotage {
-    pub(crate) fn is_clean(&self) -> bool {
+    pub fn is_clean(&self) -> bool {
         *self == Sabotage::default()
     }
 }

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use crate::errors::HarnessError;
 use crate::report::{Report, Timings};
+use crate::run::{self, RunOptions};
 use crate::select::AnyBackend;
-use crate::suite::{self, RunOptions};
 
 /// Minimum, median and maximum of one phase over several runs, in milliseconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -24,7 +24,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn of(values: &[u64]) -> Self {
+    pub(crate) fn of(values: &[u64]) -> Self {
         let mut sorted = values.to_vec();
         sorted.sort_unstable();
         if sorted.is_empty() {
@@ -115,15 +115,15 @@ fn verdicts(report: &Report) -> Vec<(String, String)> {
 pub async fn bench(base: &RunOptions, runs: usize) -> Result<BenchReport, HarnessError> {
     let runs = runs.max(1);
     let backend = AnyBackend::new(base.backend);
-    let version = suite::require_available(&backend).await?;
+    let version = run::require_available(&backend).await?;
     let mut options = base.clone();
     options.detach_teardown = false;
     options.keep = false;
-    let spec = suite::bottle_spec(&options, "bench")?;
+    let spec = run::bottle_spec(&options, "bench")?;
     let mut reports: Vec<Report> = Vec::new();
     let run = |options: RunOptions| async move {
         let started = Instant::now();
-        let report = suite::run(&options).await?;
+        let report = run::run(&options).await?;
         if base.progress {
             eprintln!(
                 "bench: {} run in {} ms",

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use crate::errors::HarnessError;
 
-pub const PROBE_ENV: &str = "CLAUDE_BOTTLE_PROBE_BIN";
-pub const FIXTURE_ENV: &str = "CLAUDE_BOTTLE_FIXTURE_BIN";
+pub(crate) const PROBE_ENV: &str = "CLAUDE_BOTTLE_PROBE_BIN";
+pub(crate) const FIXTURE_ENV: &str = "CLAUDE_BOTTLE_FIXTURE_BIN";
 
 fn locate(what: &'static str, file: &str, env: &str) -> Result<PathBuf, HarnessError> {
     if let Some(path) = std::env::var_os(env) {
@@ -49,11 +49,11 @@ fn locate(what: &'static str, file: &str, env: &str) -> Result<PathBuf, HarnessE
 }
 
 /// The probe that runs inside the agent.
-pub fn probe() -> Result<PathBuf, HarnessError> {
+pub(crate) fn probe() -> Result<PathBuf, HarnessError> {
     locate("probe", "bottle-probe", PROBE_ENV)
 }
 
 /// The fixture binary (bundle stand-in, canaries, DNS canary).
-pub fn fixture() -> Result<PathBuf, HarnessError> {
+pub(crate) fn fixture() -> Result<PathBuf, HarnessError> {
     locate("fixture", "bottle-fixture", FIXTURE_ENV)
 }

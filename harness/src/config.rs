@@ -53,7 +53,7 @@ impl Default for PortsConfig {
 }
 
 impl PortsConfig {
-    pub fn to_ports(&self) -> Ports {
+    pub(crate) fn to_ports(&self) -> Ports {
         Ports {
             pipelock: self.pipelock,
             git_gate: self.git_gate,
@@ -85,7 +85,7 @@ impl Default for ProxyConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimeoutConfig {
-    /// Derive the deny timeout from the positive controls' round trip (see `suite::adaptive_timeout`).
+    /// Derive the deny timeout from the positive controls' round trip (see `run::adaptive_timeout`).
     pub adaptive: bool,
     /// The shortest adaptive deny timeout.
     pub floor_ms: u32,
@@ -112,7 +112,7 @@ impl Default for TimeoutConfig {
 
 impl BottleConfig {
     /// Parses config text; `path` is only used in messages.
-    pub fn parse(text: &str, path: &Path) -> Result<Self, HarnessError> {
+    pub(crate) fn parse(text: &str, path: &Path) -> Result<Self, HarnessError> {
         let config: BottleConfig =
             toml::from_str(text).map_err(|e| HarnessError::ConfigInvalid {
                 path: path.to_path_buf(),
@@ -122,7 +122,7 @@ impl BottleConfig {
         Ok(config)
     }
 
-    pub fn load(path: &Path) -> Result<Self, HarnessError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, HarnessError> {
         let text = std::fs::read_to_string(path).map_err(|e| HarnessError::ConfigRead {
             path: path.to_path_buf(),
             reason: e.to_string(),

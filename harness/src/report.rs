@@ -1,6 +1,7 @@
 //! Reports of a run: the JSON model (versioned, see docs/report-schema.md), the terminal table,
 //! JUnit XML, Markdown, baselines (diff) and merged matrices.
 
+pub(crate) mod assemble;
 pub mod diff;
 pub mod junit;
 pub mod markdown;

@@ -30,7 +30,7 @@ impl BackendKind {
         }
     }
 
-    pub fn parse(name: &str) -> Result<Self, HarnessError> {
+    pub(crate) fn parse(name: &str) -> Result<Self, HarnessError> {
         Self::ALL
             .into_iter()
             .find(|kind| kind.as_str() == name.trim())

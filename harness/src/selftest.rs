@@ -4,30 +4,26 @@
 
 use std::fmt::Write as _;
 
-use bottle_backends::Sabotage;
 use serde::Serialize;
 
 use crate::errors::HarnessError;
-use crate::suite::{self, RunOptions};
+use crate::run::{self, RunOptions};
+use crate::sabotage::{self, Named};
 use crate::verdict::Verdict;
 
 /// One broken bottle and the probes that must catch it.
 pub struct Case {
-    pub name: &'static str,
-    pub breaks: &'static str,
-    pub sabotage: fn() -> Sabotage,
+    /// The breakage: an entry of the sabotage table.
+    pub sabotage: &'static Named,
     pub must_escape: &'static [&'static str],
 }
 
-/// The catalogue of broken bottles.
+/// The catalogue of broken bottles: every named sabotage but `slow-fixtures`, which breaks no
+/// containment (it slows the fixtures down; `tests/escape.rs::slow_paths` checks what a
+/// too-short timeout then reads).
 pub const CASES: &[Case] = &[
     Case {
-        name: "agent-on-upstream",
-        breaks: "the agent is also attached to the upstream network",
-        sabotage: || Sabotage {
-            agent_on_upstream: true,
-            ..Sabotage::default()
-        },
+        sabotage: sabotage::AGENT_ON_UPSTREAM,
         must_escape: &[
             "public.direct_http",
             "public.direct_https",
@@ -39,12 +35,7 @@ pub const CASES: &[Case] = &[
         ],
     },
     Case {
-        name: "no-host-block",
-        breaks: "the agent network's bridge keeps its host address",
-        sabotage: || Sabotage {
-            no_host_block: true,
-            ..Sabotage::default()
-        },
+        sabotage: sabotage::NO_HOST_BLOCK,
         must_escape: &[
             "localhost.host_addresses",
             "lan.network_gateways",
@@ -52,30 +43,15 @@ pub const CASES: &[Case] = &[
         ],
     },
     Case {
-        name: "egress-all-interfaces",
-        breaks: "egress listens on 0.0.0.0 instead of the bundle's loopback",
-        sabotage: || Sabotage {
-            egress_all_interfaces: true,
-            ..Sabotage::default()
-        },
+        sabotage: sabotage::EGRESS_ALL_INTERFACES,
         must_escape: &["egress_bypass.direct_egress", "egress_bypass.port_sweep"],
     },
     Case {
-        name: "extra-listener",
-        breaks: "the bundle opens an undeclared listener",
-        sabotage: || Sabotage {
-            extra_bundle_listener: Some(2375),
-            ..Sabotage::default()
-        },
+        sabotage: sabotage::EXTRA_LISTENER,
         must_escape: &["egress_bypass.port_sweep"],
     },
     Case {
-        name: "pipelock-allow-all",
-        breaks: "pipelock lets every host through",
-        sabotage: || Sabotage {
-            pipelock_allow_all: true,
-            ..Sabotage::default()
-        },
+        sabotage: sabotage::PIPELOCK_ALLOW_ALL,
         must_escape: &[
             "proxy.denied_host",
             "proxy.denied_connect",
@@ -85,12 +61,7 @@ pub const CASES: &[Case] = &[
         ],
     },
     Case {
-        name: "pipelock-allow-ip-literals",
-        breaks: "pipelock lets CONNECT to IP literals through",
-        sabotage: || Sabotage {
-            pipelock_allow_ip_literals: true,
-            ..Sabotage::default()
-        },
+        sabotage: sabotage::PIPELOCK_ALLOW_IP_LITERALS,
         must_escape: &[
             "proxy.connect_ip_literal",
             "proxy.loopback_spellings",
@@ -98,22 +69,12 @@ pub const CASES: &[Case] = &[
         ],
     },
     Case {
-        name: "resolver-forwards",
-        breaks: "the bundle runs a DNS forwarder to the outside and the agent resolves through it",
-        sabotage: || Sabotage {
-            resolver_forwards: true,
-            ..Sabotage::default()
-        },
+        sabotage: sabotage::RESOLVER_FORWARDS,
         // The forwarder relays UDP only, so the TCP variant stays contained.
         must_escape: &["dns.resolver_exfil"],
     },
     Case {
-        name: "ip-forward",
-        breaks: "IP forwarding on in the dual-homed bundle, the agent routed through it",
-        sabotage: || Sabotage {
-            ip_forward: true,
-            ..Sabotage::default()
-        },
+        sabotage: sabotage::IP_FORWARD,
         must_escape: &[
             "public.direct_http",
             "public.direct_https",
@@ -125,12 +86,7 @@ pub const CASES: &[Case] = &[
         ],
     },
     Case {
-        name: "ipv6-host",
-        breaks: "the agent network gets IPv6, so the host is reachable over it",
-        sabotage: || Sabotage {
-            ipv6_host: true,
-            ..Sabotage::default()
-        },
+        sabotage: sabotage::IPV6_HOST,
         must_escape: &[
             "ipv6.host_addresses",
             "ipv6.link_local",
@@ -139,12 +95,7 @@ pub const CASES: &[Case] = &[
         ],
     },
     Case {
-        name: "neighbour-reachable",
-        breaks: "the agent is also attached to a second bottle's agent network",
-        sabotage: || Sabotage {
-            neighbour_reachable: true,
-            ..Sabotage::default()
-        },
+        sabotage: sabotage::NEIGHBOUR_REACHABLE,
         must_escape: &[
             "cross_bottle.neighbour_bundle",
             "icmp.echo",
@@ -153,12 +104,7 @@ pub const CASES: &[Case] = &[
         ],
     },
     Case {
-        name: "engine-socket",
-        breaks: "the engine's unix socket is bind-mounted into the agent",
-        sabotage: || Sabotage {
-            engine_socket: true,
-            ..Sabotage::default()
-        },
+        sabotage: sabotage::ENGINE_SOCKET,
         must_escape: &["localhost.host_sockets"],
     },
 ];
@@ -246,7 +192,7 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
     options.detach_teardown = false;
     options.keep = false;
     options.only = None;
-    let clean = suite::run(&options).await?;
+    let clean = run::run(&options).await?;
     let clean_detail: Vec<String> = clean
         .results
         .iter()
@@ -256,11 +202,11 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
     let mut rows = Vec::new();
     for case in CASES {
         if base.progress {
-            eprintln!("selftest: {}", case.name);
+            eprintln!("selftest: {}", case.sabotage.name);
         }
         let mut broken = options.clone();
-        broken.sabotage = (case.sabotage)();
-        let report = suite::run(&broken).await?;
+        broken.sabotage = case.sabotage.sabotage();
+        let report = run::run(&broken).await?;
         let verdict_of = |id: &str| {
             report
                 .results
@@ -280,8 +226,8 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
             })
             .collect();
         rows.push(Row {
-            sabotage: case.name.to_string(),
-            breaks: case.breaks.to_string(),
+            sabotage: case.sabotage.name.to_string(),
+            breaks: case.sabotage.description.to_string(),
             caught: missed.is_empty() && report.exit_code() == crate::errors::exit::ESCAPE,
             escaped: report
                 .results
@@ -304,4 +250,18 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
         clean_detail,
         rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sabotage_but_the_slow_fixtures_is_a_case_once() {
+        let mut names: Vec<&str> = CASES.iter().map(|c| c.sabotage.name).collect();
+        names.push(sabotage::SLOW_FIXTURES.name);
+        let table: Vec<&str> = sabotage::TABLE.iter().map(|n| n.name).collect();
+        assert_eq!(names, table);
+        assert!(CASES.iter().all(|c| !c.must_escape.is_empty()));
+    }
 }

@@ -89,6 +89,17 @@ fn an_unknown_backend_or_probe_exits_2() {
 }
 
 #[test]
+fn an_unknown_sabotage_exits_2_naming_the_known_ones() {
+    let (output, _) = bottle_escape(&["run", "--sabotage", "no-host-block,nope"], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains("\"nope\""), "{text}");
+    for named in bottle_harness::sabotage::TABLE {
+        assert!(text.contains(named.name), "{text}");
+    }
+}
+
+#[test]
 fn down_without_an_id_or_all_is_a_usage_error() {
     let (output, _) = bottle_escape(&["down"], &[]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));

@@ -148,12 +148,22 @@ fn gone_within(run_id: &str, limit: Duration) -> Result<Duration, String> {
     }
 }
 
-/// Runs with the fault hook pausing `phase` for [`PAUSE_MS`], sends `signal` as soon as the
-/// hook's pause line appears, and checks that the signal landed inside the phase (the hook never
-/// resumed, the interrupt's teardown line came after the pause line, the process exited before
-/// the pause would have ended, no report was printed), the exit code is 130, and nothing
-/// labelled with the run id is left (polled for [`GONE_WITHIN`]).
-fn signal_in_paused_phase(phase: &'static str, signal: i32) -> Result<(), Failed> {
+/// What a run interrupted inside a paused phase showed.
+struct PausedRun {
+    status: std::process::ExitStatus,
+    stdout: String,
+    /// Its stderr.
+    seen: String,
+    run_id: String,
+    /// From the pause line to the run's exit.
+    exited_after: Duration,
+    /// Whether the interrupt's teardown line came after the pause line.
+    interrupt_after_pause: bool,
+}
+
+/// Runs with the fault hook pausing `phase` for [`PAUSE_MS`] and sends `signal` as soon as the
+/// hook's pause line appears; what the run showed.
+fn interrupt_paused_run(phase: &'static str, signal: i32) -> Result<PausedRun, Failed> {
     use std::io::Read;
     let name = signal_name(signal);
     let started = Instant::now();
@@ -174,7 +184,6 @@ fn signal_in_paused_phase(phase: &'static str, signal: i32) -> Result<(), Failed
         text
     });
     let pause_line = format!("fault hook: pausing {PAUSE_MS} ms at {phase}");
-    let resume_line = format!("fault hook: resumed at {phase}");
     let interrupt_line = format!("{name}: tearing down ");
     let mut seen = String::new();
     let mut run_id = None;
@@ -210,6 +219,33 @@ fn signal_in_paused_phase(phase: &'static str, signal: i32) -> Result<(), Failed
     };
     let exited_after = paused_at.elapsed();
     let run_id = run_id.ok_or_else(|| format!("no run id in the output:\n{seen}"))?;
+    Ok(PausedRun {
+        status,
+        stdout,
+        seen,
+        run_id,
+        exited_after,
+        interrupt_after_pause,
+    })
+}
+
+/// Runs with the fault hook pausing `phase` for [`PAUSE_MS`], sends `signal` as soon as the
+/// hook's pause line appears, and checks that the signal landed inside the phase (the hook never
+/// resumed, the interrupt's teardown line came after the pause line, the process exited before
+/// the pause would have ended, no report was printed), the exit code is 130, and nothing
+/// labelled with the run id is left (polled for [`GONE_WITHIN`]).
+fn signal_in_paused_phase(phase: &'static str, signal: i32) -> Result<(), Failed> {
+    let name = signal_name(signal);
+    let PausedRun {
+        status,
+        stdout,
+        seen,
+        run_id,
+        exited_after,
+        interrupt_after_pause,
+    } = interrupt_paused_run(phase, signal)?;
+    let resume_line = format!("fault hook: resumed at {phase}");
+    let interrupt_line = format!("{name}: tearing down ");
     // The signal landed inside the phase: the pause it interrupted never ran out, the run's
     // interrupt handling came after the pause began, and the whole run ended before the pause
     // would have.
@@ -541,8 +577,8 @@ fn taken_subnet_is_retried() -> Result<(), Failed> {
 
 /// A probe that never finishes is cut off by the exec timeout; the bottle is still torn down.
 fn hung_exec_is_cut_off() -> Result<(), Failed> {
+    use bottle_harness::run::{self, RunOptions};
     use bottle_harness::select::{AnyBackend, BackendKind};
-    use bottle_harness::suite::{self, RunOptions};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -551,7 +587,7 @@ fn hung_exec_is_cut_off() -> Result<(), Failed> {
     rt.block_on(async {
         let options = RunOptions::new(BackendKind::Docker, bottle_harness::BottleConfig::default());
         let run_id = bottle_backends::labels::new_run_id();
-        let spec = suite::bottle_spec(&options, &run_id).map_err(|e| e.to_string())?;
+        let spec = run::bottle_spec(&options, &run_id).map_err(|e| e.to_string())?;
         let backend = AnyBackend::new(BackendKind::Docker);
         let result = async {
             let bottle = backend.launch(&spec).await.map_err(|e| e.to_string())?;

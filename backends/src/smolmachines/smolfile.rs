@@ -171,6 +171,9 @@ mod tests {
         assert_eq!(parsed["image"].as_str(), Some(awkward[0]));
         assert_eq!(strings("entrypoint"), spec.entrypoint);
         assert_eq!(strings("cmd"), spec.cmd);
-        assert_eq!(strings("env").last().map(String::as_str), Some("AWKWARD=x\u{1}y\n"));
+        assert_eq!(
+            strings("env").last().map(String::as_str),
+            Some("AWKWARD=x\u{1}y\n")
+        );
     }
 }

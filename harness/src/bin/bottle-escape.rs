@@ -4,15 +4,15 @@
 //! unexpected pass, bad input or a harness error; 3 the requested backend is unavailable;
 //! 130 interrupted (after teardown).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use bottle_harness::report::model::{load_reports, write_file};
+use bottle_harness::run::{self, RunOptions};
 use bottle_harness::select::{self, BackendKind};
-use bottle_harness::suite::{self, RunOptions};
 use bottle_harness::{exit, gaps, report, BottleConfig, HarnessError, Report};
 use bottle_probes::catalogue::CATALOGUE;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -40,45 +40,49 @@ enum Format {
     Json,
 }
 
+#[derive(Args)]
+struct RunArgs {
+    /// Leave the bottle up afterwards (remove it with `down ID`).
+    #[arg(long)]
+    keep: bool,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report_json: Option<PathBuf>,
+    /// One attempt at a time (same timeouts), for comparison.
+    #[arg(long)]
+    sequential: bool,
+    /// Run only these probes (and their positive controls).
+    #[arg(long = "probe")]
+    probes: Vec<String>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Compare with an earlier JSON report; any regression exits 1.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Write JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write the Markdown report here (for a PR comment or a CI step summary).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Known gaps file (default: ./known-gaps.toml if present).
+    #[arg(long)]
+    known_gaps: Option<PathBuf>,
+    /// Break the bottle on purpose (comma list; see docs/ci.md). For checking the gate.
+    #[arg(long)]
+    sabotage: Option<String>,
+    /// Wait for the teardown before exiting (default: report first, a detached
+    /// `bottle-escape down` removes the bottle right after).
+    #[arg(long)]
+    wait_teardown: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Up, probe, down, report.
-    Run {
-        /// Leave the bottle up afterwards (remove it with `down ID`).
-        #[arg(long)]
-        keep: bool,
-        /// Write the JSON report here.
-        #[arg(long)]
-        report_json: Option<PathBuf>,
-        /// One attempt at a time (same timeouts), for comparison.
-        #[arg(long)]
-        sequential: bool,
-        /// Run only these probes (and their positive controls).
-        #[arg(long = "probe")]
-        probes: Vec<String>,
-        /// What to print on stdout.
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-        /// Compare with an earlier JSON report; any regression exits 1.
-        #[arg(long)]
-        baseline: Option<PathBuf>,
-        /// Write JUnit XML here.
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// Write the Markdown report here (for a PR comment or a CI step summary).
-        #[arg(long)]
-        markdown: Option<PathBuf>,
-        /// Known gaps file (default: ./known-gaps.toml if present).
-        #[arg(long)]
-        known_gaps: Option<PathBuf>,
-        /// Break the bottle on purpose (comma list; see docs/ci.md). For checking the gate.
-        #[arg(long)]
-        sabotage: Option<String>,
-        /// Wait for the teardown before exiting (default: report first, a detached
-        /// `bottle-escape down` removes the bottle right after).
-        #[arg(long)]
-        wait_teardown: bool,
-    },
+    #[command(after_help = bottle_harness::sabotage::help())]
+    Run(RunArgs),
     /// Compare two JSON reports: regressions, fixes, new and removed probes. Exit 1 on a regression.
     Diff {
         old: PathBuf,
@@ -242,18 +246,11 @@ fn json_path_for(path: Option<&PathBuf>, kind: BackendKind, many: bool) -> Optio
     Some(path.with_file_name(format!("{stem}.{}{ext}", kind.as_str())))
 }
 
-async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
-    let Cli {
-        backend,
-        config,
-        quiet,
-        command,
-    } = cli;
+/// The commands that need neither a backend nor a config: `list`, `smolfile`, `cache-key`.
+/// `None` for every other command.
+fn offline(command: &Command) -> Result<Option<i32>, HarnessError> {
     match command {
-        Command::List { format } => {
-            print!("{}", list(format));
-            return Ok(exit::OK);
-        }
+        Command::List { format } => print!("{}", list(*format)),
         Command::Smolfile {
             bundle_ip,
             mode,
@@ -262,28 +259,39 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         } => {
             use bottle_backends::smolmachines::smolfile::{render, Mode, SmolfileSpec};
             let spec = SmolfileSpec {
-                mode: Mode::parse(&mode).expect("clap restricts the values"),
-                image,
+                mode: Mode::parse(mode).expect("clap restricts the values"),
+                image: image.clone(),
                 entrypoint: vec!["/bottle-probe".into()],
                 cmd: vec!["idle".into()],
-                bundle_ip,
-                pipelock_port,
+                bundle_ip: *bundle_ip,
+                pipelock_port: *pipelock_port,
                 extra_env: vec![],
             };
             print!("{}", render(&spec));
-            return Ok(exit::OK);
         }
         Command::CacheKey { image_id } => {
             use bottle_backends::smolmachines::cache;
-            let key = cache::cache_key(&image_id)?;
+            let key = cache::cache_key(image_id)?;
             println!("key: {key}");
             println!(
                 "artifact: {}",
                 cache::artifact_path(&cache::cache_dir(), &key).display()
             );
-            return Ok(exit::OK);
         }
-        _ => {}
+        _ => return Ok(None),
+    }
+    Ok(Some(exit::OK))
+}
+
+async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
+    let Cli {
+        backend,
+        config,
+        quiet,
+        command,
+    } = cli;
+    if let Some(code) = offline(&command)? {
+        return Ok(code);
     }
     let kinds = select::choose(backend.as_deref())?;
     let config = BottleConfig::discover(config.as_deref())?;
@@ -298,143 +306,25 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         Command::List { .. } | Command::Smolfile { .. } | Command::CacheKey { .. } => {
             unreachable!("handled above")
         }
-        Command::Run {
-            keep,
-            report_json,
-            sequential,
-            probes,
-            format,
-            baseline,
-            junit,
-            markdown,
-            known_gaps,
-            sabotage,
-            wait_teardown,
-        } => {
-            let only = check_probe_ids(&probes)?;
-            let gap_entries = gaps::discover(known_gaps.as_deref(), gaps::Date::today())?;
-            let sabotage = match sabotage {
-                Some(list) => bottle_harness::sabotage::parse(&list)?,
-                None => Default::default(),
-            };
-            let baseline = baseline.as_deref().map(load_reports).transpose()?;
-            let mut code = exit::OK;
-            let mut reports = Vec::new();
-            for kind in &kinds {
-                let mut options = options_for(*kind);
-                options.keep = keep;
-                options.sequential = sequential;
-                options.only = only.clone();
-                options.gap_entries = gap_entries.clone();
-                options.sabotage = sabotage.clone();
-                options.detach_teardown = !wait_teardown;
-                let this = match suite::run(&options).await {
-                    Ok(report) => {
-                        let path = json_path_for(report_json.as_ref(), *kind, kinds.len() > 1);
-                        emit(&report, format, path.as_ref())?;
-                        let code = report.exit_code();
-                        reports.push(report);
-                        code
-                    }
-                    Err(error) if kinds.len() > 1 => {
-                        eprintln!("bottle-escape: {}: {error}", kind.as_str());
-                        error.exit_code()
-                    }
-                    Err(error) => return Err(error),
-                };
-                code = code.max(this);
-            }
-            let changes =
-                baseline.map(|old| report::diff(&old, &reports, bottle_probes::catalogue::RENAMED));
-            if let Some(changes) = &changes {
-                eprint!("{}", changes.text());
-                code = code.max(changes.exit_code());
-            }
-            if let Some(path) = junit {
-                write_file(&path, &report::junit::render(&reports))?;
-            }
-            if let Some(path) = markdown {
-                write_file(&path, &report::markdown::render(&reports, changes.as_ref()))?;
-            }
-            Ok(code)
-        }
+        Command::Run(args) => run_command(args, &kinds, options_for).await,
         Command::Diff {
             old,
             new,
             markdown,
             format,
-        } => {
-            let old = load_reports(&old)?;
-            let new = load_reports(&new)?;
-            let changes = report::diff(&old, &new, bottle_probes::catalogue::RENAMED);
-            match format {
-                Format::Table => print!("{}", changes.text()),
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&changes).expect("diff serialises")
-                ),
-            }
-            if let Some(path) = markdown {
-                write_file(&path, &report::markdown::render(&new, Some(&changes)))?;
-            }
-            Ok(changes.exit_code())
-        }
+        } => diff_command(&old, &new, markdown.as_deref(), format),
         Command::Merge {
             reports,
             output,
             markdown,
             junit,
-        } => {
-            let mut all = Vec::new();
-            for path in &reports {
-                all.extend(load_reports(path)?);
-            }
-            let merged = report::Merged::new(all);
-            match output {
-                Some(path) => write_file(&path, &(merged.to_json() + "\n"))?,
-                None => println!("{}", merged.to_json()),
-            }
-            if let Some(path) = markdown {
-                write_file(&path, &report::markdown::render(&merged.reports, None))?;
-            }
-            if let Some(path) = junit {
-                write_file(&path, &report::junit::render(&merged.reports))?;
-            }
-            Ok(merged.exit_code())
-        }
+        } => merge_command(&reports, output, markdown, junit),
         Command::Bench { runs, json } => {
-            let kind = single(&kinds)?;
-            let result = bottle_harness::bench::bench(&options_for(kind), runs).await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&result).expect("bench serialises")
-                );
-            } else {
-                print!("{}", result.table());
-            }
-            Ok(if result.contained_runs == result.total_runs {
-                exit::OK
-            } else {
-                exit::INCONCLUSIVE_OR_ERROR
-            })
+            bench_command(options_for(single(&kinds)?), runs, json).await
         }
-        Command::Selftest { json } => {
-            let kind = single(&kinds)?;
-            let result = bottle_harness::selftest::run(&options_for(kind)).await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&result).expect("selftest serialises")
-                );
-            } else {
-                print!("{}", result.table());
-            }
-            Ok(if result.ok() { exit::OK } else { exit::ESCAPE })
-        }
+        Command::Selftest { json } => selftest_command(options_for(single(&kinds)?), json).await,
         Command::Up => {
-            let kind = single(&kinds)?;
-            let bottle = suite::up(&options_for(kind)).await?;
+            let bottle = run::up(&options_for(single(&kinds)?)).await?;
             println!("{}", bottle.run_id);
             Ok(exit::OK)
         }
@@ -444,27 +334,167 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
             probes,
             format,
         } => {
-            let kind = single(&kinds)?;
-            let mut options = options_for(kind);
+            let mut options = options_for(single(&kinds)?);
             options.only = check_probe_ids(&probes)?;
-            let report = suite::probe_existing(&options, &bottle).await?;
+            let report = run::probe_existing(&options, &bottle).await?;
             emit(&report, format, report_json.as_ref())?;
             Ok(report.exit_code())
         }
-        Command::Down { id, all } => {
-            if id.is_none() && !all {
-                return Err(HarnessError::ConfigInvalid {
-                    path: PathBuf::from("down"),
-                    reason: "give a bottle id or --all".into(),
-                });
-            }
-            let kind = single(&kinds)?;
-            for run in suite::down(kind, id.as_deref()).await? {
-                println!("removed {run}");
-            }
-            Ok(exit::OK)
-        }
+        Command::Down { id, all } => down_command(&kinds, id.as_deref(), all).await,
     }
+}
+
+/// `run`: one run per backend, then the baseline diff, JUnit and Markdown over all of them.
+async fn run_command(
+    args: RunArgs,
+    kinds: &[BackendKind],
+    options_for: impl Fn(BackendKind) -> RunOptions,
+) -> Result<i32, HarnessError> {
+    let only = check_probe_ids(&args.probes)?;
+    let gap_entries = gaps::discover(args.known_gaps.as_deref(), gaps::Date::today())?;
+    let sabotage = match &args.sabotage {
+        Some(list) => bottle_harness::sabotage::parse(list)?,
+        None => Default::default(),
+    };
+    let baseline = args.baseline.as_deref().map(load_reports).transpose()?;
+    let mut code = exit::OK;
+    let mut reports = Vec::new();
+    for kind in kinds {
+        let mut options = options_for(*kind);
+        options.keep = args.keep;
+        options.sequential = args.sequential;
+        options.only = only.clone();
+        options.gap_entries = gap_entries.clone();
+        options.sabotage = sabotage.clone();
+        options.detach_teardown = !args.wait_teardown;
+        let this = match run::run(&options).await {
+            Ok(report) => {
+                let path = json_path_for(args.report_json.as_ref(), *kind, kinds.len() > 1);
+                emit(&report, args.format, path.as_ref())?;
+                let code = report.exit_code();
+                reports.push(report);
+                code
+            }
+            Err(error) if kinds.len() > 1 => {
+                eprintln!("bottle-escape: {}: {error}", kind.as_str());
+                error.exit_code()
+            }
+            Err(error) => return Err(error),
+        };
+        code = code.max(this);
+    }
+    let changes =
+        baseline.map(|old| report::diff(&old, &reports, bottle_probes::catalogue::RENAMED));
+    if let Some(changes) = &changes {
+        eprint!("{}", changes.text());
+        code = code.max(changes.exit_code());
+    }
+    if let Some(path) = args.junit {
+        write_file(&path, &report::junit::render(&reports))?;
+    }
+    if let Some(path) = args.markdown {
+        write_file(&path, &report::markdown::render(&reports, changes.as_ref()))?;
+    }
+    Ok(code)
+}
+
+/// `diff OLD NEW`: exit 1 on a regression.
+fn diff_command(
+    old: &Path,
+    new: &Path,
+    markdown: Option<&Path>,
+    format: Format,
+) -> Result<i32, HarnessError> {
+    let old = load_reports(old)?;
+    let new = load_reports(new)?;
+    let changes = report::diff(&old, &new, bottle_probes::catalogue::RENAMED);
+    match format {
+        Format::Table => print!("{}", changes.text()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&changes).expect("diff serialises")
+        ),
+    }
+    if let Some(path) = markdown {
+        write_file(path, &report::markdown::render(&new, Some(&changes)))?;
+    }
+    Ok(changes.exit_code())
+}
+
+/// `merge REPORT...`: one matrix of several backends' or machines' reports.
+fn merge_command(
+    reports: &[PathBuf],
+    output: Option<PathBuf>,
+    markdown: Option<PathBuf>,
+    junit: Option<PathBuf>,
+) -> Result<i32, HarnessError> {
+    let mut all = Vec::new();
+    for path in reports {
+        all.extend(load_reports(path)?);
+    }
+    let merged = report::Merged::new(all);
+    match output {
+        Some(path) => write_file(&path, &(merged.to_json() + "\n"))?,
+        None => println!("{}", merged.to_json()),
+    }
+    if let Some(path) = markdown {
+        write_file(&path, &report::markdown::render(&merged.reports, None))?;
+    }
+    if let Some(path) = junit {
+        write_file(&path, &report::junit::render(&merged.reports))?;
+    }
+    Ok(merged.exit_code())
+}
+
+/// `bench`: exit 0 only if every run was contained.
+async fn bench_command(options: RunOptions, runs: usize, json: bool) -> Result<i32, HarnessError> {
+    let result = bottle_harness::bench::bench(&options, runs).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).expect("bench serialises")
+        );
+    } else {
+        print!("{}", result.table());
+    }
+    Ok(if result.contained_runs == result.total_runs {
+        exit::OK
+    } else {
+        exit::INCONCLUSIVE_OR_ERROR
+    })
+}
+
+/// `selftest`: exit 0 only if every sabotage was caught.
+async fn selftest_command(options: RunOptions, json: bool) -> Result<i32, HarnessError> {
+    let result = bottle_harness::selftest::run(&options).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).expect("selftest serialises")
+        );
+    } else {
+        print!("{}", result.table());
+    }
+    Ok(if result.ok() { exit::OK } else { exit::ESCAPE })
+}
+
+/// `down ID` / `down --all`.
+async fn down_command(
+    kinds: &[BackendKind],
+    id: Option<&str>,
+    all: bool,
+) -> Result<i32, HarnessError> {
+    if id.is_none() && !all {
+        return Err(HarnessError::ConfigInvalid {
+            path: PathBuf::from("down"),
+            reason: "give a bottle id or --all".into(),
+        });
+    }
+    let kind = single(kinds)?;
+    for run in run::down(kind, id).await? {
+        println!("removed {run}");
+    }
+    Ok(exit::OK)
 }
 
 fn single(kinds: &[BackendKind]) -> Result<BackendKind, HarnessError> {

@@ -5,11 +5,11 @@
 use std::fmt::Write as _;
 
 use super::diff::{Change, Diff};
-use bottle_probes::catalogue::likely_cause;
 use super::merge::{columns, rows};
 use super::model::Report;
 use crate::gaps::KnownGap;
 use crate::verdict::{ProbeResult, Verdict};
+use bottle_probes::catalogue::likely_cause;
 
 fn cell(verdict: Option<Verdict>) -> &'static str {
     match verdict {

@@ -1,0 +1,270 @@
+//! Liveness checks: a nonce the harness sends from this machine to every target it owns, on
+//! every port and protocol the probes use there. The target's records of these checks decide
+//! whether it counts as alive (see `verdict`).
+
+use bottle_probes::sys::dns_tcp;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use bottle_backends::Topology;
+use bottle_fixtures::canary::read_line;
+use bottle_probes::dns;
+
+use super::canaries::HostCanaries;
+use crate::target::Target;
+
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// How a liveness check talks to its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckKind {
+    /// `CB-NONCE`, expecting `CB-ACK`.
+    Tcp,
+    /// The same over one UDP datagram each way.
+    Udp,
+    DnsUdp,
+    DnsTcp,
+}
+
+/// One liveness check to make: a nonce sent from the harness to a target, on every port and
+/// protocol the probes use there.
+#[derive(Clone, Debug)]
+pub struct LivenessCheck {
+    pub target: Target,
+    pub addr: SocketAddr,
+    pub nonce: String,
+    pub kind: CheckKind,
+}
+
+/// The checks of one bottle as they are listed, each with a fresh nonce in list order.
+struct Checks<'n> {
+    list: Vec<LivenessCheck>,
+    nonce: &'n mut dyn FnMut() -> String,
+}
+
+impl Checks<'_> {
+    fn add(&mut self, target: Target, ip: impl Into<IpAddr>, port: u16, kind: CheckKind) {
+        self.list.push(LivenessCheck {
+            target,
+            addr: SocketAddr::new(ip.into(), port),
+            nonce: (self.nonce)(),
+            kind,
+        })
+    }
+}
+
+/// The checks for a bottle; `nonce` makes a fresh nonce per check. The all-interfaces canary is
+/// checked on every host address the probes aim at.
+pub fn liveness_checks(
+    topology: &Topology,
+    canaries: &HostCanaries,
+    host_addresses: &[Ipv4Addr],
+    host_addresses_v6: &[Ipv6Addr],
+    mut nonce: impl FnMut() -> String,
+) -> Vec<LivenessCheck> {
+    let mut checks = Checks {
+        list: Vec::new(),
+        nonce: &mut nonce,
+    };
+    ipv6_checks(&mut checks, topology, canaries, host_addresses_v6);
+    upstream_checks(&mut checks, topology);
+    ipv4_checks(&mut checks, topology, canaries, host_addresses);
+    checks.list
+}
+
+/// This machine's IPv6 canaries, and the public host's IPv6 address.
+fn ipv6_checks(
+    checks: &mut Checks,
+    topology: &Topology,
+    canaries: &HostCanaries,
+    host_addresses_v6: &[Ipv6Addr],
+) {
+    if let Some(v6) = canaries.loopback_v6 {
+        checks.add(Target::HostLoopback, v6.ip(), v6.port(), CheckKind::Tcp);
+    }
+    if canaries.all_interfaces_v6 {
+        // Every IPv6 address the plan aims at: this machine's, and the run's bridges' gateways
+        // (one still tentative fails here, so its probe cannot pass on a silence).
+        let mut v6: Vec<Ipv6Addr> = host_addresses_v6.to_vec();
+        v6.extend(topology.networks().iter().filter_map(|n| n.gateway_v6));
+        v6.sort_unstable();
+        v6.dedup();
+        for ip in v6 {
+            checks.add(
+                Target::HostAllInterfaces,
+                ip,
+                canaries.all_interfaces_port,
+                CheckKind::Tcp,
+            );
+        }
+    }
+    if let Some(ip) = topology.public_v6 {
+        for port in &topology.public.ports {
+            checks.add(Target::Public, ip, *port, CheckKind::Tcp);
+        }
+    }
+}
+
+/// The fixtures checked on their upstream addresses, where the agent's addresses for them are
+/// not this machine's to use.
+fn upstream_checks(checks: &mut Checks, topology: &Topology) {
+    // The metadata fixture is checked on its upstream address: this machine's own route to
+    // 169.254.169.254 is not the harness's and is never used.
+    if let (Some(metadata), Some(ip)) = (&topology.metadata, topology.metadata_upstream_ip) {
+        for port in &metadata.ports {
+            checks.add(Target::Metadata, ip, *port, CheckKind::Tcp);
+        }
+    }
+    if let (Some(neighbour), Some(ip)) = (&topology.neighbour, topology.neighbour_upstream_ip) {
+        for port in &neighbour.ports {
+            checks.add(Target::Neighbour, ip, *port, CheckKind::Tcp);
+        }
+    }
+}
+
+/// This machine's IPv4 canaries, the fixture hosts' ports, their UDP echo and the DNS canary.
+fn ipv4_checks(
+    checks: &mut Checks,
+    topology: &Topology,
+    canaries: &HostCanaries,
+    host_addresses: &[Ipv4Addr],
+) {
+    checks.add(
+        Target::HostLoopback,
+        Ipv4Addr::LOCALHOST,
+        canaries.loopback.port(),
+        CheckKind::Tcp,
+    );
+    for ip in std::iter::once(&Ipv4Addr::LOCALHOST).chain(host_addresses) {
+        checks.add(
+            Target::HostAllInterfaces,
+            *ip,
+            canaries.all_interfaces_port,
+            CheckKind::Tcp,
+        );
+    }
+    for port in &topology.public.ports {
+        checks.add(Target::Public, topology.public.ip, *port, CheckKind::Tcp);
+    }
+    for port in &topology.lan.ports {
+        checks.add(Target::Lan, topology.lan.ip, *port, CheckKind::Tcp);
+    }
+    let echo = bottle_backends::spec::hosts::UDP_ECHO_PORT;
+    checks.add(Target::Public, topology.public.ip, echo, CheckKind::Udp);
+    checks.add(Target::Lan, topology.lan.ip, echo, CheckKind::Udp);
+    if let Some(ip) = topology.neighbour_upstream_ip {
+        checks.add(Target::Neighbour, ip, echo, CheckKind::Udp);
+    }
+    checks.add(Target::Dns, topology.dns.ip, 53, CheckKind::DnsUdp);
+    checks.add(Target::Dns, topology.dns.ip, 53, CheckKind::DnsTcp);
+}
+
+/// Sends one check; the target's records decide whether it counts (see `verdict`).
+/// `own_ends` collects the harness's end of every connection and socket it opens, so the
+/// targets' records of these checks are recognised even when the nonce never got through.
+pub(crate) fn send_liveness(
+    check: &LivenessCheck,
+    own_ends: &std::sync::Mutex<Vec<SocketAddr>>,
+) -> Result<(), String> {
+    let note = |addr: std::io::Result<SocketAddr>| {
+        if let (Ok(addr), Ok(mut ends)) = (addr, own_ends.lock()) {
+            ends.push(addr);
+        }
+    };
+    match check.kind {
+        CheckKind::DnsUdp => send_dns_udp(check, note),
+        CheckKind::DnsTcp => send_dns_tcp(check, note),
+        CheckKind::Udp => send_udp(check, note),
+        CheckKind::Tcp => send_tcp(check, note),
+    }
+}
+
+/// The query name a DNS check asks for: it carries the check's nonce.
+fn liveness_qname(check: &LivenessCheck) -> String {
+    format!("{}.live.fixture.test", check.nonce)
+}
+
+fn send_dns_udp(
+    check: &LivenessCheck,
+    note: impl Fn(std::io::Result<SocketAddr>),
+) -> Result<(), String> {
+    let query = dns::build_query(0x4c56, &liveness_qname(check))
+        .ok_or("cannot encode the liveness query")?;
+    let socket = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+    socket.connect(check.addr).map_err(|e| e.to_string())?;
+    note(socket.local_addr());
+    socket
+        .set_read_timeout(Some(LIVENESS_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    socket
+        .send_to(&query, check.addr)
+        .map_err(|e| e.to_string())?;
+    let mut buffer = [0u8; 512];
+    socket
+        .recv(&mut buffer)
+        .map_err(|e| format!("no DNS reply over UDP: {e}"))?;
+    Ok(())
+}
+
+fn send_dns_tcp(
+    check: &LivenessCheck,
+    note: impl Fn(std::io::Result<SocketAddr>),
+) -> Result<(), String> {
+    let query = dns::build_query(0x4c57, &liveness_qname(check))
+        .ok_or("cannot encode the liveness query")?;
+    let mut stream =
+        TcpStream::connect_timeout(&check.addr, LIVENESS_TIMEOUT).map_err(|e| e.to_string())?;
+    note(stream.local_addr());
+    stream
+        .set_read_timeout(Some(LIVENESS_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let framed = dns_tcp::frame(&query).ok_or("cannot frame the liveness query")?;
+    stream.write_all(&framed).map_err(|e| e.to_string())?;
+    dns_tcp::read_length(&mut stream).map_err(|e| format!("no DNS reply over TCP: {e}"))?;
+    Ok(())
+}
+
+fn send_udp(
+    check: &LivenessCheck,
+    note: impl Fn(std::io::Result<SocketAddr>),
+) -> Result<(), String> {
+    let socket = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+    socket.connect(check.addr).map_err(|e| e.to_string())?;
+    note(socket.local_addr());
+    socket
+        .set_read_timeout(Some(LIVENESS_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    socket
+        .send(format!("CB-NONCE {}\n", check.nonce).as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut buffer = [0u8; 256];
+    let n = socket
+        .recv(&mut buffer)
+        .map_err(|e| format!("no UDP reply: {e}"))?;
+    let reply = String::from_utf8_lossy(&buffer[..n]);
+    if reply.trim() == format!("CB-ACK {}", check.nonce) {
+        Ok(())
+    } else {
+        Err(format!("unexpected UDP answer {reply:?}"))
+    }
+}
+
+fn send_tcp(
+    check: &LivenessCheck,
+    note: impl Fn(std::io::Result<SocketAddr>),
+) -> Result<(), String> {
+    let mut stream =
+        TcpStream::connect_timeout(&check.addr, LIVENESS_TIMEOUT).map_err(|e| e.to_string())?;
+    note(stream.local_addr());
+    stream
+        .set_read_timeout(Some(LIVENESS_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(format!("CB-NONCE {}\n", check.nonce).as_bytes())
+        .map_err(|e| e.to_string())?;
+    match read_line(&mut stream, 256) {
+        Some(line) if line.trim() == format!("CB-ACK {}", check.nonce) => Ok(()),
+        other => Err(format!("unexpected answer {other:?}")),
+    }
+}

@@ -1,0 +1,19 @@
+//! The harness's own side of the network: canaries on this machine, this machine's addresses,
+//! liveness checks the harness makes from here against every target it owns, and the dialer
+//! that tries the agent's inbound listener from this machine.
+//!
+//! A liveness check is what lets a "the agent could not reach X" verdict mean something: X was
+//! up and answering, seen from outside the bottle, at the same time.
+
+mod addresses;
+mod canaries;
+mod dialer;
+mod liveness;
+
+/// The old home of [`crate::target::Target`], kept so `crate::host::Target` still works.
+pub use crate::target::Target;
+pub(crate) use addresses::{all_host_addresses, host_addresses, host_addresses_v6};
+pub use canaries::HostCanaries;
+pub(crate) use dialer::HostDialer;
+pub(crate) use liveness::send_liveness;
+pub use liveness::{liveness_checks, CheckKind, LivenessCheck};

@@ -1,0 +1,151 @@
+//! [`build`]: the plan for one bottle. Walks the catalogue (narrowed by `--probe`, with the
+//! controls the chosen probes rest on), hands each probe to its family's builder, and adds the
+//! facts about the bottle the verdicts need.
+
+use std::net::SocketAddr;
+
+use bottle_backends::Topology;
+use bottle_probes::catalogue::{Expect, Family, ProbeSpec, CATALOGUE};
+
+use super::attempts::Attempts;
+use super::model::{HostSide, Plan, PlannedProbe};
+use super::{
+    cross_bottle, dns, egress_bypass, icmp, inbound, ipv6, lan, localhost, metadata, proxy, public,
+    udp,
+};
+use crate::config::TimeoutConfig;
+
+/// What every family's builder plans from.
+pub(super) struct Inputs<'a> {
+    pub topology: &'a Topology,
+    pub host: &'a HostSide,
+    pub timeouts: &'a TimeoutConfig,
+}
+
+impl Inputs<'_> {
+    /// pipelock, where the proxy attempts go: the bundle's proxy port.
+    pub fn pipelock(&self) -> SocketAddr {
+        SocketAddr::new(self.topology.bundle_ip.into(), self.topology.ports.pipelock)
+    }
+}
+
+/// Builds the plan. `only` narrows to these probe ids (their controls are added).
+pub fn build(
+    topology: &Topology,
+    host: &HostSide,
+    timeouts: &TimeoutConfig,
+    only: Option<&[String]>,
+    mut nonce: impl FnMut() -> String,
+) -> Plan {
+    let inputs = Inputs {
+        topology,
+        host,
+        timeouts,
+    };
+    let mut probes = Vec::new();
+    for spec in CATALOGUE.iter().filter(|s| wanted(s, only)) {
+        probes.push(plan_probe(spec, &inputs, &mut nonce));
+    }
+    let mut agent_ips = vec![topology.agent_ip];
+    agent_ips.extend(topology.agent_extra_ips.iter().copied());
+    Plan {
+        session: nonce(),
+        probes,
+        agent_ips,
+        bundle_upstream_ip: topology.bundle_upstream_ip,
+        bundle_ip: topology.bundle_ip,
+        declared_ports: topology.ports.declared(),
+        resolver_owned: topology.resolver_owned,
+        expected_resolver: topology.agent_resolver,
+        allowed_host: topology.allowed_host.clone(),
+        denied_host: topology.denied_host.clone(),
+        dialers: dialers(topology),
+    }
+}
+
+/// Whether `spec` is in a plan narrowed to `only`: a chosen probe, or a control of one.
+fn wanted(spec: &ProbeSpec, only: Option<&[String]>) -> bool {
+    match only {
+        None => true,
+        Some(ids) => ids.iter().any(|id| {
+            id == spec.id
+                || CATALOGUE
+                    .iter()
+                    .any(|p| p.id == id && p.controls.contains(&spec.id))
+        }),
+    }
+}
+
+/// One probe's attempts, from its family's builder.
+fn plan_probe(
+    spec: &'static ProbeSpec,
+    inputs: &Inputs,
+    nonce: &mut dyn FnMut() -> String,
+) -> PlannedProbe {
+    let timeout_ms = match spec.expect {
+        Expect::Allow => inputs.timeouts.control_ms,
+        Expect::Deny => inputs.timeouts.attempt_ms,
+    };
+    // DNS attempts carry their nonce in the query name, which is built before the attempt.
+    let qname_nonce = nonce();
+    let mut attempts = Attempts::new(
+        spec,
+        timeout_ms,
+        inputs.timeouts.control_ms,
+        qname_nonce,
+        nonce,
+    );
+    let family_plan = match spec.family {
+        Family::Localhost => localhost::plan,
+        Family::EgressBypass => egress_bypass::plan,
+        Family::Lan => lan::plan,
+        Family::Public => public::plan,
+        Family::Proxy => proxy::plan,
+        Family::Dns => dns::plan,
+        Family::Ipv6 => ipv6::plan,
+        Family::Icmp => icmp::plan,
+        Family::Udp => udp::plan,
+        Family::CrossBottle => cross_bottle::plan,
+        Family::Metadata => metadata::plan,
+        Family::Inbound => inbound::plan,
+    };
+    family_plan(&mut attempts, inputs);
+    PlannedProbe {
+        spec,
+        attempts: attempts.into_vec(),
+        skipped: skipped(spec, inputs.topology),
+    }
+}
+
+/// Why a probe has no attempts on this bottle by design, if it has none for that reason.
+fn skipped(spec: &ProbeSpec, t: &Topology) -> Option<String> {
+    match spec.family {
+        Family::Metadata if t.metadata.is_none() => Some(format!(
+            "no metadata fixture on this bottle: {}",
+            t.metadata_unavailable
+                .as_deref()
+                .unwrap_or("the backend does not provide one")
+        )),
+        Family::Inbound if t.inbound_port.is_none() => Some(
+            "nothing dials the agent on this backend (its fixture hosts cannot reach a microVM agent's address)"
+                .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// The fixture hosts that dial the agent's inbound listener, when anything does.
+fn dialers(topology: &Topology) -> Vec<String> {
+    if topology.inbound_port.is_some() {
+        let mut names = vec!["public".to_string(), "lan".to_string()];
+        names.extend(topology.neighbour.as_ref().map(|n| n.name.clone()));
+        names
+    } else {
+        Vec::new()
+    }
+}
+
+/// The message for a catalogue probe that its family's builder does not know.
+pub(super) fn no_plan(id: &str) -> ! {
+    unreachable!("probe {id} has no plan: add it to its family's module in plan/")
+}

@@ -1,0 +1,104 @@
+//! What a plan is: the attempts of every probe for one bottle, and the facts about the bottle and
+//! this machine that the verdicts need alongside them.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use bottle_probes::catalogue::ProbeSpec;
+use bottle_probes::wire::AttemptSpec;
+
+use crate::target::Target;
+
+/// One attempt, with what the harness needs to judge it.
+#[derive(Clone, Debug)]
+pub struct PlannedAttempt {
+    pub spec: AttemptSpec,
+    /// The harness-owned target this attempt aims at, if any: its liveness is required and its
+    /// records are the target side's view.
+    pub target: Option<Target>,
+    /// Human-readable destination, for reports.
+    pub destination: String,
+}
+
+/// One probe of the catalogue with its attempts.
+#[derive(Clone, Debug)]
+pub struct PlannedProbe {
+    pub spec: &'static ProbeSpec,
+    pub attempts: Vec<PlannedAttempt>,
+    /// Why the probe has no attempts on this bottle, when that is by design (reported as
+    /// `skipped`, never as a pass).
+    pub skipped: Option<String>,
+}
+
+/// The whole suite for one bottle.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub session: String,
+    pub probes: Vec<PlannedProbe>,
+    /// The agent's addresses: contact from these on a harness-owned target is an escape even
+    /// without a nonce.
+    pub agent_ips: Vec<Ipv4Addr>,
+    /// The bundle's upstream address: the only peer the public host may see for the controls.
+    pub bundle_upstream_ip: Ipv4Addr,
+    pub bundle_ip: Ipv4Addr,
+    pub declared_ports: Vec<u16>,
+    /// Whether the agent's resolver forwards only to the DNS canary (see `Topology`).
+    pub resolver_owned: bool,
+    /// The resolver the agent is configured with, when the backend knows it.
+    pub expected_resolver: Option<SocketAddr>,
+    /// The proxy names (the bundle itself resolves them at the DNS canary).
+    pub allowed_host: String,
+    pub denied_host: String,
+    /// The fixture hosts that dial the agent's inbound listener (their `dial` records must
+    /// exist for the inbound probe to pass).
+    pub dialers: Vec<String>,
+}
+
+/// What the plan needs to know about this machine.
+#[derive(Clone, Debug)]
+pub struct HostSide {
+    pub loopback_canary: SocketAddr,
+    /// The IPv6 loopback canary (`[::1]`), when this machine has IPv6.
+    pub loopback_canary_v6: Option<SocketAddr>,
+    /// The all-interfaces canary's port (dual-stack when this machine has IPv6).
+    pub all_interfaces_port: u16,
+    /// This machine's IPv4 addresses (not loopback).
+    pub addresses: Vec<Ipv4Addr>,
+    /// This machine's global and unique-local IPv6 addresses (empty without IPv6).
+    pub addresses_v6: Vec<Ipv6Addr>,
+    /// Whether the all-interfaces canary listens on IPv6 too.
+    pub all_interfaces_v6: bool,
+    /// Whether echo requests to this machine are recorded (see `HostCanaries`).
+    pub icmp_recorder: bool,
+    /// This machine's link-local IPv6 addresses.
+    pub link_local_v6: Vec<Ipv6Addr>,
+}
+
+impl Plan {
+    pub fn probe(&self, id: &str) -> Option<&PlannedProbe> {
+        self.probes.iter().find(|p| p.spec.id == id)
+    }
+
+    /// Every attempt's encoded spec, in plan order: the probe's argv.
+    pub fn encoded_attempts(&self) -> Vec<String> {
+        self.probes
+            .iter()
+            .flat_map(|p| p.attempts.iter().map(|a| a.spec.encode()))
+            .collect()
+    }
+
+    pub fn attempt_ids(&self) -> Vec<&str> {
+        self.probes
+            .iter()
+            .flat_map(|p| p.attempts.iter().map(|a| a.spec.id.as_str()))
+            .collect()
+    }
+
+    /// The longest single attempt timeout: the probe phase should take about this long.
+    pub fn longest_timeout_ms(&self) -> u32 {
+        self.probes
+            .iter()
+            .flat_map(|p| p.attempts.iter().map(|a| a.spec.timeout_ms))
+            .max()
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,248 @@
+//! The probe exec, the first step of the probe phase: every attempt of the plan in one exec
+//! inside the agent (positive controls first, whose round trip sets the timeout of the adaptive
+//! deny attempts), while this machine dials the agent's inbound listener. What the exec gave the
+//! attempts travels on in [`ExecOutcome`]; the plan is never edited.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bottle_backends::{Bottle, BottleBackend, ExecOutput};
+use bottle_probes::timing::Adaptive;
+use bottle_probes::wire::{ProbeOutput, Stage, MAX_OUTPUT_BYTES};
+use bottle_probes::AttemptSpec;
+
+use super::adaptive::{adaptive_of, adaptive_timeout};
+use super::options::RunOptions;
+use super::phase::{progress, Phase};
+use crate::host::{HostCanaries, HostDialer};
+use crate::plan::Plan;
+use crate::select::AnyBackend;
+
+/// Slack on top of the longest attempt for the exec round trip.
+const EXEC_SLACK: Duration = Duration::from_secs(10);
+
+/// What the probe exec gave and how it ran.
+pub(crate) struct ExecOutcome {
+    /// The parsed probe output, or why there is none (exec failed, output rejected).
+    pub output: Result<ProbeOutput, String>,
+    /// The slowest positive control's round trip, as the probe measured it.
+    pub control_rtt_ms: Option<u64>,
+    /// The timeout the adaptive deny attempts ran with (derived from `control_rtt_ms`).
+    pub deny_timeout_ms: u32,
+    /// The timeout each attempt actually got, by attempt id, where it differs from the plan's.
+    pub applied_timeouts_ms: BTreeMap<String, u32>,
+    /// The longest single attempt, as the probe measured it.
+    pub longest_attempt_ms: u64,
+    /// Wall time of the exec (with the dialer), ms.
+    pub probe_ms: u64,
+}
+
+/// Runs the plan's attempts in one exec. The sweep and the proxy denials start after the
+/// controls too but keep their own timeouts (the plan's: a proxy deny waits for pipelock's 403
+/// as long as a control would).
+pub(crate) async fn execute(
+    backend: &AnyBackend,
+    bottle: &Bottle,
+    plan: &Plan,
+    canaries: &HostCanaries,
+    options: &RunOptions,
+) -> ExecOutcome {
+    let timeouts = &options.config.timeouts;
+    let adaptive = adaptive_of(timeouts);
+    let attempts: Vec<&AttemptSpec> = plan
+        .probes
+        .iter()
+        .flat_map(|p| p.attempts.iter().map(|a| &a.spec))
+        .collect();
+    progress(
+        options.progress,
+        &format!(
+            "{}: {} attempts in one exec (positive controls first)",
+            Phase::Probe.doing(),
+            attempts.len()
+        ),
+    );
+    let execs_started = Instant::now();
+    let dialing = HostDialer::start(&bottle.topology, canaries);
+    let output = run_probe_exec(
+        backend,
+        bottle,
+        &plan.session,
+        &attempts,
+        options.sequential,
+        adaptive,
+    )
+    .await;
+    drop(dialing);
+    bottle_backends::trace::step("probes: done");
+    let control_rtt_ms = output.as_ref().ok().and_then(|output| {
+        bottle_probes::timing::control_rtt_ms(
+            attempts
+                .iter()
+                .filter(|a| a.stage == Stage::Control)
+                .filter_map(|a| output.observations.get(&a.id)),
+        )
+    });
+    let deny_timeout_ms = adaptive_timeout(control_rtt_ms, timeouts);
+    let longest_attempt_ms = output
+        .as_ref()
+        .map(|output| {
+            output
+                .observations
+                .values()
+                .map(|o| o.elapsed_ms)
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    ExecOutcome {
+        output,
+        control_rtt_ms,
+        deny_timeout_ms,
+        applied_timeouts_ms: applied_timeouts(&attempts, deny_timeout_ms),
+        longest_attempt_ms,
+        probe_ms: execs_started.elapsed().as_millis() as u64,
+    }
+}
+
+/// What the probe gave the attempts where it differs from the plan: the adaptive attempts run
+/// with the deny timeout the controls' round trip set.
+fn applied_timeouts(attempts: &[&AttemptSpec], deny_timeout_ms: u32) -> BTreeMap<String, u32> {
+    attempts
+        .iter()
+        .filter(|a| a.stage == Stage::Adaptive && a.timeout_ms != deny_timeout_ms)
+        .map(|a| (a.id.clone(), deny_timeout_ms))
+        .collect()
+}
+
+/// The probe's exec with `attempts`; the parsed output or why not.
+async fn run_probe_exec(
+    backend: &AnyBackend,
+    bottle: &Bottle,
+    session: &str,
+    attempts: &[&AttemptSpec],
+    sequential: bool,
+    adaptive: Option<Adaptive>,
+) -> Result<ProbeOutput, String> {
+    if attempts.is_empty() {
+        return Ok(ProbeOutput::default());
+    }
+    let traced = bottle_backends::trace::enabled();
+    let argv = probe_argv(bottle, session, attempts, sequential, adaptive, traced);
+    let timeout = Duration::from_millis(exec_budget_ms(attempts, sequential)) + EXEC_SLACK;
+    let ids: Vec<&str> = attempts.iter().map(|a| a.id.as_str()).collect();
+    let output = backend
+        .exec_in_agent(bottle, &argv, timeout, MAX_OUTPUT_BYTES + 1)
+        .await;
+    if let (true, Ok(output)) = (traced, &output) {
+        // The probe's own step timings, relative to its start.
+        for line in String::from_utf8_lossy(&output.stderr).lines() {
+            if line.starts_with("probe-trace: ") {
+                eprintln!("{line}");
+            }
+        }
+    }
+    interpret(output, session, &ids)
+}
+
+/// `bottle-probe run --session S [--sequential] [--adaptive A] [--trace] ATTEMPT...`
+fn probe_argv(
+    bottle: &Bottle,
+    session: &str,
+    attempts: &[&AttemptSpec],
+    sequential: bool,
+    adaptive: Option<Adaptive>,
+    traced: bool,
+) -> Vec<String> {
+    let mut argv = vec![
+        bottle.probe_path.clone(),
+        "run".to_string(),
+        "--session".to_string(),
+        session.to_string(),
+    ];
+    if sequential {
+        argv.push("--sequential".into());
+    }
+    if let Some(adaptive) = adaptive {
+        argv.extend(["--adaptive".to_string(), adaptive.encode()]);
+    }
+    if traced {
+        argv.push("--trace".into());
+    }
+    argv.extend(attempts.iter().map(|a| a.encode()));
+    argv
+}
+
+/// The longest the probe can take: one after the other, or the controls and then the
+/// adaptive attempts (at their ceiling) and the fixed ones side by side.
+fn exec_budget_ms(attempts: &[&AttemptSpec], sequential: bool) -> u64 {
+    let longest = |stage: Stage| {
+        attempts
+            .iter()
+            .filter(|a| a.stage == stage)
+            .map(|a| u64::from(a.timeout_ms))
+            .max()
+            .unwrap_or(0)
+    };
+    if sequential {
+        attempts.iter().map(|a| u64::from(a.timeout_ms)).sum()
+    } else {
+        longest(Stage::Control) + longest(Stage::Fixed).max(longest(Stage::Adaptive))
+    }
+}
+
+/// The exec's result as the probe's parsed output, or why it is unusable.
+fn interpret(
+    output: Result<ExecOutput, bottle_backends::BackendError>,
+    session: &str,
+    ids: &[&str],
+) -> Result<ProbeOutput, String> {
+    match output {
+        Err(error) => Err(format!("the probe exec failed: {error}")),
+        Ok(output) if output.truncated => Err(format!(
+            "the probe printed more than {MAX_OUTPUT_BYTES} bytes"
+        )),
+        Ok(output) if output.exit_code != Some(0) => Err(format!(
+            "the probe exited with {:?}: {}",
+            output.exit_code,
+            String::from_utf8_lossy(&output.stderr)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        )),
+        Ok(output) => ProbeOutput::parse(&output.stdout, session, ids)
+            .map_err(|e| format!("the probe output was rejected: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bottle_probes::AttemptKind;
+
+    fn spec(id: &str, stage: Stage, timeout_ms: u32) -> AttemptSpec {
+        AttemptSpec {
+            id: id.into(),
+            kind: AttemptKind::UnixSockets,
+            nonce: "n".into(),
+            timeout_ms,
+            stage,
+        }
+    }
+
+    #[test]
+    fn only_adaptive_attempts_get_the_deny_timeout_and_the_budget_covers_the_stages() {
+        let specs = [
+            spec("control", Stage::Control, 5000),
+            spec("sweep", Stage::Fixed, 8000),
+            spec("deny", Stage::Adaptive, 1500),
+            spec("deny-at-it", Stage::Adaptive, 700),
+        ];
+        let attempts: Vec<&AttemptSpec> = specs.iter().collect();
+        let applied = applied_timeouts(&attempts, 700);
+        assert_eq!(applied, BTreeMap::from([("deny".to_string(), 700)]));
+        // The controls, then the longer of the fixed and the adaptive stage (at its ceiling).
+        assert_eq!(exec_budget_ms(&attempts, false), 5000 + 8000);
+        assert_eq!(exec_budget_ms(&attempts, true), 5000 + 8000 + 1500 + 700);
+    }
+}

@@ -1,0 +1,29 @@
+//! Running the escape suite on a backend: `run` (up, probe, down, report), `up`, `down`, and
+//! `probe --bottle ID` against a bottle left up. The probe phase is a one-way pipeline
+//! (plan -> exec -> target view -> judge -> report), see `probe_phase`.
+
+mod adaptive;
+mod availability;
+mod cleaner;
+mod down;
+mod exec;
+pub mod fault_hook;
+mod full_run;
+mod guard;
+mod interrupt;
+mod judge;
+mod options;
+mod phase;
+mod probe_existing;
+mod probe_phase;
+mod reap;
+mod target_view;
+mod up;
+
+pub(crate) use availability::require_available;
+pub use down::down;
+pub use full_run::run;
+pub use options::{bottle_spec, ReportHook, RunOptions};
+pub use phase::Phase;
+pub use probe_existing::probe_existing;
+pub use up::up;

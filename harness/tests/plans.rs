@@ -1,0 +1,98 @@
+//! The plan pinned attempt by attempt: ids, order, encoded specs (kind, nonce, timeout, stage),
+//! targets and destinations, for fixed topologies and a deterministic nonce counter (so the order
+//! in which nonces are drawn is pinned too). A change to `plan::build` that changes what a bottle
+//! is asked shows here as a snapshot diff.
+
+mod common;
+
+use std::fmt::Write as _;
+
+use bottle_backends::Topology;
+use bottle_harness::config::TimeoutConfig;
+use bottle_harness::plan::{self, HostSide, Plan};
+use common::{bare_host, full_host, full_topology, microvm_topology};
+
+fn build(topology: &Topology, host: &HostSide, only: Option<&[String]>) -> Plan {
+    let mut counter = 0u32;
+    let timeouts = TimeoutConfig {
+        attempt_ms: 1400,
+        control_ms: 4900,
+        sweep_ms: 7900,
+        ..TimeoutConfig::default()
+    };
+    plan::build(topology, host, &timeouts, only, || {
+        counter += 1;
+        format!("n{counter:04}")
+    })
+}
+
+/// Every field of the plan, one attempt a line.
+fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "session: {}", plan.session);
+    let _ = writeln!(out, "agent_ips: {:?}", plan.agent_ips);
+    let _ = writeln!(
+        out,
+        "bundle_ip: {}, bundle_upstream_ip: {}",
+        plan.bundle_ip, plan.bundle_upstream_ip
+    );
+    let _ = writeln!(out, "declared_ports: {:?}", plan.declared_ports);
+    let _ = writeln!(
+        out,
+        "resolver_owned: {}, expected_resolver: {:?}",
+        plan.resolver_owned, plan.expected_resolver
+    );
+    let _ = writeln!(
+        out,
+        "allowed_host: {}, denied_host: {}",
+        plan.allowed_host, plan.denied_host
+    );
+    let _ = writeln!(out, "dialers: {:?}", plan.dialers);
+    let _ = writeln!(out, "longest_timeout_ms: {}", plan.longest_timeout_ms());
+    for probe in &plan.probes {
+        let _ = writeln!(
+            out,
+            "\n== {} ({}){}",
+            probe.spec.id,
+            probe.spec.expect.as_str(),
+            probe
+                .skipped
+                .as_deref()
+                .map(|why| format!(" skipped: {why}"))
+                .unwrap_or_default()
+        );
+        for attempt in &probe.attempts {
+            let _ = writeln!(
+                out,
+                "{}\n    target={:?} destination={}",
+                attempt.spec.encode(),
+                attempt.target,
+                attempt.destination
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn the_full_docker_plan_is_pinned() {
+    let plan = build(&full_topology(), &full_host(), None);
+    assert_eq!(plan.encoded_attempts().len(), plan.attempt_ids().len());
+    insta::assert_snapshot!("plan_full_docker", render(&plan));
+}
+
+#[test]
+fn the_microvm_plan_without_ipv6_or_icmp_recorder_is_pinned() {
+    let plan = build(&microvm_topology(), &bare_host(), None);
+    insta::assert_snapshot!("plan_microvm_bare_host", render(&plan));
+}
+
+#[test]
+fn a_narrowed_plan_keeps_the_controls_and_is_pinned() {
+    let only = vec![
+        "proxy.denied_host".to_string(),
+        "dns.direct_tcp".to_string(),
+    ];
+    let plan = build(&full_topology(), &full_host(), Some(&only));
+    insta::assert_snapshot!("plan_only_two_probes", render(&plan));
+}
