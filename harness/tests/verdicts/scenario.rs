@@ -11,7 +11,7 @@ use bottle_harness::config::TimeoutConfig;
 use bottle_harness::host::Target;
 use bottle_harness::plan::{self, HostSide, Plan};
 use bottle_harness::verdict::{evaluate, Evidence, KnownGap, ProbeResult, Verdict};
-use bottle_probes::wire::{AttemptKind, Observation, Outcome, ProbeOutput};
+use bottle_probes::wire::{AttemptKind, AttemptSpec, Observation, Outcome, ProbeOutput};
 
 pub fn net(name: &str, third: u8, host_has_gateway: bool) -> NetworkInfo {
     NetworkInfo {
@@ -24,6 +24,9 @@ pub fn net(name: &str, third: u8, host_has_gateway: bool) -> NetworkInfo {
     }
 }
 
+/// The verdict cases' bottle. Deliberately not `tests/common`'s `full_topology` (the plan and
+/// liveness snapshots' bottle): here the agent has no IPv6 and no extra address, the neighbour
+/// listens on four ports, and the run id and network names differ; each changes the plan.
 pub fn topology() -> Topology {
     Topology {
         backend: "docker".into(),
@@ -144,6 +147,8 @@ pub fn record(
 }
 
 impl Scenario {
+    /// A contained bottle: every attempt observed as a contained bottle's probe sees it, every
+    /// target live, and the dialers' records of their tries at the agent's listener.
     pub fn contained() -> Self {
         let plan = make_plan();
         let topo = topology();
@@ -152,98 +157,13 @@ impl Scenario {
         for probe in &plan.probes {
             for attempt in &probe.attempts {
                 let id = attempt.spec.id.as_str();
-                let mut o = Observation::new(id, Outcome::Timeout, 1500);
-                match &attempt.spec.kind {
-                    AttemptKind::Tcp { .. }
-                    | AttemptKind::TcpLinkLocal { .. }
-                    | AttemptKind::Udp { .. }
-                    | AttemptKind::DnsUdp { .. }
-                    | AttemptKind::DnsTcp { .. } => {}
-                    AttemptKind::Ping { ip } => {
-                        if *ip == std::net::IpAddr::V4(topo.bundle_ip) {
-                            o.outcome = Some(Outcome::Connected);
-                            o.ack = true;
-                        }
-                    }
-                    AttemptKind::Listen { .. } => {
-                        o.outcome = Some(Outcome::Refused);
-                        o.note = Some("only its own connection arrived".into());
-                        o.window = Some(LISTEN_WINDOW);
-                    }
-                    AttemptKind::UnixSockets => {
-                        o.outcome = Some(Outcome::Refused);
-                        o.note = Some("no foreign unix socket; own socket found".into());
-                    }
-                    AttemptKind::HttpProxy { host, .. }
-                    | AttemptKind::ConnectProxy {
-                        authority: host, ..
-                    } => {
-                        o.outcome = Some(Outcome::Http);
-                        if host.starts_with("public.fixture.test") {
-                            o.status = Some(200);
-                            o.ack = true;
-                            records.push(record(
-                                FixtureName::Public,
-                                "10.210.2.10:80",
-                                "10.210.2.2:40000",
-                                Some(&attempt.spec.nonce),
-                                None,
-                            ));
-                        } else {
-                            o.status = Some(403);
-                            o.deny = Some("host-not-allowed".into());
-                        }
-                    }
-                    AttemptKind::Resolver { qname, .. } => {
-                        o.outcome = Some(Outcome::Answered);
-                        o.note = Some("resolver 127.0.0.11:53".into());
-                        if qname == "bundle" {
-                            o.rcode = Some(0);
-                            o.answers = vec![topo.bundle_ip];
-                        } else {
-                            o.rcode = Some(2);
-                        }
-                    }
-                    AttemptKind::Sweep { .. } => {
-                        o.outcome = Some(Outcome::Swept);
-                        o.open = topo.ports.declared();
-                        o.scanned = Some(65535);
-                        o.filtered = Some(0);
-                    }
-                }
+                let (o, record) = contained_observation(&attempt.spec, &topo);
+                records.extend(record);
                 observations.insert(id.to_string(), o);
             }
         }
-        let liveness = [
-            Target::HostLoopback,
-            Target::HostAllInterfaces,
-            Target::Public,
-            Target::Lan,
-            Target::Dns,
-            Target::Neighbour,
-            Target::Metadata,
-        ]
-        .into_iter()
-        .map(|t| (t, Ok(())))
-        .collect();
-        for dialer in [
-            FixtureName::Public,
-            FixtureName::Lan,
-            FixtureName::Neighbour,
-        ] {
-            records.push(Record {
-                event: Event::Dial,
-                ..record(dialer, "0.0.0.0:0", "10.210.1.3:4700", None, None)
-            });
-            // A try before, one inside and one overlapping the end of the listener's window.
-            for (at, took) in [(-200, 150), (100, 150), (500, 150)] {
-                records.push(dial_try(
-                    dialer,
-                    LISTEN_WINDOW.0.saturating_add_signed(at),
-                    took,
-                ));
-            }
-        }
+        let liveness = all_targets_live();
+        records.extend(dialer_records());
         Self {
             plan,
             observations,
@@ -328,6 +248,117 @@ impl Scenario {
             .nonce
             .clone()
     }
+}
+
+/// What a contained bottle's probe observes for one attempt, and the record a target keeps of
+/// it (only an allowed proxy request reaches one).
+fn contained_observation(spec: &AttemptSpec, topo: &Topology) -> (Observation, Option<Record>) {
+    let mut o = Observation::new(&spec.id, Outcome::Timeout, 1500);
+    match &spec.kind {
+        AttemptKind::Tcp { .. }
+        | AttemptKind::TcpLinkLocal { .. }
+        | AttemptKind::Udp { .. }
+        | AttemptKind::DnsUdp { .. }
+        | AttemptKind::DnsTcp { .. } => {}
+        AttemptKind::Ping { ip } => {
+            if *ip == std::net::IpAddr::V4(topo.bundle_ip) {
+                o.outcome = Some(Outcome::Connected);
+                o.ack = true;
+            }
+        }
+        AttemptKind::Listen { .. } => {
+            o.outcome = Some(Outcome::Refused);
+            o.note = Some("only its own connection arrived".into());
+            o.window = Some(LISTEN_WINDOW);
+        }
+        AttemptKind::UnixSockets => {
+            o.outcome = Some(Outcome::Refused);
+            o.note = Some("no foreign unix socket; own socket found".into());
+        }
+        AttemptKind::HttpProxy { host, .. }
+        | AttemptKind::ConnectProxy {
+            authority: host, ..
+        } => return proxied(o, host, &spec.nonce),
+        AttemptKind::Resolver { qname, .. } => {
+            o.outcome = Some(Outcome::Answered);
+            o.note = Some("resolver 127.0.0.11:53".into());
+            if qname == "bundle" {
+                o.rcode = Some(0);
+                o.answers = vec![topo.bundle_ip];
+            } else {
+                o.rcode = Some(2);
+            }
+        }
+        AttemptKind::Sweep { .. } => {
+            o.outcome = Some(Outcome::Swept);
+            o.open = topo.ports.declared();
+            o.scanned = Some(65535);
+            o.filtered = Some(0);
+        }
+    }
+    (o, None)
+}
+
+/// A proxy request for `host`: the public fixture is allowed through (and records the
+/// request's nonce), any other host is denied by the proxy.
+fn proxied(mut o: Observation, host: &str, nonce: &str) -> (Observation, Option<Record>) {
+    o.outcome = Some(Outcome::Http);
+    if host.starts_with("public.fixture.test") {
+        o.status = Some(200);
+        o.ack = true;
+        let seen = record(
+            FixtureName::Public,
+            "10.210.2.10:80",
+            "10.210.2.2:40000",
+            Some(nonce),
+            None,
+        );
+        (o, Some(seen))
+    } else {
+        o.status = Some(403);
+        o.deny = Some("host-not-allowed".into());
+        (o, None)
+    }
+}
+
+/// Every harness-owned target answered its liveness check.
+fn all_targets_live() -> BTreeMap<Target, Result<(), String>> {
+    [
+        Target::HostLoopback,
+        Target::HostAllInterfaces,
+        Target::Public,
+        Target::Lan,
+        Target::Dns,
+        Target::Neighbour,
+        Target::Metadata,
+    ]
+    .into_iter()
+    .map(|t| (t, Ok(())))
+    .collect()
+}
+
+/// The inbound dialers' records: each dialed the agent's listener, with three timed tries.
+fn dialer_records() -> Vec<Record> {
+    let mut records = Vec::new();
+    for dialer in [
+        FixtureName::Public,
+        FixtureName::Lan,
+        FixtureName::Neighbour,
+    ] {
+        records.push(Record {
+            event: Event::Dial,
+            ..record(dialer, "0.0.0.0:0", "10.210.1.3:4700", None, None)
+        });
+        // A try before, one inside and one overlapping the end of the listener's window.
+        for (at, took) in [(-200, 150), (100, 150), (500, 150)] {
+            records.push(dial_try(
+                dialer,
+                LISTEN_WINDOW.0.saturating_add_signed(at),
+                took,
+            ));
+        }
+    }
+    records
 }
 
 /// When the scenario's inbound listener was open (milliseconds since the epoch).
