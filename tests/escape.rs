@@ -19,7 +19,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use bottle_backends::{Availability, BottleBackend, Sabotage};
+use bottle_backends::{Arch, Availability, BottleBackend, Sabotage};
 use bottle_harness::run::{self, RunOptions};
 use bottle_harness::sabotage;
 use bottle_harness::select::{self, AnyBackend, BackendKind};
@@ -323,6 +323,99 @@ fn slow_paths(kind: BackendKind) -> Result<(), Failed> {
     }
 }
 
+/// Whether this machine can run an aarch64 bottle on its Docker engine: natively on an aarch64
+/// machine, else through qemu-user registered with binfmt_misc (flag `F`, so that the
+/// interpreter is found inside a container's empty root); and whether the aarch64 in-bottle
+/// binaries are built. `Err` is the reason it cannot.
+fn aarch64_runnable() -> Result<(), String> {
+    if !bottle_harness::binaries::available(Arch::Aarch64) {
+        return Err(format!(
+            "no aarch64 in-bottle binaries: `{}` builds them",
+            bottle_harness::binaries::build_command(Arch::Aarch64)
+        ));
+    }
+    if Arch::host() == Some(Arch::Aarch64) {
+        return Ok(());
+    }
+    let entry = "/proc/sys/fs/binfmt_misc/qemu-aarch64";
+    let text = std::fs::read_to_string(entry).map_err(|e| {
+        format!("qemu-aarch64 is not registered with binfmt_misc ({entry}: {e}); .ci/run shows how")
+    })?;
+    let enabled = text.lines().any(|l| l.trim() == "enabled");
+    let fixed = text
+        .lines()
+        .any(|l| l.strip_prefix("flags:").is_some_and(|f| f.contains('F')));
+    if enabled && fixed {
+        Ok(())
+    } else {
+        Err(format!("{entry} is not enabled with flag F: {text:?}"))
+    }
+}
+
+/// The docker suite once with the aarch64 in-bottle binaries (emulated on an x86_64 machine):
+/// the clean bottle must be CONTAINED, and the broken bottle caught, every must-escape probe an
+/// escape. Emulation is slower; the adaptive timeouts absorb it (no fixed sleep here).
+fn aarch64_bottle(kind: BackendKind) -> Result<(), Failed> {
+    let mut clean = options(kind, Sabotage::default());
+    clean.arch = Some(Arch::Aarch64);
+    let report = runtime()
+        .block_on(run::run(&clean))
+        .map_err(|e| format!("the aarch64 run failed: {e}"))?;
+    let mut problems: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| !r.verdict.held())
+        .map(|r| format!("{} was {} ({})", r.id, r.verdict.as_str(), r.detail))
+        .collect();
+    if report.exit_code() != bottle_harness::exit::OK {
+        problems.push(format!(
+            "clean exit code {} instead of 0",
+            report.exit_code()
+        ));
+    }
+    let mut sabotage = Sabotage::default();
+    for named in BROKEN {
+        (named.effect)(&mut sabotage);
+    }
+    let mut broken = options(kind, sabotage);
+    broken.arch = Some(Arch::Aarch64);
+    let broken_report = runtime()
+        .block_on(run::run(&broken))
+        .map_err(|e| format!("the sabotaged aarch64 run failed: {e}"))?;
+    for id in &broken_must_escape() {
+        match broken_report.results.iter().find(|r| r.id == *id) {
+            Some(r) if r.verdict == Verdict::Escape => {}
+            Some(r) => problems.push(format!(
+                "broken: {id} was {} ({})",
+                r.verdict.as_str(),
+                r.detail
+            )),
+            None => problems.push(format!("broken: {id} missing")),
+        }
+    }
+    if broken_report.exit_code() != bottle_harness::exit::ESCAPE {
+        problems.push(format!(
+            "broken exit code {} instead of 1",
+            broken_report.exit_code()
+        ));
+    }
+    if problems.is_empty() {
+        println!(
+            "aarch64: clean {} ms (probes {} ms), broken {} ms",
+            report.timings.total_ms, report.timings.probe_ms, broken_report.timings.total_ms
+        );
+        Ok(())
+    } else {
+        Err(format!("{}\n{}", problems.join("\n"), report.table()).into())
+    }
+}
+
+/// Whether CI is running the tests: then a prerequisite that is missing fails its trial instead
+/// of marking it ignored, so a runner that lost its setup cannot pass by skipping.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
 fn main() {
     let cli = Cli::parse();
     let kinds = match cli.backend.as_deref().map(str::to_string).or_else(|| {
@@ -390,6 +483,26 @@ fn main() {
             )
             .with_ignored_flag(unavailable.is_some()),
         );
+        if kind == BackendKind::Docker {
+            // An unavailable engine skips it like every docker trial; a missing aarch64 setup
+            // (binaries, binfmt) skips it too, except under CI, where it must run.
+            let missing_setup = aarch64_runnable().err();
+            if let Some(reason) = &missing_setup {
+                eprintln!("escape: docker::selfcheck::aarch64_bottle cannot run here: {reason}");
+            }
+            let ignored = unavailable.is_some() || (missing_setup.is_some() && !in_ci());
+            let reason = unavailable
+                .clone()
+                .map(|r| format!("backend unavailable: {r}"))
+                .or(missing_setup);
+            trials.push(
+                Trial::test("docker::selfcheck::aarch64_bottle", move || match reason {
+                    Some(reason) => Err(reason.into()),
+                    None => aarch64_bottle(kind),
+                })
+                .with_ignored_flag(ignored),
+            );
+        }
     }
     libtest_mimic::run(&cli.test, trials).exit();
 }

@@ -7,6 +7,7 @@ use bottle_fixtures::records::RecordLog;
 use serde::Serialize;
 
 use crate::errors::BackendError;
+use crate::platform::EnginePlatform;
 use crate::spec::BottleSpec;
 use crate::topology::Bottle;
 
@@ -47,6 +48,10 @@ pub trait BottleBackend {
 
     /// A cheap check whether the backend can run here.
     async fn availability(&self) -> Availability;
+
+    /// The architecture bottles run on here and where the engine sits relative to this machine
+    /// (the in-bottle binaries are chosen by it). Needs an available backend.
+    async fn platform(&self) -> Result<EnginePlatform, BackendError>;
 
     /// Builds or finds the images the bottle needs (cached by content).
     async fn prepare(&self, spec: &BottleSpec) -> Result<(), BackendError>;

@@ -11,6 +11,13 @@ pub enum BackendError {
         backend: &'static str,
         reason: String,
     },
+    /// The engine runs on a platform the suite cannot serve (an architecture without in-bottle
+    /// binaries), or would not say which. Exit code 2.
+    #[error("{backend}: cannot tell or serve the engine's platform: {reason}")]
+    Platform {
+        backend: &'static str,
+        reason: String,
+    },
     /// The engine answered with an error while doing `step`.
     #[error("docker engine error while {step}: {source}")]
     Engine {

@@ -8,6 +8,7 @@ pub mod docker;
 pub mod errors;
 pub mod hostnet;
 pub mod labels;
+pub mod platform;
 pub mod smolmachines;
 pub mod spec;
 pub mod topology;
@@ -15,5 +16,6 @@ pub mod trace;
 
 pub use backend::{Availability, BottleBackend, ExecOutput, TeardownReport};
 pub use errors::BackendError;
+pub use platform::{Arch, EngineHost, EnginePlatform};
 pub use spec::{BottleSpec, ImageSource, Ports, Sabotage};
 pub use topology::{Bottle, FixtureHost, NetworkInfo, Topology};

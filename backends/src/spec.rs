@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::platform::Arch;
+
 /// Where an image comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -104,6 +106,8 @@ pub struct BottleSpec {
     pub fixture_binary: PathBuf,
     /// The probe binary, copied into user-provided agent images.
     pub probe_binary: PathBuf,
+    /// The architecture both binaries are built for (the bottle's): images are tagged with it.
+    pub arch: Arch,
     pub ports: Ports,
     /// The name pipelock allows (an alias of the public fixture host).
     pub allowed_host: String,

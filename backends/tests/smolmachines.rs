@@ -1,64 +1,19 @@
 //! The smolmachines backend without a booting guest: the rendered Smolfile (snapshots, and
-//! conformance with the `smolfile` crate and the real smolvm), cache keys and paths, the image
+//! conformance with the `smolfile` crate; the real smolvm's is `smolvm_conformance.rs`), cache keys and paths, the image
 //! cache's hit / miss / recovery, and the exact smolvm command plan recorded through a stand-in.
 
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bottle_backends::smolmachines::cache::{self, CacheOutcome};
-use bottle_backends::smolmachines::cli::{
-    self, CommandOutput, ProcessRunner, RecordingRunner, Smolvm,
-};
+use bottle_backends::smolmachines::cli::{CommandOutput, RecordingRunner, Smolvm};
 use bottle_backends::smolmachines::lifecycle::{launch_machine, machine_name, teardown_machine};
-use bottle_backends::smolmachines::smolfile::{render, Mode, SmolfileSpec};
+use bottle_backends::smolmachines::smolfile::render;
 use bottle_backends::BackendError;
 
-const ARCHIVE: &str = "/home/user/.cache/claude-bottle/smolmachines/0123456789abcdef.tar";
-
-/// Every snapshotted Smolfile, by name.
-fn cases() -> Vec<(&'static str, SmolfileSpec)> {
-    let base = SmolfileSpec {
-        mode: Mode::Linux,
-        image: ARCHIVE.into(),
-        entrypoint: vec!["/bottle-probe".into()],
-        cmd: vec!["idle".into()],
-        bundle_ip: Ipv4Addr::new(10, 213, 7, 2),
-        pipelock_port: 3128,
-        extra_env: vec![],
-    };
-    vec![
-        ("smolfile_linux", base.clone()),
-        (
-            "smolfile_desktop",
-            SmolfileSpec {
-                mode: Mode::Desktop,
-                ..base.clone()
-            },
-        ),
-        (
-            "smolfile_awkward_values",
-            SmolfileSpec {
-                image: "/tmp/dir with spaces/\"quoted\" image.tar".into(),
-                entrypoint: vec!["/opt/agent bin/run".into(), "--flag=a=b".into()],
-                cmd: vec![
-                    "say \"hi\"".into(),
-                    "back\\slash".into(),
-                    "tab\there".into(),
-                ],
-                extra_env: vec![
-                    ("QUOTES".into(), "she said \"no\"".into()),
-                    ("EQUALS".into(), "a=b=c".into()),
-                    ("SPACES".into(), "  leading and trailing  ".into()),
-                    ("UNICODE".into(), "ünïcødé ✓ 日本".into()),
-                    ("EMPTY".into(), String::new()),
-                ],
-                ..base
-            },
-        ),
-    ]
-}
+mod support;
+use support::{assert_parses_back, cases, fake_docker_save, temp_dir};
 
 #[test]
 fn smolfiles_render_as_snapshotted() {
@@ -67,132 +22,11 @@ fn smolfiles_render_as_snapshotted() {
     }
 }
 
-/// Checks a rendered Smolfile against what was meant, through the `smolfile` crate smolvm uses.
-fn assert_parses_back(name: &str, spec: &SmolfileSpec, text: &str) {
-    let parsed =
-        smolfile::parse(text).unwrap_or_else(|e| panic!("{name}: smolfile crate refused it: {e}"));
-    assert_eq!(parsed.image.as_deref(), Some(spec.image.as_str()), "{name}");
-    assert_eq!(parsed.entrypoint, spec.entrypoint, "{name}");
-    assert_eq!(parsed.cmd, spec.cmd, "{name}");
-    let env: Vec<String> = spec.env().iter().map(|(k, v)| format!("{k}={v}")).collect();
-    assert_eq!(parsed.env, env, "{name}");
-    let network = parsed.network.expect("a [network] table");
-    assert_eq!(network.allow_cidrs, spec.allow_cidrs(), "{name}");
-    assert!(
-        network.allow_hosts.is_empty() && network.deny_cidrs.is_empty(),
-        "{name}: nothing else is set"
-    );
-    assert_eq!(
-        parsed.net_backend, None,
-        "{name}: the backend is smolvm's choice"
-    );
-}
-
 #[test]
 fn smolfiles_parse_back_with_the_smolfile_crate() {
     for (name, spec) in cases() {
         assert_parses_back(name, &spec, &render(&spec));
     }
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "cb-smol-{tag}-{}",
-        bottle_backends::labels::new_run_id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A small but well-formed `docker save` archive.
-fn fake_docker_save(file: &mut impl std::io::Write, payload: &[u8]) {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, data) in [
-        (
-            "config.json",
-            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
-                .as_slice(),
-        ),
-        ("layer/layer.tar", payload),
-        (
-            "manifest.json",
-            br#"[{"Config":"config.json","RepoTags":["cb/fake:1"],"Layers":["layer/layer.tar"]}]"#
-                .as_slice(),
-        ),
-    ] {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder.append_data(&mut header, name, data).unwrap();
-    }
-    file.write_all(&builder.into_inner().unwrap()).unwrap();
-}
-
-/// Conformance with the real smolvm: `machine create` in a throwaway state dir accepts every
-/// snapshotted Smolfile, and `machine ls --json` shows what was rendered. `.ci/run` installs
-/// smolvm (PyPI wheel `smolmachines`); without it this test fails, it never skips.
-#[test]
-fn smolfiles_are_accepted_by_the_real_smolvm() {
-    let program = cli::locate().unwrap_or_else(|e| panic!("{e}"));
-    let dir = temp_dir("conformance");
-    let archive = dir.join("agent.tar");
-    fake_docker_save(&mut std::fs::File::create(&archive).unwrap(), b"layer");
-    let smolvm = Smolvm::new(program, Some(dir.join("state")), Arc::new(ProcessRunner));
-    let version = smolvm.version().unwrap();
-    assert!(version.starts_with("smolvm 1."), "{version}");
-    for (index, (name, mut spec)) in cases().into_iter().enumerate() {
-        // Same rendering, pointing at an archive that exists here.
-        spec.image = archive.display().to_string();
-        let text = render(&spec);
-        assert_parses_back(name, &spec, &text);
-        let smolfile_path = dir.join(format!("{name}.Smolfile"));
-        std::fs::write(&smolfile_path, &text).unwrap();
-        let machine = format!("conf{index}");
-        smolvm
-            .create(
-                &machine,
-                &smolfile_path,
-                &[("claude-bottle.run".into(), "conformance".into())],
-            )
-            .unwrap_or_else(|e| panic!("{name}: smolvm refused the Smolfile: {e}"));
-        let listed = smolvm.list().unwrap();
-        let record = listed
-            .as_array()
-            .and_then(|machines| machines.iter().find(|m| m["name"] == machine.as_str()))
-            .unwrap_or_else(|| panic!("{name}: machine not listed: {listed}"));
-        let strings = |key: &str| -> Vec<String> {
-            record[key]
-                .as_array()
-                .unwrap_or_else(|| panic!("{name}: {key} missing in {record}"))
-                .iter()
-                .map(|v| v.as_str().unwrap().to_string())
-                .collect()
-        };
-        assert_eq!(strings("allowed_cidrs"), spec.allow_cidrs(), "{name}");
-        assert_eq!(strings("entrypoint"), spec.entrypoint, "{name}");
-        assert_eq!(strings("cmd"), spec.cmd, "{name}");
-        assert_eq!(
-            record["labels"]["claude-bottle.run"], "conformance",
-            "{name}"
-        );
-        smolvm.delete(&machine).unwrap();
-    }
-    // A key smolvm does not know is refused with a typed error naming it.
-    let bad = dir.join("bad.Smolfile");
-    std::fs::write(
-        &bad,
-        format!("image = \"{}\"\nallow_cidrs = []\n", archive.display()),
-    )
-    .unwrap();
-    match smolvm.create("confbad", &bad, &[]) {
-        Err(BackendError::Smolvm { code, message, .. }) => {
-            assert_eq!(code, "CONFIG_ERROR");
-            assert!(message.contains("allow_cidrs"), "{message}");
-        }
-        other => panic!("expected a typed CONFIG_ERROR, got {other:?}"),
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -119,7 +119,7 @@ pub async fn bench(base: &RunOptions, runs: usize) -> Result<BenchReport, Harnes
     let mut options = base.clone();
     options.detach_teardown = false;
     options.keep = false;
-    let spec = run::bottle_spec(&options, "bench")?;
+    let spec = run::spec_for_engine(&backend, &options, "bench").await?;
     let mut reports: Vec<Report> = Vec::new();
     let run = |options: RunOptions| async move {
         let started = Instant::now();

@@ -12,6 +12,9 @@ pub enum HarnessError {
     /// Includes the offending key: the toml error names unknown fields and their position.
     #[error("invalid config {path}: {reason}")]
     ConfigInvalid { path: PathBuf, reason: String },
+    /// A bad setting outside bottle.toml (an environment variable, a flag's value).
+    #[error("{0}")]
+    BadSetting(String),
     #[error("unknown backend {name:?}; known backends: {known}")]
     UnknownBackend { name: String, known: String },
     #[error("cannot find the {what} binary: {reason}")]

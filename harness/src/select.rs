@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bottle_backends::docker::DockerBackend;
 use bottle_backends::smolmachines::SmolBackend;
+use bottle_backends::EnginePlatform;
 use bottle_backends::{
     Availability, BackendError, Bottle, BottleBackend, BottleSpec, ExecOutput, TeardownReport,
 };
@@ -98,6 +99,13 @@ impl BottleBackend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.availability().await,
             AnyBackend::Smolmachines(b) => b.availability().await,
+        }
+    }
+
+    async fn platform(&self) -> Result<EnginePlatform, BackendError> {
+        match self {
+            AnyBackend::Docker(b) => b.platform().await,
+            AnyBackend::Smolmachines(b) => b.platform().await,
         }
     }
 

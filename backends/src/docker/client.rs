@@ -9,6 +9,7 @@ use tokio::sync::OnceCell;
 
 use crate::backend::{Availability, BottleBackend, ExecOutput, TeardownReport};
 use crate::errors::BackendError;
+use crate::platform::EnginePlatform;
 use crate::spec::BottleSpec;
 use crate::topology::Bottle;
 
@@ -23,6 +24,8 @@ pub struct DockerBackend {
     /// The images found or built by the last `prepare`, for the spec they were made for, so
     /// that `launch` does not read and hash the binaries a second time.
     prepared: std::sync::Mutex<Option<(BottleSpec, super::images::Images)>>,
+    /// The engine's architecture and kind, read once from `GET /info`.
+    platform: OnceCell<Result<EnginePlatform, String>>,
 }
 
 impl DockerBackend {
@@ -87,6 +90,24 @@ impl DockerBackend {
         Ok(images)
     }
 
+    /// Reads the platform from the engine's `GET /info` (bounded like the first contact).
+    async fn read_platform(&self) -> Result<EnginePlatform, String> {
+        let docker = self.client().await.map_err(|e| e.to_string())?;
+        let info = tokio::time::timeout(CONNECT_TIMEOUT, docker.info())
+            .await
+            .map_err(|_| {
+                format!(
+                    "the Docker engine did not answer GET /info within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )
+            })?
+            .map_err(|e| format!("the Docker engine refused GET /info: {e}"))?;
+        EnginePlatform::from_info(
+            info.architecture.as_deref(),
+            info.operating_system.as_deref(),
+        )
+    }
+
     /// The connected client, or `Unavailable` with the reason.
     pub(crate) async fn client(&self) -> Result<&Docker, BackendError> {
         match self.docker.get_or_init(Self::connect).await {
@@ -113,6 +134,17 @@ impl BottleBackend for DockerBackend {
                 reason: reason.clone(),
             },
         }
+    }
+
+    async fn platform(&self) -> Result<EnginePlatform, BackendError> {
+        self.platform
+            .get_or_init(|| self.read_platform())
+            .await
+            .clone()
+            .map_err(|reason| BackendError::Platform {
+                backend: "docker",
+                reason,
+            })
     }
 
     async fn prepare(&self, spec: &BottleSpec) -> Result<(), BackendError> {

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::errors::BackendError;
 use crate::labels;
+use crate::platform::Arch;
 use crate::spec::{BottleSpec, ImageSource};
 
 /// Bumped whenever the rootfs layout changes, so old cached images are not reused.
@@ -85,6 +86,13 @@ pub(crate) fn rootfs_tar(entries: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 /// The content tag of a built-in image: 16 hex digits of sha256(layout version, path, binary).
+/// A built-in image's tag, by content and architecture: the hash already differs per
+/// architecture; the suffix says which one an image is for (`docker import` on 20.10 records
+/// amd64 whatever the image holds).
+pub(crate) fn image_tag(path_in_image: &str, binary: &[u8], arch: Arch) -> String {
+    format!("{}-{arch}", content_tag(path_in_image, binary))
+}
+
 pub(crate) fn content_tag(path_in_image: &str, binary: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(LAYOUT_VERSION.as_bytes());
@@ -130,9 +138,10 @@ async fn builtin_image(
     what: &'static str,
     binary_path: &Path,
     path_in_image: &str,
+    arch: Arch,
 ) -> Result<String, BackendError> {
     let binary = read_binary(what, binary_path)?;
-    let tag = content_tag(path_in_image, &binary);
+    let tag = image_tag(path_in_image, &binary, arch);
     let reference = format!("{repo}:{tag}");
     if image_exists(docker, &reference).await? {
         return Ok(reference);
@@ -182,6 +191,7 @@ pub(crate) async fn prepare(docker: &Docker, spec: &BottleSpec) -> Result<Images
         "fixture binary",
         &spec.fixture_binary,
         FIXTURE_PATH,
+        spec.arch,
     );
     let agent = async {
         match &spec.agent {
@@ -191,6 +201,7 @@ pub(crate) async fn prepare(docker: &Docker, spec: &BottleSpec) -> Result<Images
                 "probe binary",
                 binary,
                 BUILTIN_PROBE_PATH,
+                spec.arch,
             )
             .await
             .map(|r| (r, false)),
@@ -214,6 +225,7 @@ pub(crate) async fn prepare(docker: &Docker, spec: &BottleSpec) -> Result<Images
                 "bundle binary",
                 binary,
                 FIXTURE_PATH,
+                spec.arch,
             )
             .await?,
             false,
@@ -235,14 +247,14 @@ pub(crate) async fn forget(docker: &Docker, spec: &BottleSpec) -> Result<usize, 
     if let Ok(binary) = std::fs::read(&spec.fixture_binary) {
         references.push(format!(
             "claude-bottle/fixture:{}",
-            content_tag(FIXTURE_PATH, &binary)
+            image_tag(FIXTURE_PATH, &binary, spec.arch)
         ));
     }
     if let ImageSource::Builtin { binary } = &spec.agent {
         if let Ok(binary) = std::fs::read(binary) {
             references.push(format!(
                 "claude-bottle/agent:{}",
-                content_tag(BUILTIN_PROBE_PATH, &binary)
+                image_tag(BUILTIN_PROBE_PATH, &binary, spec.arch)
             ));
         }
     }

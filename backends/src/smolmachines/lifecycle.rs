@@ -25,6 +25,7 @@ use crate::docker::bring_up::{self, AgentPlacement};
 use crate::docker::{attach, cleanup, images, records, DockerBackend};
 use crate::errors::BackendError;
 use crate::labels;
+use crate::platform::{Arch, EngineHost, EnginePlatform};
 use crate::spec::{BottleSpec, ImageSource};
 use crate::topology::Bottle;
 
@@ -239,6 +240,26 @@ impl BottleBackend for SmolBackend {
 
     async fn availability(&self) -> Availability {
         self.check().await.0.clone()
+    }
+
+    /// The guest runs on this machine's hypervisor, so it has this machine's architecture (an
+    /// Apple Silicon Mac runs aarch64 guests); the bundle's Docker engine is asked separately
+    /// when the bundle's image is prepared.
+    async fn platform(&self) -> Result<EnginePlatform, BackendError> {
+        let arch = Arch::host().ok_or_else(|| BackendError::Platform {
+            backend: "smolmachines",
+            reason: format!(
+                "this machine's architecture {} has no in-bottle binaries",
+                std::env::consts::ARCH
+            ),
+        })?;
+        let host = self
+            .docker
+            .platform()
+            .await
+            .map(|p| p.host)
+            .unwrap_or(EngineHost::Local);
+        Ok(EnginePlatform { arch, host })
     }
 
     async fn prepare(&self, spec: &BottleSpec) -> Result<(), BackendError> {

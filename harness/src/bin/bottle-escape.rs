@@ -30,6 +30,11 @@ struct Cli {
     /// Never print progress lines, even on a terminal.
     #[arg(long, global = true)]
     quiet: bool,
+    /// The bottle's architecture (x86_64, aarch64), when it must not be the engine's (an
+    /// x86_64 engine runs aarch64 bottles under qemu-user). Default: $CLAUDE_BOTTLE_ARCH, else
+    /// the engine's.
+    #[arg(long, global = true)]
+    arch: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -288,15 +293,25 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         backend,
         config,
         quiet,
+        arch,
         command,
     } = cli;
     if let Some(code) = offline(&command)? {
         return Ok(code);
     }
+    let arch = match arch {
+        Some(name) => Some(bottle_backends::Arch::parse(&name).ok_or_else(|| {
+            HarnessError::BadSetting(format!(
+                "--arch {name:?} is not an architecture the suite has binaries for (x86_64, aarch64)"
+            ))
+        })?),
+        None => bottle_harness::run::arch_from_env()?,
+    };
     let kinds = select::choose(backend.as_deref())?;
     let config = BottleConfig::discover(config.as_deref())?;
     let options_for = |kind: BackendKind| {
         let mut options = RunOptions::new(kind, config.clone());
+        options.arch = arch;
         if quiet {
             options.progress = false;
         }

@@ -1,6 +1,8 @@
 //! Whether the backend can run a bottle here; an unavailable one is the error that exits 3.
 
-use bottle_backends::{Availability, BottleBackend};
+use bottle_backends::{Availability, BottleBackend, BottleSpec};
+
+use super::options::{bottle_arch, bottle_spec_for, RunOptions};
 
 use crate::errors::HarnessError;
 use crate::select::AnyBackend;
@@ -16,4 +18,20 @@ pub(crate) async fn require_available(backend: &AnyBackend) -> Result<String, Ha
             },
         )),
     }
+}
+
+/// The bottle spec for this engine: the in-bottle binaries of the bottle's architecture (the
+/// options' choice, else the engine's, which the backend reports).
+pub(crate) async fn spec_for_engine(
+    backend: &AnyBackend,
+    options: &RunOptions,
+    run_id: &str,
+) -> Result<BottleSpec, HarnessError> {
+    let platform = backend.platform().await?;
+    let arch = bottle_arch(options, &platform);
+    bottle_backends::trace::step(&format!(
+        "run: {arch} bottle on a {} engine ({:?})",
+        platform.arch, platform.host
+    ));
+    bottle_spec_for(options, run_id, arch)
 }

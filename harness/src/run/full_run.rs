@@ -8,11 +8,11 @@ use std::time::Instant;
 use bottle_backends::labels::new_run_id;
 use bottle_backends::{Bottle, BottleBackend};
 
-use super::availability::require_available;
+use super::availability::{require_available, spec_for_engine};
 use super::cleaner::spawn_cleaner;
 use super::guard::TeardownGuard;
 use super::interrupt::{interrupted, teardown_after_interrupt};
-use super::options::{bottle_spec, RunOptions};
+use super::options::RunOptions;
 use super::phase::{progress, Phase};
 use super::probe_phase::probe_bottle;
 use super::reap::reap_stale;
@@ -108,7 +108,7 @@ async fn bring_up(
             &format!("reaped stale bottles: {}", reaped.join(", ")),
         );
     }
-    let spec = bottle_spec(options, run_id)?;
+    let spec = spec_for_engine(backend, options, run_id).await?;
     progress(show, Phase::Prepare.doing());
     bottle_backends::trace::step("run: preparing images");
     let prepare_started = Instant::now();

@@ -20,10 +20,10 @@ mod reap;
 mod target_view;
 mod up;
 
-pub(crate) use availability::require_available;
+pub(crate) use availability::{require_available, spec_for_engine};
 pub use down::down;
 pub use full_run::run;
-pub use options::{bottle_spec, ReportHook, RunOptions};
+pub use options::{arch_from_env, bottle_spec, bottle_spec_for, ReportHook, RunOptions, ARCH_ENV};
 pub use phase::Phase;
 pub use probe_existing::probe_existing;
 pub use up::up;

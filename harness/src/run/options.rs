@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use bottle_backends::{BottleSpec, ImageSource, Sabotage};
+use bottle_backends::{Arch, BottleSpec, EnginePlatform, ImageSource, Sabotage};
 
 use crate::binaries;
 use crate::config::BottleConfig;
@@ -30,6 +30,25 @@ pub struct RunOptions {
     /// awaits unless it is detached): lets a caller that waits for the teardown hand the
     /// verdicts on early (the escape tests share one run across processes this way).
     pub on_report: Option<ReportHook>,
+    /// The bottle's architecture when it must not be the engine's (`--arch`; an x86_64 engine
+    /// runs aarch64 bottles under qemu-user through binfmt_misc). Defaults from
+    /// `CLAUDE_BOTTLE_ARCH` ([`ARCH_ENV`]).
+    pub arch: Option<Arch>,
+}
+
+/// Names the bottle's architecture for every run of this process (`x86_64`, `aarch64`).
+pub const ARCH_ENV: &str = "CLAUDE_BOTTLE_ARCH";
+
+/// The architecture `CLAUDE_BOTTLE_ARCH` names; an unknown name is an error naming it.
+pub fn arch_from_env() -> Result<Option<Arch>, HarnessError> {
+    match std::env::var(ARCH_ENV) {
+        Ok(text) if !text.trim().is_empty() => Arch::parse(&text).map(Some).ok_or_else(|| {
+            HarnessError::BadSetting(format!(
+                "{ARCH_ENV}={text:?} is not an architecture the suite has binaries for (x86_64, aarch64)"
+            ))
+        }),
+        _ => Ok(None),
+    }
 }
 
 /// A callback for [`RunOptions::on_report`].
@@ -55,14 +74,42 @@ impl RunOptions {
             progress: std::io::stderr().is_terminal(),
             detach_teardown: false,
             on_report: None,
+            arch: None,
         }
     }
 }
 
-/// Builds the bottle spec from the config and the located binaries.
+/// Builds the bottle spec from the config and the located binaries, for the architecture
+/// `options.arch` names, else this machine's (the engine's when it runs here; the run paths ask
+/// the engine and use [`bottle_spec_for`]).
 pub fn bottle_spec(options: &RunOptions, run_id: &str) -> Result<BottleSpec, HarnessError> {
-    let probe = binaries::probe()?;
-    let fixture = binaries::fixture()?;
+    let arch = options
+        .arch
+        .or_else(Arch::host)
+        .ok_or_else(|| HarnessError::MissingBinary {
+            what: "probe",
+            reason: format!(
+                "this machine's architecture {} has none (use --arch)",
+                std::env::consts::ARCH
+            ),
+        })?;
+    bottle_spec_for(options, run_id, arch)
+}
+
+/// The bottle's architecture: the one the options name (`--arch`, `CLAUDE_BOTTLE_ARCH`),
+/// else the engine's.
+pub(crate) fn bottle_arch(options: &RunOptions, engine: &EnginePlatform) -> Arch {
+    options.arch.unwrap_or(engine.arch)
+}
+
+/// As [`bottle_spec`], for a bottle of `arch`.
+pub fn bottle_spec_for(
+    options: &RunOptions,
+    run_id: &str,
+    arch: Arch,
+) -> Result<BottleSpec, HarnessError> {
+    let probe = binaries::probe(arch)?;
+    let fixture = binaries::fixture(arch)?;
     let config = &options.config;
     Ok(BottleSpec {
         run_id: run_id.to_string(),
@@ -84,6 +131,7 @@ pub fn bottle_spec(options: &RunOptions, run_id: &str) -> Result<BottleSpec, Har
         },
         fixture_binary: fixture,
         probe_binary: probe,
+        arch,
         ports: config.ports.to_ports(),
         allowed_host: config.proxy.allowed_host.clone(),
         denied_host: config.proxy.denied_host.clone(),

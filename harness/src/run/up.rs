@@ -3,9 +3,9 @@
 use bottle_backends::labels::new_run_id;
 use bottle_backends::{Bottle, BottleBackend};
 
-use super::availability::require_available;
+use super::availability::{require_available, spec_for_engine};
 use super::interrupt::interrupted;
-use super::options::{bottle_spec, RunOptions};
+use super::options::RunOptions;
 use super::reap::reap_stale;
 use crate::errors::HarnessError;
 use crate::select::AnyBackend;
@@ -16,7 +16,7 @@ pub async fn up(options: &RunOptions) -> Result<Bottle, HarnessError> {
     require_available(&backend).await?;
     reap_stale(&backend).await?;
     let run_id = new_run_id();
-    let mut spec = bottle_spec(options, &run_id)?;
+    let mut spec = spec_for_engine(&backend, options, &run_id).await?;
     spec.keep = true;
     let launched = tokio::select! {
         launched = backend.launch(&spec) => launched,
