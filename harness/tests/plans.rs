@@ -96,3 +96,39 @@ fn a_narrowed_plan_keeps_the_controls_and_is_pinned() {
     let plan = build(&full_topology(), &full_host(), Some(&only));
     insta::assert_snapshot!("plan_only_two_probes", render(&plan));
 }
+
+/// The network rule where the harness does not own the agent's resolver (a microVM's resolver
+/// forwards to this machine's): no attempt of the plan asks the agent's resolver anything, and
+/// every probe that would is skipped with the reason, never judged.
+#[test]
+fn a_resolver_the_harness_does_not_own_is_sent_nothing() {
+    use bottle_probes::wire::AttemptKind;
+    let topology = microvm_topology();
+    assert!(!topology.resolver_owned, "the microVM topology's resolver is not owned");
+    let plan = build(&topology, &bare_host(), None);
+    let asking: Vec<&str> = plan
+        .probes
+        .iter()
+        .flat_map(|p| &p.attempts)
+        .filter(|a| matches!(a.spec.kind, AttemptKind::Resolver { .. }))
+        .map(|a| a.spec.id.as_str())
+        .collect();
+    assert!(asking.is_empty(), "attempts through the agent's resolver: {asking:?}");
+    for id in [
+        "dns.resolver_control",
+        "dns.resolver_control_tcp",
+        "dns.resolver_exfil",
+        "dns.resolver_exfil_tcp",
+    ] {
+        let probe = plan.probe(id).unwrap();
+        let reason = probe.skipped.as_deref().unwrap_or_default();
+        assert!(reason.contains("does not own"), "{id}: {reason:?}");
+    }
+    // With an owned resolver the same probes are planned.
+    let owned = build(&full_topology(), &full_host(), None);
+    assert!(owned
+        .probes
+        .iter()
+        .flat_map(|p| &p.attempts)
+        .any(|a| matches!(a.spec.kind, AttemptKind::Resolver { .. })));
+}

@@ -57,9 +57,7 @@ impl HostCanaries {
                 false,
             ),
         };
-        // Only echo requests carrying a probe's nonce: anything on this machine may ping it.
-        let icmp_recorder =
-            bottle_fixtures::icmp::start_with(FixtureName::HostAll, sink.clone(), true).is_ok();
+        let icmp_recorder = start_icmp_recorder(&sink);
         Ok(Self {
             sink,
             loopback: loopback.addr,
@@ -69,4 +67,18 @@ impl HostCanaries {
             icmp_recorder,
         })
     }
+}
+
+/// Records echo requests to this machine (a raw ICMP socket, Linux only), keeping only those
+/// carrying a probe's nonce: anything on this machine may ping it. Whether it runs decides
+/// whether pings at this machine are planned (without a target-side view they prove nothing).
+#[cfg(target_os = "linux")]
+fn start_icmp_recorder(sink: &RecordSink) -> bool {
+    bottle_fixtures::icmp::start_with(FixtureName::HostAll, sink.clone(), true).is_ok()
+}
+
+/// Elsewhere there is no raw-socket recorder: pings at this machine are not planned.
+#[cfg(not(target_os = "linux"))]
+fn start_icmp_recorder(_sink: &RecordSink) -> bool {
+    false
 }

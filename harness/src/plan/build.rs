@@ -109,11 +109,16 @@ fn plan_probe(
         Family::Metadata => metadata::plan,
         Family::Inbound => inbound::plan,
     };
-    family_plan(&mut attempts, inputs);
+    let skipped = skipped(spec, inputs.topology);
+    // A skipped probe sends nothing: for the resolver probes that is the network rule (their
+    // queries would reach a resolver the harness does not own).
+    if skipped.is_none() {
+        family_plan(&mut attempts, inputs);
+    }
     PlannedProbe {
         spec,
         attempts: attempts.into_vec(),
-        skipped: skipped(spec, inputs.topology),
+        skipped,
     }
 }
 
@@ -126,6 +131,10 @@ fn skipped(spec: &ProbeSpec, t: &Topology) -> Option<String> {
                 .as_deref()
                 .unwrap_or("the backend does not provide one")
         )),
+        Family::Dns if !t.resolver_owned && spec.id.starts_with("dns.resolver_") => Some(
+            "the agent's resolver forwards to a resolver the harness does not own (this machine's): a query through it could reach a real resolver, so none is sent"
+                .to_string(),
+        ),
         Family::Inbound if t.inbound_port.is_none() => Some(
             "nothing dials the agent on this backend (its fixture hosts cannot reach a microVM agent's address)"
                 .to_string(),
