@@ -323,11 +323,18 @@ fn slow_paths(kind: BackendKind) -> Result<(), Failed> {
     }
 }
 
+/// Set by a setup that tried and could not make aarch64 bottles runnable (`.ci/run` when the
+/// kernel refuses binfmt_misc): the trial is then skipped with that reason, even under CI.
+const SKIP_AARCH64_ENV: &str = "CLAUDE_BOTTLE_SKIP_AARCH64";
+
 /// Whether this machine can run an aarch64 bottle on its Docker engine: natively on an aarch64
 /// machine, else through qemu-user registered with binfmt_misc (flag `F`, so that the
 /// interpreter is found inside a container's empty root); and whether the aarch64 in-bottle
 /// binaries are built. `Err` is the reason it cannot.
 fn aarch64_runnable() -> Result<(), String> {
+    if let Ok(reason) = std::env::var(SKIP_AARCH64_ENV) {
+        return Err(format!("{SKIP_AARCH64_ENV}: {reason}"));
+    }
     if !bottle_harness::binaries::available(Arch::Aarch64) {
         return Err(format!(
             "no aarch64 in-bottle binaries: `{}` builds them",
@@ -490,7 +497,9 @@ fn main() {
             if let Some(reason) = &missing_setup {
                 eprintln!("escape: docker::selfcheck::aarch64_bottle cannot run here: {reason}");
             }
-            let ignored = unavailable.is_some() || (missing_setup.is_some() && !in_ci());
+            let declared_skip = std::env::var_os(SKIP_AARCH64_ENV).is_some();
+            let ignored =
+                unavailable.is_some() || (missing_setup.is_some() && (!in_ci() || declared_skip));
             let reason = unavailable
                 .clone()
                 .map(|r| format!("backend unavailable: {r}"))

@@ -35,11 +35,17 @@ pub fn fill_random(buf: &mut [u8]) {
     bottle_probes::sys::random::must_fill(buf);
 }
 
-/// This machine's host name, for the `claude-bottle.host` label.
+/// This machine's host name, for the `claude-bottle.host` label (`gethostname`, so that it is
+/// right on macOS too, where there is no `/proc`: reaping compares it with a bottle's label).
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_string())
-        .unwrap_or_else(|_| "unknown".to_string())
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length; gethostname writes at most that much.
+    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
+    match std::str::from_utf8(&buffer[..end]) {
+        Ok(name) if rc == 0 && !name.is_empty() => name.to_string(),
+        _ => "unknown".to_string(),
+    }
 }
 
 /// The labels every object of run `run_id` carries.

@@ -61,10 +61,11 @@ impl std::fmt::Display for Arch {
 }
 
 /// Where the engine runs relative to this machine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EngineHost {
     /// A Linux engine on this machine: its bridges and addresses are this machine's.
+    #[default]
     Local,
     /// Docker Desktop: the engine runs in a Linux VM; containers reach this machine as
     /// `host.docker.internal` and the VM as `gateway.docker.internal`, and this machine cannot

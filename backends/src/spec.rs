@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::platform::Arch;
+use crate::platform::{Arch, EngineHost};
 
 /// Where an image comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +108,10 @@ pub struct BottleSpec {
     pub probe_binary: PathBuf,
     /// The architecture both binaries are built for (the bottle's): images are tagged with it.
     pub arch: Arch,
+    /// Where the engine runs relative to this machine (from the engine's `GET /info`); the
+    /// topology carries it so that the plan knows which of "this machine's" targets exist.
+    #[serde(default)]
+    pub engine_host: EngineHost,
     pub ports: Ports,
     /// The name pipelock allows (an alias of the public fixture host).
     pub allowed_host: String,

@@ -60,6 +60,10 @@ pub struct Topology {
     /// Names pipelock allows / refuses; both resolve to the public host on the upstream side.
     pub allowed_host: String,
     pub denied_host: String,
+    /// Where the engine runs relative to this machine: under Docker Desktop the networks'
+    /// gateways are the engine VM's addresses, not this machine's.
+    #[serde(default)]
+    pub engine_host: crate::platform::EngineHost,
     /// The resolver the agent is configured with (Docker's embedded DNS, 127.0.0.11:53), when the
     /// backend knows it; the resolver probes must have asked exactly this one.
     #[serde(default)]

@@ -104,7 +104,10 @@ fn a_narrowed_plan_keeps_the_controls_and_is_pinned() {
 fn a_resolver_the_harness_does_not_own_is_sent_nothing() {
     use bottle_probes::wire::AttemptKind;
     let topology = microvm_topology();
-    assert!(!topology.resolver_owned, "the microVM topology's resolver is not owned");
+    assert!(
+        !topology.resolver_owned,
+        "the microVM topology's resolver is not owned"
+    );
     let plan = build(&topology, &bare_host(), None);
     let asking: Vec<&str> = plan
         .probes
@@ -113,7 +116,10 @@ fn a_resolver_the_harness_does_not_own_is_sent_nothing() {
         .filter(|a| matches!(a.spec.kind, AttemptKind::Resolver { .. }))
         .map(|a| a.spec.id.as_str())
         .collect();
-    assert!(asking.is_empty(), "attempts through the agent's resolver: {asking:?}");
+    assert!(
+        asking.is_empty(),
+        "attempts through the agent's resolver: {asking:?}"
+    );
     for id in [
         "dns.resolver_control",
         "dns.resolver_control_tcp",
@@ -131,4 +137,38 @@ fn a_resolver_the_harness_does_not_own_is_sent_nothing() {
         .iter()
         .flat_map(|p| &p.attempts)
         .any(|a| matches!(a.spec.kind, AttemptKind::Resolver { .. })));
+}
+
+/// Docker Desktop (decided from the engine's `GET /info`, see backends/tests/engine_info.rs):
+/// the networks' gateways are the engine VM's, where no canary of this machine listens, so the
+/// gateway probe is skipped with the reason instead of judged; everything else is planned as on
+/// a local engine.
+#[test]
+fn docker_desktop_skips_what_this_machine_cannot_see() {
+    let local = build(&full_topology(), &full_host(), None);
+    let mut desktop_topology = full_topology();
+    desktop_topology.engine_host = bottle_backends::EngineHost::DockerDesktop;
+    let desktop = build(&desktop_topology, &full_host(), None);
+    let gateways = desktop.probe("lan.network_gateways").unwrap();
+    assert!(gateways.attempts.is_empty());
+    assert!(
+        gateways
+            .skipped
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Docker Desktop"),
+        "{:?}",
+        gateways.skipped
+    );
+    assert!(!local
+        .probe("lan.network_gateways")
+        .unwrap()
+        .attempts
+        .is_empty());
+    for (a, b) in local.probes.iter().zip(&desktop.probes) {
+        if a.spec.id != "lan.network_gateways" {
+            assert_eq!(a.attempts.len(), b.attempts.len(), "{}", a.spec.id);
+            assert_eq!(a.skipped, b.skipped, "{}", a.spec.id);
+        }
+    }
 }

@@ -168,6 +168,7 @@ fn plan_topology(
         dns: fixture("dns", host_in(upstream_base, hosts::DNS), vec![53]),
         allowed_host: spec.allowed_host.clone(),
         denied_host: spec.denied_host.clone(),
+        engine_host: spec.engine_host,
         sabotaged: !spec.sabotage.is_clean(),
         resolver_owned: true,
         guest_host_gateway: None,

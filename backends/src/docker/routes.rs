@@ -31,6 +31,9 @@ pub(crate) fn metadata_unavailable(in_container: bool) -> Option<String> {
     if !in_container {
         return Some("the agent is a microVM whose traffic leaves through this machine's NAT, so 169.254.169.254 cannot be made to end at a fixture".into());
     }
+    if cfg!(not(target_os = "linux")) {
+        return Some("routing the bundle's 169.254.169.254 to the fixture enters the bundle's network namespace with nsenter, which needs the engine on this (Linux) machine; under Docker Desktop the engine runs in a VM".into());
+    }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Some(

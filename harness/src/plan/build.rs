@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use bottle_backends::Topology;
+use bottle_backends::{EngineHost, Topology};
 use bottle_probes::catalogue::{Expect, Family, ProbeSpec, CATALOGUE};
 
 use super::attempts::Attempts;
@@ -133,6 +133,10 @@ fn skipped(spec: &ProbeSpec, t: &Topology) -> Option<String> {
         )),
         Family::Dns if !t.resolver_owned && spec.id.starts_with("dns.resolver_") => Some(
             "the agent's resolver forwards to a resolver the harness does not own (this machine's): a query through it could reach a real resolver, so none is sent"
+                .to_string(),
+        ),
+        Family::Lan if spec.id == "lan.network_gateways" && t.engine_host == EngineHost::DockerDesktop => Some(
+            "Docker Desktop: the networks' gateways are addresses of the engine's VM, where no harness canary can listen (this machine cannot route to them)"
                 .to_string(),
         ),
         Family::Inbound if t.inbound_port.is_none() => Some(

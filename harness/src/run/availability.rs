@@ -33,5 +33,7 @@ pub(crate) async fn spec_for_engine(
         "run: {arch} bottle on a {} engine ({:?})",
         platform.arch, platform.host
     ));
-    bottle_spec_for(options, run_id, arch)
+    let mut spec = bottle_spec_for(options, run_id, arch)?;
+    spec.engine_host = platform.host;
+    Ok(spec)
 }

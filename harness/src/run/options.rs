@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use bottle_backends::{Arch, BottleSpec, EnginePlatform, ImageSource, Sabotage};
+use bottle_backends::{Arch, BottleSpec, EngineHost, EnginePlatform, ImageSource, Sabotage};
 
 use crate::binaries;
 use crate::config::BottleConfig;
@@ -132,6 +132,7 @@ pub fn bottle_spec_for(
         fixture_binary: fixture,
         probe_binary: probe,
         arch,
+        engine_host: EngineHost::default(),
         ports: config.ports.to_ports(),
         allowed_host: config.proxy.allowed_host.clone(),
         denied_host: config.proxy.denied_host.clone(),

@@ -57,6 +57,7 @@ pub fn topology() -> Topology {
         },
         allowed_host: "public.fixture.test".into(),
         denied_host: "blocked.fixture.test".into(),
+        engine_host: Default::default(),
         sabotaged: false,
         resolver_owned: true,
         guest_host_gateway: None,
