@@ -51,8 +51,16 @@ fn main() {
     if std::env::var_os("CLAUDE_BOTTLE_SKIP_IN_BOTTLE_BUILD").is_some() {
         return;
     }
+    let wanted = wanted_targets();
+    if !wanted.is_empty() {
+        build(&workspace, &target_dir, &wanted);
+    }
+}
+
+/// The bottle targets whose standard library is installed; a warning names each one that is not.
+fn wanted_targets() -> Vec<&'static str> {
     let installed = installed_targets();
-    let wanted: Vec<&str> = TARGETS
+    TARGETS
         .iter()
         .map(|(_, triple)| *triple)
         .filter(|triple| {
@@ -62,14 +70,15 @@ fn main() {
             }
             ok
         })
-        .collect();
-    if wanted.is_empty() {
-        return;
-    }
+        .collect()
+}
+
+/// Runs the nested `cargo build` of the in-bottle binaries for `targets`.
+fn build(workspace: &Path, target_dir: &Path, targets: &[&str]) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .current_dir(&workspace)
+        .current_dir(workspace)
         .args([
             "build",
             "--release",
@@ -81,8 +90,8 @@ fn main() {
             "--bins",
         ])
         .arg("--target-dir")
-        .arg(&target_dir);
-    for triple in &wanted {
+        .arg(target_dir);
+    for triple in targets {
         command.args(["--target", triple]);
     }
     // What cargo sets for this build script must not leak into the nested build.
@@ -98,7 +107,7 @@ fn main() {
     }
     match command.status() {
         Ok(status) if status.success() => {}
-        Ok(status) => panic!("building the in-bottle binaries failed ({status}); the command: cargo build --release -p bottle-probes -p bottle-fixtures --bins --target {}", wanted.join(" --target ")),
+        Ok(status) => panic!("building the in-bottle binaries failed ({status}); the command: cargo build --release -p bottle-probes -p bottle-fixtures --bins --target {}", targets.join(" --target ")),
         Err(e) => panic!("cannot run cargo to build the in-bottle binaries: {e}"),
     }
 }

@@ -423,6 +423,87 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// Every trial of backend `kind`: one per probe, the selfchecks, and (docker) the aarch64 bottle.
+/// An unavailable backend's trials are marked ignored here, at list time.
+fn trials_for(kind: BackendKind) -> Vec<Trial> {
+    let mut trials = Vec::new();
+    let availability = availability(kind);
+    let unavailable = match &availability {
+        Availability::Available { .. } => None,
+        Availability::Unavailable { reason } => {
+            eprintln!(
+                "escape: backend {} is unavailable, its trials are ignored: {reason}",
+                kind.as_str()
+            );
+            Some(reason.clone())
+        }
+    };
+    let memo: Shared = Arc::default();
+    for probe in CATALOGUE {
+        let name = format!(
+            "{}::{}::{}",
+            kind.as_str(),
+            probe.family.as_str(),
+            probe.short_name()
+        );
+        let memo = memo.clone();
+        let reason = unavailable.clone();
+        let id = probe.id;
+        trials.push(
+            Trial::test(name, move || match reason {
+                Some(reason) => Err(format!("backend unavailable: {reason}").into()),
+                None => check_probe(kind, id, &memo),
+            })
+            .with_ignored_flag(unavailable.is_some()),
+        );
+    }
+    let reason = unavailable.clone();
+    trials.push(
+        Trial::test(
+            format!("{}::selfcheck::slow_paths", kind.as_str()),
+            move || match reason {
+                Some(reason) => Err(format!("backend unavailable: {reason}").into()),
+                None => slow_paths(kind),
+            },
+        )
+        .with_ignored_flag(unavailable.is_some()),
+    );
+    let reason = unavailable.clone();
+    trials.push(
+        Trial::test(
+            format!("{}::selfcheck::broken_bottle", kind.as_str()),
+            move || match reason {
+                Some(reason) => Err(format!("backend unavailable: {reason}").into()),
+                None => broken_bottle(kind, &memo),
+            },
+        )
+        .with_ignored_flag(unavailable.is_some()),
+    );
+    if kind == BackendKind::Docker {
+        // An unavailable engine skips it like every docker trial; a missing aarch64 setup
+        // (binaries, binfmt) skips it too, except under CI, where it must run.
+        let missing_setup = aarch64_runnable().err();
+        if let Some(reason) = &missing_setup {
+            eprintln!("escape: docker::selfcheck::aarch64_bottle cannot run here: {reason}");
+        }
+        let declared_skip = std::env::var_os(SKIP_AARCH64_ENV).is_some();
+        let ignored =
+            unavailable.is_some() || (missing_setup.is_some() && (!in_ci() || declared_skip));
+        let reason = unavailable
+            .clone()
+            .map(|r| format!("backend unavailable: {r}"))
+            .or(missing_setup);
+        trials.push(
+            Trial::test("docker::selfcheck::aarch64_bottle", move || match reason {
+                Some(reason) => Err(reason.into()),
+                None => aarch64_bottle(kind),
+            })
+            .with_ignored_flag(ignored),
+        );
+    }
+    trials
+}
+
 fn main() {
     let cli = Cli::parse();
     let kinds = match cli.backend.as_deref().map(str::to_string).or_else(|| {
@@ -438,80 +519,7 @@ fn main() {
     };
     let mut trials = Vec::new();
     for kind in kinds {
-        let availability = availability(kind);
-        let unavailable = match &availability {
-            Availability::Available { .. } => None,
-            Availability::Unavailable { reason } => {
-                eprintln!(
-                    "escape: backend {} is unavailable, its trials are ignored: {reason}",
-                    kind.as_str()
-                );
-                Some(reason.clone())
-            }
-        };
-        let memo: Shared = Arc::default();
-        for probe in CATALOGUE {
-            let name = format!(
-                "{}::{}::{}",
-                kind.as_str(),
-                probe.family.as_str(),
-                probe.short_name()
-            );
-            let memo = memo.clone();
-            let reason = unavailable.clone();
-            let id = probe.id;
-            trials.push(
-                Trial::test(name, move || match reason {
-                    Some(reason) => Err(format!("backend unavailable: {reason}").into()),
-                    None => check_probe(kind, id, &memo),
-                })
-                .with_ignored_flag(unavailable.is_some()),
-            );
-        }
-        let reason = unavailable.clone();
-        trials.push(
-            Trial::test(
-                format!("{}::selfcheck::slow_paths", kind.as_str()),
-                move || match reason {
-                    Some(reason) => Err(format!("backend unavailable: {reason}").into()),
-                    None => slow_paths(kind),
-                },
-            )
-            .with_ignored_flag(unavailable.is_some()),
-        );
-        let reason = unavailable.clone();
-        trials.push(
-            Trial::test(
-                format!("{}::selfcheck::broken_bottle", kind.as_str()),
-                move || match reason {
-                    Some(reason) => Err(format!("backend unavailable: {reason}").into()),
-                    None => broken_bottle(kind, &memo),
-                },
-            )
-            .with_ignored_flag(unavailable.is_some()),
-        );
-        if kind == BackendKind::Docker {
-            // An unavailable engine skips it like every docker trial; a missing aarch64 setup
-            // (binaries, binfmt) skips it too, except under CI, where it must run.
-            let missing_setup = aarch64_runnable().err();
-            if let Some(reason) = &missing_setup {
-                eprintln!("escape: docker::selfcheck::aarch64_bottle cannot run here: {reason}");
-            }
-            let declared_skip = std::env::var_os(SKIP_AARCH64_ENV).is_some();
-            let ignored =
-                unavailable.is_some() || (missing_setup.is_some() && (!in_ci() || declared_skip));
-            let reason = unavailable
-                .clone()
-                .map(|r| format!("backend unavailable: {r}"))
-                .or(missing_setup);
-            trials.push(
-                Trial::test("docker::selfcheck::aarch64_bottle", move || match reason {
-                    Some(reason) => Err(reason.into()),
-                    None => aarch64_bottle(kind),
-                })
-                .with_ignored_flag(ignored),
-            );
-        }
+        trials.extend(trials_for(kind));
     }
     libtest_mimic::run(&cli.test, trials).exit();
 }
