@@ -137,10 +137,19 @@ pub(crate) fn parse(text: &str, path: &Path, today: Date) -> Result<Vec<GapEntry
 
 /// Loads `path` if given, else `./known-gaps.toml` if it exists, else nothing.
 pub fn discover(path: Option<&Path>, today: Date) -> Result<Vec<GapEntry>, HarnessError> {
+    discover_in(Path::new("."), path, today)
+}
+
+/// As [`discover`], with the default file looked for in `dir` (so that tests need no `chdir`).
+fn discover_in(
+    dir: &Path,
+    path: Option<&Path>,
+    today: Date,
+) -> Result<Vec<GapEntry>, HarnessError> {
     let path: PathBuf = match path {
         Some(path) => path.to_path_buf(),
         None => {
-            let default = PathBuf::from("known-gaps.toml");
+            let default = dir.join("known-gaps.toml");
             if !default.exists() {
                 return Ok(Vec::new());
             }
@@ -182,10 +191,21 @@ pub(crate) const LOOPBACK_GAP_LINK: &str = "claude-bottle issue 75";
 /// smolvm's TCP allows carry no ports), so every service on the host's loopback is open to the
 /// agent: claude-bottle issue 75.
 pub(crate) fn built_in(backend: BackendKind) -> Vec<KnownGap> {
+    built_in_for(
+        backend,
+        bottle_backends::smolmachines::smolfile::Mode::for_host(),
+    )
+}
+
+/// As [`built_in`], for smolvm's `mode` (the host decides it; tests name it).
+fn built_in_for(
+    backend: BackendKind,
+    mode: bottle_backends::smolmachines::smolfile::Mode,
+) -> Vec<KnownGap> {
     use bottle_backends::smolmachines::smolfile::Mode;
     match backend {
         BackendKind::Docker => Vec::new(),
-        BackendKind::Smolmachines => match Mode::for_host() {
+        BackendKind::Smolmachines => match mode {
             Mode::Linux => Vec::new(),
             Mode::Desktop => ["localhost.agent_loopback", "localhost.host_addresses"]
                 .iter()
@@ -291,6 +311,63 @@ mod tests {
         assert!(glob_match("public.direct_http?", "public.direct_https"));
         assert!(!glob_match("public.direct_http?", "public.direct_http"));
         assert!(!glob_match("lan.*", "localhost.agent_loopback"));
+        // A star may match nothing, but text that runs out before the pattern does not match.
+        assert!(glob_match("proxy.*", "proxy."));
+        assert!(!glob_match("proxy.*x", "proxy."));
+    }
+
+    /// An entry needs both a reason and a link: a gap nobody can trace is refused.
+    #[test]
+    fn a_gap_without_a_reason_or_a_link_is_refused() {
+        for (from, to) in [
+            ("reason = \"r\"", "reason = \" \""),
+            ("link = \"issue 75\"", "link = \"\""),
+        ] {
+            let text = ENTRY.replace(from, to);
+            assert!(
+                parse_at(&text, TODAY)
+                    .unwrap_err()
+                    .contains("needs a reason and a link"),
+                "{text}"
+            );
+        }
+    }
+
+    /// The gap file is found where it is named, else as ./known-gaps.toml, else there is none.
+    #[test]
+    fn gap_files_are_discovered() {
+        let dir = std::env::temp_dir().join(format!("cb-gaps-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(discover_in(&dir, None, TODAY).unwrap().is_empty());
+        std::fs::write(dir.join("known-gaps.toml"), ENTRY).unwrap();
+        assert_eq!(discover_in(&dir, None, TODAY).unwrap().len(), 1);
+        let named = dir.join("other.toml");
+        std::fs::write(
+            &named,
+            format!("{ENTRY}{}", ENTRY.replace("localhost.*", "dns.*")),
+        )
+        .unwrap();
+        assert_eq!(discover_in(&dir, Some(&named), TODAY).unwrap().len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// smolvm's desktop mode opens the host's loopback: its two probes are declared gaps there,
+    /// limited to the VMM gateway's destination; nothing is declared elsewhere.
+    #[test]
+    fn the_built_in_gaps() {
+        use bottle_backends::smolmachines::smolfile::Mode;
+        let desktop = built_in_for(BackendKind::Smolmachines, Mode::Desktop);
+        let probes: Vec<&str> = desktop.iter().map(|g| g.probe.as_str()).collect();
+        assert_eq!(
+            probes,
+            ["localhost.agent_loopback", "localhost.host_addresses"]
+        );
+        assert!(desktop.iter().all(
+            |g| g.destination.as_deref() == Some("100.96.0.1:*") && g.link == LOOPBACK_GAP_LINK
+        ));
+        assert!(built_in_for(BackendKind::Smolmachines, Mode::Linux).is_empty());
+        assert!(built_in_for(BackendKind::Docker, Mode::Desktop).is_empty());
     }
 
     #[test]
