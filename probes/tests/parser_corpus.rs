@@ -15,7 +15,7 @@ use bottle_probes::WireError;
 
 const SESSION: &str = "s1";
 const IDS: &[&str] = &["a.one#0", "a.one#1", "b.two#0"];
-/// The most bytes of a note or deny reason `Observation::to_line` renders.
+/// The most bytes of a note or refusal reason `Observation::to_line` renders.
 const RENDER_CAP: usize = 1024;
 
 fn corpus_dir() -> PathBuf {
@@ -85,11 +85,11 @@ fn replay(raw: &[u8]) -> Result<String, String> {
             return Err(format!("accepted under another session: {ids:?}"));
         }
         // What was accepted survives re-rendering. `percent_encode` keeps the first 1024 bytes of
-        // a note or deny reason (the probe's own cap) while the parser accepts up to the line
+        // a note or refusal reason (the probe's own cap) while the parser accepts up to the line
         // cap, so longer values are left out of this check.
         if let Ok(output) = &result {
             let renderable = |o: &&Observation| {
-                [&o.note, &o.deny]
+                [&o.note, &o.reason]
                     .iter()
                     .all(|v| v.as_ref().is_none_or(|v| v.len() <= RENDER_CAP))
             };

@@ -23,16 +23,19 @@
 //! * [`spec`]: attempt specs and their argv token (encode, strict decode).
 //! * [`observation`]: outcomes and result lines as the probe writes them.
 //! * [`parser`]: the strict parser of a whole probe output.
-//! * [`percent`]: the percent encoding of free-text values (notes, deny reasons).
+//! * [`percent`]: the percent encoding of free-text values (notes, refusal reasons).
+//! * [`refusal`]: how a proxy's own refusal is recognised (the signatures the probe reports).
 
 pub(crate) mod limits;
 mod observation;
 mod parser;
 mod percent;
+pub mod refusal;
 mod spec;
 
 pub use limits::{MAX_ANSWERS, MAX_LINE_BYTES, MAX_OUTPUT_BYTES};
 pub use observation::{Observation, Outcome};
 pub use parser::ProbeOutput;
 pub use percent::percent_encode;
+pub use refusal::{Signature, UserRefusal};
 pub use spec::{AttemptKind, AttemptSpec, Stage};

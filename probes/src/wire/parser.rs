@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::limits::{MAX_ANSWERS, MAX_LINE_BYTES, MAX_OPEN_PORTS, MAX_OUTPUT_BYTES};
 use super::observation::{Observation, Outcome};
 use super::percent::percent_decode;
+use super::refusal::Signature;
 use super::spec::token_ok;
 use crate::errors::WireError;
 
@@ -143,7 +144,8 @@ const OBSERVATION_FIELDS: &[&str] = &[
     "errno",
     "ack",
     "status",
-    "deny",
+    "signed",
+    "reason",
     "rcode",
     "answers",
     "open",
@@ -192,8 +194,11 @@ fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> 
                 }
                 observation.status = Some(status);
             }
-            "deny" => {
-                observation.deny = Some(percent_decode(value).ok_or_else(|| bad(key, value))?)
+            "signed" => {
+                observation.signed = parse_signatures(value).ok_or_else(|| bad(key, value))?
+            }
+            "reason" => {
+                observation.reason = Some(percent_decode(value).ok_or_else(|| bad(key, value))?)
             }
             "rcode" => {
                 let rcode: u8 = parse_num(value).ok_or_else(|| bad(key, value))?;
@@ -226,6 +231,13 @@ fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> 
         }
     }
     Ok(observation)
+}
+
+/// Parses a list of signature names: each known, none twice, in `Signature::ALL` order (the
+/// order the probe writes), so one set has one spelling.
+fn parse_signatures(value: &str) -> Option<Vec<Signature>> {
+    let list = parse_list(value, Signature::ALL.len(), Signature::parse)?;
+    list.windows(2).all(|w| w[0] < w[1]).then_some(list)
 }
 
 /// Parses `<first>-<last>` (milliseconds since the epoch, digits only, first <= last).
@@ -268,7 +280,8 @@ mod tests {
         out.push('\n');
         let mut b = Observation::new("b#0", Outcome::Http, 12);
         b.status = Some(403);
-        b.deny = Some("host not allowed".into());
+        b.signed = vec![Signature::PipelockBody, Signature::SquidHeader];
+        b.reason = Some("domain_blocklist".into());
         b.note = Some("weird = text; ünïcode".into());
         b.window = Some((1_790_000_000_000, 1_790_000_000_600));
         out.push_str(&b.to_line());
@@ -283,7 +296,8 @@ mod tests {
         assert_eq!(parsed.observations["a#0"].errno, Some(111));
         let b = &parsed.observations["b#0"];
         assert_eq!(b.status, Some(403));
-        assert_eq!(b.deny.as_deref(), Some("host not allowed"));
+        assert_eq!(b.signed, [Signature::PipelockBody, Signature::SquidHeader]);
+        assert_eq!(b.reason.as_deref(), Some("domain_blocklist"));
         assert_eq!(b.note.as_deref(), Some("weird = text; ünïcode"));
         assert_eq!(b.window, Some((1_790_000_000_000, 1_790_000_000_600)));
     }
@@ -333,6 +347,14 @@ mod tests {
             "CB1 id=a#0 outcome=refused elapsed_ms=1 window=1",
             "CB1 id=a#0 outcome=refused elapsed_ms=1 window=-1",
             "CB1 id=a#0 outcome=refused elapsed_ms=1 window=1-+2",
+            // The old invented marker is no field; signatures are a closed, ordered set.
+            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 deny=host-not-allowed",
+            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 signed=pipelock",
+            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 signed=squid_header,squid_header",
+            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 signed=squid_header,pipelock_body",
+            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 signed=",
+            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 signed=user_header,",
+            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 reason=a%2",
         ] {
             let text = format!("CB1-BEGIN session=s attempts=1\n{line}\nCB1-END session=s\n");
             assert!(
