@@ -8,7 +8,7 @@ mod common;
 use std::fmt::Write as _;
 
 use bottle_backends::Topology;
-use bottle_harness::config::TimeoutConfig;
+use bottle_harness::config::{ProxyConfig, TimeoutConfig};
 use bottle_harness::plan::{self, HostSide, Plan};
 use common::{bare_host, full_host, full_topology, microvm_topology};
 
@@ -20,7 +20,7 @@ fn build(topology: &Topology, host: &HostSide, only: Option<&[String]>) -> Plan 
         sweep_ms: 7900,
         ..TimeoutConfig::default()
     };
-    plan::build(topology, host, &timeouts, only, || {
+    plan::build(topology, host, &timeouts, &ProxyConfig::default(), only, || {
         counter += 1;
         format!("n{counter:04}")
     })

@@ -7,5 +7,6 @@
 mod contracts;
 mod inbound;
 mod probe_side;
+mod proxy_refusals;
 mod scenario;
 mod target_side;

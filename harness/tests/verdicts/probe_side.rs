@@ -187,15 +187,11 @@ fn a_failed_dns_control_makes_dns_denials_inconclusive() {
 }
 
 #[test]
-fn proxy_answers_are_judged_by_status_and_marker() {
-    let mut s = Scenario::contained();
-    s.obs("proxy.denied_host").deny = None;
-    assert_only(&s.judge(), &[("proxy.denied_host", Verdict::Inconclusive)]);
-
+fn proxy_answers_are_judged_by_status_and_signature() {
     let mut s = Scenario::contained();
     let o = s.obs("proxy.connect_ip_literal");
     o.status = Some(200);
-    o.deny = None;
+    o.signed.clear();
     assert_only(&s.judge(), &[("proxy.connect_ip_literal", Verdict::Escape)]);
 
     let mut s = Scenario::contained();

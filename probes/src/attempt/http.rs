@@ -102,7 +102,15 @@ fn http_via_proxy(
     observation.status = Some(status);
     if tunnel && status != 200 {
         // A refused tunnel's body carries the refusal's wording: read enough of it to see.
-        let want = (head_end + 4 + MAX_USER_BODY_PREFIX).saturating_sub(response.len());
+        // Content-Length bounds the wait: a proxy that keeps the connection open (Go's server
+        // does after a refused CONNECT) would otherwise hold the probe until its deadline.
+        let length = header_lines
+            .iter()
+            .find_map(|line| header_value(line, "Content-Length"))
+            .and_then(|value| value.parse::<usize>().ok())
+            .unwrap_or(MAX_USER_BODY_PREFIX);
+        let body_want = length.min(MAX_USER_BODY_PREFIX);
+        let want = (head_end + 4 + body_want).saturating_sub(response.len());
         if want > 0 {
             let more = read_bounded(&mut stream, deadline, |buf| buf.len() >= want);
             response.extend(more);
