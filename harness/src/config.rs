@@ -113,7 +113,11 @@ impl ProxyConfig {
                 self.refusal_status
             ));
         }
-        if let Some(name) = self.refusal_header.as_deref().filter(|n| !header_name_ok(n)) {
+        if let Some(name) = self
+            .refusal_header
+            .as_deref()
+            .filter(|n| !header_name_ok(n))
+        {
             return Err(format!(
                 "proxy.refusal_header = {name:?} is not a header name (1 to 64 letters, digits, '-')"
             ));

@@ -20,10 +20,17 @@ fn build(topology: &Topology, host: &HostSide, only: Option<&[String]>) -> Plan 
         sweep_ms: 7900,
         ..TimeoutConfig::default()
     };
-    plan::build(topology, host, &timeouts, &ProxyConfig::default(), only, || {
-        counter += 1;
-        format!("n{counter:04}")
-    })
+    plan::build(
+        topology,
+        host,
+        &timeouts,
+        &ProxyConfig::default(),
+        only,
+        || {
+            counter += 1;
+            format!("n{counter:04}")
+        },
+    )
 }
 
 /// Every field of the plan, one attempt a line.

@@ -77,7 +77,10 @@ fn a_signed_refusal_passes_pipelocks_body_or_header_alone_or_squids() {
 fn any_other_answer_from_the_bundles_loopback_is_reach() {
     for status in [404, 400, 502, 301] {
         let mut s = Scenario::contained();
-        let o = s.observations.get_mut("proxy.loopback_spellings#5").unwrap();
+        let o = s
+            .observations
+            .get_mut("proxy.loopback_spellings#5")
+            .unwrap();
         o.status = Some(status);
         o.signed.clear();
         o.reason = None;

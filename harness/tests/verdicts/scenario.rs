@@ -11,9 +11,7 @@ use bottle_harness::config::{ProxyConfig, TimeoutConfig};
 use bottle_harness::host::Target;
 use bottle_harness::plan::{self, HostSide, Plan};
 use bottle_harness::verdict::{evaluate, Evidence, KnownGap, ProbeResult, Verdict};
-use bottle_probes::wire::{
-    AttemptKind, AttemptSpec, Observation, Outcome, ProbeOutput, Signature,
-};
+use bottle_probes::wire::{AttemptKind, AttemptSpec, Observation, Outcome, ProbeOutput, Signature};
 
 pub fn net(name: &str, third: u8, host_has_gateway: bool) -> NetworkInfo {
     NetworkInfo {
