@@ -102,7 +102,8 @@ pub(crate) fn hex_encode(text: &str) -> String {
 
 /// The text whose bytes `hex` spells (lower-case hex, UTF-8), if it is that.
 pub(crate) fn hex_decode(hex: &str) -> Option<String> {
-    if hex.len() % 2 != 0 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..hex.len())
