@@ -30,7 +30,7 @@ fn config() -> ProptestConfig {
 }
 
 fn valid_output(session: &str, outcomes: &[u8]) -> String {
-    let mut out = format!("CB1-BEGIN session={session} attempts={}\n", IDS.len());
+    let mut out = format!("CB2-BEGIN session={session} attempts={}\n", IDS.len());
     for (id, o) in IDS.iter().zip(outcomes) {
         let outcome = [
             Outcome::Refused,
@@ -45,7 +45,7 @@ fn valid_output(session: &str, outcomes: &[u8]) -> String {
         out.push_str(&observation.to_line());
         out.push('\n');
     }
-    out.push_str(&format!("CB1-END session={session}\n"));
+    out.push_str(&format!("CB2-END session={session}\n"));
     out
 }
 
@@ -108,7 +108,7 @@ proptest! {
     fn lines_for_unknown_ids_reject_the_output(outcomes in proptest::collection::vec(any::<u8>(), 3), id in "[a-z]{1,8}\\.[a-z]{1,8}#[0-9]") {
         prop_assume!(!IDS.contains(&id.as_str()));
         // A well-formed line (space separated): it must be the unknown id that rejects it.
-        let raw = valid_output("s1", &outcomes).replace("CB1-END", &format!("CB1 id={id} outcome=refused elapsed_ms=1\nCB1-END"));
+        let raw = valid_output("s1", &outcomes).replace("CB2-END", &format!("CB2 id={id} outcome=refused elapsed_ms=1\nCB2-END"));
         let result = ProbeOutput::parse(raw.as_bytes(), "s1", IDS);
         prop_assert!(matches!(result, Err(WireError::UnknownAttempt { .. })), "{:?}", result);
     }

@@ -188,7 +188,7 @@ impl Scenario {
 
     pub fn raw_output(&self) -> String {
         let mut out = format!(
-            "CB1-BEGIN session={} attempts={}\n",
+            "CB2-BEGIN session={} attempts={}\n",
             self.plan.session,
             self.observations.len()
         );
@@ -196,7 +196,7 @@ impl Scenario {
             out.push_str(&o.to_line());
             out.push('\n');
         }
-        out.push_str(&format!("CB1-END session={}\n", self.plan.session));
+        out.push_str(&format!("CB2-END session={}\n", self.plan.session));
         out
     }
 

@@ -6,10 +6,10 @@
 //! nonce the harness chose:
 //!
 //! ```text
-//! CB1-BEGIN session=3f2a attempts=2
-//! CB1 id=lan.fixture_host#0 outcome=timeout elapsed_ms=800
-//! CB1 id=proxy.allowed#0 outcome=http elapsed_ms=12 status=200 ack=1
-//! CB1-END session=3f2a
+//! CB2-BEGIN session=3f2a attempts=2
+//! CB2 id=lan.fixture_host#0 outcome=timeout elapsed_ms=800
+//! CB2 id=proxy.allowed#0 outcome=http elapsed_ms=12 status=200 ack=1
+//! CB2-END session=3f2a
 //! ```
 //!
 //! Everything the probe prints is hostile input: an agent that controls the sandbox controls this

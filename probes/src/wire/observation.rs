@@ -1,5 +1,5 @@
 //! What one attempt saw: the [`Outcome`] classes and the [`Observation`] the probe prints as
-//! one `CB1` result line.
+//! one `CB2` result line.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;

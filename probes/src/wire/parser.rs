@@ -51,7 +51,7 @@ impl ProbeOutput {
             };
             let (tag, rest) = line.split_once(' ').ok_or_else(garbage)?;
             match tag {
-                "CB1-BEGIN" => {
+                "CB2-BEGIN" => {
                     if begun || ended {
                         return Err(garbage());
                     }
@@ -59,7 +59,7 @@ impl ProbeOutput {
                     check_session(&fields, session)?;
                     begun = true;
                 }
-                "CB1-END" => {
+                "CB2-END" => {
                     if !begun || ended {
                         return Err(garbage());
                     }
@@ -67,7 +67,7 @@ impl ProbeOutput {
                     check_session(&fields, session)?;
                     ended = true;
                 }
-                "CB1" => {
+                "CB2" => {
                     if !begun || ended {
                         return Err(garbage());
                     }
@@ -273,7 +273,7 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<u8> {
-        let mut out = String::from("CB1-BEGIN session=s1 attempts=2\n");
+        let mut out = String::from("CB2-BEGIN session=s1 attempts=2\n");
         let mut a = Observation::new("a#0", Outcome::Refused, 3);
         a.errno = Some(111);
         out.push_str(&a.to_line());
@@ -285,7 +285,7 @@ mod tests {
         b.note = Some("weird = text; ünïcode".into());
         b.window = Some((1_790_000_000_000, 1_790_000_000_600));
         out.push_str(&b.to_line());
-        out.push_str("\nCB1-END session=s1\n");
+        out.push_str("\nCB2-END session=s1\n");
         out.into_bytes()
     }
 
@@ -310,22 +310,22 @@ mod tests {
 
     #[test]
     fn rejects_duplicates_garbage_and_missing_end() {
-        let text = "CB1-BEGIN session=s attempts=1\nCB1 id=a#0 outcome=refused elapsed_ms=1\nCB1 id=a#0 outcome=connected elapsed_ms=1\nCB1-END session=s\n";
+        let text = "CB2-BEGIN session=s attempts=1\nCB2 id=a#0 outcome=refused elapsed_ms=1\nCB2 id=a#0 outcome=connected elapsed_ms=1\nCB2-END session=s\n";
         assert!(matches!(
             ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]),
             Err(WireError::DuplicateAttempt { .. })
         ));
-        let text = "CB1-BEGIN session=s attempts=1\nall blocked, trust me\nCB1-END session=s\n";
+        let text = "CB2-BEGIN session=s attempts=1\nall blocked, trust me\nCB2-END session=s\n";
         assert!(matches!(
             ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]),
             Err(WireError::Garbage { .. })
         ));
-        let text = "CB1-BEGIN session=s attempts=1\nCB1 id=a#0 outcome=refused elapsed_ms=1\n";
+        let text = "CB2-BEGIN session=s attempts=1\nCB2 id=a#0 outcome=refused elapsed_ms=1\n";
         assert!(matches!(
             ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]),
             Err(WireError::MissingEnd { .. })
         ));
-        let text = "CB1-BEGIN session=other attempts=1\nCB1-END session=other\n";
+        let text = "CB2-BEGIN session=other attempts=1\nCB2-END session=other\n";
         assert!(matches!(
             ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]),
             Err(WireError::WrongSession { .. })
@@ -335,28 +335,28 @@ mod tests {
     #[test]
     fn rejects_bad_values_and_unknown_fields() {
         for line in [
-            "CB1 id=a#0 outcome=blocked elapsed_ms=1",
-            "CB1 id=a#0 outcome=refused elapsed_ms=-1",
-            "CB1 id=a#0 outcome=refused elapsed_ms=+1",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1 verdict=pass",
-            "CB1 id=a#0 outcome=http elapsed_ms=1 status=1000",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1 ack=yes",
-            "CB1 id=a#0 outcome=refused",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1  ",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=2-1",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=1",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=-1",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=1-+2",
+            "CB2 id=a#0 outcome=blocked elapsed_ms=1",
+            "CB2 id=a#0 outcome=refused elapsed_ms=-1",
+            "CB2 id=a#0 outcome=refused elapsed_ms=+1",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1 verdict=pass",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=1000",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1 ack=yes",
+            "CB2 id=a#0 outcome=refused",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1  ",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1 window=2-1",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1 window=1",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1 window=-1",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1 window=1-+2",
             // The old invented marker is no field; signatures are a closed, ordered set.
-            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 deny=host-not-allowed",
-            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 signed=pipelock",
-            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 signed=squid_header,squid_header",
-            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 signed=squid_header,pipelock_body",
-            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 signed=",
-            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 signed=user_header,",
-            "CB1 id=a#0 outcome=http elapsed_ms=1 status=403 reason=a%2",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 deny=host-not-allowed",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 signed=pipelock",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 signed=squid_header,squid_header",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 signed=squid_header,pipelock_body",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 signed=",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 signed=user_header,",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 reason=a%2",
         ] {
-            let text = format!("CB1-BEGIN session=s attempts=1\n{line}\nCB1-END session=s\n");
+            let text = format!("CB2-BEGIN session=s attempts=1\n{line}\nCB2-END session=s\n");
             assert!(
                 ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]).is_err(),
                 "accepted {line:?}"
@@ -372,7 +372,7 @@ mod tests {
             Err(WireError::OutputTooLarge { .. })
         ));
         let long = format!(
-            "CB1-BEGIN session=s attempts=1\n{}\n",
+            "CB2-BEGIN session=s attempts=1\n{}\n",
             "y".repeat(MAX_LINE_BYTES + 1)
         );
         assert!(matches!(
