@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use bottle_backends::Ports;
+use bottle_probes::wire::refusal::{body_prefix_ok, header_name_ok};
+use bottle_probes::wire::UserRefusal;
 use serde::Deserialize;
 
 use crate::errors::HarnessError;
@@ -63,13 +65,24 @@ impl PortsConfig {
     }
 }
 
-/// The names the proxy probes use. Both resolve to the public fixture host on the upstream
-/// side; a user bundle must allow `allowed_host` and nothing else the suite asks for.
+/// The names the proxy probes use, and how the proxy's own refusal looks. Both names resolve to
+/// the public fixture host on the upstream side; a user bundle must allow `allowed_host` and
+/// nothing else the suite asks for.
+///
+/// A refusal is the proxy's answer with `refusal_status`. Where the harness records what the
+/// request was aimed at, that status with the target's silence is enough; elsewhere (the
+/// bundle's own loopback) the answer must also carry the proxy's signature: pipelock's and
+/// Squid's are built in (see `bottle_probes::wire::refusal`), `refusal_header` (a header whose
+/// presence marks it) and `refusal_body_prefix` (text its body starts with) name another.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxyConfig {
     pub allowed_host: String,
     pub denied_host: String,
+    /// The status of the proxy's refusals (400..=599).
+    pub refusal_status: u16,
+    pub refusal_header: Option<String>,
+    pub refusal_body_prefix: Option<String>,
 }
 
 impl Default for ProxyConfig {
@@ -77,7 +90,48 @@ impl Default for ProxyConfig {
         Self {
             allowed_host: "public.fixture.test".into(),
             denied_host: "blocked.fixture.test".into(),
+            refusal_status: 403,
+            refusal_header: None,
+            refusal_body_prefix: None,
         }
+    }
+}
+
+impl ProxyConfig {
+    /// The user's own refusal signature, as the probe looks for it.
+    pub fn user_refusal(&self) -> UserRefusal {
+        UserRefusal {
+            header: self.refusal_header.clone(),
+            body_prefix: self.refusal_body_prefix.clone(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !(400..=599).contains(&self.refusal_status) {
+            return Err(format!(
+                "proxy.refusal_status = {} is not an error status (400..=599)",
+                self.refusal_status
+            ));
+        }
+        if let Some(name) = self
+            .refusal_header
+            .as_deref()
+            .filter(|n| !header_name_ok(n))
+        {
+            return Err(format!(
+                "proxy.refusal_header = {name:?} is not a header name (1 to 64 letters, digits, '-')"
+            ));
+        }
+        if let Some(prefix) = self
+            .refusal_body_prefix
+            .as_deref()
+            .filter(|p| !body_prefix_ok(p))
+        {
+            return Err(format!(
+                "proxy.refusal_body_prefix = {prefix:?} must be 1 to 64 bytes without control characters"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -192,6 +246,7 @@ impl BottleConfig {
                 "proxy.allowed_host and proxy.denied_host are the same name".into(),
             ));
         }
+        self.proxy.validate().map_err(invalid)?;
         let t = &self.timeouts;
         for (name, value) in [
             ("timeouts.attempt_ms", t.attempt_ms),
@@ -234,6 +289,37 @@ mod tests {
         assert_eq!(config.agent.image.as_deref(), Some("me/agent:1"));
         assert_eq!(config.ports.pipelock, 8080);
         assert_eq!(config.ports.egress, 9099);
+    }
+
+    #[test]
+    fn the_proxy_refusal_keys_parse_and_are_checked() {
+        assert_eq!(parse("").unwrap().proxy.refusal_status, 403);
+        let config = parse(
+            "[proxy]\nrefusal_status = 407\nrefusal_header = \"X-Gate-Refused\"\nrefusal_body_prefix = \"Access denied: \"\n",
+        )
+        .unwrap();
+        assert_eq!(config.proxy.refusal_status, 407);
+        assert_eq!(
+            config.proxy.user_refusal(),
+            UserRefusal {
+                header: Some("X-Gate-Refused".into()),
+                body_prefix: Some("Access denied: ".into()),
+            }
+        );
+        // Unknown keys stay refused, named.
+        let error = parse("[proxy]\nrefusal_headers = \"X\"\n").unwrap_err();
+        assert!(error.contains("refusal_headers"), "{error}");
+        for (text, key) in [
+            ("refusal_status = 200", "refusal_status"),
+            ("refusal_status = 302", "refusal_status"),
+            ("refusal_header = \"X Gate\"", "refusal_header"),
+            ("refusal_header = \"\"", "refusal_header"),
+            ("refusal_body_prefix = \"\"", "refusal_body_prefix"),
+            ("refusal_body_prefix = \"a\\nb\"", "refusal_body_prefix"),
+        ] {
+            let error = parse(&format!("[proxy]\n{text}\n")).unwrap_err();
+            assert!(error.contains(key), "{text}: {error}");
+        }
     }
 
     #[test]

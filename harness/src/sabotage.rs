@@ -2,7 +2,8 @@
 //! suite and CI gating notice. Never use them on a bottle you mean to trust.
 //!
 //! [`TABLE`] is the one list of them: `--sabotage` parses names against it, its help lists it,
-//! and the selftest's cases (`selftest::CASES`) refer to its entries.
+//! the selftest's cases (`selftest::CASES`) refer to its entries, and it says which act through
+//! the built-in bundle (refused with a user bundle by [`check_bundle`]).
 
 use std::path::PathBuf;
 
@@ -10,13 +11,17 @@ use bottle_backends::Sabotage;
 
 use crate::errors::HarnessError;
 
-/// One named sabotage: its name on the command line, what it breaks, and the change it makes to
-/// a correct bottle's spec.
+/// One named sabotage: its name on the command line, what it breaks, the change it makes to a
+/// correct bottle's spec, and whether it acts through the built-in bundle.
 #[derive(Debug)]
 pub struct Named {
     pub name: &'static str,
     pub description: &'static str,
     pub effect: fn(&mut Sabotage),
+    /// Why the sabotage needs the built-in bundle, when it works by changing what the built-in
+    /// bundle's own programs do (a user bundle runs its own, which the switch never reaches).
+    /// `None`: it acts through the engine (networks, mounts, sysctls, routes), on any bundle.
+    pub needs_builtin_bundle: Option<&'static str>,
 }
 
 impl Named {
@@ -32,61 +37,83 @@ pub const AGENT_ON_UPSTREAM: &Named = &Named {
     name: "agent-on-upstream",
     description: "the agent is also attached to the upstream network",
     effect: |s| s.agent_on_upstream = true,
+    needs_builtin_bundle: None,
 };
 pub const NO_HOST_BLOCK: &Named = &Named {
     name: "no-host-block",
     description: "the agent network's bridge keeps its host address",
     effect: |s| s.no_host_block = true,
+    needs_builtin_bundle: None,
 };
 pub const EGRESS_ALL_INTERFACES: &Named = &Named {
     name: "egress-all-interfaces",
     description: "egress listens on 0.0.0.0 instead of the bundle's loopback",
     effect: |s| s.egress_all_interfaces = true,
+    needs_builtin_bundle: Some(
+        "it moves the built-in egress's listener; a user bundle's egress listens where the user's image says",
+    ),
 };
 pub const EXTRA_LISTENER: &Named = &Named {
     name: "extra-listener",
     description: "the bundle opens an undeclared listener",
     effect: |s| s.extra_bundle_listener = Some(2375),
+    needs_builtin_bundle: Some("the extra listener is a switch of the built-in bundle's program"),
 };
 pub const PIPELOCK_ALLOW_ALL: &Named = &Named {
     name: "pipelock-allow-all",
     description: "pipelock lets every host through",
     effect: |s| s.pipelock_allow_all = true,
+    needs_builtin_bundle: Some(
+        "it changes the built-in pipelock's allowlist; a user bundle runs its own proxy with its own configuration",
+    ),
 };
 pub const PIPELOCK_ALLOW_IP_LITERALS: &Named = &Named {
     name: "pipelock-allow-ip-literals",
     description: "pipelock lets CONNECT to IP literals through",
     effect: |s| s.pipelock_allow_ip_literals = true,
+    needs_builtin_bundle: Some(
+        "it changes the built-in pipelock's allowlist; a user bundle runs its own proxy with its own configuration",
+    ),
 };
 pub const RESOLVER_FORWARDS: &Named = &Named {
     name: "resolver-forwards",
     description: "the bundle runs a DNS forwarder to the outside and the agent resolves through it",
     effect: |s| s.resolver_forwards = true,
+    needs_builtin_bundle: Some(
+        "the DNS forwarder it points the agent at runs in the built-in bundle's program",
+    ),
 };
 pub const IP_FORWARD: &Named = &Named {
     name: "ip-forward",
     description: "IP forwarding on in the dual-homed bundle, the agent routed through it",
     effect: |s| s.ip_forward = true,
+    needs_builtin_bundle: None,
 };
 pub const IPV6_HOST: &Named = &Named {
     name: "ipv6-host",
     description: "the agent network gets IPv6, so the host is reachable over it",
     effect: |s| s.ipv6_host = true,
+    needs_builtin_bundle: None,
 };
 pub const NEIGHBOUR_REACHABLE: &Named = &Named {
     name: "neighbour-reachable",
     description: "the agent is also attached to a second bottle's agent network",
     effect: |s| s.neighbour_reachable = true,
+    needs_builtin_bundle: None,
 };
 pub const ENGINE_SOCKET: &Named = &Named {
     name: "engine-socket",
     description: "the engine's unix socket is bind-mounted into the agent",
     effect: |s| s.engine_socket = true,
+    needs_builtin_bundle: None,
 };
 pub const SLOW_FIXTURES: &Named = &Named {
     name: "slow-fixtures",
     description: "every fixture answers 2 s late (a too-short timeout must read inconclusive)",
     effect: |s| s.slow_fixtures_ms = Some(2000),
+    needs_builtin_bundle: Some(
+        "the delay is a switch of the fixture program, so a user bundle's proxy would answer on time and the proxied paths would not be slowed",
+    ),
 };
 
 /// Every named sabotage, in the order `--sabotage` lists them.
@@ -128,14 +155,48 @@ pub fn parse(list: &str) -> Result<Sabotage, HarnessError> {
     Ok(sabotage)
 }
 
+/// The first sabotage in `sabotage` that acts through the built-in bundle, with why, when the
+/// bundle is the user's (`[bundle] image`): such a sabotage would silently do nothing there.
+pub fn needing_builtin_bundle(sabotage: &Sabotage) -> Option<(&'static Named, &'static str)> {
+    TABLE.iter().copied().find_map(|named| {
+        let reason = named.needs_builtin_bundle?;
+        // Effects only set fields, so a sabotage includes `named` when applying it changes nothing.
+        let mut with = sabotage.clone();
+        (named.effect)(&mut with);
+        (with == *sabotage).then_some((named, reason))
+    })
+}
+
+/// Refuses a sabotage that acts through the built-in bundle when `user_bundle` (the image of
+/// `[bundle] image`) replaces it: exit 2 naming the sabotage and why, never a sabotage that
+/// silently does nothing while the report says `"sabotaged": true`.
+pub fn check_bundle(sabotage: &Sabotage, user_bundle: Option<&str>) -> Result<(), HarnessError> {
+    let (Some(image), Some((named, reason))) = (user_bundle, needing_builtin_bundle(sabotage))
+    else {
+        return Ok(());
+    };
+    Err(HarnessError::ConfigInvalid {
+        path: PathBuf::from("--sabotage"),
+        reason: format!(
+            "sabotage {:?} acts through the built-in bundle and cannot break the user bundle {image:?}: {reason}",
+            named.name
+        ),
+    })
+}
+
 /// The list `run --help` ends with (clap's `after_help`, so the options keep their layout):
 /// every name `--sabotage` takes, with what it breaks.
 pub fn help() -> String {
     let width = TABLE.iter().map(|n| n.name.len()).max().unwrap_or(0);
     let mut text = String::from("Sabotages (--sabotage):");
     for named in TABLE {
+        let note = if named.needs_builtin_bundle.is_some() {
+            " (built-in bundle only)"
+        } else {
+            ""
+        };
         text.push_str(&format!(
-            "\n  {:<width$}  {}",
+            "\n  {:<width$}  {}{note}",
             named.name, named.description
         ));
     }
@@ -176,6 +237,55 @@ mod tests {
             "{error}"
         );
         assert!(error.ends_with("engine-socket, slow-fixtures"), "{error}");
+    }
+
+    #[test]
+    fn sabotages_acting_through_the_builtin_bundle_are_refused_with_a_user_bundle() {
+        let bundle_only: Vec<&str> = TABLE
+            .iter()
+            .filter(|n| n.needs_builtin_bundle.is_some())
+            .map(|n| n.name)
+            .collect();
+        assert_eq!(
+            bundle_only,
+            [
+                "egress-all-interfaces",
+                "extra-listener",
+                "pipelock-allow-all",
+                "pipelock-allow-ip-literals",
+                "resolver-forwards",
+                "slow-fixtures",
+            ]
+        );
+        for named in TABLE {
+            let sabotage = named.sabotage();
+            // The built-in bundle takes every sabotage.
+            assert!(check_bundle(&sabotage, None).is_ok(), "{}", named.name);
+            let result = check_bundle(&sabotage, Some("me/squid:1"));
+            match named.needs_builtin_bundle {
+                None => assert!(result.is_ok(), "{}", named.name),
+                Some(reason) => {
+                    let error = result.unwrap_err();
+                    assert_eq!(
+                        error.exit_code(),
+                        crate::errors::exit::INCONCLUSIVE_OR_ERROR
+                    );
+                    let text = error.to_string();
+                    assert!(
+                        text.contains(&format!("{:?}", named.name))
+                            && text.contains(reason)
+                            && text.contains("me/squid:1"),
+                        "{text}"
+                    );
+                }
+            }
+        }
+        // Found inside a list too, whichever comes first.
+        let list = parse("no-host-block,pipelock-allow-all").unwrap();
+        let (named, _) = needing_builtin_bundle(&list).unwrap();
+        assert_eq!(named.name, "pipelock-allow-all");
+        assert!(needing_builtin_bundle(&parse("no-host-block,ip-forward").unwrap()).is_none());
+        assert!(needing_builtin_bundle(&Sabotage::default()).is_none());
     }
 
     #[test]

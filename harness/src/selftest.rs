@@ -120,6 +120,24 @@ pub struct Row {
     pub missed: Vec<String>,
     /// Probes that were neither pass nor escape.
     pub inconclusive: Vec<String>,
+    /// Why the case did not run: it acts through the built-in bundle and the bundle is the
+    /// user's (see `sabotage::check_bundle`). Shown, never counted as caught.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+impl Row {
+    fn skipped(case: &Case, why: String) -> Self {
+        Self {
+            sabotage: case.sabotage.name.to_string(),
+            breaks: case.sabotage.description.to_string(),
+            caught: false,
+            escaped: vec![],
+            missed: vec![],
+            inconclusive: vec![],
+            skipped: Some(why),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -131,8 +149,10 @@ pub struct SelfTest {
 }
 
 impl SelfTest {
+    /// The clean bottle held and every case that ran was caught (with a user bundle, the cases
+    /// of the built-in bundle are skipped and listed as such).
     pub fn ok(&self) -> bool {
-        self.clean_passed && self.rows.iter().all(|r| r.caught)
+        self.clean_passed && self.rows.iter().all(|r| r.caught || r.skipped.is_some())
     }
 
     pub fn table(&self) -> String {
@@ -158,6 +178,10 @@ impl SelfTest {
             .max()
             .unwrap_or(8);
         for row in &self.rows {
+            if let Some(why) = &row.skipped {
+                let _ = writeln!(out, "{:<width$}  SKIPPED  {why}", row.sabotage);
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "{:<width$}  {}  escaped: {}{}{}",
@@ -181,9 +205,25 @@ impl SelfTest {
             );
         }
         let caught = self.rows.iter().filter(|r| r.caught).count();
-        let _ = writeln!(out, "{caught}/{} sabotages caught", self.rows.len());
+        let ran = self.rows.iter().filter(|r| r.skipped.is_none()).count();
+        let _ = writeln!(out, "{caught}/{ran} sabotages caught");
+        let skipped = self.rows.len() - ran;
+        if skipped > 0 {
+            let _ = writeln!(
+                out,
+                "{skipped} skipped: they act through the built-in bundle, and the bundle is the user's"
+            );
+        }
         out
     }
+}
+
+/// Why `case` cannot run on this bottle: it acts through the built-in bundle and the bundle is
+/// the user's (`run --sabotage` refuses it there, see `sabotage::check_bundle`).
+fn bundle_only(case: &Case, options: &RunOptions) -> Option<String> {
+    options.config.bundle.image.as_ref()?;
+    let (_, reason) = sabotage::needing_builtin_bundle(&case.sabotage.sabotage())?;
+    Some(format!("acts through the built-in bundle: {reason}"))
 }
 
 /// Runs the clean bottle and every case.
@@ -206,6 +246,10 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
         }
         let mut broken = options.clone();
         broken.sabotage = case.sabotage.sabotage();
+        if let Some(why) = bundle_only(case, &options) {
+            rows.push(Row::skipped(case, why));
+            continue;
+        }
         let report = run::run(&broken).await?;
         let verdict_of = |id: &str| {
             report
@@ -242,6 +286,7 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
                 .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::Escape))
                 .map(|r| format!("{} ({})", r.id, r.verdict.as_str()))
                 .collect(),
+            skipped: None,
         });
     }
     Ok(SelfTest {
@@ -263,5 +308,48 @@ mod tests {
         let table: Vec<&str> = sabotage::TABLE.iter().map(|n| n.name).collect();
         assert_eq!(names, table);
         assert!(CASES.iter().all(|c| !c.must_escape.is_empty()));
+    }
+
+    #[test]
+    fn skipped_cases_are_shown_and_not_counted_as_caught() {
+        let caught = Row {
+            caught: true,
+            ..Row::skipped(&CASES[0], String::new())
+        };
+        let caught = Row {
+            skipped: None,
+            ..caught
+        };
+        let pipelock = CASES
+            .iter()
+            .find(|c| c.sabotage.name == "pipelock-allow-all")
+            .unwrap();
+        let mut options = RunOptions::new(crate::select::BackendKind::Docker, Default::default());
+        assert_eq!(bundle_only(pipelock, &options), None);
+        options.config.bundle.image = Some("me/squid:1".into());
+        assert_eq!(bundle_only(&CASES[0], &options), None);
+        let why = bundle_only(pipelock, &options).unwrap();
+        let result = SelfTest {
+            backend: "docker".into(),
+            clean_passed: true,
+            clean_detail: vec![],
+            rows: vec![caught, Row::skipped(pipelock, why)],
+        };
+        assert!(result.ok());
+        let table = result.table();
+        assert!(table.contains("pipelock-allow-all"), "{table}");
+        assert!(
+            table.contains("SKIPPED  acts through the built-in bundle: it changes"),
+            "{table}"
+        );
+        assert!(table.contains("1/1 sabotages caught\n1 skipped"), "{table}");
+        let missed = SelfTest {
+            rows: vec![Row::skipped(&CASES[0], String::new())]
+                .into_iter()
+                .map(|r| Row { skipped: None, ..r })
+                .collect(),
+            ..result
+        };
+        assert!(!missed.ok());
     }
 }

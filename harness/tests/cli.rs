@@ -100,6 +100,36 @@ fn an_unknown_sabotage_exits_2_naming_the_known_ones() {
 }
 
 #[test]
+fn a_builtin_bundle_sabotage_with_a_user_bundle_exits_2_naming_it_and_why() {
+    let dir = std::env::temp_dir().join(format!("cb-cli-sabotage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("bottle.toml");
+    std::fs::write(&config, "[bundle]\nimage = \"me/squid:1\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    let (output, elapsed) = bottle_escape(
+        &[
+            "run",
+            "--config",
+            config,
+            "--sabotage",
+            "no-host-block,pipelock-allow-all",
+        ],
+        &[],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("\"pipelock-allow-all\" acts through the built-in bundle")
+            && text.contains("me/squid:1")
+            && text.contains("allowlist"),
+        "{text}"
+    );
+    // Refused before anything is brought up.
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+}
+
+#[test]
 fn down_without_an_id_or_all_is_a_usage_error() {
     let (output, _) = bottle_escape(&["down"], &[]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));

@@ -8,7 +8,7 @@ mod common;
 use std::fmt::Write as _;
 
 use bottle_backends::Topology;
-use bottle_harness::config::TimeoutConfig;
+use bottle_harness::config::{ProxyConfig, TimeoutConfig};
 use bottle_harness::plan::{self, HostSide, Plan};
 use common::{bare_host, full_host, full_topology, microvm_topology};
 
@@ -20,10 +20,17 @@ fn build(topology: &Topology, host: &HostSide, only: Option<&[String]>) -> Plan 
         sweep_ms: 7900,
         ..TimeoutConfig::default()
     };
-    plan::build(topology, host, &timeouts, only, || {
-        counter += 1;
-        format!("n{counter:04}")
-    })
+    plan::build(
+        topology,
+        host,
+        &timeouts,
+        &ProxyConfig::default(),
+        only,
+        || {
+            counter += 1;
+            format!("n{counter:04}")
+        },
+    )
 }
 
 /// Every field of the plan, one attempt a line.

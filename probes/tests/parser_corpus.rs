@@ -15,7 +15,7 @@ use bottle_probes::WireError;
 
 const SESSION: &str = "s1";
 const IDS: &[&str] = &["a.one#0", "a.one#1", "b.two#0"];
-/// The most bytes of a note or deny reason `Observation::to_line` renders.
+/// The most bytes of a note or refusal reason `Observation::to_line` renders.
 const RENDER_CAP: usize = 1024;
 
 fn corpus_dir() -> PathBuf {
@@ -85,17 +85,17 @@ fn replay(raw: &[u8]) -> Result<String, String> {
             return Err(format!("accepted under another session: {ids:?}"));
         }
         // What was accepted survives re-rendering. `percent_encode` keeps the first 1024 bytes of
-        // a note or deny reason (the probe's own cap) while the parser accepts up to the line
+        // a note or refusal reason (the probe's own cap) while the parser accepts up to the line
         // cap, so longer values are left out of this check.
         if let Ok(output) = &result {
             let renderable = |o: &&Observation| {
-                [&o.note, &o.deny]
+                [&o.note, &o.reason]
                     .iter()
                     .all(|v| v.as_ref().is_none_or(|v| v.len() <= RENDER_CAP))
             };
             for observation in output.observations.values().filter(renderable) {
                 let text = format!(
-                    "CB1-BEGIN session={SESSION} attempts=1\n{}\nCB1-END session={SESSION}\n",
+                    "CB2-BEGIN session={SESSION} attempts=1\n{}\nCB2-END session={SESSION}\n",
                     observation.to_line()
                 );
                 let again = ProbeOutput::parse(text.as_bytes(), SESSION, IDS)
@@ -169,20 +169,20 @@ fn every_corpus_file_gives_its_expected_result() {
 /// A valid output of the three attempts, without its END line.
 fn valid_head() -> String {
     format!(
-        "CB1-BEGIN session={SESSION} attempts=3\n\
-         CB1 id=a.one#0 outcome=refused elapsed_ms=3 errno=111\n\
-         CB1 id=a.one#1 outcome=timeout elapsed_ms=800\n\
-         CB1 id=b.two#0 outcome=http elapsed_ms=12 status=403\n"
+        "CB2-BEGIN session={SESSION} attempts=3\n\
+         CB2 id=a.one#0 outcome=refused elapsed_ms=3 errno=111\n\
+         CB2 id=a.one#1 outcome=timeout elapsed_ms=800\n\
+         CB2 id=b.two#0 outcome=http elapsed_ms=12 status=403\n"
     )
 }
 
 fn end() -> String {
-    format!("CB1-END session={SESSION}\n")
+    format!("CB2-END session={SESSION}\n")
 }
 
 /// An observation line of `a.one#0` padded with a note to exactly `len` bytes (no newline).
 fn line_of(len: usize) -> String {
-    let head = "CB1 id=a.one#0 outcome=refused elapsed_ms=1 note=";
+    let head = "CB2 id=a.one#0 outcome=refused elapsed_ms=1 note=";
     assert!(len > head.len());
     format!("{head}{}", "x".repeat(len - head.len()))
 }
@@ -199,16 +199,16 @@ fn generated() -> Vec<(&'static str, Vec<u8>, String)> {
         assert_eq!(text.len(), size);
         text.into_bytes()
     };
-    let begin = format!("CB1-BEGIN session={SESSION} attempts=1\n");
+    let begin = format!("CB2-BEGIN session={SESSION} attempts=1\n");
     let mut many_unknown = begin.clone();
     let mut n = 0;
     while many_unknown.len() < MAX_OUTPUT_BYTES - 100 {
-        many_unknown.push_str(&format!("CB1 id=x.y#{n} outcome=connected elapsed_ms=1\n"));
+        many_unknown.push_str(&format!("CB2 id=x.y#{n} outcome=connected elapsed_ms=1\n"));
         n += 1;
     }
     let mut many_duplicates = begin.clone();
     while many_duplicates.len() < MAX_OUTPUT_BYTES - 100 {
-        many_duplicates.push_str("CB1 id=a.one#0 outcome=refused elapsed_ms=1\n");
+        many_duplicates.push_str("CB2 id=a.one#0 outcome=refused elapsed_ms=1\n");
     }
     let open = |n: usize| (1..=n).map(|p| p.to_string()).collect::<Vec<_>>().join(",");
     vec![
@@ -268,7 +268,7 @@ fn generated() -> Vec<(&'static str, Vec<u8>, String)> {
         (
             "open_ports_at_cap",
             format!(
-                "{begin}CB1 id=b.two#0 outcome=swept elapsed_ms=1 scanned=65535 open={}\n{}",
+                "{begin}CB2 id=b.two#0 outcome=swept elapsed_ms=1 scanned=65535 open={}\n{}",
                 open(128),
                 end()
             )
@@ -278,7 +278,7 @@ fn generated() -> Vec<(&'static str, Vec<u8>, String)> {
         (
             "open_ports_over_cap",
             format!(
-                "{begin}CB1 id=b.two#0 outcome=swept elapsed_ms=1 scanned=65535 open={}\n{}",
+                "{begin}CB2 id=b.two#0 outcome=swept elapsed_ms=1 scanned=65535 open={}\n{}",
                 open(129),
                 end()
             )

@@ -7,7 +7,7 @@
 //! replayed from then on. Check in the lines proptest appends there. Hand-made hostile inputs with
 //! pinned results live in `tests/corpus/` (`parser_corpus.rs`).
 
-use bottle_probes::wire::{Observation, Outcome, ProbeOutput};
+use bottle_probes::wire::{Observation, Outcome, ProbeOutput, Signature};
 use bottle_probes::WireError;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -30,7 +30,7 @@ fn config() -> ProptestConfig {
 }
 
 fn valid_output(session: &str, outcomes: &[u8]) -> String {
-    let mut out = format!("CB1-BEGIN session={session} attempts={}\n", IDS.len());
+    let mut out = format!("CB2-BEGIN session={session} attempts={}\n", IDS.len());
     for (id, o) in IDS.iter().zip(outcomes) {
         let outcome = [
             Outcome::Refused,
@@ -40,11 +40,23 @@ fn valid_output(session: &str, outcomes: &[u8]) -> String {
         ][usize::from(*o) % 4];
         let mut observation = Observation::new(id, outcome, u64::from(*o));
         observation.note = Some(format!("note {o} ;=\u{e9}"));
+        observation.signed = signatures(*o);
+        observation.reason = (o % 3 == 0).then(|| format!("reason {o}"));
         out.push_str(&observation.to_line());
         out.push('\n');
     }
-    out.push_str(&format!("CB1-END session={session}\n"));
+    out.push_str(&format!("CB2-END session={session}\n"));
     out
+}
+
+/// The signature set the bits of `o` pick, in the order the probe writes them.
+fn signatures(o: u8) -> Vec<Signature> {
+    Signature::ALL
+        .into_iter()
+        .enumerate()
+        .filter(|(bit, _)| o & (1 << bit) != 0)
+        .map(|(_, s)| s)
+        .collect()
 }
 
 fn check(raw: &[u8]) {
@@ -88,6 +100,7 @@ proptest! {
         prop_assert_eq!(parsed.observations.len(), 3);
         for (id, o) in IDS.iter().zip(&outcomes) {
             prop_assert_eq!(parsed.observations[*id].elapsed_ms, u64::from(*o));
+            prop_assert_eq!(&parsed.observations[*id].signed, &signatures(*o));
         }
     }
 
@@ -95,7 +108,7 @@ proptest! {
     fn lines_for_unknown_ids_reject_the_output(outcomes in proptest::collection::vec(any::<u8>(), 3), id in "[a-z]{1,8}\\.[a-z]{1,8}#[0-9]") {
         prop_assume!(!IDS.contains(&id.as_str()));
         // A well-formed line (space separated): it must be the unknown id that rejects it.
-        let raw = valid_output("s1", &outcomes).replace("CB1-END", &format!("CB1 id={id} outcome=refused elapsed_ms=1\nCB1-END"));
+        let raw = valid_output("s1", &outcomes).replace("CB2-END", &format!("CB2 id={id} outcome=refused elapsed_ms=1\nCB2-END"));
         let result = ProbeOutput::parse(raw.as_bytes(), "s1", IDS);
         prop_assert!(matches!(result, Err(WireError::UnknownAttempt { .. })), "{:?}", result);
     }

@@ -1,4 +1,4 @@
-//! `bottle-probe` as the harness runs it: argv in, CB1 protocol out. (Having an integration test
+//! `bottle-probe` as the harness runs it: argv in, CB2 protocol out. (Having an integration test
 //! here also makes `cargo test`/`cargo nextest run` build the binary, which the escape suite
 //! puts into the agent image.)
 

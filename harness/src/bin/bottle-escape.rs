@@ -376,6 +376,8 @@ async fn run_command(
     let mut reports = Vec::new();
     for kind in kinds {
         let mut options = options_for(*kind);
+        // Before any bring-up: a sabotage of the built-in bundle cannot break a user bundle.
+        bottle_harness::sabotage::check_bundle(&sabotage, options.config.bundle.image.as_deref())?;
         options.keep = args.keep;
         options.sequential = args.sequential;
         options.only = only.clone();

@@ -13,13 +13,15 @@ use super::{
     cross_bottle, dns, egress_bypass, icmp, inbound, ipv6, lan, localhost, metadata, proxy, public,
     udp,
 };
-use crate::config::TimeoutConfig;
+use crate::config::{ProxyConfig, TimeoutConfig};
 
 /// What every family's builder plans from.
 pub(super) struct Inputs<'a> {
     pub topology: &'a Topology,
     pub host: &'a HostSide,
     pub timeouts: &'a TimeoutConfig,
+    /// How the proxy's refusals look (`bottle.toml`'s `[proxy]`).
+    pub proxy: &'a ProxyConfig,
 }
 
 impl Inputs<'_> {
@@ -34,6 +36,7 @@ pub fn build(
     topology: &Topology,
     host: &HostSide,
     timeouts: &TimeoutConfig,
+    proxy: &ProxyConfig,
     only: Option<&[String]>,
     mut nonce: impl FnMut() -> String,
 ) -> Plan {
@@ -41,6 +44,7 @@ pub fn build(
         topology,
         host,
         timeouts,
+        proxy,
     };
     let mut probes = Vec::new();
     for spec in CATALOGUE.iter().filter(|s| wanted(s, only)) {
@@ -59,6 +63,7 @@ pub fn build(
         expected_resolver: topology.agent_resolver,
         allowed_host: topology.allowed_host.clone(),
         denied_host: topology.denied_host.clone(),
+        refusal_status: proxy.refusal_status,
         dialers: dialers(topology),
     }
 }

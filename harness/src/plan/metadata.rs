@@ -32,6 +32,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                         proxy: pipelock,
                         host: metadata.ip.to_string(),
                         port: 80,
+                        refusal: i.proxy.user_refusal(),
                     },
                     Some(Target::Metadata),
                     format!("http://{}/ via {pipelock}", metadata.ip),

@@ -48,6 +48,8 @@ pub struct Plan {
     /// The proxy names (the bundle itself resolves them at the DNS canary).
     pub allowed_host: String,
     pub denied_host: String,
+    /// The status of the proxy's own refusals (`[proxy] refusal_status`, 403 by default).
+    pub refusal_status: u16,
     /// The fixture hosts that dial the agent's inbound listener (their `dial` records must
     /// exist for the inbound probe to pass).
     pub dialers: Vec<String>,

@@ -1,5 +1,7 @@
 //! The proxy family: pipelock's controls (the allowed name over HTTP and CONNECT) and what it
-//! must refuse (the denied name, IP literals, loopback spellings of the bundle's egress).
+//! must refuse (the denied name, IP literals, loopback spellings of the bundle's egress). Every
+//! request carries the user's refusal signature, so the probe can say whether an answer is the
+//! proxy's own refusal.
 
 use bottle_probes::catalogue::Expect;
 use bottle_probes::wire::AttemptKind;
@@ -24,6 +26,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                     proxy: pipelock,
                     host: host_name.clone(),
                     port: 80,
+                    refusal: i.proxy.user_refusal(),
                 },
                 Some(Target::Public),
                 format!("http://{host_name}/ via {pipelock}"),
@@ -39,6 +42,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                 AttemptKind::ConnectProxy {
                     proxy: pipelock,
                     authority: authority.clone(),
+                    refusal: i.proxy.user_refusal(),
                 },
                 Some(Target::Public),
                 format!("CONNECT {authority} via {pipelock}"),
@@ -60,6 +64,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                         proxy: pipelock,
                         host: spelled.to_string(),
                         port: t.ports.egress,
+                        refusal: i.proxy.user_refusal(),
                     },
                     Some(Target::Bundle),
                     format!("http://{spelled}:{}/ via {pipelock}", t.ports.egress),

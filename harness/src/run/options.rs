@@ -108,9 +108,11 @@ pub fn bottle_spec_for(
     run_id: &str,
     arch: Arch,
 ) -> Result<BottleSpec, HarnessError> {
+    let config = &options.config;
+    // A sabotage of the built-in bundle must not silently do nothing to a user bundle.
+    crate::sabotage::check_bundle(&options.sabotage, config.bundle.image.as_deref())?;
     let probe = binaries::probe(arch)?;
     let fixture = binaries::fixture(arch)?;
-    let config = &options.config;
     Ok(BottleSpec {
         run_id: run_id.to_string(),
         agent: match &config.agent.image {

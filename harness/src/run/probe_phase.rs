@@ -46,6 +46,7 @@ pub(crate) async fn probe_bottle(
         &bottle.topology,
         &host_side,
         &options.config.timeouts,
+        &options.config.proxy,
         options.only.as_deref(),
         nonce,
     );

@@ -290,6 +290,7 @@ mod tests {
             expected_resolver: None,
             allowed_host: "a".into(),
             denied_host: "b".into(),
+            refusal_status: 403,
             dialers: vec![],
         }
     }

@@ -1,5 +1,5 @@
 //! Judging a deny attempt from the probe's side alone: only refused, timeout and unreachable
-//! (or pipelock's recognisable 403) are denials; a connection or an answer is reach; anything
+//! (or the proxy's own refusal, see `refusal`) are denials; a connection or an answer is reach; anything
 //! else proves nothing. One function per kind of attempt, in the order of `AttemptKind`.
 
 use std::collections::BTreeSet;
@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use bottle_probes::wire::{AttemptKind, Observation, Outcome};
 
 use super::judgement::{describe, wrong_resolver, Judgement};
+use super::refusal::judge_proxy;
 use crate::plan::{Plan, PlannedAttempt};
 
 /// Judges a deny attempt from the probe's side alone.
@@ -39,7 +40,7 @@ pub(super) fn judge_deny(
             _ => Judgement::Unclear(format!("{seen} is not a network denial")),
         },
         AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. } => {
-            proxy(observation, outcome, seen)
+            judge_proxy(attempt, observation, seen, plan)
         }
         AttemptKind::DnsUdp { .. } | AttemptKind::DnsTcp { .. } => match outcome {
             Outcome::Answered | Outcome::Connected => {
@@ -69,31 +70,6 @@ pub(super) fn judge_deny(
         AttemptKind::Sweep { first, last, .. } => {
             sweep(observation, outcome, seen, (*first, *last), plan)
         }
-    }
-}
-
-/// A request through pipelock that must be refused with its deny marker.
-fn proxy(observation: &Observation, outcome: Outcome, seen: String) -> Judgement {
-    match outcome {
-        Outcome::Http if observation.status == Some(403) && observation.deny.is_some() => {
-            if observation.ack {
-                Judgement::Reached(format!(
-                    "403 but the target's acknowledgement came back ({seen})"
-                ))
-            } else {
-                Judgement::Denied(format!("pipelock refused: {seen}"))
-            }
-        }
-        Outcome::Http
-            if observation.ack || observation.status.is_some_and(|s| (200..300).contains(&s)) =>
-        {
-            Judgement::Reached(format!("the proxy let it through ({seen})"))
-        }
-        Outcome::Connected => Judgement::Reached(format!("tunnel established ({seen})")),
-        Outcome::Http => Judgement::Unclear(format!(
-            "the proxy answered without pipelock's deny marker ({seen})"
-        )),
-        _ => Judgement::Unclear(format!("pipelock itself did not answer ({seen})")),
     }
 }
 

@@ -13,7 +13,7 @@ use super::deny::judge_deny;
 use super::evidence::Evidence;
 use super::judgement::Judgement;
 use super::listen::{dialer_connected, judge_listen};
-use super::records::{attributed, saw_nonce, unexplained};
+use super::records::{attributed, from_bundle_unattributed, saw_nonce, source_of, unexplained};
 use super::result::{summarise_observed, AttemptEvidence, ProbeResult, Verdict};
 use crate::gaps::{self, Ruling, Standing};
 use crate::host::Target;
@@ -114,33 +114,14 @@ fn judge_attempt(
         .cloned();
     let by_nonce = saw_nonce(evidence.records, &attempt.spec.nonce);
     let mut target_saw: Vec<String> = by_nonce.iter().map(|r| r.to_line()).collect();
-    let judgement = if deny && !by_nonce.is_empty() {
-        Judgement::Reached(format!(
-            "{} recorded this attempt's nonce",
-            by_nonce
-                .iter()
-                .map(|r| r.fixture.as_str())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    } else if let Some(connected) = dialer_connected(evidence.records).filter(|_| deny && listen) {
-        // Reach seen by a dialer stands whatever the probe printed (or failed to).
-        target_saw.push(connected.to_line());
-        Judgement::Reached(format!(
-            "{} connected to the agent's listener at {}",
-            connected.fixture, connected.peer
-        ))
-    } else if let Some(contact) = deny
-        .then(|| attributed(attempt, plan, evidence, unexplained))
-        .and_then(|found| found.first().copied())
-    {
-        target_saw.push(contact.to_line());
-        Judgement::Reached(format!(
-            "{} recorded contact from {} that no nonce or legitimate traffic explains",
-            contact.fixture, contact.peer
-        ))
+    let from_target = if deny {
+        target_evidence(attempt, listen, &by_nonce, plan, evidence, unexplained)
+    } else {
+        None
+    };
+    let judgement = if let Some((judgement, record)) = from_target {
+        target_saw.extend(record.map(Record::to_line));
+        judgement
     } else {
         match (&evidence.output, &observation) {
             (Err(why), _) => Judgement::Unclear(format!("no usable probe output: {why}")),
@@ -163,6 +144,64 @@ fn judge_attempt(
         judgement: judgement.text(),
     };
     (shown, judgement)
+}
+
+/// What the targets' records say about a deny attempt, whatever the probe printed: its nonce
+/// seen, a dialer connected to its listener, contact charged to it (with its sender), or, for a
+/// request through the bundle, the bundle's own traffic that nothing explains. The record
+/// that decided it comes along for the report.
+fn target_evidence<'r>(
+    attempt: &PlannedAttempt,
+    listen: bool,
+    by_nonce: &[&Record],
+    plan: &Plan,
+    evidence: &'r Evidence,
+    unexplained: &[&'r Record],
+) -> Option<(Judgement, Option<&'r Record>)> {
+    if !by_nonce.is_empty() {
+        let fixtures: BTreeSet<&str> = by_nonce.iter().map(|r| r.fixture.as_str()).collect();
+        let fixtures: Vec<&str> = fixtures.into_iter().collect();
+        return Some((
+            Judgement::Reached(format!(
+                "{} recorded this attempt's nonce",
+                fixtures.join(", ")
+            )),
+            None,
+        ));
+    }
+    if let Some(connected) = dialer_connected(evidence.records).filter(|_| listen) {
+        // Reach seen by a dialer stands whatever the probe printed (or failed to).
+        let why = format!(
+            "{} connected to the agent's listener at {}",
+            connected.fixture, connected.peer
+        );
+        return Some((Judgement::Reached(why), Some(connected)));
+    }
+    if let Some(contact) = attributed(attempt, plan, evidence, unexplained).first() {
+        let why = format!(
+            "{} recorded contact from {} ({}) that no nonce or legitimate traffic explains",
+            contact.fixture,
+            contact.peer,
+            source_of(plan, contact).describe()
+        );
+        return Some((Judgement::Reached(why), Some(contact)));
+    }
+    let through_bundle = matches!(
+        attempt.spec.kind,
+        AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. }
+    );
+    let bundle_sent = from_bundle_unattributed(plan, evidence, unexplained);
+    let sent = bundle_sent.first().filter(|_| through_bundle)?;
+    let what = sent
+        .qname
+        .as_deref()
+        .map(|q| format!("a query for {q}"))
+        .unwrap_or_else(|| "contact".into());
+    let why = format!(
+        "{} recorded {what} sent by the bundle ({}), carrying no attempt's nonce: the bundle's own traffic, which no request of this run explains and no probe of the agent is charged with",
+        sent.fixture, sent.peer
+    );
+    Some((Judgement::Unclear(why), Some(*sent)))
 }
 
 /// The verdict a probe's judged attempts add up to, before the gaps: any reach is an escape

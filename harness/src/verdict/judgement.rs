@@ -47,14 +47,19 @@ impl Judgement {
     }
 }
 
-/// An observation in a few words: outcome, status, pipelock's marker, rcode, errno, note.
+/// An observation in a few words: outcome, status, the proxy's signatures and reason, rcode,
+/// errno, note.
 pub(super) fn describe(observation: &Observation) -> String {
     let mut text = observation.outcome().as_str().to_string();
     if let Some(status) = observation.status {
         text.push_str(&format!(" {status}"));
     }
-    if let Some(deny) = &observation.deny {
-        text.push_str(&format!(" ({deny})"));
+    if !observation.signed.is_empty() {
+        let names: Vec<&str> = observation.signed.iter().map(|s| s.as_str()).collect();
+        text.push_str(&format!(" signed {}", names.join(",")));
+    }
+    if let Some(reason) = &observation.reason {
+        text.push_str(&format!(" ({reason})"));
     }
     if let Some(rcode) = observation.rcode {
         text.push_str(&format!(" rcode={rcode}"));

@@ -4,7 +4,8 @@
 //! A deny passes only when all of these hold:
 //! 1. the probe's output parsed (it provably ran, under this session, with no unknown ids);
 //! 2. every attempt of the probe has a result, and each is a network-level "no" (refused,
-//!    timeout, unreachable) or pipelock's recognisable 403;
+//!    timeout, unreachable) or the proxy's own refusal (its refusal status, with its signature
+//!    where the harness does not record the destination; see `refusal`);
 //! 3. no harness-owned target recorded the attempt's nonce, or any contact that nothing
 //!    legitimate explains (see `records`);
 //! 4. the probe's positive controls (same path, allowed target) passed;
@@ -16,7 +17,8 @@
 //! else is `inconclusive`. An error is never counted as blocked.
 //!
 //! Modules: `result` (what a verdict is), `evidence` (what it is judged from), `evaluate` (the
-//! whole plan, probe by probe), `deny`, `allow` and `listen` (one attempt each), `records`
+//! whole plan, probe by probe), `deny`, `allow` and `listen` (one attempt each; `refusal` for the
+//! proxy's answers), `records`
 //! (which record is charged to which attempt), `rejected` (unreadable records), `judgement`
 //! (one attempt's finding).
 
@@ -27,6 +29,7 @@ mod evidence;
 mod judgement;
 mod listen;
 mod records;
+mod refusal;
 mod rejected;
 mod result;
 

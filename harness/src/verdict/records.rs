@@ -1,7 +1,10 @@
 //! Attribution: which target records count against which attempt. A record carrying an
 //! attempt's nonce is that attempt's evidence; a record nothing legitimate explains (no nonce,
 //! not the harness's own check, not the bundle's own traffic) is charged to the deny attempts
-//! on its target that aim where it landed, or to all of them when none does.
+//! on its target that aim where it landed, or to all of them when none does; but what the
+//! bundle sent (its own address as the peer) is never charged to an attempt the agent sends
+//! itself: it goes to the attempts through the bundle that aim there, and when none does it is
+//! the bundle's own unexplained traffic ([`from_bundle_unattributed`]), reported with its sender.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -37,6 +40,44 @@ fn fixture_of(target: Target) -> FixtureName {
 /// Whether `record` came from the bundle's upstream leg (what pipelock forwarded).
 pub(super) fn from_bundle(plan: &Plan, record: &Record) -> bool {
     record.peer.ip() == IpAddr::V4(plan.bundle_upstream_ip)
+}
+
+/// Who sent a record, as far as its peer address tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Source {
+    Agent,
+    Bundle,
+    /// Neither (NAT, this machine, a fixture host): it may still be the agent behind a
+    /// translation, so it is charged as the agent's.
+    Other,
+}
+
+impl Source {
+    pub(super) fn describe(self) -> &'static str {
+        match self {
+            Source::Agent => "the agent",
+            Source::Bundle => "the bundle",
+            Source::Other => "neither the agent's nor the bundle's address",
+        }
+    }
+}
+
+/// The sender of `record`, by its peer address.
+pub(super) fn source_of(plan: &Plan, record: &Record) -> Source {
+    match record.peer.ip().to_canonical() {
+        IpAddr::V4(ip) if plan.agent_ips.contains(&ip) => Source::Agent,
+        IpAddr::V4(ip) if ip == plan.bundle_upstream_ip || ip == plan.bundle_ip => Source::Bundle,
+        _ => Source::Other,
+    }
+}
+
+/// Whether the agent sends `kind` itself (not through the bundle's proxy or the agent's
+/// resolver): what the bundle sent cannot be such an attempt's.
+fn sent_by_the_agent(kind: &AttemptKind) -> bool {
+    !matches!(
+        kind,
+        AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. }
+    )
 }
 
 /// Whether `record` is egress seeing pipelock over the bundle's loopback.
@@ -159,6 +200,11 @@ pub(super) fn unexplained<'r>(plan: &Plan, evidence: &'r Evidence<'r>) -> Vec<&'
 
 /// Whether a record lands where `attempt` aims.
 fn same_destination(attempt: &PlannedAttempt, record: &Record, plan: &Plan) -> bool {
+    // The bundle's own traffic is not the agent's direct attempt, nor the agent's resolver
+    // forwarding one (a forwarded attempt name carries its nonce).
+    if source_of(plan, record) == Source::Bundle && sent_by_the_agent(&attempt.spec.kind) {
+        return false;
+    }
     match &attempt.spec.kind {
         AttemptKind::Tcp { addr } => {
             // Direct attempts come from the agent; what arrives from the bundle was proxied.
@@ -219,7 +265,36 @@ pub(super) fn attributed<'r>(
                 .iter()
                 .filter(|a| same_destination(a, r, plan))
                 .collect();
-            matching.is_empty() || matching.iter().any(|a| a.spec.id == attempt.spec.id)
+            // What the bundle sent is charged only where it matches; the rest is the bundle's.
+            (matching.is_empty() && source_of(plan, r) != Source::Bundle)
+                || matching.iter().any(|a| a.spec.id == attempt.spec.id)
+        })
+        .collect()
+}
+
+/// Unexplained records the bundle sent that match no deny attempt on their target: the
+/// bundle's own traffic (a reverse lookup of an IP literal it was asked for, say), charged to
+/// no probe the agent sends directly. The proxy attempts, whose requests are what the bundle
+/// acts on, cannot pass while it is unexplained (see `evaluate`).
+pub(super) fn from_bundle_unattributed<'r>(
+    plan: &Plan,
+    evidence: &Evidence,
+    unexplained: &[&'r Record],
+) -> Vec<&'r Record> {
+    let denies: Vec<&PlannedAttempt> = plan
+        .probes
+        .iter()
+        .filter(|p| p.spec.expect == Expect::Deny)
+        .flat_map(|p| evidence.judged(p))
+        .collect();
+    unexplained
+        .iter()
+        .copied()
+        .filter(|r| source_of(plan, r) == Source::Bundle)
+        .filter(|r| {
+            !denies.iter().any(|a| {
+                a.target.is_some_and(|t| fixture_of(t) == r.fixture) && same_destination(a, r, plan)
+            })
         })
         .collect()
 }

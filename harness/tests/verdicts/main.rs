@@ -4,8 +4,10 @@
 //! `scenario` builds the contained bottle; the other modules hold the cases, by where the
 //! evidence comes from.
 
+mod attribution;
 mod contracts;
 mod inbound;
 mod probe_side;
+mod proxy_refusals;
 mod scenario;
 mod target_side;

@@ -23,7 +23,7 @@ fn garbage_output_is_inconclusive_never_pass() {
     for raw in [
         &b"\x00\xff garbage"[..],
         b"",
-        b"CB1 id=localhost.agent_loopback#0;outcome=refused;elapsed_ms=1\n",
+        b"CB2 id=localhost.agent_loopback#0;outcome=refused;elapsed_ms=1\n",
         b"everything is fine, all blocked\n",
     ] {
         for result in s.judge_raw(raw) {
@@ -42,7 +42,7 @@ fn garbage_output_is_inconclusive_never_pass() {
 fn truncated_or_foreign_session_output_is_inconclusive() {
     let s = Scenario::contained();
     let raw = s.raw_output();
-    let cut = &raw[..raw.find("CB1-END").unwrap()];
+    let cut = &raw[..raw.find("CB2-END").unwrap()];
     assert!(s
         .judge_raw(cut.as_bytes())
         .iter()
@@ -58,8 +58,8 @@ fn truncated_or_foreign_session_output_is_inconclusive() {
 fn output_with_an_unknown_attempt_is_rejected() {
     let s = Scenario::contained();
     let raw = s.raw_output().replace(
-        "CB1-END",
-        "CB1 id=made.up#0;outcome=refused;elapsed_ms=1\nCB1-END",
+        "CB2-END",
+        "CB2 id=made.up#0;outcome=refused;elapsed_ms=1\nCB2-END",
     );
     assert!(s
         .judge_raw(raw.as_bytes())
@@ -187,15 +187,11 @@ fn a_failed_dns_control_makes_dns_denials_inconclusive() {
 }
 
 #[test]
-fn proxy_answers_are_judged_by_status_and_marker() {
-    let mut s = Scenario::contained();
-    s.obs("proxy.denied_host").deny = None;
-    assert_only(&s.judge(), &[("proxy.denied_host", Verdict::Inconclusive)]);
-
+fn proxy_answers_are_judged_by_status_and_signature() {
     let mut s = Scenario::contained();
     let o = s.obs("proxy.connect_ip_literal");
     o.status = Some(200);
-    o.deny = None;
+    o.signed.clear();
     assert_only(&s.judge(), &[("proxy.connect_ip_literal", Verdict::Escape)]);
 
     let mut s = Scenario::contained();

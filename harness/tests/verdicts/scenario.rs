@@ -7,11 +7,11 @@ use std::net::{Ipv4Addr, SocketAddr};
 use bottle_backends::{FixtureHost, NetworkInfo, Ports, Topology};
 use bottle_fixtures::records::{Event, FixtureName, Proto, RejectedLine};
 use bottle_fixtures::Record;
-use bottle_harness::config::TimeoutConfig;
+use bottle_harness::config::{ProxyConfig, TimeoutConfig};
 use bottle_harness::host::Target;
 use bottle_harness::plan::{self, HostSide, Plan};
 use bottle_harness::verdict::{evaluate, Evidence, KnownGap, ProbeResult, Verdict};
-use bottle_probes::wire::{AttemptKind, AttemptSpec, Observation, Outcome, ProbeOutput};
+use bottle_probes::wire::{AttemptKind, AttemptSpec, Observation, Outcome, ProbeOutput, Signature};
 
 pub fn net(name: &str, third: u8, host_has_gateway: bool) -> NetworkInfo {
     NetworkInfo {
@@ -101,10 +101,17 @@ pub fn make_plan_for(topology: &Topology) -> Plan {
         icmp_recorder: true,
         link_local_v6: vec!["fe80::1".parse().unwrap()],
     };
-    plan::build(topology, &host, &TimeoutConfig::default(), None, || {
-        counter += 1;
-        format!("n{counter:04}")
-    })
+    plan::build(
+        topology,
+        &host,
+        &TimeoutConfig::default(),
+        &ProxyConfig::default(),
+        None,
+        || {
+            counter += 1;
+            format!("n{counter:04}")
+        },
+    )
 }
 
 /// What a contained bottle's probe and targets report.
@@ -181,7 +188,7 @@ impl Scenario {
 
     pub fn raw_output(&self) -> String {
         let mut out = format!(
-            "CB1-BEGIN session={} attempts={}\n",
+            "CB2-BEGIN session={} attempts={}\n",
             self.plan.session,
             self.observations.len()
         );
@@ -189,7 +196,7 @@ impl Scenario {
             out.push_str(&o.to_line());
             out.push('\n');
         }
-        out.push_str(&format!("CB1-END session={}\n", self.plan.session));
+        out.push_str(&format!("CB2-END session={}\n", self.plan.session));
         out
     }
 
@@ -301,7 +308,8 @@ fn contained_observation(spec: &AttemptSpec, topo: &Topology) -> (Observation, O
 }
 
 /// A proxy request for `host`: the public fixture is allowed through (and records the
-/// request's nonce), any other host is denied by the proxy.
+/// request's nonce), any other host is refused as the real pipelock refuses (its body and its
+/// block-reason header).
 fn proxied(mut o: Observation, host: &str, nonce: &str) -> (Observation, Option<Record>) {
     o.outcome = Some(Outcome::Http);
     if host.starts_with("public.fixture.test") {
@@ -317,7 +325,8 @@ fn proxied(mut o: Observation, host: &str, nonce: &str) -> (Observation, Option<
         (o, Some(seen))
     } else {
         o.status = Some(403);
-        o.deny = Some("host-not-allowed".into());
+        o.signed = vec![Signature::PipelockBody, Signature::PipelockHeader];
+        o.reason = Some("domain_blocklist".into());
         (o, None)
     }
 }

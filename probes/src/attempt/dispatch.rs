@@ -13,12 +13,17 @@ pub fn run(spec: &AttemptSpec) -> Observation {
     let timeout = Duration::from_millis(u64::from(spec.timeout_ms.max(1)));
     let mut observation = match &spec.kind {
         AttemptKind::Tcp { addr } => tcp::tcp(spec, *addr, timeout),
-        AttemptKind::HttpProxy { proxy, host, port } => {
-            http::http_get(spec, *proxy, host, *port, timeout)
-        }
-        AttemptKind::ConnectProxy { proxy, authority } => {
-            http::connect_tunnel(spec, *proxy, authority, timeout)
-        }
+        AttemptKind::HttpProxy {
+            proxy,
+            host,
+            port,
+            refusal,
+        } => http::http_get(spec, *proxy, host, *port, refusal, timeout),
+        AttemptKind::ConnectProxy {
+            proxy,
+            authority,
+            refusal,
+        } => http::connect_tunnel(spec, *proxy, authority, refusal, timeout),
         AttemptKind::DnsUdp { server, qname } => dns::dns_udp(spec, *server, qname, timeout),
         AttemptKind::DnsTcp { server, qname } => dns::dns_tcp(spec, *server, qname, timeout),
         AttemptKind::Resolver { tcp, qname } => dns::resolver(spec, *tcp, qname, timeout),

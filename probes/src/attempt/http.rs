@@ -1,5 +1,6 @@
 //! The HTTP proxy attempts: a `GET` in absolute form, or a `CONNECT` tunnel with the nonce
-//! sent through it, and what the proxy's response head says (status, pipelock's deny reason).
+//! sent through it, and what the proxy's answer says: its status and which of the proxies' own
+//! refusal signatures it carries (see `wire::refusal`); the verdict decides what that proves.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -7,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use super::exchange::{ack_line, contains, read_bounded, remaining};
 use super::outcome::{failed, from_error};
-use crate::wire::{AttemptSpec, Observation, Outcome};
+use crate::wire::refusal::{
+    signatures_in, MAX_USER_BODY_PREFIX, PIPELOCK_REASON_HEADER, SQUID_ERROR_HEADER,
+};
+use crate::wire::{AttemptSpec, Observation, Outcome, UserRefusal};
 
 /// `GET http://<host>:<port>/cb/<nonce>` through the proxy at `proxy`.
 pub(crate) fn http_get(
@@ -15,13 +19,14 @@ pub(crate) fn http_get(
     proxy: SocketAddr,
     host: &str,
     port: u16,
+    refusal: &UserRefusal,
     timeout: Duration,
 ) -> Observation {
     let request = format!(
         "GET http://{host}:{port}/cb/{nonce} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n",
         nonce = spec.nonce
     );
-    http_via_proxy(spec, proxy, &request, false, timeout)
+    http_via_proxy(spec, proxy, &request, false, refusal, timeout)
 }
 
 /// `CONNECT <authority>` through the proxy at `proxy`, then the nonce through the tunnel.
@@ -29,19 +34,22 @@ pub(crate) fn connect_tunnel(
     spec: &AttemptSpec,
     proxy: SocketAddr,
     authority: &str,
+    refusal: &UserRefusal,
     timeout: Duration,
 ) -> Observation {
     let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
-    http_via_proxy(spec, proxy, &request, true, timeout)
+    http_via_proxy(spec, proxy, &request, true, refusal, timeout)
 }
 
 /// Sends `request` to the proxy and reads its response head; through a tunnel (`tunnel` and a
 /// `200`), the nonce goes on to the target behind it.
+// Long: one exchange in order (connect, send, read the head, read the body's start, tunnel).
 fn http_via_proxy(
     spec: &AttemptSpec,
     proxy: SocketAddr,
     request: &str,
     tunnel: bool,
+    refusal: &UserRefusal,
     timeout: Duration,
 ) -> Observation {
     let deadline = Instant::now() + timeout;
@@ -80,7 +88,9 @@ fn http_via_proxy(
     };
     let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
-    let Some(status) = lines.next().and_then(status_of) else {
+    let status_line = lines.next();
+    let header_lines: Vec<&str> = lines.collect();
+    let Some(status) = status_line.and_then(status_of) else {
         return failed(
             spec,
             Outcome::Error,
@@ -90,7 +100,32 @@ fn http_via_proxy(
     };
     let mut observation = Observation::new(&spec.id, Outcome::Http, 0);
     observation.status = Some(status);
-    observation.deny = lines.find_map(deny_reason);
+    if tunnel && status != 200 {
+        // A refused tunnel's body carries the refusal's wording: read enough of it to see.
+        // Content-Length bounds the wait: a proxy that keeps the connection open (Go's server
+        // does after a refused CONNECT) would otherwise hold the probe until its deadline.
+        let length = header_lines
+            .iter()
+            .find_map(|line| header_value(line, "Content-Length"))
+            .and_then(|value| value.parse::<usize>().ok())
+            .unwrap_or(MAX_USER_BODY_PREFIX);
+        let body_want = length.min(MAX_USER_BODY_PREFIX);
+        let want = (head_end + 4 + body_want).saturating_sub(response.len());
+        if want > 0 {
+            let more = read_bounded(&mut stream, deadline, |buf| buf.len() >= want);
+            response.extend(more);
+        }
+    }
+    let body = &response[(head_end + 4).min(response.len())..];
+    observation.signed = signatures_in(header_lines.iter().copied(), body, refusal);
+    observation.reason = header_lines
+        .iter()
+        .find_map(|line| header_value(line, PIPELOCK_REASON_HEADER))
+        .or_else(|| {
+            header_lines
+                .iter()
+                .find_map(|line| header_value(line, SQUID_ERROR_HEADER))
+        });
     if tunnel && status == 200 {
         let _ = stream.write_all(format!("CB-NONCE {}\n", spec.nonce).as_bytes());
         response = response.split_off(head_end + 4);
@@ -120,11 +155,11 @@ fn status_of(line: &str) -> Option<u16> {
         .filter(|status| (100..=599).contains(status))
 }
 
-/// The reason in pipelock's `X-Pipelock-Deny` header, when `line` is that header (at most 80
-/// characters).
-fn deny_reason(line: &str) -> Option<String> {
-    let (name, value) = line.split_once(':')?;
-    name.trim()
-        .eq_ignore_ascii_case("x-pipelock-deny")
+/// The value of header `name` when `line` is that header (at most 80 characters).
+fn header_value(line: &str, name: &str) -> Option<String> {
+    let (found, value) = line.split_once(':')?;
+    found
+        .trim()
+        .eq_ignore_ascii_case(name)
         .then(|| value.trim().chars().take(80).collect())
 }

@@ -2,8 +2,9 @@
 //! output; the probe keeps within them when it writes (a sweep lists at most
 //! [`MAX_OPEN_PORTS`], a DNS answer at most [`MAX_ANSWERS`]).
 
-/// Protocol tag on every line; bump it when the line format changes.
-pub(crate) const PROTOCOL: &str = "CB1";
+/// Protocol tag on every line; bump it when the line format changes (CB2: the proxy refusal
+/// signatures `signed=` and `reason=` replaced `deny=`).
+pub(crate) const PROTOCOL: &str = "CB2";
 /// The most stdout the harness accepts from one probe run.
 pub const MAX_OUTPUT_BYTES: usize = 512 * 1024;
 /// The longest single line the harness accepts.

@@ -6,10 +6,10 @@
 //! nonce the harness chose:
 //!
 //! ```text
-//! CB1-BEGIN session=3f2a attempts=2
-//! CB1 id=lan.fixture_host#0 outcome=timeout elapsed_ms=800
-//! CB1 id=proxy.allowed#0 outcome=http elapsed_ms=12 status=200 ack=1
-//! CB1-END session=3f2a
+//! CB2-BEGIN session=3f2a attempts=2
+//! CB2 id=lan.fixture_host#0 outcome=timeout elapsed_ms=800
+//! CB2 id=proxy.allowed#0 outcome=http elapsed_ms=12 status=200 ack=1
+//! CB2-END session=3f2a
 //! ```
 //!
 //! Everything the probe prints is hostile input: an agent that controls the sandbox controls this
@@ -23,16 +23,19 @@
 //! * [`spec`]: attempt specs and their argv token (encode, strict decode).
 //! * [`observation`]: outcomes and result lines as the probe writes them.
 //! * [`parser`]: the strict parser of a whole probe output.
-//! * [`percent`]: the percent encoding of free-text values (notes, deny reasons).
+//! * [`percent`]: the percent encoding of free-text values (notes, refusal reasons).
+//! * [`refusal`]: how a proxy's own refusal is recognised (the signatures the probe reports).
 
 pub(crate) mod limits;
 mod observation;
 mod parser;
 mod percent;
+pub mod refusal;
 mod spec;
 
 pub use limits::{MAX_ANSWERS, MAX_LINE_BYTES, MAX_OUTPUT_BYTES};
 pub use observation::{Observation, Outcome};
 pub use parser::ProbeOutput;
 pub use percent::percent_encode;
+pub use refusal::{Signature, UserRefusal};
 pub use spec::{AttemptKind, AttemptSpec, Stage};

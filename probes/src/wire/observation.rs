@@ -1,5 +1,5 @@
 //! What one attempt saw: the [`Outcome`] classes and the [`Observation`] the probe prints as
-//! one `CB1` result line.
+//! one `CB2` result line.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::limits::PROTOCOL;
 use super::percent::percent_encode;
+use super::refusal::Signature;
 
 /// What one attempt saw, as the probe classifies it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,9 +83,14 @@ pub struct Observation {
     pub ack: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    /// The reason in pipelock's `X-Pipelock-Deny` header, when present.
+    /// The proxy's own signatures found in its answer (see `refusal`), in `Signature::ALL`
+    /// order: what says the proxy itself refused, rather than whatever it forwarded to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signed: Vec<Signature>,
+    /// The refusal's reason in the proxy's own words (pipelock's `X-Pipelock-Block-Reason`,
+    /// Squid's `X-Squid-Error`), for the report only: never judged.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub deny: Option<String>,
+    pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rcode: Option<u8>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -136,8 +142,12 @@ impl Observation {
         if let Some(status) = self.status {
             let _ = write!(w, " status={status}");
         }
-        if let Some(deny) = &self.deny {
-            let _ = write!(w, " deny={}", percent_encode(deny));
+        if !self.signed.is_empty() {
+            let list: Vec<&str> = self.signed.iter().map(|s| s.as_str()).collect();
+            let _ = write!(w, " signed={}", list.join(","));
+        }
+        if let Some(reason) = &self.reason {
+            let _ = write!(w, " reason={}", percent_encode(reason));
         }
         if let Some(rcode) = self.rcode {
             let _ = write!(w, " rcode={rcode}");

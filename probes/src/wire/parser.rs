@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::limits::{MAX_ANSWERS, MAX_LINE_BYTES, MAX_OPEN_PORTS, MAX_OUTPUT_BYTES};
 use super::observation::{Observation, Outcome};
 use super::percent::percent_decode;
+use super::refusal::Signature;
 use super::spec::token_ok;
 use crate::errors::WireError;
 
@@ -50,7 +51,7 @@ impl ProbeOutput {
             };
             let (tag, rest) = line.split_once(' ').ok_or_else(garbage)?;
             match tag {
-                "CB1-BEGIN" => {
+                "CB2-BEGIN" => {
                     if begun || ended {
                         return Err(garbage());
                     }
@@ -58,7 +59,7 @@ impl ProbeOutput {
                     check_session(&fields, session)?;
                     begun = true;
                 }
-                "CB1-END" => {
+                "CB2-END" => {
                     if !begun || ended {
                         return Err(garbage());
                     }
@@ -66,7 +67,7 @@ impl ProbeOutput {
                     check_session(&fields, session)?;
                     ended = true;
                 }
-                "CB1" => {
+                "CB2" => {
                     if !begun || ended {
                         return Err(garbage());
                     }
@@ -143,7 +144,8 @@ const OBSERVATION_FIELDS: &[&str] = &[
     "errno",
     "ack",
     "status",
-    "deny",
+    "signed",
+    "reason",
     "rcode",
     "answers",
     "open",
@@ -192,8 +194,11 @@ fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> 
                 }
                 observation.status = Some(status);
             }
-            "deny" => {
-                observation.deny = Some(percent_decode(value).ok_or_else(|| bad(key, value))?)
+            "signed" => {
+                observation.signed = parse_signatures(value).ok_or_else(|| bad(key, value))?
+            }
+            "reason" => {
+                observation.reason = Some(percent_decode(value).ok_or_else(|| bad(key, value))?)
             }
             "rcode" => {
                 let rcode: u8 = parse_num(value).ok_or_else(|| bad(key, value))?;
@@ -226,6 +231,13 @@ fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> 
         }
     }
     Ok(observation)
+}
+
+/// Parses a list of signature names: each known, none twice, in `Signature::ALL` order (the
+/// order the probe writes), so one set has one spelling.
+fn parse_signatures(value: &str) -> Option<Vec<Signature>> {
+    let list = parse_list(value, Signature::ALL.len(), Signature::parse)?;
+    list.windows(2).all(|w| w[0] < w[1]).then_some(list)
 }
 
 /// Parses `<first>-<last>` (milliseconds since the epoch, digits only, first <= last).
@@ -261,18 +273,19 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<u8> {
-        let mut out = String::from("CB1-BEGIN session=s1 attempts=2\n");
+        let mut out = String::from("CB2-BEGIN session=s1 attempts=2\n");
         let mut a = Observation::new("a#0", Outcome::Refused, 3);
         a.errno = Some(111);
         out.push_str(&a.to_line());
         out.push('\n');
         let mut b = Observation::new("b#0", Outcome::Http, 12);
         b.status = Some(403);
-        b.deny = Some("host not allowed".into());
+        b.signed = vec![Signature::PipelockBody, Signature::SquidHeader];
+        b.reason = Some("domain_blocklist".into());
         b.note = Some("weird = text; ünïcode".into());
         b.window = Some((1_790_000_000_000, 1_790_000_000_600));
         out.push_str(&b.to_line());
-        out.push_str("\nCB1-END session=s1\n");
+        out.push_str("\nCB2-END session=s1\n");
         out.into_bytes()
     }
 
@@ -283,7 +296,8 @@ mod tests {
         assert_eq!(parsed.observations["a#0"].errno, Some(111));
         let b = &parsed.observations["b#0"];
         assert_eq!(b.status, Some(403));
-        assert_eq!(b.deny.as_deref(), Some("host not allowed"));
+        assert_eq!(b.signed, [Signature::PipelockBody, Signature::SquidHeader]);
+        assert_eq!(b.reason.as_deref(), Some("domain_blocklist"));
         assert_eq!(b.note.as_deref(), Some("weird = text; ünïcode"));
         assert_eq!(b.window, Some((1_790_000_000_000, 1_790_000_000_600)));
     }
@@ -296,22 +310,22 @@ mod tests {
 
     #[test]
     fn rejects_duplicates_garbage_and_missing_end() {
-        let text = "CB1-BEGIN session=s attempts=1\nCB1 id=a#0 outcome=refused elapsed_ms=1\nCB1 id=a#0 outcome=connected elapsed_ms=1\nCB1-END session=s\n";
+        let text = "CB2-BEGIN session=s attempts=1\nCB2 id=a#0 outcome=refused elapsed_ms=1\nCB2 id=a#0 outcome=connected elapsed_ms=1\nCB2-END session=s\n";
         assert!(matches!(
             ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]),
             Err(WireError::DuplicateAttempt { .. })
         ));
-        let text = "CB1-BEGIN session=s attempts=1\nall blocked, trust me\nCB1-END session=s\n";
+        let text = "CB2-BEGIN session=s attempts=1\nall blocked, trust me\nCB2-END session=s\n";
         assert!(matches!(
             ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]),
             Err(WireError::Garbage { .. })
         ));
-        let text = "CB1-BEGIN session=s attempts=1\nCB1 id=a#0 outcome=refused elapsed_ms=1\n";
+        let text = "CB2-BEGIN session=s attempts=1\nCB2 id=a#0 outcome=refused elapsed_ms=1\n";
         assert!(matches!(
             ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]),
             Err(WireError::MissingEnd { .. })
         ));
-        let text = "CB1-BEGIN session=other attempts=1\nCB1-END session=other\n";
+        let text = "CB2-BEGIN session=other attempts=1\nCB2-END session=other\n";
         assert!(matches!(
             ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]),
             Err(WireError::WrongSession { .. })
@@ -321,20 +335,28 @@ mod tests {
     #[test]
     fn rejects_bad_values_and_unknown_fields() {
         for line in [
-            "CB1 id=a#0 outcome=blocked elapsed_ms=1",
-            "CB1 id=a#0 outcome=refused elapsed_ms=-1",
-            "CB1 id=a#0 outcome=refused elapsed_ms=+1",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1 verdict=pass",
-            "CB1 id=a#0 outcome=http elapsed_ms=1 status=1000",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1 ack=yes",
-            "CB1 id=a#0 outcome=refused",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1  ",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=2-1",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=1",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=-1",
-            "CB1 id=a#0 outcome=refused elapsed_ms=1 window=1-+2",
+            "CB2 id=a#0 outcome=blocked elapsed_ms=1",
+            "CB2 id=a#0 outcome=refused elapsed_ms=-1",
+            "CB2 id=a#0 outcome=refused elapsed_ms=+1",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1 verdict=pass",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=1000",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1 ack=yes",
+            "CB2 id=a#0 outcome=refused",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1  ",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1 window=2-1",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1 window=1",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1 window=-1",
+            "CB2 id=a#0 outcome=refused elapsed_ms=1 window=1-+2",
+            // The old invented marker is no field; signatures are a closed, ordered set.
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 deny=host-not-allowed",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 signed=pipelock",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 signed=squid_header,squid_header",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 signed=squid_header,pipelock_body",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 signed=",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 signed=user_header,",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 reason=a%2",
         ] {
-            let text = format!("CB1-BEGIN session=s attempts=1\n{line}\nCB1-END session=s\n");
+            let text = format!("CB2-BEGIN session=s attempts=1\n{line}\nCB2-END session=s\n");
             assert!(
                 ProbeOutput::parse(text.as_bytes(), "s", &["a#0"]).is_err(),
                 "accepted {line:?}"
@@ -350,7 +372,7 @@ mod tests {
             Err(WireError::OutputTooLarge { .. })
         ));
         let long = format!(
-            "CB1-BEGIN session=s attempts=1\n{}\n",
+            "CB2-BEGIN session=s attempts=1\n{}\n",
             "y".repeat(MAX_LINE_BYTES + 1)
         );
         assert!(matches!(

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use serde::Serialize;
 
+use super::refusal::{body_prefix_ok, header_name_ok, hex_decode, hex_encode, UserRefusal};
 use crate::errors::WireError;
 
 /// One network action the probe performs from inside the agent.
@@ -16,16 +17,19 @@ use crate::errors::WireError;
 pub enum AttemptKind {
     /// TCP connect; on success send `CB-NONCE <nonce>` and wait for `CB-ACK <nonce>`.
     Tcp { addr: SocketAddr },
-    /// `GET http://<host>:<port>/cb/<nonce>` through an HTTP proxy.
+    /// `GET http://<host>:<port>/cb/<nonce>` through an HTTP proxy; `refusal` is the user's own
+    /// refusal signature, looked for besides the built-in ones.
     HttpProxy {
         proxy: SocketAddr,
         host: String,
         port: u16,
+        refusal: UserRefusal,
     },
     /// `CONNECT <authority>` through an HTTP proxy, then the nonce through the tunnel.
     ConnectProxy {
         proxy: SocketAddr,
         authority: String,
+        refusal: UserRefusal,
     },
     /// A DNS query for `qname` (type A) over UDP to `server`.
     DnsUdp { server: SocketAddr, qname: String },
@@ -104,15 +108,25 @@ impl AttemptSpec {
         let mut out = format!("id={};", self.id);
         match &self.kind {
             AttemptKind::Tcp { addr } => write!(out, "kind=tcp;addr={addr}"),
-            AttemptKind::HttpProxy { proxy, host, port } => {
-                write!(out, "kind=http_proxy;proxy={proxy};host={host};port={port}")
-            }
-            AttemptKind::ConnectProxy { proxy, authority } => {
-                write!(
-                    out,
-                    "kind=connect_proxy;proxy={proxy};authority={authority}"
-                )
-            }
+            AttemptKind::HttpProxy {
+                proxy,
+                host,
+                port,
+                refusal,
+            } => write!(
+                out,
+                "kind=http_proxy;proxy={proxy};host={host};port={port}{}",
+                refusal_fields(refusal)
+            ),
+            AttemptKind::ConnectProxy {
+                proxy,
+                authority,
+                refusal,
+            } => write!(
+                out,
+                "kind=connect_proxy;proxy={proxy};authority={authority}{}",
+                refusal_fields(refusal)
+            ),
             AttemptKind::DnsUdp { server, qname } => {
                 write!(out, "kind=dns_udp;server={server};qname={qname}")
             }
@@ -173,6 +187,38 @@ impl AttemptSpec {
     pub fn validate(&self) -> Result<(), WireError> {
         Self::decode(&self.encode()).map(|_| ())
     }
+}
+
+/// The user refusal signature's spec fields (`;refusal_header=...;refusal_body=<hex>`), when set.
+fn refusal_fields(refusal: &UserRefusal) -> String {
+    let mut out = String::new();
+    if let Some(header) = &refusal.header {
+        out.push_str(&format!(";refusal_header={header}"));
+    }
+    if let Some(prefix) = &refusal.body_prefix {
+        out.push_str(&format!(";refusal_body={}", hex_encode(prefix)));
+    }
+    out
+}
+
+/// The user refusal signature of a proxy spec token: both fields optional, each in its syntax.
+fn decode_refusal(fields: &mut Fields<'_>) -> Result<UserRefusal, WireError> {
+    let header = match fields.map.remove("refusal_header") {
+        Some(name) if header_name_ok(name) => Some(name.to_string()),
+        Some(_) => return Err(fields.bad("refusal_header is not a header name")),
+        None => None,
+    };
+    let body_prefix = match fields.map.remove("refusal_body") {
+        Some(hex) => match hex_decode(hex).filter(|p| body_prefix_ok(p)) {
+            Some(prefix) => Some(prefix),
+            None => return Err(fields.bad("refusal_body is not a hex-encoded body prefix")),
+        },
+        None => None,
+    };
+    Ok(UserRefusal {
+        header,
+        body_prefix,
+    })
 }
 
 /// The `key=value` fields of one spec token, taken out one by one as the decoder reads them;
@@ -239,10 +285,12 @@ fn decode_kind(kind_name: &str, fields: &mut Fields<'_>) -> Result<AttemptKind, 
             proxy: fields.sock("proxy")?,
             host: fields.take("host")?.to_string(),
             port: fields.parse("port", "bad port")?,
+            refusal: decode_refusal(fields)?,
         },
         "connect_proxy" => AttemptKind::ConnectProxy {
             proxy: fields.sock("proxy")?,
             authority: fields.take("authority")?.to_string(),
+            refusal: decode_refusal(fields)?,
         },
         "dns_udp" => AttemptKind::DnsUdp {
             server: fields.sock("server")?,
@@ -298,10 +346,15 @@ mod tests {
                 proxy: "10.1.2.2:3128".parse().unwrap(),
                 host: "public.fixture.test".into(),
                 port: 80,
+                refusal: UserRefusal::default(),
             },
             AttemptKind::ConnectProxy {
                 proxy: "10.1.2.2:3128".parse().unwrap(),
                 authority: "10.9.9.9:443".into(),
+                refusal: UserRefusal {
+                    header: Some("X-Gate-Refused".into()),
+                    body_prefix: Some("denied; by gate=1 ü".into()),
+                },
             },
             AttemptKind::DnsUdp {
                 server: "10.1.2.53:53".parse().unwrap(),
@@ -338,6 +391,10 @@ mod tests {
                 proxy: "10.1.2.2:3128".parse().unwrap(),
                 host: "[::ffff:127.0.0.1]".into(),
                 port: 9099,
+                refusal: UserRefusal {
+                    header: None,
+                    body_prefix: Some("Access denied".into()),
+                },
             },
         ];
         for (i, kind) in specs.into_iter().enumerate() {
@@ -355,6 +412,12 @@ mod tests {
             "id=a;kind=tcp;addr=1.2.3.4:80;nonce=x;timeout_ms=1;extra=1",
             "id=a;kind=warp;nonce=x;timeout_ms=1",
             "id=a b;kind=tcp;addr=1.2.3.4:80;nonce=x;timeout_ms=1",
+            // A refusal signature only on proxy kinds, and only in its syntax.
+            "id=a;kind=tcp;addr=1.2.3.4:80;refusal_header=X;nonce=x;timeout_ms=1",
+            "id=a;kind=connect_proxy;proxy=1.2.3.4:80;authority=a:1;refusal_header=X_Y;nonce=x;timeout_ms=1",
+            "id=a;kind=connect_proxy;proxy=1.2.3.4:80;authority=a:1;refusal_body=6;nonce=x;timeout_ms=1",
+            "id=a;kind=connect_proxy;proxy=1.2.3.4:80;authority=a:1;refusal_body=0a;nonce=x;timeout_ms=1",
+            "id=a;kind=connect_proxy;proxy=1.2.3.4:80;authority=a:1;refusal_body=;nonce=x;timeout_ms=1",
         ] {
             assert!(AttemptSpec::decode(bad).is_err(), "accepted {bad}");
         }

@@ -129,7 +129,7 @@ pub(crate) fn main() {
         trace: args.trace,
     };
     out.emit(format!(
-        "CB1-BEGIN session={} attempts={}",
+        "CB2-BEGIN session={} attempts={}",
         args.session,
         args.specs.len()
     ));
@@ -151,7 +151,7 @@ pub(crate) fn main() {
             with_timeout(args.adaptive, &adaptive_specs, observations)
         });
     }
-    out.emit(format!("CB1-END session={}", args.session));
+    out.emit(format!("CB2-END session={}", args.session));
 }
 
 /// The concurrent schedule: the controls side by side, then every other attempt, the sweeps

@@ -2,7 +2,7 @@
 //!
 //! * `bottle-probe idle`: the agent container's main process; sleeps until killed.
 //! * `bottle-probe run --session S [--sequential] [--adaptive FACTOR,FLOOR,CEILING] [--trace] SPEC...`:
-//!   runs every attempt (concurrently unless `--sequential`) and prints the CB1 protocol on
+//!   runs every attempt (concurrently unless `--sequential`) and prints the CB2 protocol on
 //!   stdout (see `bottle_probes::wire`). The positive controls (`stage=control`) run first;
 //!   when they are done, the fixed attempts start with their own timeouts and the adaptive ones
 //!   with the timeout the controls' round trip sets (`bottle_probes::timing`), so one exec does
