@@ -18,9 +18,10 @@
 //! Modules: `result` (what a verdict is), `evidence` (what it is judged from), `evaluate` (the
 //! whole plan, probe by probe), `deny`, `allow` and `listen` (one attempt each), `records`
 //! (which record is charged to which attempt), `rejected` (unreadable records), `judgement`
-//! (one attempt's finding).
+//! (one attempt's finding), `bundle` (a bundle that did not survive the run).
 
 mod allow;
+mod bundle;
 mod deny;
 mod evaluate;
 mod evidence;
@@ -31,6 +32,7 @@ mod rejected;
 mod result;
 
 pub use crate::gaps::KnownGap;
+pub use bundle::bundle_failed;
 pub use evaluate::evaluate;
 pub use evidence::Evidence;
 pub use result::{AttemptEvidence, ProbeResult, Verdict};

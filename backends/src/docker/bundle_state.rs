@@ -1,0 +1,72 @@
+//! Reading the bundle container's state from the engine (status, exit code, restart count) and,
+//! when it did not survive, its last log lines: the evidence a report gives for a bundle that
+//! exited or restarted during a run, or never opened its ports.
+
+use bollard::query_parameters::LogsOptions;
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use super::roles::ContainerRole;
+use crate::bundle_health::BundleHealth;
+use crate::errors::BackendError;
+
+/// How many of its last log lines a failed bundle's report carries.
+const LOG_LINES: usize = 8;
+
+/// The bundle of run `run_id`, as the engine reports it now.
+pub(crate) async fn bundle_health(
+    docker: &Docker,
+    run_id: &str,
+) -> Result<BundleHealth, BackendError> {
+    let name = ContainerRole::Bundle.container_name(run_id);
+    let inspected = docker
+        .inspect_container(&name, None)
+        .await
+        .map_err(BackendError::engine(format!("inspecting {name}")))?;
+    let state = inspected.state.unwrap_or_default();
+    let mut health = BundleHealth {
+        image: inspected
+            .config
+            .and_then(|c| c.image)
+            .unwrap_or_default(),
+        status: state
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        exit_code: state.exit_code,
+        restart_count: inspected.restart_count.unwrap_or(0),
+        oom_killed: state.oom_killed.unwrap_or(false),
+        log_tail: Vec::new(),
+    };
+    if health.failure().is_some() {
+        health.log_tail = log_tail(docker, &name).await;
+    }
+    Ok(health)
+}
+
+/// The container's last log lines (stdout and stderr); empty when the engine gives none.
+pub(crate) async fn log_tail(docker: &Docker, name: &str) -> Vec<String> {
+    let options = LogsOptions {
+        stdout: true,
+        stderr: true,
+        tail: LOG_LINES.to_string(),
+        ..Default::default()
+    };
+    let mut stream = docker.logs(name, Some(options));
+    let mut text = String::new();
+    let read = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            if text.len() > 16 * 1024 {
+                break;
+            }
+        }
+    };
+    // A log stream without follow ends by itself; the bound only guards a stuck engine.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), read).await;
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.chars().take(300).collect())
+        .collect()
+}
