@@ -49,7 +49,7 @@ pub(crate) async fn log_tail(docker: &Docker, name: &str) -> Vec<String> {
     let options = LogsOptions {
         stdout: true,
         stderr: true,
-        tail: LOG_LINES.to_string(),
+        tail: "60".to_string(),
         ..Default::default()
     };
     let mut stream = docker.logs(name, Some(options));
@@ -64,9 +64,44 @@ pub(crate) async fn log_tail(docker: &Docker, name: &str) -> Vec<String> {
     };
     // A log stream without follow ends by itself; the bound only guards a stuck engine.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), read).await;
-    text.lines()
+    let lines: Vec<&str> = text
+        .lines()
         .map(str::trim_end)
         .filter(|l| !l.is_empty())
+        .collect();
+    last_words(&lines)
+        .into_iter()
         .map(|l| l.chars().take(300).collect())
         .collect()
+}
+
+/// The last [`LOG_LINES`] lines, after the last few that say why a process died (a daemon's
+/// shutdown chatter often buries its `FATAL` or `Assertion` line).
+fn last_words<'a>(lines: &[&'a str]) -> Vec<&'a str> {
+    let tail = &lines[lines.len().saturating_sub(LOG_LINES)..];
+    let head = &lines[..lines.len() - tail.len()];
+    let dying = |l: &&str| {
+        let l = l.to_ascii_lowercase();
+        ["fatal", "assert", "panic", "abort", "segment", "error"]
+            .iter()
+            .any(|w| l.contains(w))
+    };
+    let mut why: Vec<&str> = head.iter().copied().filter(dying).collect();
+    let why = why.split_off(why.len().saturating_sub(3));
+    why.into_iter().chain(tail.iter().copied()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lines_that_say_why_come_before_the_tail() {
+        let mut lines = vec!["start", "squid: Assertion `false' failed.", "FATAL: dying"];
+        lines.extend(std::iter::repeat_n("chatter", 10));
+        let words = last_words(&lines);
+        assert_eq!(&words[..2], ["squid: Assertion `false' failed.", "FATAL: dying"]);
+        assert_eq!(words.len(), 2 + LOG_LINES);
+        assert_eq!(last_words(&["a", "b"]), ["a", "b"]);
+    }
 }
