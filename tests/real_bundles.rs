@@ -32,6 +32,9 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// A trial's body.
+type TrialBody = fn() -> Result<(), Failed>;
+
 fn main() {
     let args = Arguments::from_args();
     let engine = match runtime().block_on(AnyBackend::new(BackendKind::Docker).availability()) {
@@ -45,12 +48,18 @@ fn main() {
     }
     // A missing engine skips (like every docker trial); missing tools skip only outside CI.
     let ignored = engine.is_some() || (tools.is_some() && !in_ci());
-    let named: [(&str, fn() -> Result<(), Failed>); 5] = [
+    let named: [(&str, TrialBody); 5] = [
         ("docker::real_bundle::squid_strict", trials::squid_strict),
         ("docker::real_bundle::squid_open", trials::squid_open),
         ("docker::real_bundle::nonroot_agent", trials::nonroot_agent),
-        ("docker::real_bundle::bundle_exits_mid_run", trials::bundle_exits),
-        ("docker::real_bundle::bundle_never_ready", trials::bundle_never_ready),
+        (
+            "docker::real_bundle::bundle_exits_mid_run",
+            trials::bundle_exits,
+        ),
+        (
+            "docker::real_bundle::bundle_never_ready",
+            trials::bundle_never_ready,
+        ),
     ];
     let trials = named
         .into_iter()

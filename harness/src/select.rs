@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use bottle_backends::docker::DockerBackend;
 use bottle_backends::smolmachines::SmolBackend;
-use bottle_backends::{BundleHealth, EnginePlatform};
 use bottle_backends::{
     Availability, BackendError, Bottle, BottleBackend, BottleSpec, ExecOutput, TeardownReport,
 };
+use bottle_backends::{BundleHealth, EnginePlatform};
 use bottle_fixtures::records::RecordLog;
 
 use crate::errors::HarnessError;

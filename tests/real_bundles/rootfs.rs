@@ -22,9 +22,7 @@ pub struct Rootfs {
 
 /// Runs a command, failing with its stderr.
 fn run(command: &mut Command) -> Result<String, String> {
-    let output = command
-        .output()
-        .map_err(|e| format!("{command:?}: {e}"))?;
+    let output = command.output().map_err(|e| format!("{command:?}: {e}"))?;
     if !output.status.success() {
         return Err(format!(
             "{command:?} failed: {}",

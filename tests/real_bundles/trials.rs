@@ -48,7 +48,10 @@ fn run_with(config: BottleConfig) -> Result<Report, String> {
         .map_err(|e| e.to_string())
 }
 
-fn verdict_of<'a>(report: &'a Report, id: &str) -> Option<&'a bottle_harness::verdict::ProbeResult> {
+fn verdict_of<'a>(
+    report: &'a Report,
+    id: &str,
+) -> Option<&'a bottle_harness::verdict::ProbeResult> {
     report.results.iter().find(|r| r.id == id)
 }
 
@@ -56,14 +59,22 @@ fn verdict_of<'a>(report: &'a Report, id: &str) -> Option<&'a bottle_harness::ve
 /// awaiting their rules, the positive controls pass through it.
 pub fn squid_strict() -> Result<(), Failed> {
     let image = images::squid_bundle(&scratch(), SquidPolicy::Strict, ALLOWED)?;
-    let report = run_with(config("strict", &format!("[bundle]\nimage = \"{image}\"\n"))?)?;
+    let report = run_with(config(
+        "strict",
+        &format!("[bundle]\nimage = \"{image}\"\n"),
+    )?)?;
     let mut problems = Vec::new();
     for result in &report.results {
         let awaited = AWAITING_REFUSAL_RULES.contains(&result.id.as_str())
             && result.verdict == Verdict::Inconclusive
             && result.detail.contains("deny marker");
         if !result.verdict.held() && !awaited {
-            problems.push(format!("{} was {} ({})", result.id, result.verdict.as_str(), result.detail));
+            problems.push(format!(
+                "{} was {} ({})",
+                result.id,
+                result.verdict.as_str(),
+                result.detail
+            ));
         }
     }
     for control in ["proxy.allowed_http", "proxy.allowed_connect"] {
@@ -87,7 +98,9 @@ pub fn squid_open() -> Result<(), Failed> {
     }
     for id in ["proxy.denied_host", "proxy.denied_connect"] {
         match verdict_of(&report, id) {
-            Some(r) if r.verdict == Verdict::Escape && r.attempts.iter().any(|a| !a.target_saw.is_empty()) => {}
+            Some(r)
+                if r.verdict == Verdict::Escape
+                    && r.attempts.iter().any(|a| !a.target_saw.is_empty()) => {}
             Some(r) => problems.push(format!("{id} was {} ({})", r.verdict.as_str(), r.detail)),
             None => problems.push(format!("{id} missing")),
         }
@@ -109,7 +122,11 @@ pub fn nonroot_agent() -> Result<(), Failed> {
             problems.push(format!("{} skipped without a reason", result.id));
         }
     }
-    for skipped in report.results.iter().filter(|r| r.verdict == Verdict::Skipped) {
+    for skipped in report
+        .results
+        .iter()
+        .filter(|r| r.verdict == Verdict::Skipped)
+    {
         println!("skipped {}: {}", skipped.id, skipped.detail);
     }
     finish(problems, &report)
@@ -119,15 +136,26 @@ pub fn nonroot_agent() -> Result<(), Failed> {
 /// code and last log line, and nothing that went through it passes.
 pub fn bundle_exits() -> Result<(), Failed> {
     let image = images::exiting_bundle(&scratch())?;
-    let report = run_with(config("exits", &format!("[bundle]\nimage = \"{image}\"\n"))?)?;
+    let report = run_with(config(
+        "exits",
+        &format!("[bundle]\nimage = \"{image}\"\n"),
+    )?)?;
     let mut problems = Vec::new();
     match report.bundle.as_ref().and_then(|b| b.failure()) {
         Some(failure) if failure.contains("exit code 3") && failure.contains("giving up") => {}
-        other => problems.push(format!("the report does not say the bundle exited: {other:?}")),
+        other => problems.push(format!(
+            "the report does not say the bundle exited: {other:?}"
+        )),
     }
-    for id in ["egress_bypass.direct_egress", "egress_bypass.port_sweep", "proxy.denied_host"] {
+    for id in [
+        "egress_bypass.direct_egress",
+        "egress_bypass.port_sweep",
+        "proxy.denied_host",
+    ] {
         match verdict_of(&report, id) {
-            Some(r) if r.verdict == Verdict::Pass => problems.push(format!("{id} passed: {}", r.detail)),
+            Some(r) if r.verdict == Verdict::Pass => {
+                problems.push(format!("{id} passed: {}", r.detail))
+            }
             Some(_) => {}
             None => problems.push(format!("{id} missing")),
         }
@@ -158,7 +186,9 @@ pub fn bundle_never_ready() -> Result<(), Failed> {
         problems.push(format!("exit code {} instead of 2", error.exit_code()));
     }
     if !text.contains(&image) || !text.contains("port 9100") {
-        problems.push(format!("the error does not name the image and port 9100: {text}"));
+        problems.push(format!(
+            "the error does not name the image and port 9100: {text}"
+        ));
     }
     if started.elapsed() > std::time::Duration::from_secs(30) {
         problems.push(format!("took {:?}", started.elapsed()));

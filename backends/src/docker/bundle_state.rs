@@ -25,10 +25,7 @@ pub(crate) async fn bundle_health(
         .map_err(BackendError::engine(format!("inspecting {name}")))?;
     let state = inspected.state.unwrap_or_default();
     let mut health = BundleHealth {
-        image: inspected
-            .config
-            .and_then(|c| c.image)
-            .unwrap_or_default(),
+        image: inspected.config.and_then(|c| c.image).unwrap_or_default(),
         status: state
             .status
             .map(|s| s.to_string())
@@ -100,7 +97,10 @@ mod tests {
         let mut lines = vec!["start", "squid: Assertion `false' failed.", "FATAL: dying"];
         lines.extend(std::iter::repeat_n("chatter", 10));
         let words = last_words(&lines);
-        assert_eq!(&words[..2], ["squid: Assertion `false' failed.", "FATAL: dying"]);
+        assert_eq!(
+            &words[..2],
+            ["squid: Assertion `false' failed.", "FATAL: dying"]
+        );
         assert_eq!(words.len(), 2 + LOG_LINES);
         assert_eq!(last_words(&["a", "b"]), ["a", "b"]);
     }

@@ -38,7 +38,9 @@ pub(crate) async fn wait_bundle_ports(
     let addrs = declared(topology);
     let started = Instant::now();
     let closed = match agent {
-        Some((agent_name, probe_path)) => from_agent(docker, agent_name, probe_path, &addrs).await?,
+        Some((agent_name, probe_path)) => {
+            from_agent(docker, agent_name, probe_path, &addrs).await?
+        }
         None => from_host(&addrs).await,
     };
     crate::trace::step(&format!(
@@ -49,7 +51,10 @@ pub(crate) async fn wait_bundle_ports(
         return Ok(());
     };
     let state = match bundle_health(docker, &topology.run_id).await {
-        Ok(health) => health.failure().map(|f| format!("; {f}")).unwrap_or_default(),
+        Ok(health) => health
+            .failure()
+            .map(|f| format!("; {f}"))
+            .unwrap_or_default(),
         Err(error) => format!("; its state is unknown: {error}"),
     };
     Err(BackendError::BundleNotReady {
@@ -120,9 +125,11 @@ async fn from_host(addrs: &[SocketAddr]) -> Vec<(SocketAddr, String)> {
     let mut closed = Vec::new();
     for addr in addrs {
         loop {
-            let attempt =
-                tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(addr))
-                    .await;
+            let attempt = tokio::time::timeout(
+                Duration::from_millis(200),
+                tokio::net::TcpStream::connect(addr),
+            )
+            .await;
             let error = match attempt {
                 Ok(Ok(_)) => break,
                 Ok(Err(error)) => error.to_string(),
@@ -148,7 +155,8 @@ mod tests {
             .iter()
             .map(|a| a.parse().unwrap())
             .collect();
-        let out = "CB-OPEN 10.0.0.2:3128 12\nCB-CLOSED 10.0.0.2:9100 Connection_refused_(os_error_111)\n";
+        let out =
+            "CB-OPEN 10.0.0.2:3128 12\nCB-CLOSED 10.0.0.2:9100 Connection_refused_(os_error_111)\n";
         let closed = parse_closed(out, &addrs);
         assert_eq!(closed.len(), 2);
         assert_eq!(closed[0].0, addrs[1]);

@@ -68,7 +68,10 @@ pub(crate) async fn probe_bottle(
     let known_gaps = crate::gaps::in_force(options.backend, &options.gap_entries);
     let mut results = judge(&plan, &exec, &view, &known_gaps);
     if let Some(failure) = bundle.failure() {
-        progress(true, &format!("the bundle did not survive the run: {failure}"));
+        progress(
+            true,
+            &format!("the bundle did not survive the run: {failure}"),
+        );
         verdict::bundle_failed(&plan, &mut results, &failure);
     }
     let timings = Timings {

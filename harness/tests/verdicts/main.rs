@@ -4,6 +4,7 @@
 //! `scenario` builds the contained bottle; the other modules hold the cases, by where the
 //! evidence comes from.
 
+mod bundle;
 mod contracts;
 mod inbound;
 mod probe_side;

@@ -26,7 +26,10 @@ pub(crate) fn main(args: Vec<String>) -> ! {
         .unwrap_or_else(|_| bad("DEADLINE_MS must be a number"));
     let addrs: Vec<SocketAddr> = addrs
         .iter()
-        .map(|a| a.parse().unwrap_or_else(|_| bad(&format!("bad address {a:?}"))))
+        .map(|a| {
+            a.parse()
+                .unwrap_or_else(|_| bad(&format!("bad address {a:?}")))
+        })
         .collect();
     if addrs.is_empty() {
         bad("no address to wait for");
