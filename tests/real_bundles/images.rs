@@ -1,5 +1,5 @@
 //! The images of the real-bundle trials: Debian's Squid as the bundle (strict allowlist, or
-//! allowing every host), busybox bundles that exit mid-run or never open a port, and an agent
+//! allowing every host), a Squid bundle that exits mid-run, a busybox bundle that never opens a port, and an agent
 //! image with a non-root `USER` and its own `ENTRYPOINT`. The Squid configuration is the one
 //! docs/bring-your-own.md walks through.
 
@@ -89,6 +89,31 @@ pub fn squid_bundle(scratch: &Path, policy: SquidPolicy, allowed: &str) -> Resul
         SquidPolicy::Strict => "squid-strict",
         SquidPolicy::Open => "squid-open",
     };
+    let start = format!("#!/bin/sh\n{SIDE_SERVICES}exec {SQUID} -N -f /etc/squid/squid.conf\n");
+    squid_image(scratch, name, &squid_conf(policy, allowed), &start)
+}
+
+/// The strict Squid bundle, whose start script exits 3 once git-gate has served a second
+/// connection: the first is the harness's readiness check, the second the port sweep, which
+/// starts after the positive controls. A bundle that dies mid-run, its controls already passed.
+pub fn dying_bundle(scratch: &Path, allowed: &str) -> Result<String, String> {
+    let start = format!(
+        "#!/bin/sh
+nc -ll -p 9100 -e /bin/echo supervise &
+httpd -f -p 127.0.0.1:9099 -h /tmp &
+{SQUID} -N -f /etc/squid/squid.conf &
+nc -l -p 9418 -e /bin/echo git-gate
+nc -l -p 9418 -e /bin/echo git-gate
+echo 'bundle: git-gate served twice, exiting' >&2
+exit 3
+"
+    );
+    let conf = squid_conf(SquidPolicy::Strict, allowed);
+    squid_image(scratch, "squid-dies", &conf, &start)
+}
+
+/// Squid with `conf`, busybox, and `start` as the `ENTRYPOINT`.
+fn squid_image(scratch: &Path, name: &str, conf: &str, start: &str) -> Result<String, String> {
     let mut root = Rootfs::new(scratch, name)?;
     root.binaries(&[SQUID, UNLINKD])?;
     for dir in ["errors/en", "errors/templates", "icons", "mime.conf"] {
@@ -101,32 +126,11 @@ pub fn squid_bundle(scratch: &Path, policy: SquidPolicy, allowed: &str) -> Resul
     etc(&mut root, &[("proxy", PROXY_UID)])?;
     root.owned_dir("/var/log/squid", PROXY_UID, PROXY_UID)?;
     root.owned_dir("/var/spool/squid", PROXY_UID, PROXY_UID)?;
-    root.file("/etc/squid/squid.conf", &squid_conf(policy, allowed), 0o644)?;
+    root.file("/etc/squid/squid.conf", conf, 0o644)?;
     root.file("/etc/squid/hosts", "127.0.0.1 localhost\n", 0o644)?;
-    root.file(
-        "/start.sh",
-        &format!("#!/bin/sh\n{SIDE_SERVICES}exec {SQUID} -N -f /etc/squid/squid.conf\n"),
-        0o755,
-    )?;
+    root.file("/start.sh", start, 0o755)?;
     root.change(r#"ENTRYPOINT ["/start.sh"]"#);
     root.import(name)
-}
-
-/// A busybox bundle that serves every declared port until the pipelock port has taken one
-/// connection after the harness's readiness check, then exits 3: a bundle that dies mid-run.
-pub fn exiting_bundle(scratch: &Path) -> Result<String, String> {
-    let mut root = Rootfs::new(scratch, "bundle-exits")?;
-    root.busybox(&["sh", "nc", "httpd", "echo", "true"])?;
-    etc(&mut root, &[])?;
-    root.file(
-        "/start.sh",
-        &format!(
-            "#!/bin/sh\n{SIDE_SERVICES}nc -l -p 3128 -e /bin/true\nnc -l -p 3128 -e /bin/true\necho 'bundle: giving up after the first proxied request' >&2\nexit 3\n"
-        ),
-        0o755,
-    )?;
-    root.change(r#"ENTRYPOINT ["/start.sh"]"#);
-    root.import("bundle-exits")
 }
 
 /// A busybox bundle that never opens its supervise port (9100).

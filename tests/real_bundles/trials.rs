@@ -132,32 +132,42 @@ pub fn nonroot_agent() -> Result<(), Failed> {
     finish(problems, &report)
 }
 
-/// A bundle that exits after the first proxied request: the report says so, with its exit
-/// code and last log line, and nothing that went through it passes.
+/// A Squid bundle that exits mid-run, after the positive controls passed through it: the
+/// report says so, with its exit code and last log line; nothing that went through it passes
+/// (the refused connection to its dead egress port included), and what did not still does.
 pub fn bundle_exits() -> Result<(), Failed> {
-    let image = images::exiting_bundle(&scratch())?;
+    let image = images::dying_bundle(&scratch(), ALLOWED)?;
     let report = run_with(config(
         "exits",
         &format!("[bundle]\nimage = \"{image}\"\n"),
     )?)?;
     let mut problems = Vec::new();
     match report.bundle.as_ref().and_then(|b| b.failure()) {
-        Some(failure) if failure.contains("exit code 3") && failure.contains("giving up") => {}
+        Some(failure) if failure.contains("exit code 3") && failure.contains("served twice") => {}
         other => problems.push(format!(
             "the report does not say the bundle exited: {other:?}"
         )),
     }
-    for id in [
+    let through_the_bundle = [
         "egress_bypass.direct_egress",
         "egress_bypass.port_sweep",
+        "proxy.allowed_http",
         "proxy.denied_host",
-    ] {
+    ];
+    for id in through_the_bundle {
         match verdict_of(&report, id) {
             Some(r) if r.verdict == Verdict::Pass => {
                 problems.push(format!("{id} passed: {}", r.detail))
             }
             Some(_) => {}
             None => problems.push(format!("{id} missing")),
+        }
+    }
+    for id in ["public.direct_http", "dns.direct_udp"] {
+        if verdict_of(&report, id).map(|r| r.verdict) != Some(Verdict::Pass) {
+            problems.push(format!(
+                "{id}, which never went through the bundle, did not pass"
+            ));
         }
     }
     if report.exit_code() == 0 {
