@@ -6,6 +6,7 @@ use std::time::Duration;
 use bottle_fixtures::records::RecordLog;
 use serde::Serialize;
 
+use crate::bundle_health::BundleHealth;
 use crate::errors::BackendError;
 use crate::platform::EnginePlatform;
 use crate::spec::BottleSpec;
@@ -75,6 +76,10 @@ pub trait BottleBackend {
     /// Everything the bottle's fixture hosts recorded so far, and every `CB-SEEN` line that
     /// could not be read (the verdict turns those into inconclusive results, never silence).
     async fn fixture_records(&self, bottle: &Bottle) -> Result<RecordLog, BackendError>;
+
+    /// The bundle's state now (after the probes): whether it still runs, how often it restarted,
+    /// and when it did not survive its last log lines.
+    async fn bundle_health(&self, bottle: &Bottle) -> Result<BundleHealth, BackendError>;
 
     /// Removes every object labelled with `run_id`.
     async fn teardown(&self, run_id: &str) -> Result<TeardownReport, BackendError>;

@@ -7,6 +7,7 @@
 
 pub(crate) mod attach;
 pub(crate) mod bring_up;
+pub(crate) mod bundle_state;
 pub(crate) mod cleanup;
 pub(crate) mod client;
 pub(crate) mod commands;
@@ -15,6 +16,7 @@ pub(crate) mod exec;
 pub(crate) mod images;
 pub(crate) mod layout;
 pub(crate) mod plan;
+pub(crate) mod readiness;
 pub(crate) mod records;
 pub(crate) mod roles;
 pub(crate) mod routes;

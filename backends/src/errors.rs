@@ -38,6 +38,19 @@ pub enum BackendError {
     /// A fixture or bundle container exited or never said it was ready.
     #[error("fixture {name} failed to start: {reason}")]
     FixtureStart { name: String, reason: String },
+    /// A user's bundle did not accept connections on a declared port, from the agent's
+    /// network, within the readiness bound. Exit code 2.
+    #[error("the bundle image {image} never opened port {port} ({addr}) to the agent network within {seconds:.1} s ({last}){state}")]
+    BundleNotReady {
+        image: String,
+        port: u16,
+        addr: String,
+        seconds: f64,
+        /// The last connect error seen.
+        last: String,
+        /// The bundle's state and last log lines, when it is not running (empty otherwise).
+        state: String,
+    },
     /// No bottle with this id exists (for `probe --bottle` and `down`).
     #[error("no bottle with id {0:?} on this engine")]
     NoSuchBottle(String),

@@ -4,6 +4,7 @@
 //! bundle and fixtures in Docker).
 
 pub mod backend;
+pub mod bundle_health;
 pub mod docker;
 pub mod errors;
 pub mod hostnet;
@@ -15,6 +16,7 @@ pub mod topology;
 pub mod trace;
 
 pub use backend::{Availability, BottleBackend, ExecOutput, TeardownReport};
+pub use bundle_health::BundleHealth;
 pub use errors::BackendError;
 pub use platform::{Arch, EngineHost, EnginePlatform};
 pub use spec::{BottleSpec, ImageSource, Ports, Sabotage};

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use bottle_backends::docker::DockerBackend;
 use bottle_backends::smolmachines::SmolBackend;
-use bottle_backends::EnginePlatform;
 use bottle_backends::{
     Availability, BackendError, Bottle, BottleBackend, BottleSpec, ExecOutput, TeardownReport,
 };
+use bottle_backends::{BundleHealth, EnginePlatform};
 use bottle_fixtures::records::RecordLog;
 
 use crate::errors::HarnessError;
@@ -147,6 +147,13 @@ impl BottleBackend for AnyBackend {
         match self {
             AnyBackend::Docker(b) => b.fixture_records(bottle).await,
             AnyBackend::Smolmachines(b) => b.fixture_records(bottle).await,
+        }
+    }
+
+    async fn bundle_health(&self, bottle: &Bottle) -> Result<BundleHealth, BackendError> {
+        match self {
+            AnyBackend::Docker(b) => b.bundle_health(bottle).await,
+            AnyBackend::Smolmachines(b) => b.bundle_health(bottle).await,
         }
     }
 

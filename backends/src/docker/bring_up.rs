@@ -1,7 +1,8 @@
 //! Bringing a bottle up on Docker: six networks and five containers (see `layout`), all
 //! requested at once, each container created and started as soon as its own networks exist;
 //! the fixtures' `CB-READY`; a retry on fresh subnets when a subnet is taken (or without IPv6
-//! when the engine cannot make it); then the ip-forward sabotage's routes.
+//! when the engine cannot make it); then the ip-forward sabotage's routes and, for a user's
+//! bundle, the wait for its declared ports.
 //!
 //! Every network is `internal` (no NAT to the outside) except the metadata network and, under
 //! the ip-forward sabotage, the agent network (see `plan::plan_networks`). The agent network
@@ -23,6 +24,7 @@ use super::create::{create_container, create_network, upload_binary};
 use super::images::Images;
 use super::layout::{agent_files, plan_bottle};
 use super::plan::{plan_networks, PlannedContainer, PlannedNetwork};
+use super::readiness::wait_bundle_ports;
 use super::roles::ContainerRole;
 use super::routes::{metadata_unavailable, route_bundle_to_metadata, route_through_bundle};
 use super::subnets::{is_subnet_clash, SUBNET_ATTEMPTS};
@@ -319,5 +321,11 @@ async fn finish(
     }
     let probe_path = images.probe_path();
     let agent_name = ContainerRole::Agent.container_name(&spec.run_id);
+    // A user's bundle says nothing when it is ready: its declared ports must accept
+    // connections from the agent network before any probe runs.
+    if images.bundle_is_user {
+        let agent = in_container.then_some((agent_name.as_str(), probe_path));
+        wait_bundle_ports(docker, &topology, &images.bundle, agent).await?;
+    }
     Ok(bottle_from(topology, agent_name, probe_path))
 }

@@ -8,6 +8,7 @@ use bottle_fixtures::records::RecordLog;
 use tokio::sync::OnceCell;
 
 use crate::backend::{Availability, BottleBackend, ExecOutput, TeardownReport};
+use crate::bundle_health::BundleHealth;
 use crate::errors::BackendError;
 use crate::platform::EnginePlatform;
 use crate::spec::BottleSpec;
@@ -182,6 +183,11 @@ impl BottleBackend for DockerBackend {
     async fn fixture_records(&self, bottle: &Bottle) -> Result<RecordLog, BackendError> {
         let docker = self.client().await?;
         super::records::collect(docker, bottle).await
+    }
+
+    async fn bundle_health(&self, bottle: &Bottle) -> Result<BundleHealth, BackendError> {
+        let docker = self.client().await?;
+        super::bundle_state::bundle_health(docker, &bottle.run_id).await
     }
 
     async fn teardown(&self, run_id: &str) -> Result<TeardownReport, BackendError> {

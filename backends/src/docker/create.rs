@@ -135,8 +135,10 @@ pub(crate) async fn create_container(
     container_labels.extend(planned.extra_labels.iter().cloned());
     let body = ContainerCreateBody {
         image: Some(planned.image.clone()),
-        entrypoint: Some(planned.entrypoint.clone()),
-        cmd: Some(planned.cmd.clone()),
+        // Unset (not empty) keeps the image's own: an empty entrypoint would drop an
+        // ENTRYPOINT-only image's command ("No command specified").
+        entrypoint: (!planned.image_command).then(|| planned.entrypoint.clone()),
+        cmd: (!planned.image_command).then(|| planned.cmd.clone()),
         labels: Some(container_labels),
         hostname: Some(planned.role.to_string()),
         // Fixture containers must not keep an old environment's proxy settings either.

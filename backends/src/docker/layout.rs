@@ -254,6 +254,8 @@ fn bundle(spec: &BottleSpec, images: &Images, topology: &Topology) -> PlannedCon
             .map(|(n, ip)| (n.name.clone(), ip)),
     )
     .collect();
+    // A user's bundle starts as its image says (ENTRYPOINT and CMD); the built-in one runs
+    // the fixture binary's bundle command.
     let (entrypoint, cmd) = if images.bundle_is_user {
         (vec![], vec![])
     } else {
@@ -271,6 +273,7 @@ fn bundle(spec: &BottleSpec, images: &Images, topology: &Topology) -> PlannedCon
     )
     .entrypoint(entrypoint)
     .cmd(cmd)
+    .image_command(images.bundle_is_user)
     .aliases(vec![topology.bundle_name.clone()])
     .more(more)
     // A dual-homed bundle must not route between its legs.

@@ -132,6 +132,9 @@ pub(crate) struct PlannedContainer {
     pub(crate) image: String,
     pub(crate) entrypoint: Vec<String>,
     pub(crate) cmd: Vec<String>,
+    /// Start the image as it is built (its own `ENTRYPOINT` and `CMD`, left unset at create):
+    /// a user's bundle image. `entrypoint` and `cmd` are then unused.
+    pub(crate) image_command: bool,
     pub(crate) network: String,
     pub(crate) ip: Ipv4Addr,
     pub(crate) aliases: Vec<String>,
@@ -172,6 +175,7 @@ impl PlannedContainer {
             image,
             entrypoint: vec![],
             cmd: vec![],
+            image_command: false,
             network,
             ip,
             aliases: vec![],
@@ -196,6 +200,12 @@ impl PlannedContainer {
 
     pub(crate) fn cmd(mut self, cmd: Vec<String>) -> Self {
         self.cmd = cmd;
+        self
+    }
+
+    /// Keeps the image's own `ENTRYPOINT` and `CMD`.
+    pub(crate) fn image_command(mut self, image_command: bool) -> Self {
+        self.image_command = image_command;
         self
     }
 

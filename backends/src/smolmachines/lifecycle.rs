@@ -21,6 +21,7 @@ use super::cache::{self, cache_dir, CacheOutcome};
 use super::cli::{self, CommandRunner, ProcessRunner, Smolvm};
 use super::smolfile::{self, Mode, SmolfileSpec};
 use crate::backend::{Availability, BottleBackend, ExecOutput, TeardownReport};
+use crate::bundle_health::BundleHealth;
 use crate::docker::bring_up::{self, AgentPlacement};
 use crate::docker::{attach, cleanup, images, records, DockerBackend};
 use crate::errors::BackendError;
@@ -341,6 +342,10 @@ impl BottleBackend for SmolBackend {
     async fn fixture_records(&self, bottle: &Bottle) -> Result<RecordLog, BackendError> {
         let docker = self.docker.client().await?;
         records::collect(docker, bottle).await
+    }
+
+    async fn bundle_health(&self, bottle: &Bottle) -> Result<BundleHealth, BackendError> {
+        self.docker.bundle_health(bottle).await
     }
 
     async fn teardown(&self, run_id: &str) -> Result<TeardownReport, BackendError> {

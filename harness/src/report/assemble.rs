@@ -2,7 +2,7 @@
 //! topology (and whether it was sabotaged), the versions and every timing. The teardown comes
 //! after the report is handed on (a caller may read it early), so its time is added last.
 
-use bottle_backends::Topology;
+use bottle_backends::{BundleHealth, Topology};
 
 use super::model::{Report, Timings};
 use crate::verdict::{KnownGap, ProbeResult};
@@ -18,6 +18,8 @@ pub(crate) struct Assembly<'a> {
     /// Whether the bottle is left up after the run.
     pub(crate) kept: bool,
     pub(crate) known_gaps: Vec<KnownGap>,
+    /// The bundle's state after the probes.
+    pub(crate) bundle: BundleHealth,
     pub(crate) results: Vec<ProbeResult>,
     /// Every timing known so far (all but the teardown's, for a run that tears down).
     pub(crate) timings: Timings,
@@ -37,6 +39,7 @@ impl Report {
         report.known_gaps = parts.known_gaps;
         report.sabotaged = parts.topology.sabotaged;
         report.topology = Some(parts.topology.clone());
+        report.bundle = Some(parts.bundle);
         report
     }
 

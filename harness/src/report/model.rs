@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use bottle_backends::Topology;
+use bottle_backends::{BundleHealth, Topology};
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{exit, HarnessError};
@@ -62,6 +62,10 @@ pub struct Report {
     /// The known gaps in force for this backend.
     #[serde(default)]
     pub known_gaps: Vec<KnownGap>,
+    /// The bundle container's state after the probes (status, exit code, restarts; its last
+    /// log lines when it did not survive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<BundleHealth>,
     pub results: Vec<ProbeResult>,
     pub summary: BTreeMap<String, usize>,
 }
@@ -86,6 +90,7 @@ impl Report {
             timings: Timings::default(),
             topology: None,
             known_gaps: Vec::new(),
+            bundle: None,
             results,
             summary: BTreeMap::new(),
         };
@@ -174,6 +179,9 @@ impl Report {
             self.backend_version,
             self.run_id
         );
+        if let Some(failure) = self.bundle.as_ref().and_then(BundleHealth::failure) {
+            let _ = writeln!(out, "bundle: {failure}");
+        }
         let t = &self.timings;
         let _ = writeln!(
             out,

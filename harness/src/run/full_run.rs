@@ -68,6 +68,7 @@ async fn run_inner(
                 topology: &up.bottle.topology,
                 kept: options.keep,
                 known_gaps: probe.known_gaps,
+                bundle: probe.bundle,
                 results: probe.results,
                 timings: Timings {
                     prepare_ms: up.prepare_ms,

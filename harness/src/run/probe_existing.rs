@@ -26,6 +26,7 @@ pub async fn probe_existing(options: &RunOptions, run_id: &str) -> Result<Report
         topology: &bottle.topology,
         kept: true,
         known_gaps: probe.known_gaps,
+        bundle: probe.bundle,
         results: probe.results,
         timings: Timings {
             total_ms: started.elapsed().as_millis() as u64,

@@ -5,25 +5,27 @@
 
 use std::time::Instant;
 
-use bottle_backends::Bottle;
+use bottle_backends::{Bottle, BottleBackend, BundleHealth};
 
 use super::exec::execute;
 use super::judge::judge;
 use super::options::RunOptions;
-use super::phase::Phase;
+use super::phase::{progress, Phase};
 use super::target_view::observe_targets;
 use crate::errors::HarnessError;
 use crate::host::{self, HostCanaries};
 use crate::plan::{self, HostSide};
 use crate::report::Timings;
 use crate::select::AnyBackend;
-use crate::verdict::{KnownGap, ProbeResult};
+use crate::verdict::{self, KnownGap, ProbeResult};
 
 /// What the probe phase found, for the report.
 pub(crate) struct ProbePhase {
     pub results: Vec<ProbeResult>,
     /// The known gaps in force for this backend.
     pub known_gaps: Vec<KnownGap>,
+    /// The bundle's state after the probes (`unknown` when the engine could not say).
+    pub bundle: BundleHealth,
     /// The probe phase's timings (control round trip, deny timeout, longest attempt, probe and
     /// report phases); the run adds its own.
     pub timings: Timings,
@@ -63,8 +65,16 @@ pub(crate) async fn probe_bottle(
         nonce,
     )
     .await?;
+    let bundle = bundle_after_probes(backend, bottle).await;
     let known_gaps = crate::gaps::in_force(options.backend, &options.gap_entries);
-    let results = judge(&plan, &exec, &view, &known_gaps);
+    let mut results = judge(&plan, &exec, &view, &known_gaps);
+    if let Some(failure) = bundle.failure() {
+        progress(
+            true,
+            &format!("the bundle did not survive the run: {failure}"),
+        );
+        verdict::bundle_failed(&plan, &mut results, &failure);
+    }
     let timings = Timings {
         control_rtt_ms: exec.control_rtt_ms,
         probe_ms: exec.probe_ms,
@@ -76,8 +86,21 @@ pub(crate) async fn probe_bottle(
     Ok(ProbePhase {
         results,
         known_gaps,
+        bundle,
         timings,
     })
+}
+
+/// The bundle's state after the probes and the targets' checks. An engine that cannot say is
+/// a failure too (`unknown`): what went through the bundle is then never a pass.
+async fn bundle_after_probes(backend: &AnyBackend, bottle: &Bottle) -> BundleHealth {
+    backend
+        .bundle_health(bottle)
+        .await
+        .unwrap_or_else(|error| BundleHealth {
+            status: format!("unknown ({error})"),
+            ..BundleHealth::default()
+        })
 }
 
 /// What the plan needs to know about this machine, with its canaries running.

@@ -20,9 +20,10 @@
 //! whole plan, probe by probe), `deny`, `allow` and `listen` (one attempt each; `refusal` for the
 //! proxy's answers), `records`
 //! (which record is charged to which attempt), `rejected` (unreadable records), `judgement`
-//! (one attempt's finding).
+//! (one attempt's finding), `bundle` (a bundle that did not survive the run).
 
 mod allow;
+mod bundle;
 mod deny;
 mod evaluate;
 mod evidence;
@@ -34,6 +35,7 @@ mod rejected;
 mod result;
 
 pub use crate::gaps::KnownGap;
+pub use bundle::bundle_failed;
 pub use evaluate::evaluate;
 pub use evidence::Evidence;
 pub use result::{AttemptEvidence, ProbeResult, Verdict};

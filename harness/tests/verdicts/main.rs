@@ -5,6 +5,7 @@
 //! evidence comes from.
 
 mod attribution;
+mod bundle;
 mod contracts;
 mod inbound;
 mod probe_side;

@@ -17,7 +17,7 @@ const SWEEP_HOLD: Duration = Duration::from_millis(250);
 fn usage(message: &str) -> ! {
     eprintln!("bottle-probe: {message}");
     eprintln!(
-        "usage: bottle-probe idle | bottle-probe run --session S [--sequential] [--adaptive F,FLOOR,CEIL] [--trace] SPEC..."
+        "usage: bottle-probe idle | bottle-probe wait-tcp DEADLINE_MS ADDR... | bottle-probe run --session S [--sequential] [--adaptive F,FLOOR,CEIL] [--trace] SPEC..."
     );
     std::process::exit(2);
 }
@@ -39,6 +39,7 @@ fn parse_args() -> Args {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         },
         Some("run") => {}
+        Some("wait-tcp") => super::wait::main(args.collect()),
         _ => usage("expected a subcommand"),
     }
     let mut session = None;

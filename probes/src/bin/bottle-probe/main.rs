@@ -9,11 +9,18 @@
 //!   what would otherwise take two. `--trace` prints step timings on stderr
 //!   (`probe-trace: +<ms> <step>`; the harness passes it under `CLAUDE_BOTTLE_TRACE=1`).
 //!
+//! * `bottle-probe wait-tcp DEADLINE_MS ADDR...`: the harness's readiness wait for a user's
+//!   bundle, from the agent's own network: connects to every address until each has accepted
+//!   once or the deadline passed; prints `CB-OPEN ADDR ms` or `CB-CLOSED ADDR last-error` per
+//!   address and exits 0 when all opened, 1 otherwise.
+//!
 //! Exit codes: 0 the attempts ran (whatever they saw), 2 bad arguments (and, on any platform
 //! but Linux, always: the attempts need Linux, and a bottle's agent is a Linux guest).
 
 #[cfg(target_os = "linux")]
 mod cli;
+#[cfg(target_os = "linux")]
+mod wait;
 
 #[cfg(target_os = "linux")]
 fn main() {
