@@ -14,18 +14,6 @@ use super::images::{self, SquidPolicy};
 /// The allowed host of the default configuration (`[proxy] allowed_host`).
 const ALLOWED: &str = "public.fixture.test";
 
-/// The probes whose refusals only count once proxy refusals are recognised as real proxies give
-/// them (issue 14, item 1: Squid's `X-Squid-Error`). Until that lands, on a strict Squid these
-/// are `inconclusive` with "without pipelock's deny marker", and nothing else may be: delete
-/// this list when the refusal rules are in.
-const AWAITING_REFUSAL_RULES: [&str; 5] = [
-    "proxy.denied_host",
-    "proxy.denied_connect",
-    "proxy.connect_ip_literal",
-    "proxy.loopback_spellings",
-    "metadata.via_proxy",
-];
-
 fn scratch() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("real-bundles")
 }
@@ -55,8 +43,8 @@ fn verdict_of<'a>(
     report.results.iter().find(|r| r.id == id)
 }
 
-/// Squid with a strict allowlist: nothing escapes, nothing is inconclusive but the refusals
-/// awaiting their rules, the positive controls pass through it.
+/// Squid with a strict allowlist (`dstdomain -n`): every probe holds (its 403 with
+/// `X-Squid-Error` is a refusal), the positive controls pass through it, exit 0.
 pub fn squid_strict() -> Result<(), Failed> {
     let image = images::squid_bundle(&scratch(), SquidPolicy::Strict, ALLOWED)?;
     let report = run_with(config(
@@ -65,10 +53,7 @@ pub fn squid_strict() -> Result<(), Failed> {
     )?)?;
     let mut problems = Vec::new();
     for result in &report.results {
-        let awaited = AWAITING_REFUSAL_RULES.contains(&result.id.as_str())
-            && result.verdict == Verdict::Inconclusive
-            && result.detail.contains("deny marker");
-        if !result.verdict.held() && !awaited {
+        if !result.verdict.held() {
             problems.push(format!(
                 "{} was {} ({})",
                 result.id,
@@ -84,6 +69,9 @@ pub fn squid_strict() -> Result<(), Failed> {
     }
     if let Some(failure) = report.bundle.as_ref().and_then(|b| b.failure()) {
         problems.push(failure);
+    }
+    if report.exit_code() != 0 {
+        problems.push(format!("exit code {} instead of 0", report.exit_code()));
     }
     finish(problems, &report)
 }
