@@ -336,6 +336,7 @@ fn decode_kind(kind_name: &str, fields: &mut Fields<'_>) -> Result<AttemptKind, 
 mod tests {
     use super::*;
 
+    // Long: a table of every attempt kind that must round-trip, then of the tokens that must not parse.
     #[test]
     fn specs_round_trip_and_reject_bad_tokens() {
         let specs = [
