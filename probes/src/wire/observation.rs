@@ -175,3 +175,30 @@ impl Observation {
         line
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one predicate a deny may rest on: only refused, timeout and unreachable are a
+    /// network-level "no". An error (any other errno) is never one: counting it would be the
+    /// textbook false pass, "any error counted as blocked"; nor is anything that answered.
+    #[test]
+    fn only_refused_timeout_and_unreachable_are_denials() {
+        let all = [
+            (Outcome::Connected, false),
+            (Outcome::Http, false),
+            (Outcome::Answered, false),
+            (Outcome::Swept, false),
+            (Outcome::Refused, true),
+            (Outcome::Timeout, true),
+            (Outcome::Unreachable, true),
+            (Outcome::Error, false),
+        ];
+        for (outcome, denial) in all {
+            assert_eq!(outcome.is_network_denial(), denial, "{}", outcome.as_str());
+            assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
+        }
+        assert_eq!(Outcome::parse("blocked"), None);
+    }
+}

@@ -384,4 +384,19 @@ mod tests {
             Err(WireError::NotUtf8)
         ));
     }
+
+    /// One BEGIN only, before anything else: a second BEGIN (a replayed or spliced output) and
+    /// a BEGIN after the END reject the whole output.
+    #[test]
+    fn a_second_begin_or_a_begin_after_the_end_is_rejected() {
+        let one = "CB2 id=a#0 outcome=refused elapsed_ms=1\n";
+        let begin = "CB2-BEGIN session=s attempts=1\n";
+        let end = "CB2-END session=s\n";
+        let ok = format!("{begin}{one}{end}");
+        assert!(ProbeOutput::parse(ok.as_bytes(), "s", &["a#0"]).is_ok());
+        let twice = format!("{begin}{begin}{one}{end}");
+        assert!(ProbeOutput::parse(twice.as_bytes(), "s", &["a#0"]).is_err());
+        let after = format!("{begin}{one}{end}{begin}");
+        assert!(ProbeOutput::parse(after.as_bytes(), "s", &["a#0"]).is_err());
+    }
 }
