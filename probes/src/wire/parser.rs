@@ -399,4 +399,27 @@ mod tests {
         let after = format!("{begin}{one}{end}{begin}");
         assert!(ProbeOutput::parse(after.as_bytes(), "s", &["a#0"]).is_err());
     }
+
+    /// Every field the verdict reads is read, with its bounds: a field dropped by the parser
+    /// (an rcode, a sweep's scanned/filtered counts, a false ack) would leave the verdict
+    /// judging a default instead of what the probe saw.
+    #[test]
+    fn every_judged_field_is_read_within_its_bounds() {
+        let parse_one = |fields: &str| {
+            let text = format!(
+                "CB2-BEGIN session=s attempts=1\nCB2 id=a#0 outcome=answered elapsed_ms=1 {fields}\nCB2-END session=s\n"
+            );
+            ProbeOutput::parse(text.as_bytes(), "s", &["a#0"])
+                .map(|output| output.observations["a#0"].clone())
+        };
+        let seen = parse_one("rcode=15 scanned=65535 filtered=7 ack=0").unwrap();
+        assert_eq!(seen.rcode, Some(15));
+        assert_eq!(seen.scanned, Some(65535));
+        assert_eq!(seen.filtered, Some(7));
+        assert!(!seen.ack);
+        assert_eq!(parse_one("rcode=0").unwrap().rcode, Some(0));
+        assert!(parse_one("rcode=16").is_err(), "an rcode is 4 bits");
+        assert!(parse_one("ack=1").unwrap().ack);
+        assert!(parse_one("ack=yes").is_err());
+    }
 }
