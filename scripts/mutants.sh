@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 
 MUTANT_GROUPS=(
     "bottle-fixtures|fixtures/src/records/line.rs fixtures/src/records/kinds.rs|--lib"
+    "bottle-probes|probes/src/wire/parser.rs probes/src/wire/observation.rs probes/src/wire/spec.rs probes/src/wire/refusal.rs probes/src/wire/percent.rs|--lib --test parser_corpus --test parser_fuzz"
+    "bottle-harness|harness/src/gaps.rs harness/src/report/diff.rs|--lib --test verdicts --test reports"
 )
 
 changed_since=""
