@@ -422,4 +422,15 @@ mod tests {
         assert!(parse_one("ack=1").unwrap().ack);
         assert!(parse_one("ack=yes").is_err());
     }
+
+    /// Numbers are ASCII digits only, 1 to 10 of them: no sign, no empty value, no more digits
+    /// than fit the widest field.
+    #[test]
+    fn numbers_are_one_to_ten_digits() {
+        assert_eq!(parse_num::<u64>("4294967295"), Some(4_294_967_295));
+        assert_eq!(parse_num::<u64>("12345678901"), None);
+        assert_eq!(parse_num::<u64>(""), None);
+        assert_eq!(parse_num::<u64>("+1"), None);
+        assert_eq!(parse_num::<u64>("7"), Some(7));
+    }
 }

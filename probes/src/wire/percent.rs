@@ -37,3 +37,20 @@ pub(crate) fn percent_decode(text: &str) -> Option<String> {
     }
     String::from_utf8(out).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Letters, digits and `._-` stay as they are; everything else is encoded, so a value can
+    /// never carry a space, a `;` or a newline into a line.
+    #[test]
+    fn only_unreserved_bytes_stay_plain() {
+        assert_eq!(percent_encode("a.B-9_z"), "a.B-9_z");
+        assert_eq!(percent_encode("a b;c\n"), "a%20b%3Bc%0A");
+        assert_eq!(
+            percent_decode(&percent_encode("x y")).as_deref(),
+            Some("x y")
+        );
+    }
+}

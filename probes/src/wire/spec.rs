@@ -423,4 +423,109 @@ mod tests {
             assert!(AttemptSpec::decode(bad).is_err(), "accepted {bad}");
         }
     }
+
+    /// Every kind at every stage survives encode -> decode unchanged, and `validate` says so;
+    /// a value the token syntax cannot carry fails `validate` before any exec. A kind or field
+    /// the decoder dropped would run a different attempt than the harness planned.
+    #[test]
+    fn every_kind_and_stage_round_trips_and_validate_catches_what_cannot() {
+        let proxy: SocketAddr = "10.0.0.2:3128".parse().unwrap();
+        let signed = UserRefusal {
+            header: Some("X-Denied".into()),
+            body_prefix: Some("no: ".into()),
+        };
+        let kinds = [
+            AttemptKind::Tcp {
+                addr: "10.0.0.9:80".parse().unwrap(),
+            },
+            AttemptKind::HttpProxy {
+                proxy,
+                host: "a.test".into(),
+                port: 80,
+                refusal: signed.clone(),
+            },
+            AttemptKind::ConnectProxy {
+                proxy,
+                authority: "a.test:443".into(),
+                refusal: UserRefusal::default(),
+            },
+            AttemptKind::DnsUdp {
+                server: "10.0.0.53:53".parse().unwrap(),
+                qname: "n.test".into(),
+            },
+            AttemptKind::DnsTcp {
+                server: "10.0.0.53:53".parse().unwrap(),
+                qname: "n.test".into(),
+            },
+            AttemptKind::Resolver {
+                tcp: true,
+                qname: "n.test".into(),
+            },
+            AttemptKind::Resolver {
+                tcp: false,
+                qname: "n.test".into(),
+            },
+            AttemptKind::Sweep {
+                ip: "10.0.0.2".parse().unwrap(),
+                first: 1,
+                last: 65535,
+            },
+            AttemptKind::Udp {
+                addr: "10.0.0.9:7".parse().unwrap(),
+            },
+            AttemptKind::Ping {
+                ip: "10.0.0.9".parse().unwrap(),
+            },
+            AttemptKind::TcpLinkLocal {
+                ip: "fe80::1".parse().unwrap(),
+                port: 22,
+            },
+            AttemptKind::UnixSockets,
+            AttemptKind::Listen {
+                port: 4700,
+                own: Ipv4Addr::new(10, 0, 0, 3),
+            },
+        ];
+        for kind in kinds {
+            for stage in [Stage::Control, Stage::Fixed, Stage::Adaptive] {
+                let spec = AttemptSpec {
+                    id: "p.x#0".into(),
+                    kind: kind.clone(),
+                    nonce: "n1".into(),
+                    timeout_ms: 900,
+                    stage,
+                };
+                let token = spec.encode();
+                assert_eq!(AttemptSpec::decode(&token).as_ref(), Ok(&spec), "{token}");
+                assert!(spec.validate().is_ok(), "{token}");
+                // The stage is spelled out unless it is the default one.
+                assert_eq!(token.contains(";stage="), stage != Stage::Fixed, "{token}");
+            }
+        }
+        let broken = AttemptSpec {
+            id: "p.x#0".into(),
+            kind: AttemptKind::Resolver {
+                tcp: false,
+                qname: "a;kind=tcp".into(),
+            },
+            nonce: "n1".into(),
+            timeout_ms: 900,
+            stage: Stage::Adaptive,
+        };
+        assert!(
+            broken.validate().is_err(),
+            "a ';' inside a value must not pass validate"
+        );
+        assert!(UserRefusal::default().is_empty());
+        assert!(!UserRefusal {
+            header: Some("X".into()),
+            body_prefix: None
+        }
+        .is_empty());
+        assert!(!UserRefusal {
+            header: None,
+            body_prefix: Some("x".into())
+        }
+        .is_empty());
+    }
 }
