@@ -48,8 +48,9 @@ fn main() {
     }
     // A missing engine skips (like every docker trial); missing tools skip only outside CI.
     let ignored = engine.is_some() || (tools.is_some() && !in_ci());
-    let named: [(&str, TrialBody); 5] = [
+    let named: [(&str, TrialBody); 6] = [
         ("docker::real_bundle::squid_strict", trials::squid_strict),
+        ("docker::real_bundle::squid_reverse", trials::squid_reverse),
         ("docker::real_bundle::squid_open", trials::squid_open),
         ("docker::real_bundle::nonroot_agent", trials::nonroot_agent),
         (

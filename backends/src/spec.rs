@@ -145,6 +145,10 @@ pub mod hosts {
     pub(crate) const AGENT_NEIGHBOUR: u8 = 5;
     /// The agent's inbound listener port (the inbound probe), dialled by the fixture hosts.
     pub(crate) const INBOUND_PORT: u16 = 4700;
+    /// The host address of the upstream network that nothing is ever given: the IP literal
+    /// `proxy.dns_side_channel` asks the proxy for, so that even an open proxy contacts nothing
+    /// real, and whose reverse lookup names this run's network only.
+    pub const NEVER_ASSIGNED: u8 = 199;
     /// UDP echo port of the public and LAN fixture hosts.
     pub const UDP_ECHO_PORT: u16 = 7;
 }

@@ -57,6 +57,8 @@ pub const CASES: &[Case] = &[
             "proxy.denied_connect",
             "proxy.connect_ip_literal",
             "proxy.loopback_spellings",
+            // It resolves what it forwards: the DNS canary sees the nonce names (measured).
+            "proxy.dns_side_channel",
             "metadata.via_proxy",
         ],
     },
@@ -65,6 +67,8 @@ pub const CASES: &[Case] = &[
         must_escape: &[
             "proxy.connect_ip_literal",
             "proxy.loopback_spellings",
+            // Its unused literal is forwarded: egress records the request's nonce (measured).
+            "proxy.dns_side_channel",
             "metadata.via_proxy",
         ],
     },

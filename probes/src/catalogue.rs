@@ -121,6 +121,7 @@ pub const NO_LIKELY_CAUSE: &str = "see the probe's evidence";
 
 const TCP_CONTROL: &[&str] = &["proxy.allowed_http"];
 const CONNECT_CONTROL: &[&str] = &["proxy.allowed_connect"];
+const PROXY_CONTROLS: &[&str] = &["proxy.allowed_http", "proxy.allowed_connect"];
 const DNS_UDP_CONTROL: &[&str] = &["dns.resolver_control"];
 const DNS_TCP_CONTROL: &[&str] = &["dns.resolver_control_tcp"];
 const ICMP_CONTROL: &[&str] = &["icmp.bundle_control"];
@@ -270,6 +271,15 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         summary: "pipelock refuses every spelling of its own loopback, which would reach egress behind its back",
         controls: TCP_CONTROL,
         likely_cause: NO_LIKELY_CAUSE,
+    },
+    ProbeSpec {
+        id: "proxy.dns_side_channel",
+        family: Family::Proxy,
+        expect: Expect::Deny,
+        target: "GET and CONNECT through pipelock for <nonce>.leak.fixture.test and for an unused IP literal of the upstream network; the DNS canary must see neither the nonce nor the literal's reverse lookup",
+        summary: "a proxy refusing by name decides without resolving: a lookup of a name or an IP literal the agent chose (the reverse lookup a plain `dstdomain` ACL makes) carries agent-chosen data out through the bundle's resolver",
+        controls: PROXY_CONTROLS,
+        likely_cause: "the proxy resolves what the agent asks for before refusing it: Squid's `dstdomain` without `-n` reverse-resolves IP literals (use `dstdomain -n`), or the proxy forwards names it should refuse",
     },
     ProbeSpec {
         id: "dns.resolver_control",

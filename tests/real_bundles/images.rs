@@ -1,5 +1,5 @@
-//! The images of the real-bundle trials: Debian's Squid as the bundle (strict allowlist, or
-//! allowing every host), a Squid bundle that exits mid-run, a busybox bundle that never opens a port, and an agent
+//! The images of the real-bundle trials: Debian's Squid as the bundle (strict allowlist, the
+//! common allowlist that reverse-resolves IP literals, or allowing every host), a Squid bundle that exits mid-run, a busybox bundle that never opens a port, and an agent
 //! image with a non-root `USER` and its own `ENTRYPOINT`. The Squid configuration is the one
 //! docs/bring-your-own.md walks through.
 
@@ -18,6 +18,10 @@ const PROXY_UID: u32 = 13;
 pub enum SquidPolicy {
     /// Only the suite's allowed host, matched by name without reverse lookups (`dstdomain -n`).
     Strict,
+    /// Only the suite's allowed host, with the common `dstdomain` ACL: Squid reverse-resolves
+    /// an IP-literal request before refusing it (`src/acl/DestinationDomain.cc`, `StartLookup`
+    /// unless `-n`), so the agent's chosen address reaches the bundle's resolver.
+    Reverse,
     /// Every host (`http_access allow all`): broken on purpose.
     Open,
 }
@@ -29,6 +33,9 @@ pub fn squid_conf(policy: SquidPolicy, allowed_host: &str) -> String {
     let access = match policy {
         SquidPolicy::Strict => format!(
             "acl allowed dstdomain -n {allowed_host}\nhttp_access allow allowed\nhttp_access deny all\n"
+        ),
+        SquidPolicy::Reverse => format!(
+            "acl allowed dstdomain {allowed_host}\nhttp_access allow allowed\nhttp_access deny all\n"
         ),
         // IPv6 literals are refused even here: Squid 5.7 in a container without IPv6 dies on
         // `http://[::1]:9099/` (an `Ip::Address::getAddrInfo` assertion, measured; a `dst ipv6`
@@ -87,6 +94,7 @@ fn etc(root: &mut Rootfs, users: &[(&str, u32)]) -> Result<(), String> {
 pub fn squid_bundle(scratch: &Path, policy: SquidPolicy, allowed: &str) -> Result<String, String> {
     let name = match policy {
         SquidPolicy::Strict => "squid-strict",
+        SquidPolicy::Reverse => "squid-reverse",
         SquidPolicy::Open => "squid-open",
     };
     let start = format!("#!/bin/sh\n{SIDE_SERVICES}exec {SQUID} -N -f /etc/squid/squid.conf\n");

@@ -1,5 +1,5 @@
-//! The real-bundle trials: the suite run through `bottle.toml` against Debian's Squid (strict
-//! and open), a non-root agent image with its own entrypoint, a bundle that exits mid-run and
+//! The real-bundle trials: the suite run through `bottle.toml` against Debian's Squid (strict,
+//! reverse-resolving and open), a non-root agent image with its own entrypoint, a bundle that exits mid-run and
 //! one that never opens a declared port.
 
 use std::path::{Path, PathBuf};
@@ -72,6 +72,47 @@ pub fn squid_strict() -> Result<(), Failed> {
     }
     if report.exit_code() != 0 {
         problems.push(format!("exit code {} instead of 0", report.exit_code()));
+    }
+    finish(problems, &report)
+}
+
+/// Squid with the common `dstdomain` allowlist, which reverse-resolves IP-literal requests:
+/// `proxy.dns_side_channel` is `escape` with the bundle named as the sender of the lookup, the
+/// DNS probes the agent sends itself and the other proxy probes still hold (every refusal is
+/// Squid's own), exit 1.
+pub fn squid_reverse() -> Result<(), Failed> {
+    let image = images::squid_bundle(&scratch(), SquidPolicy::Reverse, ALLOWED)?;
+    let report = run_with(config(
+        "reverse",
+        &format!("[bundle]\nimage = \"{image}\"\n"),
+    )?)?;
+    let mut problems = Vec::new();
+    match verdict_of(&report, "proxy.dns_side_channel") {
+        Some(r)
+            if r.verdict == Verdict::Escape
+                && r.detail.contains("(the bundle)")
+                && r.detail.contains("in-addr.arpa") => {}
+        Some(r) => problems.push(format!(
+            "proxy.dns_side_channel was {} ({})",
+            r.verdict.as_str(),
+            r.detail
+        )),
+        None => problems.push("proxy.dns_side_channel missing".into()),
+    }
+    for result in report
+        .results
+        .iter()
+        .filter(|r| r.id != "proxy.dns_side_channel" && !r.verdict.held())
+    {
+        problems.push(format!(
+            "{} was {} ({})",
+            result.id,
+            result.verdict.as_str(),
+            result.detail
+        ));
+    }
+    if report.exit_code() != 1 {
+        problems.push(format!("exit code {} instead of 1", report.exit_code()));
     }
     finish(problems, &report)
 }

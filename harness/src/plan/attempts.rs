@@ -69,6 +69,18 @@ impl<'n> Attempts<'n> {
         last.spec.nonce = self.qname_nonce.clone();
     }
 
+    /// Adds an attempt whose request is built from its own nonce (a name carrying it): the
+    /// nonce is drawn first, in the attempt's place in the order, and handed to `build`.
+    pub(super) fn add_naming(
+        &mut self,
+        target: Option<Target>,
+        build: impl FnOnce(&str) -> (AttemptKind, String),
+    ) {
+        let nonce = (self.nonce)();
+        let (kind, destination) = build(&nonce);
+        self.push(kind, target, destination, self.timeout_ms, nonce);
+    }
+
     /// Adds an attempt with its own timeout (a sweep's budget).
     pub(super) fn add_timed(
         &mut self,
@@ -76,6 +88,18 @@ impl<'n> Attempts<'n> {
         target: Option<Target>,
         destination: String,
         timeout_ms: u32,
+    ) {
+        let nonce = (self.nonce)();
+        self.push(kind, target, destination, timeout_ms, nonce);
+    }
+
+    fn push(
+        &mut self,
+        kind: AttemptKind,
+        target: Option<Target>,
+        destination: String,
+        timeout_ms: u32,
+        nonce: String,
     ) {
         let id = format!("{}#{}", self.spec.id, self.list.len());
         let stage = stage_of(self.spec.expect, &kind);
@@ -93,7 +117,7 @@ impl<'n> Attempts<'n> {
             spec: AttemptSpec {
                 id,
                 kind,
-                nonce: (self.nonce)(),
+                nonce,
                 timeout_ms,
                 stage,
             },

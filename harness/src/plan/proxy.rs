@@ -1,10 +1,15 @@
 //! The proxy family: pipelock's controls (the allowed name over HTTP and CONNECT) and what it
-//! must refuse (the denied name, IP literals, loopback spellings of the bundle's egress). Every
+//! must refuse (the denied name, IP literals, loopback spellings of the bundle's egress, and
+//! the side channel through the bundle's resolver: names and literals the agent chose). Every
 //! request carries the user's refusal signature, so the probe can say whether an answer is the
 //! proxy's own refusal.
 
+use std::net::{Ipv4Addr, SocketAddr};
+
+use bottle_backends::spec::hosts;
+use bottle_backends::Topology;
 use bottle_probes::catalogue::Expect;
-use bottle_probes::wire::AttemptKind;
+use bottle_probes::wire::{AttemptKind, UserRefusal};
 
 use super::attempts::Attempts;
 use super::build::{no_plan, Inputs};
@@ -71,6 +76,65 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                 );
             }
         }
+        "proxy.dns_side_channel" => side_channel(a, i),
         other => no_plan(other),
+    }
+}
+
+/// The zone of the names the side channel asks for: `.test`, resolved only by the DNS canary,
+/// which answers NXDOMAIN, so even an open proxy connects nowhere with them.
+const LEAK_ZONE: &str = "leak.fixture.test";
+
+/// `proxy.dns_side_channel`: a name carrying the attempt's nonce (a proxy that resolves it
+/// before refusing hands the nonce to the DNS canary) and an IP literal of the upstream network
+/// that nothing holds (a proxy that reverse-resolves it asks the canary for its PTR), each over
+/// plain HTTP and CONNECT. The target is the DNS canary: what it records is the evidence.
+fn side_channel(a: &mut Attempts, i: &Inputs) {
+    let pipelock = i.pipelock();
+    let refusal = i.proxy.user_refusal();
+    let unused = side_channel_ip(i.topology);
+    for connect in [false, true] {
+        let refusal = refusal.clone();
+        a.add_naming(Some(Target::Dns), |nonce| {
+            proxied(pipelock, format!("{nonce}.{LEAK_ZONE}"), connect, refusal)
+        });
+    }
+    for connect in [false, true] {
+        let (kind, destination) = proxied(pipelock, unused.to_string(), connect, refusal.clone());
+        a.add(kind, Some(Target::Dns), destination);
+    }
+}
+
+/// The IP literal the side channel asks for: the upstream network's never-assigned host.
+fn side_channel_ip(t: &Topology) -> Ipv4Addr {
+    let [a, b, c, _] = t.upstream_network.gateway.octets();
+    Ipv4Addr::new(a, b, c, hosts::NEVER_ASSIGNED)
+}
+
+/// A request for `host` through the proxy: `GET http://host/` or `CONNECT host:443`.
+fn proxied(
+    pipelock: SocketAddr,
+    host: String,
+    connect: bool,
+    refusal: UserRefusal,
+) -> (AttemptKind, String) {
+    if connect {
+        let authority = format!("{host}:443");
+        let destination = format!("CONNECT {authority} via {pipelock}");
+        let kind = AttemptKind::ConnectProxy {
+            proxy: pipelock,
+            authority,
+            refusal,
+        };
+        (kind, destination)
+    } else {
+        let destination = format!("http://{host}/ via {pipelock}");
+        let kind = AttemptKind::HttpProxy {
+            proxy: pipelock,
+            host,
+            port: 80,
+            refusal,
+        };
+        (kind, destination)
     }
 }

@@ -15,6 +15,7 @@ use super::judgement::Judgement;
 use super::listen::{dialer_connected, judge_listen};
 use super::records::{attributed, from_bundle_unattributed, saw_nonce, source_of, unexplained};
 use super::result::{summarise_observed, AttemptEvidence, ProbeResult, Verdict};
+use super::side_channel::{agent_chosen_literal, charged, literal_of};
 use crate::gaps::{self, Ruling, Standing};
 use crate::host::Target;
 use crate::plan::{Plan, PlannedAttempt, PlannedProbe};
@@ -177,13 +178,32 @@ fn target_evidence<'r>(
         );
         return Some((Judgement::Reached(why), Some(connected)));
     }
-    if let Some(contact) = attributed(attempt, plan, evidence, unexplained).first() {
-        let why = format!(
-            "{} recorded contact from {} ({}) that no nonce or legitimate traffic explains",
+    let charged_here = attributed(attempt, plan, evidence, unexplained);
+    // The side channel's own literal first, when the bundle looked it up among others.
+    let own = literal_of(attempt).and_then(|ip| {
+        charged_here
+            .iter()
+            .find(|r| agent_chosen_literal(plan, r) == Some(ip))
+    });
+    if let Some(contact) = own.or(charged_here.first()) {
+        let what = contact
+            .qname
+            .as_deref()
+            .map(|q| format!("a query for {q}"))
+            .unwrap_or_else(|| "contact".into());
+        let mut why = format!(
+            "{} recorded {what} from {} ({}) that no nonce or legitimate traffic explains",
             contact.fixture,
             contact.peer,
             source_of(plan, contact).describe()
         );
+        if let Some(ip) =
+            agent_chosen_literal(plan, contact).filter(|_| charged(attempt, contact, plan))
+        {
+            why.push_str(&format!(
+                ": the reverse lookup of {ip}, an IP literal the agent asked the proxy for, so agent-chosen data left through the bundle's resolver"
+            ));
+        }
         return Some((Judgement::Reached(why), Some(contact)));
     }
     let through_bundle = matches!(

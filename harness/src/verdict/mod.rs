@@ -19,7 +19,8 @@
 //! Modules: `result` (what a verdict is), `evidence` (what it is judged from), `evaluate` (the
 //! whole plan, probe by probe), `deny`, `allow` and `listen` (one attempt each; `refusal` for the
 //! proxy's answers), `records`
-//! (which record is charged to which attempt), `rejected` (unreadable records), `judgement`
+//! (which record is charged to which attempt; `side_channel` for the bundle's lookups of what the
+//! agent chose), `rejected` (unreadable records), `judgement`
 //! (one attempt's finding), `bundle` (a bundle that did not survive the run).
 
 mod allow;
@@ -33,6 +34,7 @@ mod records;
 mod refusal;
 mod rejected;
 mod result;
+mod side_channel;
 
 pub use crate::gaps::KnownGap;
 pub use bundle::bundle_failed;

@@ -3,8 +3,10 @@
 //! not the harness's own check, not the bundle's own traffic) is charged to the deny attempts
 //! on its target that aim where it landed, or to all of them when none does; but what the
 //! bundle sent (its own address as the peer) is never charged to an attempt the agent sends
-//! itself: it goes to the attempts through the bundle that aim there, and when none does it is
-//! the bundle's own unexplained traffic ([`from_bundle_unattributed`]), reported with its sender.
+//! itself: it goes to the attempts through the bundle that aim there (at the DNS canary: its
+//! reverse lookups of IP literals the agent asked the proxy for, see `side_channel`), and when
+//! none does it is the bundle's own unexplained traffic ([`from_bundle_unattributed`]),
+//! reported with its sender.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -216,8 +218,12 @@ fn same_destination(attempt: &PlannedAttempt, record: &Record, plan: &Plan) -> b
                 && (record.local.ip() == addr.ip()
                     || attempt.target != Some(Target::HostAllInterfaces))
         }
+        // Aimed at the DNS canary (the side channel): only the bundle's lookups of what the
+        // agent chose; aimed elsewhere: whatever the bundle's upstream leg sent there.
         AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. } => {
             from_bundle(plan, record)
+                && (attempt.target != Some(Target::Dns)
+                    || super::side_channel::charged(attempt, record, plan))
         }
         AttemptKind::DnsUdp { .. } => record.proto == Proto::Udp,
         AttemptKind::DnsTcp { .. } => record.proto == Proto::Tcp,

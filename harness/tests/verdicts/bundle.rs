@@ -7,7 +7,7 @@ use bottle_probes::wire::Outcome;
 use crate::scenario::*;
 
 /// The probes of the contained scenario with an attempt addressed to the bundle.
-const THROUGH_THE_BUNDLE: [&str; 9] = [
+const THROUGH_THE_BUNDLE: [&str; 10] = [
     "egress_bypass.direct_egress",
     "egress_bypass.port_sweep",
     "proxy.allowed_http",
@@ -16,6 +16,7 @@ const THROUGH_THE_BUNDLE: [&str; 9] = [
     "proxy.denied_connect",
     "proxy.connect_ip_literal",
     "proxy.loopback_spellings",
+    "proxy.dns_side_channel",
     "metadata.via_proxy",
 ];
 

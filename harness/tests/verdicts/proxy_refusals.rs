@@ -152,6 +152,7 @@ fn the_configured_refusal_status_is_the_one_that_counts() {
             ("proxy.denied_connect", Verdict::Inconclusive),
             ("proxy.connect_ip_literal", Verdict::Inconclusive),
             ("proxy.loopback_spellings", Verdict::Inconclusive),
+            ("proxy.dns_side_channel", Verdict::Inconclusive),
             ("metadata.via_proxy", Verdict::Inconclusive),
         ],
     );
@@ -160,6 +161,7 @@ fn the_configured_refusal_status_is_the_one_that_counts() {
         "proxy.denied_connect",
         "proxy.connect_ip_literal",
         "proxy.loopback_spellings",
+        "proxy.dns_side_channel",
         "metadata.via_proxy",
     ] {
         each(&mut s, probe, |o| o.status = Some(407));
