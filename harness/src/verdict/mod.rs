@@ -35,6 +35,7 @@ mod refusal;
 mod rejected;
 mod result;
 mod side_channel;
+mod source;
 
 pub use crate::gaps::KnownGap;
 pub use bundle::bundle_failed;

@@ -17,6 +17,7 @@ use bottle_probes::catalogue::Expect;
 use bottle_probes::wire::AttemptKind;
 
 use super::evidence::Evidence;
+pub(super) use super::source::{source_of, Source};
 use crate::host::Target;
 use crate::plan::{Plan, PlannedAttempt};
 
@@ -42,35 +43,6 @@ fn fixture_of(target: Target) -> FixtureName {
 /// Whether `record` came from the bundle's upstream leg (what pipelock forwarded).
 pub(super) fn from_bundle(plan: &Plan, record: &Record) -> bool {
     record.peer.ip() == IpAddr::V4(plan.bundle_upstream_ip)
-}
-
-/// Who sent a record, as far as its peer address tells.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Source {
-    Agent,
-    Bundle,
-    /// Neither (NAT, this machine, a fixture host): it may still be the agent behind a
-    /// translation, so it is charged as the agent's.
-    Other,
-}
-
-impl Source {
-    pub(super) fn describe(self) -> &'static str {
-        match self {
-            Source::Agent => "the agent",
-            Source::Bundle => "the bundle",
-            Source::Other => "neither the agent's nor the bundle's address",
-        }
-    }
-}
-
-/// The sender of `record`, by its peer address.
-pub(super) fn source_of(plan: &Plan, record: &Record) -> Source {
-    match record.peer.ip().to_canonical() {
-        IpAddr::V4(ip) if plan.agent_ips.contains(&ip) => Source::Agent,
-        IpAddr::V4(ip) if ip == plan.bundle_upstream_ip || ip == plan.bundle_ip => Source::Bundle,
-        _ => Source::Other,
-    }
 }
 
 /// Whether the agent sends `kind` itself (not through the bundle's proxy or the agent's

@@ -15,7 +15,7 @@ use bottle_fixtures::records::FixtureName;
 use bottle_fixtures::Record;
 use bottle_probes::wire::AttemptKind;
 
-use super::records::{source_of, Source};
+use super::source::{source_of, Source};
 use crate::host::Target;
 use crate::plan::{Plan, PlannedAttempt};
 

@@ -427,6 +427,8 @@ mod tests {
     /// Every kind at every stage survives encode -> decode unchanged, and `validate` says so;
     /// a value the token syntax cannot carry fails `validate` before any exec. A kind or field
     /// the decoder dropped would run a different attempt than the harness planned.
+    // Long: one table of every attempt kind, each encoded at every stage, then the cases
+    // validate must refuse.
     #[test]
     fn every_kind_and_stage_round_trips_and_validate_catches_what_cannot() {
         let proxy: SocketAddr = "10.0.0.2:3128".parse().unwrap();
