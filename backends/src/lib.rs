@@ -10,6 +10,7 @@ pub mod errors;
 pub mod hostnet;
 pub mod labels;
 pub mod platform;
+pub mod proxy_names;
 pub mod smolmachines;
 pub mod spec;
 pub mod topology;

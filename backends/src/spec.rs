@@ -86,6 +86,27 @@ pub struct Sabotage {
     /// The engine's unix socket is bind-mounted into the agent.
     #[serde(default)]
     pub engine_socket: bool,
+    /// pipelock's allowlist matches any host that ends with an allowed name.
+    #[serde(default)]
+    pub pipelock_match_suffix: bool,
+    /// pipelock's allowlist matches any host that contains an allowed name.
+    #[serde(default)]
+    pub pipelock_match_substring: bool,
+    /// pipelock takes a URL's userinfo for its host.
+    #[serde(default)]
+    pub pipelock_userinfo_as_host: bool,
+    /// pipelock keeps the client's Host header and routes by it.
+    #[serde(default)]
+    pub pipelock_route_by_host_header: bool,
+    /// pipelock does not compare a tunnel's TLS SNI with its CONNECT authority.
+    #[serde(default)]
+    pub pipelock_no_sni_check: bool,
+    /// pipelock does not check the addresses allowed names resolve to.
+    #[serde(default)]
+    pub pipelock_no_ssrf_check: bool,
+    /// pipelock checks one lookup's address and lets egress resolve the name again.
+    #[serde(default)]
+    pub pipelock_no_pinning: bool,
 }
 
 impl Sabotage {
@@ -113,10 +134,18 @@ pub struct BottleSpec {
     #[serde(default)]
     pub engine_host: EngineHost,
     pub ports: Ports,
-    /// The name pipelock allows (an alias of the public fixture host).
+    /// The name pipelock allows (the DNS canary answers it with the public fixture host).
     pub allowed_host: String,
-    /// A name pipelock must refuse (another alias of the public fixture host).
+    /// A name pipelock must refuse (the DNS canary answers it with the public fixture host).
     pub denied_host: String,
+    /// An allowed name the DNS canary answers with the LAN host's internal address (SSRF);
+    /// None: the SSRF probe is skipped (a user bundle that did not name one).
+    #[serde(default)]
+    pub internal_host: Option<String>,
+    /// An allowed name the DNS canary answers with the public host first and the LAN host's
+    /// internal address on the next lookup (DNS rebinding); None: that probe is skipped.
+    #[serde(default)]
+    pub rebinding_host: Option<String>,
     pub sabotage: Sabotage,
     /// Leave the bottle up after the run (`--keep`, `up`); never reaped as stale.
     pub keep: bool,
@@ -145,6 +174,8 @@ pub mod hosts {
     pub(crate) const AGENT_NEIGHBOUR: u8 = 5;
     /// The agent's inbound listener port (the inbound probe), dialled by the fixture hosts.
     pub(crate) const INBOUND_PORT: u16 = 4700;
+    /// The LAN host's address on the bundle's side network (where `internal_host` leads).
+    pub(crate) const LAN_INTERNAL: u8 = 40;
     /// The host address of the upstream network that nothing is ever given: the IP literal
     /// `proxy.dns_side_channel` asks the proxy for, so that even an open proxy contacts nothing
     /// real, and whose reverse lookup names this run's network only.

@@ -60,6 +60,18 @@ pub struct Topology {
     /// Names pipelock allows / refuses; both resolve to the public host on the upstream side.
     pub allowed_host: String,
     pub denied_host: String,
+    /// The allowed name that resolves to the LAN host's internal address (SSRF), when the
+    /// bottle has one (see `BottleSpec::internal_host`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_host: Option<String>,
+    /// The allowed name whose answer flips from the public host to the LAN host's internal
+    /// address (DNS rebinding), when the bottle has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebinding_host: Option<String>,
+    /// The LAN host's address on the network the bundle shares with the metadata fixture: a
+    /// private address the bundle can reach, where `internal_host` and `rebinding_host` lead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lan_internal_ip: Option<Ipv4Addr>,
     /// Where the engine runs relative to this machine: under Docker Desktop the networks'
     /// gateways are the engine VM's addresses, not this machine's.
     #[serde(default)]

@@ -79,6 +79,15 @@ impl PortsConfig {
 pub struct ProxyConfig {
     pub allowed_host: String,
     pub denied_host: String,
+    /// A second allowed name that leads to a private address (the LAN host's): the proxy
+    /// must refuse to connect there (SSRF). The built-in bundle allows
+    /// `internal.fixture.test` when this is unset; with a user bundle the SSRF probe runs only
+    /// when it is set (the user's proxy must allow the name).
+    pub allowed_internal_host: Option<String>,
+    /// A third allowed name whose answer flips from the public host to the LAN host between
+    /// lookups (DNS rebinding). Built-in bundle default `rebind.fixture.test`; with a user
+    /// bundle the rebinding probe runs only when it is set.
+    pub rebinding_host: Option<String>,
     /// The status of the proxy's refusals (400..=599).
     pub refusal_status: u16,
     pub refusal_header: Option<String>,
@@ -90,6 +99,8 @@ impl Default for ProxyConfig {
         Self {
             allowed_host: "public.fixture.test".into(),
             denied_host: "blocked.fixture.test".into(),
+            allowed_internal_host: None,
+            rebinding_host: None,
             refusal_status: 403,
             refusal_header: None,
             refusal_body_prefix: None,
@@ -97,7 +108,27 @@ impl Default for ProxyConfig {
     }
 }
 
+/// The SSRF probe's allowed name for the built-in bundle, which allows it.
+pub const DEFAULT_INTERNAL_HOST: &str = "internal.fixture.test";
+/// The rebinding probe's allowed name for the built-in bundle, which allows it.
+pub const DEFAULT_REBINDING_HOST: &str = "rebind.fixture.test";
+
 impl ProxyConfig {
+    /// The SSRF name in force: the configured one, else the built-in bundle's default; None
+    /// for a user bundle that names none (its probe is then skipped).
+    pub fn internal_host(&self, builtin_bundle: bool) -> Option<String> {
+        self.allowed_internal_host
+            .clone()
+            .or_else(|| builtin_bundle.then(|| DEFAULT_INTERNAL_HOST.to_string()))
+    }
+
+    /// The rebinding name in force (see [`ProxyConfig::internal_host`]).
+    pub fn rebinding_host(&self, builtin_bundle: bool) -> Option<String> {
+        self.rebinding_host
+            .clone()
+            .or_else(|| builtin_bundle.then(|| DEFAULT_REBINDING_HOST.to_string()))
+    }
+
     /// The user's own refusal signature, as the probe looks for it.
     pub fn user_refusal(&self) -> UserRefusal {
         UserRefusal {
@@ -220,10 +251,29 @@ impl BottleConfig {
                 return Err(invalid(format!("{name} and {other} are both {port}")));
             }
         }
-        for (name, host) in [
+        let optional = [
+            (
+                "proxy.allowed_internal_host",
+                self.proxy.allowed_internal_host.as_ref(),
+            ),
+            ("proxy.rebinding_host", self.proxy.rebinding_host.as_ref()),
+        ];
+        let names: Vec<(&str, &String)> = [
             ("proxy.allowed_host", &self.proxy.allowed_host),
             ("proxy.denied_host", &self.proxy.denied_host),
-        ] {
+        ]
+        .into_iter()
+        .chain(optional.into_iter().filter_map(|(n, h)| h.map(|h| (n, h))))
+        .collect();
+        for (index, (name, host)) in names.iter().enumerate() {
+            if let Some((other, _)) = names[..index]
+                .iter()
+                .find(|(_, h)| h.eq_ignore_ascii_case(host))
+            {
+                return Err(invalid(format!("{other} and {name} are the same name")));
+            }
+        }
+        for (name, host) in names {
             let ok = !host.is_empty()
                 && host.len() <= 200
                 && host.parse::<std::net::IpAddr>().is_err()
@@ -236,15 +286,6 @@ impl BottleConfig {
             if !ok {
                 return Err(invalid(format!("{name} = {host:?} is not a DNS name")));
             }
-        }
-        if self
-            .proxy
-            .allowed_host
-            .eq_ignore_ascii_case(&self.proxy.denied_host)
-        {
-            return Err(invalid(
-                "proxy.allowed_host and proxy.denied_host are the same name".into(),
-            ));
         }
         self.proxy.validate().map_err(invalid)?;
         let t = &self.timeouts;

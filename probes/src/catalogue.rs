@@ -22,6 +22,9 @@ pub enum Family {
     Public,
     /// Getting the proxy to fetch something it must not.
     Proxy,
+    /// The proxy's own decisions: how it matches names, spellings, userinfo, Host headers,
+    /// SNI and IP literals against its allowlist, and where an allowed name may lead.
+    ProxyMatching,
     /// Sending data out through DNS.
     Dns,
     /// The same escapes over IPv6, which an IPv4-only host block does not cover.
@@ -39,12 +42,13 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 12] = [
+    pub const ALL: [Family; 13] = [
         Family::Localhost,
         Family::EgressBypass,
         Family::Lan,
         Family::Public,
         Family::Proxy,
+        Family::ProxyMatching,
         Family::Dns,
         Family::Ipv6,
         Family::Icmp,
@@ -61,6 +65,7 @@ impl Family {
             Family::Lan => "lan",
             Family::Public => "public",
             Family::Proxy => "proxy",
+            Family::ProxyMatching => "proxy_matching",
             Family::Dns => "dns",
             Family::Ipv6 => "ipv6",
             Family::Icmp => "icmp",
@@ -125,6 +130,7 @@ const PROXY_CONTROLS: &[&str] = &["proxy.allowed_http", "proxy.allowed_connect"]
 const DNS_UDP_CONTROL: &[&str] = &["dns.resolver_control"];
 const DNS_TCP_CONTROL: &[&str] = &["dns.resolver_control_tcp"];
 const ICMP_CONTROL: &[&str] = &["icmp.bundle_control"];
+const TLS_CONTROL: &[&str] = &["proxy_matching.tls_control"];
 
 /// Every probe, in report order.
 pub const CATALOGUE: &[ProbeSpec] = &[
@@ -280,6 +286,87 @@ pub const CATALOGUE: &[ProbeSpec] = &[
         summary: "a proxy refusing by name decides without resolving: a lookup of a name or an IP literal the agent chose (the reverse lookup a plain `dstdomain` ACL makes) carries agent-chosen data out through the bundle's resolver",
         controls: PROXY_CONTROLS,
         likely_cause: "the proxy resolves what the agent asks for before refusing it: Squid's `dstdomain` without `-n` reverse-resolves IP literals (use `dstdomain -n`), or the proxy forwards names it should refuse",
+    },
+    ProbeSpec {
+        id: "proxy_matching.tls_control",
+        family: Family::ProxyMatching,
+        expect: Expect::Allow,
+        target: "CONNECT <allowed host>:443 through pipelock, then a TLS ClientHello whose SNI is the allowed host",
+        summary: "positive control: a ClientHello naming the tunnel's own host reaches the public host, which records the SNI it saw",
+        controls: &[],
+        likely_cause: NO_LIKELY_CAUSE,
+    },
+    ProbeSpec {
+        id: "proxy_matching.lookalike_names",
+        family: Family::ProxyMatching,
+        expect: Expect::Deny,
+        target: "GET and CONNECT through pipelock for names that contain or end like the allowed one: <allowed>.attacker.fixture.test, x<allowed>, the allowed name with its dots replaced, a sibling under its parent; all resolve to the public host",
+        summary: "an allowlist matches whole names: a suffix, substring, unescaped-dot or parent-domain match lets other names through",
+        controls: PROXY_CONTROLS,
+        likely_cause: "the allowlist matches by suffix or substring (or as a regex with unescaped dots, or by parent domain) instead of the exact name",
+    },
+    ProbeSpec {
+        id: "proxy_matching.denied_spellings",
+        family: Family::ProxyMatching,
+        expect: Expect::Deny,
+        target: "GET through pipelock for the denied name spelled in upper and mixed case, with a trailing dot, percent-encoded, with an explicit port, as an IDNA look-alike (raw and punycode)",
+        summary: "another spelling of a name that is not allowed is still not allowed: a blocklist compared byte for byte is fooled by every one of these",
+        controls: TCP_CONTROL,
+        likely_cause: "the proxy compares host names without normalising them (case, trailing dot, percent-encoding, port), typically a blocklist rather than an allowlist",
+    },
+    ProbeSpec {
+        id: "proxy_matching.userinfo",
+        family: Family::ProxyMatching,
+        expect: Expect::Deny,
+        target: "GET http://<allowed>@<denied>/ and GET http://<denied>/#@<allowed>/ through pipelock",
+        summary: "the host of a URL is what follows its userinfo and precedes its path, query or fragment; a proxy that reads the userinfo or the fragment as the host lets the denied host through",
+        controls: TCP_CONTROL,
+        likely_cause: "the proxy's URL parsing takes the userinfo (before '@') or text after a '#' for the host",
+    },
+    ProbeSpec {
+        id: "proxy_matching.host_header",
+        family: Family::ProxyMatching,
+        expect: Expect::Deny,
+        target: "GET http://<allowed>/ with Host: <denied> through pipelock; both names are the public host, which records the Host it received",
+        summary: "the allowed URI decides where a request goes and what it asks for: pipelock sends the URI's authority as the Host, so the public host may see the request only for the allowed name",
+        controls: TCP_CONTROL,
+        likely_cause: "the proxy forwards the client's Host header (or routes by it) after checking only the URI against its allowlist",
+    },
+    ProbeSpec {
+        id: "proxy_matching.sni_fronting",
+        family: Family::ProxyMatching,
+        expect: Expect::Deny,
+        target: "CONNECT <allowed>:443 through pipelock, then a TLS ClientHello whose SNI is the denied host (domain fronting); the public host records the SNI it saw",
+        summary: "pipelock compares the ClientHello's SNI with the tunnel's host and closes the tunnel on a mismatch, so a TLS session for another name never starts",
+        controls: TLS_CONTROL,
+        likely_cause: "the proxy does not compare the TLS SNI with the CONNECT authority (Squid without ssl_bump peek cannot)",
+    },
+    ProbeSpec {
+        id: "proxy_matching.ip_literal_forms",
+        family: Family::ProxyMatching,
+        expect: Expect::Deny,
+        target: "GET and CONNECT through pipelock for the public host's address as dotted, decimal, hex and octal IPv4, IPv4-mapped IPv6 and its own IPv6 address",
+        summary: "an IP literal in any spelling bypasses a host allowlist, and every spelling inet_aton accepts reaches the same host",
+        controls: PROXY_CONTROLS,
+        likely_cause: "the proxy recognises only some IP literal spellings (dotted quads) and lets the others through as if they were names",
+    },
+    ProbeSpec {
+        id: "proxy_matching.internal_name",
+        family: Family::ProxyMatching,
+        expect: Expect::Deny,
+        target: "GET and CONNECT through pipelock for an allowed name (proxy.allowed_internal_host) that resolves to the LAN host's private address",
+        summary: "an allowed name is no licence to reach internal addresses: pipelock checks the address a name resolves to (SSRF) and refuses private ones",
+        controls: PROXY_CONTROLS,
+        likely_cause: "the proxy checks names only, not the addresses they resolve to (no SSRF protection for allowed names)",
+    },
+    ProbeSpec {
+        id: "proxy_matching.dns_rebinding",
+        family: Family::ProxyMatching,
+        expect: Expect::Deny,
+        target: "GET and CONNECT through pipelock for an allowed name (proxy.rebinding_host) that the DNS canary answers with the public host first and the LAN host on the next lookup",
+        summary: "pipelock connects to the address it checked (DNS pinning), so a name that changes its answer between the check and the connect never leads to the LAN host",
+        controls: PROXY_CONTROLS,
+        likely_cause: "the proxy resolves a name twice, once to check it and once to connect (no DNS pinning): a rebinding name slips past the SSRF check",
     },
     ProbeSpec {
         id: "dns.resolver_control",

@@ -5,12 +5,14 @@
 use std::net::Ipv4Addr;
 
 use super::routes::METADATA_IP;
+use crate::proxy_names;
 use crate::spec::{host_in, hosts, BottleSpec};
 use crate::topology::Topology;
 
 /// The bundle's command: pipelock, git-gate and supervise on every interface, egress on the
 /// bundle's loopback, plus whatever the sabotage asks for.
-pub(crate) fn bundle_cmd(spec: &BottleSpec, dns_ip: Ipv4Addr) -> Vec<String> {
+pub(crate) fn bundle_cmd(spec: &BottleSpec, topology: &Topology) -> Vec<String> {
+    let dns_ip = topology.dns.ip;
     let ports = spec.ports;
     let egress_host = if spec.sabotage.egress_all_interfaces {
         "0.0.0.0"
@@ -28,8 +30,33 @@ pub(crate) fn bundle_cmd(spec: &BottleSpec, dns_ip: Ipv4Addr) -> Vec<String> {
         "--supervise".into(),
         format!("0.0.0.0:{}", ports.supervise),
         "--allow".into(),
-        spec.allowed_host.clone(),
+        allowed_names(spec).join(","),
+        // The upstream network stands for the internet: pipelock's SSRF check exempts it (as
+        // `ssrf.ip_allowlist` would), and every other private address stays internal.
+        "--public-net".into(),
+        topology.upstream_network.subnet.clone(),
     ];
+    if let Some(subnet) = topology
+        .public_v6_network
+        .as_ref()
+        .and_then(|n| n.subnet_v6.clone())
+    {
+        cmd.extend(["--public-net".to_string(), subnet]);
+    }
+    let sabotage = &spec.sabotage;
+    for (on, flag) in [
+        (sabotage.pipelock_match_suffix, "--match-suffix"),
+        (sabotage.pipelock_match_substring, "--match-substring"),
+        (sabotage.pipelock_userinfo_as_host, "--userinfo-as-host"),
+        (sabotage.pipelock_route_by_host_header, "--route-by-host-header"),
+        (sabotage.pipelock_no_sni_check, "--no-sni-check"),
+        (sabotage.pipelock_no_ssrf_check, "--no-ssrf-check"),
+        (sabotage.pipelock_no_pinning, "--no-pinning"),
+    ] {
+        if on {
+            cmd.push(flag.into());
+        }
+    }
     if spec.sabotage.pipelock_allow_all {
         cmd.push("--allow-all".into());
     }
@@ -45,6 +72,14 @@ pub(crate) fn bundle_cmd(spec: &BottleSpec, dns_ip: Ipv4Addr) -> Vec<String> {
         cmd.push(format!("0.0.0.0:{port}"));
     }
     cmd
+}
+
+/// The names the built-in pipelock allows: the allowed name and the SSRF probes' names.
+fn allowed_names(spec: &BottleSpec) -> Vec<String> {
+    std::iter::once(spec.allowed_host.clone())
+        .chain(spec.internal_host.clone())
+        .chain(spec.rebinding_host.clone())
+        .collect()
 }
 
 /// The canary commands of the three fixture hosts.
@@ -112,7 +147,31 @@ fn public_cmd(topology: &Topology) -> Vec<String> {
         format!("{dns_ip}=dns"),
     ]);
     cmd.extend(["--dns".to_string(), format!("{dns_ip}:53")]);
+    cmd.extend(dns_zone(topology));
     cmd
+}
+
+/// The DNS canary's zone: the names of the proxy probes (every one resolves here and nowhere
+/// else), the SSRF name to the LAN host's internal address, and the rebinding name to the
+/// public host first and the LAN host's internal address on the next lookup.
+fn dns_zone(topology: &Topology) -> Vec<String> {
+    let public_ip = topology.public.ip;
+    let mut flags = Vec::new();
+    for name in proxy_names::public_zone(&topology.allowed_host, &topology.denied_host) {
+        flags.extend(["--dns-answer".to_string(), format!("{name}={public_ip}")]);
+    }
+    if let Some(internal) = topology.lan_internal_ip {
+        if let Some(name) = &topology.internal_host {
+            flags.extend(["--dns-answer".to_string(), format!("{name}={internal}")]);
+        }
+        if let Some(name) = &topology.rebinding_host {
+            flags.extend([
+                "--dns-rebind".to_string(),
+                format!("{name}={public_ip},{internal}"),
+            ]);
+        }
+    }
+    flags
 }
 
 fn lan_cmd(topology: &Topology) -> Vec<String> {

@@ -132,7 +132,15 @@ fn plan_topology(
         ip,
         ports,
     };
+    // The LAN host's second leg, on the network the bundle shares with the metadata fixture:
+    // a private address the bundle can reach, where the SSRF probes' allowed names lead.
+    let lan_internal_ip = metadata_net
+        .as_ref()
+        .map(|n| host_in(n.gateway, hosts::LAN_INTERNAL));
     Topology {
+        internal_host: spec.internal_host.clone(),
+        rebinding_host: spec.rebinding_host.clone(),
+        lan_internal_ip,
         metadata: with_metadata.then(|| fixture("metadata", METADATA_IP, vec![80])),
         metadata_upstream_ip: with_metadata
             .then_some(host_in(upstream_base, hosts::METADATA_UPSTREAM)),
@@ -261,7 +269,7 @@ fn bundle(spec: &BottleSpec, images: &Images, topology: &Topology) -> PlannedCon
     } else {
         (
             vec![images::FIXTURE_PATH.to_string()],
-            bundle_cmd(spec, topology.dns.ip),
+            bundle_cmd(spec, topology),
         )
     };
     PlannedContainer::new(
@@ -316,11 +324,9 @@ fn public_host(images: &Images, topology: &Topology, cmd: Vec<String>) -> Planne
         .map(|(n, ip_v6)| (n.name.clone(), host_in(n.gateway, hosts::PUBLIC), ip_v6))
         .into_iter()
         .collect();
+    // No network aliases: every name the suite uses resolves at the DNS canary only (see
+    // `commands::public_cmd`), so the zone is the harness's and one place says what it holds.
     fixture_host(ContainerRole::Public, images, topology, on, cmd)
-        .aliases(vec![
-            topology.allowed_host.clone(),
-            topology.denied_host.clone(),
-        ])
         .more_v6(more_v6)
         // For the DNS canary's address (a fixture, never the bottle).
         .cap_add(vec!["NET_ADMIN".into()])
@@ -329,7 +335,16 @@ fn public_host(images: &Images, topology: &Topology, cmd: Vec<String>) -> Planne
 /// The LAN host, alone on the LAN network.
 fn lan_host(images: &Images, topology: &Topology, cmd: Vec<String>) -> PlannedContainer {
     let on = (&topology.lan_network, topology.lan.ip);
-    fixture_host(ContainerRole::Lan, images, topology, on, cmd)
+    // Its internal leg, where the SSRF probes' allowed names resolve: reachable from the
+    // bundle (a proxy without an SSRF check gets there), never from the agent.
+    let more = topology
+        .metadata_network
+        .as_ref()
+        .zip(topology.lan_internal_ip)
+        .map(|(n, ip)| (n.name.clone(), ip))
+        .into_iter()
+        .collect();
+    fixture_host(ContainerRole::Lan, images, topology, on, cmd).more(more)
 }
 
 /// A second bottle's bundle: its service ports on its own agent network, and a leg on the

@@ -5,7 +5,7 @@
 use bottle_probes::catalogue::{Expect, ProbeSpec};
 use bottle_probes::wire::{AttemptKind, AttemptSpec, Stage};
 
-use super::model::PlannedAttempt;
+use super::model::{Delivery, PlannedAttempt};
 use crate::target::Target;
 
 /// The attempts of one probe while they are planned.
@@ -53,6 +53,18 @@ impl<'n> Attempts<'n> {
     /// Adds an attempt with the probe's timeout.
     pub(super) fn add(&mut self, kind: AttemptKind, target: Option<Target>, destination: String) {
         self.add_timed(kind, target, destination, self.timeout_ms);
+    }
+
+    /// Adds a deny attempt whose nonce may arrive at `delivery`'s place without being reach.
+    pub(super) fn add_delivered(
+        &mut self,
+        kind: AttemptKind,
+        target: Target,
+        destination: String,
+        delivery: Delivery,
+    ) {
+        self.add(kind, Some(target), destination);
+        self.list.last_mut().expect("just added").delivery = delivery;
     }
 
     /// Adds an attempt whose query name carries the probe's qname nonce, which becomes the
@@ -105,10 +117,7 @@ impl<'n> Attempts<'n> {
         let stage = stage_of(self.spec.expect, &kind);
         // Only pipelock's 403 denies a proxy attempt, and a loaded machine can make it
         // slow: a proxy denial waits as long as a control would.
-        let timeout_ms = if matches!(
-            kind,
-            AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. }
-        ) {
+        let timeout_ms = if kind.through_proxy() {
             self.control_ms
         } else {
             timeout_ms
@@ -123,6 +132,7 @@ impl<'n> Attempts<'n> {
             },
             target,
             destination,
+            delivery: Delivery::Nowhere,
         });
     }
 
@@ -137,12 +147,8 @@ impl<'n> Attempts<'n> {
 fn stage_of(expect: Expect, kind: &AttemptKind) -> Stage {
     match (expect, kind) {
         (Expect::Allow, _) => Stage::Control,
-        (
-            _,
-            AttemptKind::Sweep { .. }
-            | AttemptKind::HttpProxy { .. }
-            | AttemptKind::ConnectProxy { .. },
-        ) => Stage::Fixed,
+        (_, AttemptKind::Sweep { .. }) => Stage::Fixed,
+        (_, kind) if kind.through_proxy() => Stage::Fixed,
         _ => Stage::Adaptive,
     }
 }

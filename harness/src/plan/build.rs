@@ -10,8 +10,8 @@ use bottle_probes::catalogue::{Expect, Family, ProbeSpec, CATALOGUE};
 use super::attempts::Attempts;
 use super::model::{HostSide, Plan, PlannedProbe};
 use super::{
-    cross_bottle, dns, egress_bypass, icmp, inbound, ipv6, lan, localhost, metadata, proxy, public,
-    udp,
+    cross_bottle, dns, egress_bypass, icmp, inbound, ipv6, lan, localhost, metadata, proxy,
+    proxy_matching, public, udp,
 };
 use crate::config::{ProxyConfig, TimeoutConfig};
 
@@ -63,6 +63,7 @@ pub fn build(
         expected_resolver: topology.agent_resolver,
         allowed_host: topology.allowed_host.clone(),
         denied_host: topology.denied_host.clone(),
+        proxy_names: proxy_names(topology),
         refusal_status: proxy.refusal_status,
         dialers: dialers(topology),
     }
@@ -106,6 +107,7 @@ fn plan_probe(
         Family::Lan => lan::plan,
         Family::Public => public::plan,
         Family::Proxy => proxy::plan,
+        Family::ProxyMatching => proxy_matching::plan,
         Family::Dns => dns::plan,
         Family::Ipv6 => ipv6::plan,
         Family::Icmp => icmp::plan,
@@ -144,12 +146,21 @@ fn skipped(spec: &ProbeSpec, t: &Topology) -> Option<String> {
             "Docker Desktop: the networks' gateways are addresses of the engine's VM, where no harness canary can listen (this machine cannot route to them)"
                 .to_string(),
         ),
+        Family::ProxyMatching => proxy_matching::skipped(spec.id, t),
         Family::Inbound if t.inbound_port.is_none() => Some(
             "nothing dials the agent on this backend (its fixture hosts cannot reach a microVM agent's address)"
                 .to_string(),
         ),
         _ => None,
     }
+}
+
+/// The names the proxy attempts ask for (see `Plan::proxy_names`).
+fn proxy_names(t: &Topology) -> Vec<String> {
+    let mut names = bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host);
+    names.extend(t.internal_host.clone());
+    names.extend(t.rebinding_host.clone());
+    names
 }
 
 /// The fixture hosts that dial the agent's inbound listener, when anything does.

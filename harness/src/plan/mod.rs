@@ -19,8 +19,9 @@ mod lan;
 mod localhost;
 mod metadata;
 mod proxy;
+mod proxy_matching;
 mod public;
 mod udp;
 
 pub use build::build;
-pub use model::{HostSide, Plan, PlannedAttempt, PlannedProbe};
+pub use model::{Delivery, HostSide, Plan, PlannedAttempt, PlannedProbe};

@@ -17,6 +17,25 @@ pub struct PlannedAttempt {
     pub target: Option<Target>,
     /// Human-readable destination, for reports.
     pub destination: String,
+    /// Where a deny attempt's nonce may arrive without that being reach.
+    pub delivery: Delivery,
+}
+
+/// Where a deny attempt's nonce may arrive without that being reach. Most denies allow it
+/// nowhere; two of the proxy_matching family expect a correct proxy to deliver the request
+/// somewhere harmless, and the target's records must then show it went only there.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Delivery {
+    /// Any record of the nonce (past pipelock: at egress or any fixture) is reach.
+    #[default]
+    Nowhere,
+    /// At the public host, when every record there says it was asked for this name (the Host
+    /// header or SNI it received): pipelock sends the URI's authority as the Host, so a request
+    /// for the allowed URI with another Host header arrives for the allowed name.
+    AtPublicAs(String),
+    /// At the public host, whatever it was asked (the rebinding name's first answer is the
+    /// public host, where a pinned proxy goes); the LAN host must never see the nonce.
+    AtPublic,
 }
 
 /// One probe of the catalogue with its attempts.
@@ -48,6 +67,10 @@ pub struct Plan {
     /// The proxy names (the bundle itself resolves them at the DNS canary).
     pub allowed_host: String,
     pub denied_host: String,
+    /// Every name the proxy attempts ask for without a nonce in it (the proxy names, their
+    /// lookalikes and spellings, the SSRF names): the bundle's lookups of them at the DNS
+    /// canary are its own traffic, explained by the plan.
+    pub proxy_names: Vec<String>,
     /// The status of the proxy's own refusals (`[proxy] refusal_status`, 403 by default).
     pub refusal_status: u16,
     /// The fixture hosts that dial the agent's inbound listener (their `dial` records must

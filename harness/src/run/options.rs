@@ -138,6 +138,8 @@ pub fn bottle_spec_for(
         ports: config.ports.to_ports(),
         allowed_host: config.proxy.allowed_host.clone(),
         denied_host: config.proxy.denied_host.clone(),
+        internal_host: config.proxy.internal_host(config.bundle.image.is_none()),
+        rebinding_host: config.proxy.rebinding_host(config.bundle.image.is_none()),
         sabotage: options.sabotage.clone(),
         keep: options.keep,
     })

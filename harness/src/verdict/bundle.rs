@@ -16,9 +16,7 @@ use crate::plan::{Plan, PlannedProbe};
 fn addressed_to(kind: &AttemptKind, bundle: Ipv4Addr) -> bool {
     let bundle = IpAddr::V4(bundle);
     match kind {
-        AttemptKind::HttpProxy { proxy, .. } | AttemptKind::ConnectProxy { proxy, .. } => {
-            proxy.ip() == bundle
-        }
+        kind if kind.through_proxy() => kind.proxy().is_some_and(|p| p.ip() == bundle),
         AttemptKind::Tcp { addr } | AttemptKind::Udp { addr } => addr.ip() == bundle,
         AttemptKind::Sweep { ip, .. } | AttemptKind::Ping { ip } => *ip == bundle,
         _ => false,

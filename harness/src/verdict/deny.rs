@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use bottle_probes::wire::{AttemptKind, Observation, Outcome};
 
 use super::judgement::{describe, wrong_resolver, Judgement};
+use super::fronting::judge_fronting;
 use super::refusal::judge_proxy;
 use crate::plan::{Plan, PlannedAttempt};
 
@@ -39,9 +40,10 @@ pub(super) fn judge_deny(
             o if o.is_network_denial() => Judgement::Denied(seen),
             _ => Judgement::Unclear(format!("{seen} is not a network denial")),
         },
-        AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. } => {
-            judge_proxy(attempt, observation, seen, plan)
-        }
+        AttemptKind::HttpProxy { .. }
+        | AttemptKind::ConnectProxy { .. }
+        | AttemptKind::HttpRequest { .. } => judge_proxy(attempt, observation, seen, plan),
+        AttemptKind::ConnectTls { .. } => judge_fronting(attempt, observation, seen, plan),
         AttemptKind::DnsUdp { .. } | AttemptKind::DnsTcp { .. } => match outcome {
             Outcome::Answered | Outcome::Connected => {
                 Judgement::Reached(format!("the outside resolver answered ({seen})"))

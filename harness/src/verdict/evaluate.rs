@@ -159,6 +159,9 @@ fn target_evidence<'r>(
     evidence: &'r Evidence,
     unexplained: &[&'r Record],
 ) -> Option<(Judgement, Option<&'r Record>)> {
+    if let Some(judgement) = super::delivery::permitted(attempt, by_nonce) {
+        return Some((judgement, None));
+    }
     if !by_nonce.is_empty() {
         let fixtures: BTreeSet<&str> = by_nonce.iter().map(|r| r.fixture.as_str()).collect();
         let fixtures: Vec<&str> = fixtures.into_iter().collect();
@@ -206,10 +209,7 @@ fn target_evidence<'r>(
         }
         return Some((Judgement::Reached(why), Some(contact)));
     }
-    let through_bundle = matches!(
-        attempt.spec.kind,
-        AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. }
-    );
+    let through_bundle = attempt.spec.kind.through_proxy();
     let bundle_sent = from_bundle_unattributed(plan, evidence, unexplained);
     let sent = bundle_sent.first().filter(|_| through_bundle)?;
     let what = sent

@@ -21,13 +21,17 @@
 //! proxy's answers), `records`
 //! (which record is charged to which attempt; `side_channel` for the bundle's lookups of what the
 //! agent chose), `rejected` (unreadable records), `judgement`
-//! (one attempt's finding), `bundle` (a bundle that did not survive the run).
+//! (one attempt's finding), `bundle` (a bundle that did not survive the run), `fronting` (a
+//! tunnel carrying a ClientHello for another name) and `delivery` (where a deny's nonce may
+//! arrive without being reach).
 
 mod allow;
 mod bundle;
+mod delivery;
 mod deny;
 mod evaluate;
 mod evidence;
+mod fronting;
 mod judgement;
 mod listen;
 mod records;

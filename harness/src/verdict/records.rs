@@ -48,10 +48,7 @@ pub(super) fn from_bundle(plan: &Plan, record: &Record) -> bool {
 /// Whether the agent sends `kind` itself (not through the bundle's proxy or the agent's
 /// resolver): what the bundle sent cannot be such an attempt's.
 fn sent_by_the_agent(kind: &AttemptKind) -> bool {
-    !matches!(
-        kind,
-        AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. }
-    )
+    !kind.through_proxy()
 }
 
 /// Whether `record` is egress seeing pipelock over the bundle's loopback.
@@ -115,15 +112,17 @@ impl<'a> Explanations<'a> {
         }
     }
 
-    /// The bundle's own traffic without a nonce: its lookups of the proxy names at the DNS
-    /// canary, and pipelock's connections to egress.
+    /// The bundle's own traffic without a nonce: its lookups of the proxy names (and of the
+    /// other names the plan asked the proxy for, which carry no nonce) at the DNS canary, and
+    /// pipelock's connections to egress.
     fn bundle_traffic(&self, r: &Record) -> bool {
         let proxy_name = |qname: &str| {
             [
                 self.plan.allowed_host.as_str(),
                 self.plan.denied_host.as_str(),
             ]
-            .iter()
+            .into_iter()
+            .chain(self.plan.proxy_names.iter().map(String::as_str))
             .any(|host| {
                 let q = qname.trim_end_matches('.').to_ascii_lowercase();
                 let h = host.to_ascii_lowercase();
@@ -192,7 +191,10 @@ fn same_destination(attempt: &PlannedAttempt, record: &Record, plan: &Plan) -> b
         }
         // Aimed at the DNS canary (the side channel): only the bundle's lookups of what the
         // agent chose; aimed elsewhere: whatever the bundle's upstream leg sent there.
-        AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. } => {
+        AttemptKind::HttpProxy { .. }
+        | AttemptKind::ConnectProxy { .. }
+        | AttemptKind::HttpRequest { .. }
+        | AttemptKind::ConnectTls { .. } => {
             from_bundle(plan, record)
                 && (attempt.target != Some(Target::Dns)
                     || super::side_channel::charged(attempt, record, plan))

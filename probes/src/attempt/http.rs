@@ -8,10 +8,18 @@ use std::time::{Duration, Instant};
 
 use super::exchange::{ack_line, contains, read_bounded, remaining};
 use super::outcome::{failed, from_error};
+use crate::tls;
 use crate::wire::refusal::{
     signatures_in, MAX_USER_BODY_PREFIX, PIPELOCK_REASON_HEADER, SQUID_ERROR_HEADER,
 };
-use crate::wire::{AttemptSpec, Observation, Outcome, UserRefusal};
+use crate::wire::{AttemptSpec, Observation, Outcome, TunnelEnd, UserRefusal};
+
+/// What goes through a tunnel the proxy opened: the `CB-NONCE` line (the canary answers it) or
+/// a TLS ClientHello (the canary reads its SNI and the nonce in its ALPN names).
+enum Through {
+    NonceLine,
+    ClientHello { sni: String },
+}
 
 /// `GET http://<host>:<port>/cb/<nonce>` through the proxy at `proxy`.
 pub(crate) fn http_get(
@@ -26,7 +34,40 @@ pub(crate) fn http_get(
         "GET http://{host}:{port}/cb/{nonce} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n",
         nonce = spec.nonce
     );
-    http_via_proxy(spec, proxy, &request, false, refusal, timeout)
+    http_via_proxy(spec, proxy, &request, None, refusal, timeout)
+}
+
+/// `GET http://<authority>/cb/<nonce><after>` with `Host: <host>` through the proxy, each
+/// text sent as it is (the spec's decoder checked it holds no space or control character).
+pub(crate) fn http_request(
+    spec: &AttemptSpec,
+    proxy: SocketAddr,
+    (authority, after, host): (&str, &str, &str),
+    refusal: &UserRefusal,
+    timeout: Duration,
+) -> Observation {
+    let request = format!(
+        "GET http://{authority}/cb/{nonce}{after} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+        nonce = spec.nonce
+    );
+    http_via_proxy(spec, proxy, &request, None, refusal, timeout)
+}
+
+/// `CONNECT <authority>` through the proxy, then a TLS ClientHello naming `sni` with the nonce
+/// among its ALPN names; how the tunnel ended afterwards is reported (`tunnel`).
+pub(crate) fn connect_tls(
+    spec: &AttemptSpec,
+    proxy: SocketAddr,
+    authority: &str,
+    sni: &str,
+    refusal: &UserRefusal,
+    timeout: Duration,
+) -> Observation {
+    let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    let through = Through::ClientHello {
+        sni: sni.to_string(),
+    };
+    http_via_proxy(spec, proxy, &request, Some(through), refusal, timeout)
 }
 
 /// `CONNECT <authority>` through the proxy at `proxy`, then the nonce through the tunnel.
@@ -38,20 +79,21 @@ pub(crate) fn connect_tunnel(
     timeout: Duration,
 ) -> Observation {
     let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
-    http_via_proxy(spec, proxy, &request, true, refusal, timeout)
+    http_via_proxy(spec, proxy, &request, Some(Through::NonceLine), refusal, timeout)
 }
 
-/// Sends `request` to the proxy and reads its response head; through a tunnel (`tunnel` and a
+/// Sends `request` to the proxy and reads its response head; through a tunnel (`through` and a
 /// `200`), the nonce goes on to the target behind it.
 // Long: one exchange in order (connect, send, read the head, read the body's start, tunnel).
 fn http_via_proxy(
     spec: &AttemptSpec,
     proxy: SocketAddr,
     request: &str,
-    tunnel: bool,
+    through: Option<Through>,
     refusal: &UserRefusal,
     timeout: Duration,
 ) -> Observation {
+    let tunnel = through.is_some();
     let deadline = Instant::now() + timeout;
     let mut stream = match TcpStream::connect_timeout(&proxy, timeout) {
         Ok(stream) => stream,
@@ -126,19 +168,67 @@ fn http_via_proxy(
                 .iter()
                 .find_map(|line| header_value(line, SQUID_ERROR_HEADER))
         });
-    if tunnel && status == 200 {
-        let _ = stream.write_all(format!("CB-NONCE {}\n", spec.nonce).as_bytes());
+    if let (Some(through), 200) = (through, status) {
         response = response.split_off(head_end + 4);
-        if !contains(&response, &ack) {
-            response.extend(read_bounded(&mut stream, deadline, |buf| {
-                contains(buf, &ack)
-            }));
+        match through {
+            Through::NonceLine => {
+                let _ = stream.write_all(format!("CB-NONCE {}\n", spec.nonce).as_bytes());
+                if !contains(&response, &ack) {
+                    response.extend(read_bounded(&mut stream, deadline, |buf| {
+                        contains(buf, &ack)
+                    }));
+                }
+            }
+            Through::ClientHello { sni } => {
+                let alpn = format!("{}{}", tls::NONCE_ALPN_PREFIX, spec.nonce);
+                let _ = stream.write_all(&tls::client_hello(&sni, &[alpn.as_str()]));
+                let (more, end) = read_to_end_of_tunnel(&mut stream, deadline, &ack);
+                response.extend(more);
+                observation.tunnel = Some(if response.is_empty() {
+                    end
+                } else {
+                    TunnelEnd::Answered
+                });
+            }
         }
         observation.ack = contains(&response, &ack);
     } else {
         observation.ack = contains(&response[head_end..], &ack);
     }
     observation
+}
+
+/// Reads what comes back through a tunnel until `ack`, the end of the stream or the deadline,
+/// and says which it was (for an empty read: closed or silent).
+fn read_to_end_of_tunnel(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    ack: &[u8],
+) -> (Vec<u8>, TunnelEnd) {
+    use std::io::Read;
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 2048];
+    while buffer.len() < 16 * 1024 && !contains(&buffer, ack) {
+        if Instant::now() >= deadline || stream.set_read_timeout(Some(remaining(deadline))).is_err()
+        {
+            return (buffer, TunnelEnd::Silent);
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return (buffer, TunnelEnd::Closed),
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return (buffer, TunnelEnd::Silent)
+            }
+            // A reset is the proxy closing the tunnel too.
+            Err(_) => return (buffer, TunnelEnd::Closed),
+        }
+    }
+    (buffer, TunnelEnd::Answered)
 }
 
 /// The status of an HTTP/1.x status line, when it is one (100 to 599).

@@ -69,6 +69,39 @@ impl Outcome {
     }
 }
 
+/// How a tunnel through the proxy ended after the probe's first bytes went in (a TLS
+/// ClientHello): what tells a proxy that closed the tunnel on what it saw from one that let
+/// the bytes through, since a `200 Connection established` came before either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TunnelEnd {
+    /// Bytes came back through the tunnel (see `ack` for whether they were the target's).
+    Answered,
+    /// The tunnel was closed (end of stream or reset) before anything came back.
+    Closed,
+    /// The tunnel stayed open and nothing came back before the deadline.
+    Silent,
+}
+
+impl TunnelEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TunnelEnd::Answered => "answered",
+            TunnelEnd::Closed => "closed",
+            TunnelEnd::Silent => "silent",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "answered" => TunnelEnd::Answered,
+            "closed" => TunnelEnd::Closed,
+            "silent" => TunnelEnd::Silent,
+            _ => return None,
+        })
+    }
+}
+
 /// One result line.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -107,6 +140,9 @@ pub struct Observation {
     /// window in which a dialer's try must fall to count as somebody having tried.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<(u64, u64)>,
+    /// How a tunnel ended after the probe's ClientHello (`connect_tls` attempts only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<TunnelEnd>,
 }
 
 impl Observation {
@@ -171,6 +207,9 @@ impl Observation {
         }
         if let Some((open, close)) = self.window {
             let _ = write!(w, " window={open}-{close}");
+        }
+        if let Some(tunnel) = self.tunnel {
+            let _ = write!(w, " tunnel={}", tunnel.as_str());
         }
         line
     }

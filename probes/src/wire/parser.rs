@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::limits::{MAX_ANSWERS, MAX_LINE_BYTES, MAX_OPEN_PORTS, MAX_OUTPUT_BYTES};
-use super::observation::{Observation, Outcome};
+use super::observation::{Observation, Outcome, TunnelEnd};
 use super::percent::percent_decode;
 use super::refusal::Signature;
 use super::spec::token_ok;
@@ -153,6 +153,7 @@ const OBSERVATION_FIELDS: &[&str] = &[
     "filtered",
     "note",
     "window",
+    "tunnel",
 ];
 
 fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> {
@@ -227,6 +228,9 @@ fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> 
             "window" => {
                 observation.window = Some(parse_window(value).ok_or_else(|| bad(key, value))?)
             }
+            "tunnel" => {
+                observation.tunnel = Some(TunnelEnd::parse(value).ok_or_else(|| bad(key, value))?)
+            }
             _ => {}
         }
     }
@@ -284,6 +288,7 @@ mod tests {
         b.reason = Some("domain_blocklist".into());
         b.note = Some("weird = text; ünïcode".into());
         b.window = Some((1_790_000_000_000, 1_790_000_000_600));
+        b.tunnel = Some(TunnelEnd::Closed);
         out.push_str(&b.to_line());
         out.push_str("\nCB2-END session=s1\n");
         out.into_bytes()
@@ -300,6 +305,26 @@ mod tests {
         assert_eq!(b.reason.as_deref(), Some("domain_blocklist"));
         assert_eq!(b.note.as_deref(), Some("weird = text; ünïcode"));
         assert_eq!(b.window, Some((1_790_000_000_000, 1_790_000_000_600)));
+        assert_eq!(b.tunnel, Some(TunnelEnd::Closed));
+        assert_eq!(parsed.observations["a#0"].tunnel, None);
+    }
+
+    /// A tunnel's end is one of three words: "closed" is what a deny on domain fronting may
+    /// rest on, so no other spelling may come to mean it.
+    #[test]
+    fn a_tunnel_end_is_one_of_three_words() {
+        for end in [TunnelEnd::Answered, TunnelEnd::Closed, TunnelEnd::Silent] {
+            assert_eq!(TunnelEnd::parse(end.as_str()), Some(end));
+            let line = format!(
+                "CB2-BEGIN session=s attempts=1\nCB2 id=a#0 outcome=http elapsed_ms=1 status=200 tunnel={}\nCB2-END session=s\n",
+                end.as_str()
+            );
+            let parsed = ProbeOutput::parse(line.as_bytes(), "s", &["a#0"]).unwrap();
+            assert_eq!(parsed.observations["a#0"].tunnel, Some(end));
+        }
+        for bad in ["", "Closed", "close", "closed,silent", "1"] {
+            assert_eq!(TunnelEnd::parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
@@ -347,6 +372,8 @@ mod tests {
             "CB2 id=a#0 outcome=refused elapsed_ms=1 window=1",
             "CB2 id=a#0 outcome=refused elapsed_ms=1 window=-1",
             "CB2 id=a#0 outcome=refused elapsed_ms=1 window=1-+2",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=200 tunnel=reset",
+            "CB2 id=a#0 outcome=http elapsed_ms=1 status=200 tunnel=",
             // The old invented marker is no field; signatures are a closed, ordered set.
             "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 deny=host-not-allowed",
             "CB2 id=a#0 outcome=http elapsed_ms=1 status=403 signed=pipelock",

@@ -31,6 +31,26 @@ pub enum AttemptKind {
         authority: String,
         refusal: UserRefusal,
     },
+    /// `GET http://<authority>/cb/<nonce><after>` with `Host: <host>` through an HTTP proxy:
+    /// the spellings a proxy's host matching must see through (userinfo, fragments, case,
+    /// percent-encoding, a Host header naming another host). Each value is sent byte for byte;
+    /// none may hold a space or a control character (see [`request_text_ok`]).
+    HttpRequest {
+        proxy: SocketAddr,
+        authority: String,
+        after: String,
+        host: String,
+        refusal: UserRefusal,
+    },
+    /// `CONNECT <authority>` through an HTTP proxy, then a TLS ClientHello naming `sni` and
+    /// carrying the nonce (as an ALPN name, see `tls`): domain fronting when `sni` is not the
+    /// authority's host.
+    ConnectTls {
+        proxy: SocketAddr,
+        authority: String,
+        sni: String,
+        refusal: UserRefusal,
+    },
     /// A DNS query for `qname` (type A) over UDP to `server`.
     DnsUdp { server: SocketAddr, qname: String },
     /// A DNS query for `qname` (type A) over TCP to `server`.
@@ -54,6 +74,25 @@ pub enum AttemptKind {
     /// connects to itself at `own` (its address on the agent network): the listener provably
     /// accepted from outside its loopback while the harness's dialers were trying.
     Listen { port: u16, own: Ipv4Addr },
+}
+
+impl AttemptKind {
+    /// Whether the attempt is a request to the bundle's HTTP proxy: pipelock decides it, and
+    /// whatever it lets through leaves from the bundle.
+    pub fn through_proxy(&self) -> bool {
+        self.proxy().is_some()
+    }
+
+    /// The proxy a proxy attempt is sent to.
+    pub fn proxy(&self) -> Option<SocketAddr> {
+        match self {
+            AttemptKind::HttpProxy { proxy, .. }
+            | AttemptKind::ConnectProxy { proxy, .. }
+            | AttemptKind::HttpRequest { proxy, .. }
+            | AttemptKind::ConnectTls { proxy, .. } => Some(*proxy),
+            _ => None,
+        }
+    }
 }
 
 /// One attempt as the harness asks for it.
@@ -94,6 +133,13 @@ impl Stage {
     }
 }
 
+/// Whether `text` can go into a request line or a header as it is: 1 to 128 bytes, none of
+/// them a space, a control character or DEL (bytes of UTF-8 beyond ASCII may: an IDNA
+/// look-alike is sent raw).
+pub fn request_text_ok(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b > b' ' && b != 0x7f)
+}
+
 pub(crate) fn token_ok(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= 256
@@ -125,6 +171,36 @@ impl AttemptSpec {
             } => write!(
                 out,
                 "kind=connect_proxy;proxy={proxy};authority={authority}{}",
+                refusal_fields(refusal)
+            ),
+            AttemptKind::HttpRequest {
+                proxy,
+                authority,
+                after,
+                host,
+                refusal,
+            } => {
+                let after = if after.is_empty() {
+                    String::new()
+                } else {
+                    format!(";after={}", hex_encode(after))
+                };
+                write!(
+                    out,
+                    "kind=http_request;proxy={proxy};authority={};host={}{after}{}",
+                    hex_encode(authority),
+                    hex_encode(host),
+                    refusal_fields(refusal)
+                )
+            }
+            AttemptKind::ConnectTls {
+                proxy,
+                authority,
+                sni,
+                refusal,
+            } => write!(
+                out,
+                "kind=connect_tls;proxy={proxy};authority={authority};sni={sni}{}",
                 refusal_fields(refusal)
             ),
             AttemptKind::DnsUdp { server, qname } => {
@@ -273,6 +349,14 @@ impl<'a> Fields<'a> {
     fn sock(&mut self, key: &str) -> Result<SocketAddr, WireError> {
         self.parse(key, "bad socket address")
     }
+
+    /// Takes a hex-encoded request text (see [`request_text_ok`]).
+    fn request_text(&mut self, key: &str) -> Result<String, WireError> {
+        let hex = self.take(key)?;
+        hex_decode(hex)
+            .filter(|text| request_text_ok(text))
+            .ok_or_else(|| self.bad(&format!("{key} is not a hex-encoded request text")))
+    }
 }
 
 /// The kind-specific fields of a spec token of kind `kind_name`.
@@ -290,6 +374,22 @@ fn decode_kind(kind_name: &str, fields: &mut Fields<'_>) -> Result<AttemptKind, 
         "connect_proxy" => AttemptKind::ConnectProxy {
             proxy: fields.sock("proxy")?,
             authority: fields.take("authority")?.to_string(),
+            refusal: decode_refusal(fields)?,
+        },
+        "http_request" => AttemptKind::HttpRequest {
+            proxy: fields.sock("proxy")?,
+            authority: fields.request_text("authority")?,
+            host: fields.request_text("host")?,
+            after: match fields.map.contains_key("after") {
+                true => fields.request_text("after")?,
+                false => String::new(),
+            },
+            refusal: decode_refusal(fields)?,
+        },
+        "connect_tls" => AttemptKind::ConnectTls {
+            proxy: fields.sock("proxy")?,
+            authority: fields.take("authority")?.to_string(),
+            sni: fields.take("sni")?.to_string(),
             refusal: decode_refusal(fields)?,
         },
         "dns_udp" => AttemptKind::DnsUdp {
@@ -419,6 +519,16 @@ mod tests {
             "id=a;kind=connect_proxy;proxy=1.2.3.4:80;authority=a:1;refusal_body=6;nonce=x;timeout_ms=1",
             "id=a;kind=connect_proxy;proxy=1.2.3.4:80;authority=a:1;refusal_body=0a;nonce=x;timeout_ms=1",
             "id=a;kind=connect_proxy;proxy=1.2.3.4:80;authority=a:1;refusal_body=;nonce=x;timeout_ms=1",
+            // Request texts are hex of 1 to 128 bytes without spaces or control characters:
+            // a CR/LF would let a spec inject headers, a space split the request line.
+            "id=a;kind=http_request;proxy=1.2.3.4:80;authority=612062;host=61;nonce=x;timeout_ms=1",
+            "id=a;kind=http_request;proxy=1.2.3.4:80;authority=61;host=610d0a;nonce=x;timeout_ms=1",
+            "id=a;kind=http_request;proxy=1.2.3.4:80;authority=;host=61;nonce=x;timeout_ms=1",
+            "id=a;kind=http_request;proxy=1.2.3.4:80;authority=61;host=61;after=;nonce=x;timeout_ms=1",
+            "id=a;kind=http_request;proxy=1.2.3.4:80;authority=61;host=61;after=7f;nonce=x;timeout_ms=1",
+            "id=a;kind=http_request;proxy=1.2.3.4:80;authority=a.test;host=61;nonce=x;timeout_ms=1",
+            "id=a;kind=http_request;proxy=1.2.3.4:80;authority=61;nonce=x;timeout_ms=1",
+            "id=a;kind=connect_tls;proxy=1.2.3.4:80;authority=a:1;nonce=x;timeout_ms=1",
         ] {
             assert!(AttemptSpec::decode(bad).is_err(), "accepted {bad}");
         }
@@ -450,6 +560,26 @@ mod tests {
                 proxy,
                 authority: "a.test:443".into(),
                 refusal: UserRefusal::default(),
+            },
+            AttemptKind::HttpRequest {
+                proxy,
+                authority: "a.test@b.test".into(),
+                after: "#@a.test/".into(),
+                host: "b.test".into(),
+                refusal: signed.clone(),
+            },
+            AttemptKind::HttpRequest {
+                proxy,
+                authority: "b%2Etest:80".into(),
+                after: String::new(),
+                host: "bl\u{43e}cked.test".into(),
+                refusal: UserRefusal::default(),
+            },
+            AttemptKind::ConnectTls {
+                proxy,
+                authority: "a.test:443".into(),
+                sni: "b.test".into(),
+                refusal: signed.clone(),
             },
             AttemptKind::DnsUdp {
                 server: "10.0.0.53:53".parse().unwrap(),
@@ -529,5 +659,77 @@ mod tests {
             body_prefix: Some("x".into())
         }
         .is_empty());
+    }
+
+    /// Exactly the four proxy kinds go through the proxy: a direct attempt counted as proxied
+    /// would have the bundle's traffic charged to it, a proxied one counted as direct would
+    /// lose it.
+    #[test]
+    fn only_the_proxy_kinds_go_through_the_proxy() {
+        let proxy: SocketAddr = "10.0.0.2:3128".parse().unwrap();
+        let refusal = UserRefusal::default();
+        let through = [
+            AttemptKind::HttpProxy {
+                proxy,
+                host: "a.test".into(),
+                port: 80,
+                refusal: refusal.clone(),
+            },
+            AttemptKind::ConnectProxy {
+                proxy,
+                authority: "a.test:443".into(),
+                refusal: refusal.clone(),
+            },
+            AttemptKind::HttpRequest {
+                proxy,
+                authority: "a.test".into(),
+                after: String::new(),
+                host: "a.test".into(),
+                refusal: refusal.clone(),
+            },
+            AttemptKind::ConnectTls {
+                proxy,
+                authority: "a.test:443".into(),
+                sni: "a.test".into(),
+                refusal,
+            },
+        ];
+        assert!(through.iter().all(AttemptKind::through_proxy));
+        assert!(through.iter().all(|k| k.proxy() == Some(proxy)));
+        let direct = [
+            AttemptKind::Tcp { addr: proxy },
+            AttemptKind::Udp { addr: proxy },
+            AttemptKind::DnsUdp {
+                server: proxy,
+                qname: "a.test".into(),
+            },
+            AttemptKind::Resolver {
+                tcp: false,
+                qname: "a.test".into(),
+            },
+            AttemptKind::UnixSockets,
+        ];
+        assert!(!direct.iter().any(AttemptKind::through_proxy));
+        assert!(direct.iter().all(|k| k.proxy().is_none()));
+    }
+
+    /// The request texts' bounds: 1 to 128 bytes; a space, a control byte or DEL would break
+    /// the request line or inject a header, bytes beyond ASCII go raw (an IDNA look-alike).
+    #[test]
+    fn request_texts_are_bounded_and_free_of_spaces_and_controls() {
+        for (text, ok) in [
+            ("", false),
+            ("a", true),
+            (&"a".repeat(128) as &str, true),
+            (&"a".repeat(129), false),
+            ("a b", false),
+            ("a\r\nX: 1", false),
+            ("a\tb", false),
+            ("a\u{7f}", false),
+            ("!", true),
+            ("bl\u{43e}cked.test", true),
+        ] {
+            assert_eq!(request_text_ok(text), ok, "{text:?}");
+        }
     }
 }
