@@ -125,6 +125,17 @@ pub fn build_reply(query: &[u8], question: &Question, answer: Option<Ipv4Addr>) 
     msg
 }
 
+/// Builds a NODATA reply to `query`: NOERROR with no answer (the name exists, but has no
+/// record of the asked type; RFC 2308 section 2.2), so a resolver that asks A and AAAA for a
+/// name gets the A and no error.
+pub fn build_nodata(query: &[u8], question: &Question) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(question.end);
+    msg.extend_from_slice(&question.id.to_be_bytes());
+    msg.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0]);
+    msg.extend_from_slice(&query[12..question.end]);
+    msg
+}
+
 /// Parses a response: id, rcode and the A records of the answer section.
 pub fn parse_response(msg: &[u8]) -> Option<Response> {
     if msg.len() < 12 || msg[2] & 0x80 == 0 {
@@ -172,6 +183,12 @@ mod tests {
         let nx = parse_response(&build_reply(&query, &question, None)).unwrap();
         assert_eq!(nx.rcode, 3);
         assert!(nx.answers.is_empty());
+        let nodata = build_nodata(&query, &question);
+        let response = parse_response(&nodata).unwrap();
+        assert_eq!((response.id, response.rcode), (0x1234, 0));
+        assert!(response.answers.is_empty());
+        // The question is echoed.
+        assert_eq!(parse_question(&nodata).unwrap().qname, question.qname);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //!   live there too.
 //! * [`timing`]: the adaptive timeout of the deny attempts (shared with the harness).
 //! * [`dns`]: the minimal DNS message codec the attempts and the DNS canary share.
+//! * [`tls`]: the minimal TLS ClientHello codec (SNI and a nonce in ALPN) the attempts, the
+//!   canary and the bundle stand-in share.
 //! * [`sys`]: the low-level pieces every crate of the workspace shares (`/proc/net` parsers,
 //!   DNS-over-TCP framing, random bytes).
 //!
@@ -22,6 +24,7 @@ pub mod dns;
 pub mod errors;
 pub mod sys;
 pub mod timing;
+pub mod tls;
 pub mod wire;
 
 pub use catalogue::{Expect, Family, ProbeSpec, CATALOGUE};

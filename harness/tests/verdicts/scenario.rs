@@ -151,6 +151,9 @@ pub fn record(
         qname: qname.map(str::to_string),
         at_ms: None,
         took_ms: None,
+        host: None,
+        sni: None,
+        target: None,
     }
 }
 
