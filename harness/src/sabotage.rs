@@ -75,6 +75,62 @@ pub const PIPELOCK_ALLOW_IP_LITERALS: &Named = &Named {
         "it changes the built-in pipelock's allowlist; a user bundle runs its own proxy with its own configuration",
     ),
 };
+pub const PIPELOCK_MATCH_SUFFIX: &Named = &Named {
+    name: "pipelock-match-suffix",
+    description: "pipelock's allowlist matches any host ending with an allowed name",
+    effect: |s| s.pipelock_match_suffix = true,
+    needs_builtin_bundle: Some(
+        "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
+    ),
+};
+pub const PIPELOCK_MATCH_SUBSTRING: &Named = &Named {
+    name: "pipelock-match-substring",
+    description: "pipelock's allowlist matches any host containing an allowed name",
+    effect: |s| s.pipelock_match_substring = true,
+    needs_builtin_bundle: Some(
+        "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
+    ),
+};
+pub const PIPELOCK_USERINFO_AS_HOST: &Named = &Named {
+    name: "pipelock-userinfo-as-host",
+    description: "pipelock takes a URL's userinfo for its host",
+    effect: |s| s.pipelock_userinfo_as_host = true,
+    needs_builtin_bundle: Some(
+        "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
+    ),
+};
+pub const PIPELOCK_ROUTE_BY_HOST_HEADER: &Named = &Named {
+    name: "pipelock-route-by-host-header",
+    description: "pipelock keeps the client's Host header and routes by it",
+    effect: |s| s.pipelock_route_by_host_header = true,
+    needs_builtin_bundle: Some(
+        "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
+    ),
+};
+pub const PIPELOCK_NO_SNI_CHECK: &Named = &Named {
+    name: "pipelock-no-sni-check",
+    description: "pipelock does not compare a tunnel's TLS SNI with its CONNECT host",
+    effect: |s| s.pipelock_no_sni_check = true,
+    needs_builtin_bundle: Some(
+        "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
+    ),
+};
+pub const PIPELOCK_NO_SSRF_CHECK: &Named = &Named {
+    name: "pipelock-no-ssrf-check",
+    description: "pipelock does not check where allowed names resolve to",
+    effect: |s| s.pipelock_no_ssrf_check = true,
+    needs_builtin_bundle: Some(
+        "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
+    ),
+};
+pub const PIPELOCK_NO_PINNING: &Named = &Named {
+    name: "pipelock-no-pinning",
+    description: "pipelock checks one lookup and lets egress resolve the name again",
+    effect: |s| s.pipelock_no_pinning = true,
+    needs_builtin_bundle: Some(
+        "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
+    ),
+};
 pub const RESOLVER_FORWARDS: &Named = &Named {
     name: "resolver-forwards",
     description: "the bundle runs a DNS forwarder to the outside and the agent resolves through it",
@@ -124,6 +180,13 @@ pub const TABLE: &[&Named] = &[
     EXTRA_LISTENER,
     PIPELOCK_ALLOW_ALL,
     PIPELOCK_ALLOW_IP_LITERALS,
+    PIPELOCK_MATCH_SUFFIX,
+    PIPELOCK_MATCH_SUBSTRING,
+    PIPELOCK_USERINFO_AS_HOST,
+    PIPELOCK_ROUTE_BY_HOST_HEADER,
+    PIPELOCK_NO_SNI_CHECK,
+    PIPELOCK_NO_SSRF_CHECK,
+    PIPELOCK_NO_PINNING,
     RESOLVER_FORWARDS,
     IP_FORWARD,
     IPV6_HOST,

@@ -73,6 +73,34 @@ pub const CASES: &[Case] = &[
         ],
     },
     Case {
+        sabotage: sabotage::PIPELOCK_MATCH_SUFFIX,
+        must_escape: &["proxy_matching.lookalike_names"],
+    },
+    Case {
+        sabotage: sabotage::PIPELOCK_MATCH_SUBSTRING,
+        must_escape: &["proxy_matching.lookalike_names"],
+    },
+    Case {
+        sabotage: sabotage::PIPELOCK_USERINFO_AS_HOST,
+        must_escape: &["proxy_matching.userinfo"],
+    },
+    Case {
+        sabotage: sabotage::PIPELOCK_ROUTE_BY_HOST_HEADER,
+        must_escape: &["proxy_matching.host_header"],
+    },
+    Case {
+        sabotage: sabotage::PIPELOCK_NO_SNI_CHECK,
+        must_escape: &["proxy_matching.sni_fronting"],
+    },
+    Case {
+        sabotage: sabotage::PIPELOCK_NO_SSRF_CHECK,
+        must_escape: &["proxy_matching.internal_name"],
+    },
+    Case {
+        sabotage: sabotage::PIPELOCK_NO_PINNING,
+        must_escape: &["proxy_matching.dns_rebinding"],
+    },
+    Case {
         sabotage: sabotage::RESOLVER_FORWARDS,
         // The forwarder relays UDP only, so the TCP variant stays contained.
         must_escape: &["dns.resolver_exfil"],

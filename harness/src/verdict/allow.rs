@@ -38,7 +38,9 @@ pub(super) fn judge_allow(
         }
     }
     match &attempt.spec.kind {
-        AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. } => {
+        AttemptKind::HttpProxy { .. }
+        | AttemptKind::ConnectProxy { .. }
+        | AttemptKind::HttpRequest { .. } => {
             let ok_status = observation.status == Some(200);
             if ok_status && observation.ack && via_bundle {
                 Judgement::Succeeded(format!(
@@ -51,6 +53,26 @@ pub(super) fn judge_allow(
             } else {
                 Judgement::Unclear(format!(
                     "{seen}; expected 200 with the target's acknowledgement"
+                ))
+            }
+        }
+        AttemptKind::ConnectTls { sni, .. } => {
+            // The fronting deny rests on this control: the public host must have read the
+            // ClientHello's SNI, or a proxy that mangled it would look like one that checks it.
+            let read_sni = seen_by_target
+                .iter()
+                .any(|r| r.sni.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(sni)));
+            if observation.status == Some(200) && observation.ack && via_bundle && read_sni {
+                Judgement::Succeeded(format!(
+                    "{seen}, acknowledged, and the public host read SNI {sni} arriving from the bundle"
+                ))
+            } else if !read_sni {
+                Judgement::Unclear(format!(
+                    "{seen}; the public host did not record a ClientHello with SNI {sni} from the bundle"
+                ))
+            } else {
+                Judgement::Unclear(format!(
+                    "{seen}; expected 200 with the target's acknowledgement through the tunnel"
                 ))
             }
         }
