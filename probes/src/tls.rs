@@ -251,7 +251,9 @@ pub fn parse_client_hello(bytes: &[u8]) -> Option<ClientHello> {
                     if name.is_empty() {
                         return None;
                     }
-                    hello.alpn.push(String::from_utf8_lossy(name.0).into_owned());
+                    hello
+                        .alpn
+                        .push(String::from_utf8_lossy(name.0).into_owned());
                 }
             }
             // A repeated server_name or ALPN extension is malformed (RFC 8446 section 4.2).
@@ -285,7 +287,10 @@ mod tests {
         assert_eq!(hello.alpn, ["cb-n1", "http/1.1"]);
         assert_eq!(nonce_of(&hello), Some("n1"));
         // Two hellos differ (fresh random and session id).
-        assert_ne!(bytes, client_hello("Denied.Fixture.Test", &["cb-n1", "http/1.1"]));
+        assert_ne!(
+            bytes,
+            client_hello("Denied.Fixture.Test", &["cb-n1", "http/1.1"])
+        );
     }
 
     #[test]
