@@ -116,6 +116,10 @@ fn upstream_checks(checks: &mut Checks, topology: &Topology) {
             checks.add(Target::Metadata, ip, *port, CheckKind::Tcp);
         }
     }
+    // The LAN host's internal leg (where the SSRF probes' names lead) is on the bundle's side
+    // network, which this machine holds no address on (`inhibit_ipv4`), so it is not checked
+    // from here: the LAN host is checked on its own network, and its one canary process
+    // listens on every address it has.
     if let (Some(neighbour), Some(ip)) = (&topology.neighbour, topology.neighbour_upstream_ip) {
         for port in &neighbour.ports {
             checks.add(Target::Neighbour, ip, *port, CheckKind::Tcp);

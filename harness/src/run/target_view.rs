@@ -270,6 +270,7 @@ mod tests {
             },
             target,
             destination: id.into(),
+            delivery: Default::default(),
         }
     }
 
@@ -290,6 +291,7 @@ mod tests {
             expected_resolver: None,
             allowed_host: "a".into(),
             denied_host: "b".into(),
+            proxy_names: vec![],
             refusal_status: 403,
             dialers: vec![],
         }

@@ -5,11 +5,51 @@
 //! rests on how the tunnel ended, with the public host's records (checked by `evaluate`:
 //! a ClientHello that arrived there carries the nonce) and the TLS control on the same path.
 
-use bottle_probes::wire::{Observation, Outcome, TunnelEnd};
+use bottle_fixtures::records::{Event, FixtureName, Proto};
+use bottle_fixtures::Record;
+use bottle_probes::catalogue::Expect;
+use bottle_probes::wire::{AttemptKind, Observation, Outcome, TunnelEnd};
 
+use super::evidence::Evidence;
 use super::judgement::Judgement;
+use super::records::from_bundle;
 use super::refusal::judge_proxy;
 use crate::plan::{Plan, PlannedAttempt};
+
+/// How many fronting attempts the proxy opened and then closed on their ClientHello: pipelock
+/// dials the tunnel's host (the allowed one) before it peeks, so each leaves one connection
+/// without data at the public host. That many such connections are explained, no more.
+pub(super) fn closed_tunnels(plan: &Plan, evidence: &Evidence) -> usize {
+    let Ok(output) = evidence.output else {
+        return 0;
+    };
+    plan.probes
+        .iter()
+        .filter(|p| p.spec.expect == Expect::Deny)
+        .flat_map(|p| evidence.judged(p))
+        .filter(|a| matches!(a.spec.kind, AttemptKind::ConnectTls { .. }))
+        .filter_map(|a| output.observations.get(&a.spec.id))
+        .filter(|o| {
+            o.outcome() == Outcome::Http
+                && o.status == Some(200)
+                && !o.ack
+                && o.tunnel == Some(TunnelEnd::Closed)
+        })
+        .count()
+}
+
+/// Whether `record` is such a connection: a bare TCP accept at the public host's TLS port,
+/// from the bundle, carrying no nonce, name or SNI.
+pub(super) fn bare_tunnel_dial(plan: &Plan, record: &Record) -> bool {
+    record.fixture == FixtureName::Public
+        && record.event == Event::Accept
+        && record.proto == Proto::Tcp
+        && record.local.port() == 443
+        && from_bundle(plan, record)
+        && record.nonce.is_none()
+        && record.host.is_none()
+        && record.sni.is_none()
+}
 
 /// Judges a `connect_tls` deny attempt from the probe's side.
 pub(super) fn judge_fronting(

@@ -150,6 +150,7 @@ pub(super) fn unexplained<'r>(plan: &Plan, evidence: &'r Evidence<'r>) -> Vec<&'
             connections.insert((record.fixture, record.peer), why);
         }
     }
+    let mut tunnel_dials = super::fronting::closed_tunnels(plan, evidence);
     evidence
         .records
         .iter()
@@ -161,6 +162,11 @@ pub(super) fn unexplained<'r>(plan: &Plan, evidence: &'r Evidence<'r>) -> Vec<&'
                 .or_else(|| connections.get(&(r.fixture, r.peer)).copied())
                 .unwrap_or_else(|| {
                     if explain.bundle_traffic(r) {
+                        Why::Fine
+                    } else if tunnel_dials > 0 && super::fronting::bare_tunnel_dial(plan, r) {
+                        // pipelock dials a tunnel's (allowed) host before it reads the
+                        // ClientHello: one bare connection per tunnel it then closed.
+                        tunnel_dials -= 1;
                         Why::Fine
                     } else {
                         Why::Unexplained

@@ -16,13 +16,14 @@ use crate::plan::{Plan, PlannedAttempt};
 use crate::target::Target;
 
 /// Whether the harness records what arrives at `target` for a proxied request: a request let
-/// through leaves the nonce there. The DNS canary (the side channel's target) counts: a proxy
+/// through leaves the nonce there (the LAN host: through its internal leg, where the SSRF
+/// probes' names lead). The DNS canary (the side channel's target) counts: a proxy
 /// that forwarded a nonce name had to resolve it there first, and the IP literal it names is
 /// an address nothing holds, so no destination could have answered in the proxy's place.
 fn records_requests(target: Option<Target>) -> bool {
     matches!(
         target,
-        Some(Target::Public | Target::Metadata | Target::Dns)
+        Some(Target::Public | Target::Metadata | Target::Dns | Target::Lan)
     )
 }
 

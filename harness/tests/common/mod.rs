@@ -50,6 +50,9 @@ pub fn full_topology() -> Topology {
         },
         allowed_host: "public.fixture.test".into(),
         denied_host: "blocked.fixture.test".into(),
+        internal_host: Some("internal.fixture.test".into()),
+        rebinding_host: Some("rebind.fixture.test".into()),
+        lan_internal_ip: Some(Ipv4Addr::new(10, 210, 5, 40)),
         engine_host: Default::default(),
         sabotaged: false,
         resolver_owned: true,
@@ -96,6 +99,7 @@ pub fn microvm_topology() -> Topology {
     t.metadata_upstream_ip = None;
     t.metadata_leg_ip = None;
     t.metadata_network = None;
+    t.lan_internal_ip = None;
     t.metadata_unavailable = Some("the VMM has no metadata leg".into());
     t.inbound_port = None;
     t.agent_ip_v6 = None;

@@ -57,6 +57,9 @@ pub fn topology() -> Topology {
         },
         allowed_host: "public.fixture.test".into(),
         denied_host: "blocked.fixture.test".into(),
+        internal_host: Some("internal.fixture.test".into()),
+        rebinding_host: Some("rebind.fixture.test".into()),
+        lan_internal_ip: Some(Ipv4Addr::new(10, 210, 5, 40)),
         engine_host: Default::default(),
         sabotaged: false,
         resolver_owned: true,
@@ -290,6 +293,37 @@ fn contained_observation(spec: &AttemptSpec, topo: &Topology) -> (Observation, O
         | AttemptKind::ConnectProxy {
             authority: host, ..
         } => return proxied(o, host, &spec.nonce),
+        // pipelock sends the URI's authority as the Host: the allowed URI arrives asking for
+        // the allowed name, whatever Host the agent wrote; every other spelling is refused.
+        AttemptKind::HttpRequest { authority, .. } => {
+            let (o, seen) = proxied(o, authority, &spec.nonce);
+            let seen = seen.map(|mut r| {
+                r.host = Some(format!("{authority}:80"));
+                r.target = Some(format!("/cb/{}", spec.nonce));
+                r
+            });
+            return (o, seen);
+        }
+        // The tunnel to the allowed host opens; pipelock closes it on a ClientHello for
+        // another name, and the public host reads the SNI of the matching one.
+        AttemptKind::ConnectTls { sni, .. } => {
+            o.outcome = Some(Outcome::Http);
+            o.status = Some(200);
+            if sni == "public.fixture.test" {
+                o.ack = true;
+                o.tunnel = Some(bottle_probes::wire::TunnelEnd::Answered);
+                let mut seen = record(
+                    FixtureName::Public,
+                    "10.210.2.10:443",
+                    "10.210.2.2:40001",
+                    Some(&spec.nonce),
+                    None,
+                );
+                seen.sni = Some(sni.clone());
+                return (o, Some(seen));
+            }
+            o.tunnel = Some(bottle_probes::wire::TunnelEnd::Closed);
+        }
         AttemptKind::Resolver { qname, .. } => {
             o.outcome = Some(Outcome::Answered);
             o.note = Some("resolver 127.0.0.11:53".into());
@@ -315,7 +349,9 @@ fn contained_observation(spec: &AttemptSpec, topo: &Topology) -> (Observation, O
 /// block-reason header).
 fn proxied(mut o: Observation, host: &str, nonce: &str) -> (Observation, Option<Record>) {
     o.outcome = Some(Outcome::Http);
-    if host.starts_with("public.fixture.test") {
+    // The allowed name exactly (a port aside): its lookalikes are other names.
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    if name == "public.fixture.test" {
         o.status = Some(200);
         o.ack = true;
         let seen = record(
