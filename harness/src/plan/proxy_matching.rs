@@ -31,7 +31,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
         "proxy_matching.lookalike_names" => {
             for name in proxy_names::lookalikes(&t.allowed_host) {
                 for connect in [false, true] {
-                    let (kind, destination) = by_name(pipelock, &name, connect, &refusal);
+                    let (kind, destination) = by_name(pipelock, &name, connect, 443, &refusal);
                     a.add(kind, Some(Target::Public), destination);
                 }
             }
@@ -84,7 +84,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             let v6 = t.public_v6.map(|ip| format!("[{ip}]"));
             for (what, literal) in ip_forms(t.public.ip).into_iter().chain(v6.map(|l| ("its IPv6 address", l))) {
                 for connect in [false, true] {
-                    let (kind, destination) = by_name(pipelock, &literal, connect, &refusal);
+                    let (kind, destination) = by_name(pipelock, &literal, connect, 443, &refusal);
                     a.add(kind, Some(Target::Public), format!("{destination} ({what})"));
                 }
             }
@@ -92,7 +92,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
         "proxy_matching.internal_name" => {
             if let Some(name) = &t.internal_host {
                 for connect in [false, true] {
-                    let (kind, destination) = by_name(pipelock, name, connect, &refusal);
+                    let (kind, destination) = by_name(pipelock, name, connect, LAN_PORT, &refusal);
                     a.add(kind, Some(Target::Lan), destination);
                 }
             }
@@ -102,7 +102,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                 // The first lookup of a burst is the public host: a pinned proxy may deliver
                 // there; only the LAN host must never see the nonce.
                 for connect in [false, true] {
-                    let (kind, destination) = by_name(pipelock, name, connect, &refusal);
+                    let (kind, destination) = by_name(pipelock, name, connect, LAN_PORT, &refusal);
                     a.add_delivered(kind, Target::Lan, destination, Delivery::AtPublic);
                 }
             }
@@ -148,15 +148,20 @@ pub fn ip_forms(ip: Ipv4Addr) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// `GET http://<host>/` (through `HttpProxy`, Host header the same) or `CONNECT <host>:443`.
+/// The port the SSRF probes' tunnels ask for: one the LAN host listens on (its HTTP port), so
+/// that a proxy without the check provably gets there rather than failing to connect.
+const LAN_PORT: u16 = 80;
+
+/// `GET http://<host>/` (through `HttpProxy`, Host header the same) or `CONNECT <host>:<port>`.
 fn by_name(
     pipelock: SocketAddr,
     host: &str,
     connect: bool,
+    tunnel_port: u16,
     refusal: &UserRefusal,
 ) -> (AttemptKind, String) {
     if connect {
-        let authority = format!("{host}:443");
+        let authority = format!("{host}:{tunnel_port}");
         let destination = format!("CONNECT {authority} via {pipelock}");
         let kind = AttemptKind::ConnectProxy {
             proxy: pipelock,
