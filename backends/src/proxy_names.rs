@@ -99,9 +99,12 @@ const CONFUSABLES: &[(char, char)] = &[
 /// raw and as the A-label a resolver is asked for; None when the first label has none.
 pub fn idna_lookalike(name: &str) -> Option<(String, String)> {
     let (first, rest) = name.split_once('.').unwrap_or((name, ""));
-    let (index, twin) = first
-        .char_indices()
-        .find_map(|(i, c)| CONFUSABLES.iter().find(|(l, _)| *l == c).map(|(_, t)| (i, *t)))?;
+    let (index, twin) = first.char_indices().find_map(|(i, c)| {
+        CONFUSABLES
+            .iter()
+            .find(|(l, _)| *l == c)
+            .map(|(_, t)| (i, *t))
+    })?;
     let mut label = String::new();
     label.push_str(&first[..index]);
     label.push(twin);
@@ -268,7 +271,10 @@ mod tests {
         assert!(public_zone("public.fixture.test", "blocked.fixture.test")
             .contains(&"xn--blcked-xqf.fixture.test".to_string()));
         // No confusable letter: no look-alike.
-        assert_eq!(idna_lookalike("xyz.test").map(|(r, _)| r).as_deref(), Some("\u{445}yz.test"));
+        assert_eq!(
+            idna_lookalike("xyz.test").map(|(r, _)| r).as_deref(),
+            Some("\u{445}yz.test")
+        );
         assert_eq!(idna_lookalike("bnm.test"), None);
     }
 }

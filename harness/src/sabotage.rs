@@ -316,6 +316,13 @@ mod tests {
                 "extra-listener",
                 "pipelock-allow-all",
                 "pipelock-allow-ip-literals",
+                "pipelock-match-suffix",
+                "pipelock-match-substring",
+                "pipelock-userinfo-as-host",
+                "pipelock-route-by-host-header",
+                "pipelock-no-sni-check",
+                "pipelock-no-ssrf-check",
+                "pipelock-no-pinning",
                 "resolver-forwards",
                 "slow-fixtures",
             ]

@@ -48,7 +48,10 @@ pub(crate) fn bundle_cmd(spec: &BottleSpec, topology: &Topology) -> Vec<String> 
         (sabotage.pipelock_match_suffix, "--match-suffix"),
         (sabotage.pipelock_match_substring, "--match-substring"),
         (sabotage.pipelock_userinfo_as_host, "--userinfo-as-host"),
-        (sabotage.pipelock_route_by_host_header, "--route-by-host-header"),
+        (
+            sabotage.pipelock_route_by_host_header,
+            "--route-by-host-header",
+        ),
         (sabotage.pipelock_no_sni_check, "--no-sni-check"),
         (sabotage.pipelock_no_ssrf_check, "--no-ssrf-check"),
         (sabotage.pipelock_no_pinning, "--no-pinning"),

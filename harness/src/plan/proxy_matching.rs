@@ -25,7 +25,10 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             a.add(
                 tls(pipelock, &authority, &t.allowed_host, refusal),
                 Some(Target::Public),
-                format!("CONNECT {authority} + ClientHello SNI {} via {pipelock}", t.allowed_host),
+                format!(
+                    "CONNECT {authority} + ClientHello SNI {} via {pipelock}",
+                    t.allowed_host
+                ),
             );
         }
         "proxy_matching.lookalike_names" => {
@@ -77,15 +80,25 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             a.add(
                 tls(pipelock, &authority, &t.denied_host, refusal),
                 Some(Target::Public),
-                format!("CONNECT {authority} + ClientHello SNI {} via {pipelock}", t.denied_host),
+                format!(
+                    "CONNECT {authority} + ClientHello SNI {} via {pipelock}",
+                    t.denied_host
+                ),
             );
         }
         "proxy_matching.ip_literal_forms" => {
             let v6 = t.public_v6.map(|ip| format!("[{ip}]"));
-            for (what, literal) in ip_forms(t.public.ip).into_iter().chain(v6.map(|l| ("its IPv6 address", l))) {
+            for (what, literal) in ip_forms(t.public.ip)
+                .into_iter()
+                .chain(v6.map(|l| ("its IPv6 address", l)))
+            {
                 for connect in [false, true] {
                     let (kind, destination) = by_name(pipelock, &literal, connect, 443, &refusal);
-                    a.add(kind, Some(Target::Public), format!("{destination} ({what})"));
+                    a.add(
+                        kind,
+                        Some(Target::Public),
+                        format!("{destination} ({what})"),
+                    );
                 }
             }
         }
@@ -229,7 +242,10 @@ mod tests {
         );
         assert_eq!(text[0].parse::<Ipv4Addr>().unwrap(), ip);
         assert_eq!(text[1].parse::<u32>().unwrap(), u32::from(ip));
-        assert_eq!(u32::from_str_radix(&text[2][2..], 16).unwrap(), u32::from(ip));
+        assert_eq!(
+            u32::from_str_radix(&text[2][2..], 16).unwrap(),
+            u32::from(ip)
+        );
         let octets: Vec<u8> = text[3]
             .split('.')
             .map(|o| u8::from_str_radix(o, 8).unwrap())

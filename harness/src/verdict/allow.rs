@@ -59,9 +59,11 @@ pub(super) fn judge_allow(
         AttemptKind::ConnectTls { sni, .. } => {
             // The fronting deny rests on this control: the public host must have read the
             // ClientHello's SNI, or a proxy that mangled it would look like one that checks it.
-            let read_sni = seen_by_target
-                .iter()
-                .any(|r| r.sni.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(sni)));
+            let read_sni = seen_by_target.iter().any(|r| {
+                r.sni
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(sni))
+            });
             if observation.status == Some(200) && observation.ack && via_bundle && read_sni {
                 Judgement::Succeeded(format!(
                     "{seen}, acknowledged, and the public host read SNI {sni} arriving from the bundle"

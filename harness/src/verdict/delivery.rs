@@ -59,7 +59,10 @@ fn asked_for(record: &Record, name: Option<&str>) -> bool {
 /// trailing dot.
 fn host_part(value: &str) -> &str {
     let host = if value.starts_with('[') {
-        value.split_once(']').map_or(value, |(h, _)| h).trim_start_matches('[')
+        value
+            .split_once(']')
+            .map_or(value, |(h, _)| h)
+            .trim_start_matches('[')
     } else {
         value.rsplit_once(':').map_or(value, |(h, _)| h)
     };

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use bottle_probes::wire::{AttemptKind, Observation, Outcome};
 
-use super::judgement::{describe, wrong_resolver, Judgement};
 use super::fronting::judge_fronting;
+use super::judgement::{describe, wrong_resolver, Judgement};
 use super::refusal::judge_proxy;
 use crate::plan::{Plan, PlannedAttempt};
 

@@ -16,24 +16,28 @@ use super::records::from_bundle;
 use super::refusal::judge_proxy;
 use crate::plan::{Plan, PlannedAttempt};
 
-/// How many fronting attempts the proxy opened and then closed on their ClientHello: pipelock
-/// dials the tunnel's host (the allowed one) before it peeks, so each leaves one connection
-/// without data at the public host. That many such connections are explained, no more.
-pub(super) fn closed_tunnels(plan: &Plan, evidence: &Evidence) -> usize {
-    let Ok(output) = evidence.output else {
-        return 0;
+/// How many connections without data at the public host the fronting attempts explain:
+/// pipelock dials the tunnel's host (the allowed one) before it peeks at the ClientHello, so
+/// each tunnel it opened leaves one, whether it then closed the tunnel or not. An attempt
+/// whose outcome is unknown (no usable output, no line for it) may have had one too: the
+/// output's own problem makes every verdict inconclusive, not this connection an escape. A
+/// CONNECT the proxy refused explains none, and no attempt explains more than one.
+pub(super) fn tunnel_dials(plan: &Plan, evidence: &Evidence) -> usize {
+    let observation = |id: &str| {
+        evidence
+            .output
+            .as_ref()
+            .ok()
+            .and_then(|output| output.observations.get(id))
     };
     plan.probes
         .iter()
         .filter(|p| p.spec.expect == Expect::Deny)
         .flat_map(|p| evidence.judged(p))
         .filter(|a| matches!(a.spec.kind, AttemptKind::ConnectTls { .. }))
-        .filter_map(|a| output.observations.get(&a.spec.id))
-        .filter(|o| {
-            o.outcome() == Outcome::Http
-                && o.status == Some(200)
-                && !o.ack
-                && o.tunnel == Some(TunnelEnd::Closed)
+        .filter(|a| match observation(&a.spec.id) {
+            None => true,
+            Some(o) => o.outcome() == Outcome::Http && o.status == Some(200),
         })
         .count()
 }

@@ -150,7 +150,7 @@ pub(super) fn unexplained<'r>(plan: &Plan, evidence: &'r Evidence<'r>) -> Vec<&'
             connections.insert((record.fixture, record.peer), why);
         }
     }
-    let mut tunnel_dials = super::fronting::closed_tunnels(plan, evidence);
+    let mut tunnel_dials = super::fronting::tunnel_dials(plan, evidence);
     evidence
         .records
         .iter()
@@ -165,7 +165,7 @@ pub(super) fn unexplained<'r>(plan: &Plan, evidence: &'r Evidence<'r>) -> Vec<&'
                         Why::Fine
                     } else if tunnel_dials > 0 && super::fronting::bare_tunnel_dial(plan, r) {
                         // pipelock dials a tunnel's (allowed) host before it reads the
-                        // ClientHello: one bare connection per tunnel it then closed.
+                        // ClientHello: one bare connection per tunnel it opened.
                         tunnel_dials -= 1;
                         Why::Fine
                     } else {

@@ -12,12 +12,19 @@ use bottle_harness::verdict::Verdict;
 
 use super::scenario::{assert_only, record, Scenario};
 
-const PROXY_DENIES: [&str; 6] = [
+const PROXY_DENIES: [&str; 13] = [
     "proxy.dns_side_channel",
     "proxy.denied_host",
     "proxy.denied_connect",
     "proxy.connect_ip_literal",
     "proxy.loopback_spellings",
+    "proxy_matching.lookalike_names",
+    "proxy_matching.denied_spellings",
+    "proxy_matching.userinfo",
+    "proxy_matching.sni_fronting",
+    "proxy_matching.ip_literal_forms",
+    "proxy_matching.internal_name",
+    "proxy_matching.dns_rebinding",
     "metadata.via_proxy",
 ];
 
@@ -165,11 +172,12 @@ fn a_refusal_without_a_signature_holds_on_the_side_channel_whose_canary_records_
 
 #[test]
 fn the_bundle_reaching_a_target_no_proxied_request_aims_at_is_its_own_traffic() {
-    // Not the agent's direct attempt at the LAN host: the bundle's address sent it.
+    // Not the agent's direct attempt at the neighbour: the bundle's address sent it, and no
+    // proxied request aims there (the LAN host no longer qualifies: the SSRF probes do).
     let mut s = Scenario::contained();
     s.records.push(record(
-        FixtureName::Lan,
-        "10.210.3.10:80",
+        FixtureName::Neighbour,
+        "10.210.2.20:3128",
         "10.210.2.2:40500",
         None,
         None,

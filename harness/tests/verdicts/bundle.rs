@@ -7,7 +7,7 @@ use bottle_probes::wire::Outcome;
 use crate::scenario::*;
 
 /// The probes of the contained scenario with an attempt addressed to the bundle.
-const THROUGH_THE_BUNDLE: [&str; 10] = [
+const THROUGH_THE_BUNDLE: [&str; 19] = [
     "egress_bypass.direct_egress",
     "egress_bypass.port_sweep",
     "proxy.allowed_http",
@@ -17,6 +17,15 @@ const THROUGH_THE_BUNDLE: [&str; 10] = [
     "proxy.connect_ip_literal",
     "proxy.loopback_spellings",
     "proxy.dns_side_channel",
+    "proxy_matching.tls_control",
+    "proxy_matching.lookalike_names",
+    "proxy_matching.denied_spellings",
+    "proxy_matching.userinfo",
+    "proxy_matching.host_header",
+    "proxy_matching.sni_fronting",
+    "proxy_matching.ip_literal_forms",
+    "proxy_matching.internal_name",
+    "proxy_matching.dns_rebinding",
     "metadata.via_proxy",
 ];
 

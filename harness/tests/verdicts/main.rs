@@ -8,6 +8,7 @@ mod attribution;
 mod bundle;
 mod contracts;
 mod inbound;
+mod matching;
 mod probe_side;
 mod proxy_refusals;
 mod scenario;

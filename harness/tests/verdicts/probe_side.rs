@@ -159,11 +159,14 @@ fn a_dead_target_makes_its_denials_inconclusive() {
     let mut s = Scenario::contained();
     s.liveness
         .insert(Target::Lan, Err("connection refused".into()));
-    // Every probe aiming at the LAN host: over TCP, IPv6, ICMP and UDP.
+    // Every probe aiming at the LAN host: over TCP, IPv6, ICMP and UDP, and the SSRF probes
+    // through the proxy (its internal leg).
     assert_only(
         &s.judge(),
         &[
             ("lan.fixture_host", Verdict::Inconclusive),
+            ("proxy_matching.internal_name", Verdict::Inconclusive),
+            ("proxy_matching.dns_rebinding", Verdict::Inconclusive),
             ("icmp.echo", Verdict::Inconclusive),
             ("udp.echo", Verdict::Inconclusive),
         ],

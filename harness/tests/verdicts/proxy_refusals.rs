@@ -145,25 +145,26 @@ fn the_configured_refusal_status_is_the_one_that_counts() {
     let mut s = Scenario::contained();
     s.plan.refusal_status = 407;
     // pipelock's signed 403 is the proxy's answer, but not the refusal this bottle declares.
-    assert_only(
-        &s.judge(),
-        &[
-            ("proxy.denied_host", Verdict::Inconclusive),
-            ("proxy.denied_connect", Verdict::Inconclusive),
-            ("proxy.connect_ip_literal", Verdict::Inconclusive),
-            ("proxy.loopback_spellings", Verdict::Inconclusive),
-            ("proxy.dns_side_channel", Verdict::Inconclusive),
-            ("metadata.via_proxy", Verdict::Inconclusive),
-        ],
-    );
-    for probe in [
+    let refused = [
         "proxy.denied_host",
         "proxy.denied_connect",
         "proxy.connect_ip_literal",
         "proxy.loopback_spellings",
         "proxy.dns_side_channel",
+        "proxy_matching.lookalike_names",
+        "proxy_matching.denied_spellings",
+        "proxy_matching.userinfo",
+        "proxy_matching.ip_literal_forms",
+        "proxy_matching.internal_name",
+        "proxy_matching.dns_rebinding",
         "metadata.via_proxy",
-    ] {
+    ];
+    let changed: Vec<(&str, Verdict)> = refused
+        .iter()
+        .map(|id| (*id, Verdict::Inconclusive))
+        .collect();
+    assert_only(&s.judge(), &changed);
+    for probe in refused {
         each(&mut s, probe, |o| o.status = Some(407));
     }
     assert_only(&s.judge(), &[]);

@@ -79,7 +79,14 @@ pub(crate) fn connect_tunnel(
     timeout: Duration,
 ) -> Observation {
     let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
-    http_via_proxy(spec, proxy, &request, Some(Through::NonceLine), refusal, timeout)
+    http_via_proxy(
+        spec,
+        proxy,
+        &request,
+        Some(Through::NonceLine),
+        refusal,
+        timeout,
+    )
 }
 
 /// Sends `request` to the proxy and reads its response head; through a tunnel (`through` and a
