@@ -311,6 +311,62 @@ mod tests {
         BottleConfig::parse(text, Path::new("bottle.toml")).map_err(|e| e.to_string())
     }
 
+    /// The SSRF names: the built-in bundle gets the defaults it allows, a user bundle only what
+    /// its `bottle.toml` names (its proxy must allow them), and no two proxy names may be one.
+    #[test]
+    fn the_ssrf_names_follow_the_bundle_and_are_checked() {
+        let config = parse("").unwrap();
+        assert_eq!(
+            config.proxy.internal_host(true).as_deref(),
+            Some(DEFAULT_INTERNAL_HOST)
+        );
+        assert_eq!(
+            config.proxy.rebinding_host(true).as_deref(),
+            Some(DEFAULT_REBINDING_HOST)
+        );
+        assert_eq!(config.proxy.internal_host(false), None);
+        assert_eq!(config.proxy.rebinding_host(false), None);
+        let config = parse(
+            "[proxy]\nallowed_internal_host = \"intra.corp.test\"\nrebinding_host = \"flip.corp.test\"\n",
+        )
+        .unwrap();
+        for builtin in [true, false] {
+            assert_eq!(
+                config.proxy.internal_host(builtin).as_deref(),
+                Some("intra.corp.test")
+            );
+            assert_eq!(
+                config.proxy.rebinding_host(builtin).as_deref(),
+                Some("flip.corp.test")
+            );
+        }
+        for (text, named) in [
+            (
+                "[proxy]\nallowed_internal_host = \"PUBLIC.fixture.test\"\n",
+                "proxy.allowed_host and proxy.allowed_internal_host are the same name",
+            ),
+            (
+                "[proxy]\nrebinding_host = \"blocked.fixture.test\"\n",
+                "proxy.denied_host and proxy.rebinding_host are the same name",
+            ),
+            (
+                "[proxy]\nallowed_internal_host = \"a.test\"\nrebinding_host = \"a.test\"\n",
+                "proxy.allowed_internal_host and proxy.rebinding_host are the same name",
+            ),
+            (
+                "[proxy]\nallowed_internal_host = \"10.0.0.1\"\n",
+                "proxy.allowed_internal_host = \"10.0.0.1\" is not a DNS name",
+            ),
+            (
+                "[proxy]\nrebinding_host = \"a..test\"\n",
+                "proxy.rebinding_host = \"a..test\" is not a DNS name",
+            ),
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(error.contains(named), "{text}: {error}");
+        }
+    }
+
     #[test]
     fn empty_config_gives_the_builtin_defaults() {
         assert_eq!(parse("").unwrap(), BottleConfig::default());

@@ -71,10 +71,14 @@ fn render(plan: &Plan) -> String {
         for attempt in &probe.attempts {
             let _ = writeln!(
                 out,
-                "{}\n    target={:?} destination={}",
+                "{}\n    target={:?} destination={}{}",
                 attempt.spec.encode(),
                 attempt.target,
-                attempt.destination
+                attempt.destination,
+                match &attempt.delivery {
+                    plan::Delivery::Nowhere => String::new(),
+                    other => format!(" delivery={other:?}"),
+                }
             );
         }
     }
@@ -178,4 +182,120 @@ fn docker_desktop_skips_what_this_machine_cannot_see() {
             assert_eq!(a.skipped, b.skipped, "{}", a.spec.id);
         }
     }
+}
+
+/// The SSRF probes send nothing where they cannot prove anything: without an allowed name
+/// pointed at the LAN host (a user bundle that named none) or without an address of the LAN
+/// host the bundle can reach, each is skipped with the reason, never judged.
+#[test]
+fn the_ssrf_probes_are_skipped_without_their_name_or_the_lan_hosts_internal_leg() {
+    let mut t = full_topology();
+    t.internal_host = None;
+    t.rebinding_host = None;
+    let plan = build(&t, &full_host(), None);
+    for (id, key) in [
+        (
+            "proxy_matching.internal_name",
+            "proxy.allowed_internal_host",
+        ),
+        ("proxy_matching.dns_rebinding", "proxy.rebinding_host"),
+    ] {
+        let probe = plan.probe(id).unwrap();
+        assert!(probe.attempts.is_empty(), "{id}");
+        assert!(probe.skipped.as_deref().unwrap().contains(key), "{id}");
+    }
+    let mut t = full_topology();
+    t.lan_internal_ip = None;
+    let plan = build(&t, &full_host(), None);
+    for id in [
+        "proxy_matching.internal_name",
+        "proxy_matching.dns_rebinding",
+    ] {
+        let probe = plan.probe(id).unwrap();
+        assert!(probe.attempts.is_empty(), "{id}");
+        assert!(
+            probe
+                .skipped
+                .as_deref()
+                .unwrap()
+                .contains("no side network"),
+            "{id}"
+        );
+    }
+    // With both, each has its attempts (HTTP and CONNECT) at the LAN host.
+    let plan = build(&full_topology(), &full_host(), None);
+    for id in [
+        "proxy_matching.internal_name",
+        "proxy_matching.dns_rebinding",
+    ] {
+        let probe = plan.probe(id).unwrap();
+        assert_eq!(probe.skipped, None, "{id}");
+        assert_eq!(probe.attempts.len(), 2, "{id}");
+        assert!(probe
+            .attempts
+            .iter()
+            .all(|a| a.target == Some(bottle_harness::target::Target::Lan)));
+    }
+}
+
+/// The network rule for names: every name a proxy attempt asks for is a `.test` name, and
+/// every one a resolver can be asked (ASCII, no percent escapes) is in the DNS canary's zone
+/// or under the side channel's zone (which the canary answers NXDOMAIN): no name of a default
+/// run resolves anywhere but at the harness's own canary.
+#[test]
+fn every_name_a_proxy_attempt_asks_for_is_a_test_name_of_the_canarys_zone() {
+    use bottle_probes::wire::AttemptKind;
+    let t = full_topology();
+    let plan = build(&t, &full_host(), None);
+    let mut zone = bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host);
+    zone.extend(t.internal_host.clone());
+    zone.extend(t.rebinding_host.clone());
+    let strip_port = |text: &str| -> String {
+        let host = if text.starts_with('[') {
+            text.to_string()
+        } else {
+            text.rsplit_once(':').map_or(text, |(h, _)| h).to_string()
+        };
+        host.trim_end_matches('.').to_lowercase()
+    };
+    let mut names = Vec::new();
+    for attempt in plan.probes.iter().flat_map(|p| &p.attempts) {
+        match &attempt.spec.kind {
+            AttemptKind::HttpProxy { host, .. } => names.push(strip_port(host)),
+            AttemptKind::ConnectProxy { authority, .. } => names.push(strip_port(authority)),
+            AttemptKind::HttpRequest {
+                authority, host, ..
+            } => {
+                names.extend(authority.split('@').map(strip_port));
+                names.push(strip_port(host));
+            }
+            AttemptKind::ConnectTls { authority, sni, .. } => {
+                names.push(strip_port(authority));
+                names.push(strip_port(sni));
+            }
+            _ => {}
+        }
+    }
+    let mut checked = 0;
+    for name in names {
+        let literal = name.starts_with('[')
+            || name.parse::<std::net::Ipv4Addr>().is_ok()
+            || name
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b'x' || b == b'.');
+        if literal || name == "localhost" {
+            continue;
+        }
+        // A percent-encoded dot is a dot to a proxy that decodes it.
+        let decoded = name.replace("%2e", ".");
+        assert!(decoded.ends_with(".test"), "{name} is not a .test name");
+        if name.is_ascii() && !name.contains('%') {
+            assert!(
+                zone.contains(&name) || name.ends_with(".leak.fixture.test"),
+                "{name} is asked for but not in the DNS canary's zone"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 40, "only {checked} names checked");
 }
