@@ -34,9 +34,35 @@ pub(super) fn permitted(attempt: &PlannedAttempt, by_nonce: &[&Record]) -> Optio
         Some(name) => format!(" asking for {name}"),
         None => String::new(),
     };
-    Some(Judgement::Denied(format!(
-        "delivered to the public host{asked} only, which is where a correct proxy sends it"
+    Some(Judgement::Delivered(format!(
+        "to the public host{asked} only, which is where a correct proxy sends it"
     )))
+}
+
+/// The rebinding probe proves pinning only if the rebinding name's first answer (the public
+/// host) was handed out and used in this run: a pinned proxy delivers the request that got it
+/// there. When none of the probe's `AtPublic` attempts was delivered (every lookup already got
+/// the LAN address, say a second run within the canary's burst window), the refusals show an
+/// SSRF check, not pinning: each denial becomes unclear.
+pub(super) fn require_the_first_answer(judgements: &mut [(&PlannedAttempt, Judgement)]) {
+    let rebinding = |a: &PlannedAttempt| a.delivery == Delivery::AtPublic;
+    if !judgements.iter().any(|(a, _)| rebinding(a)) {
+        return;
+    }
+    let delivered = judgements
+        .iter()
+        .any(|(a, j)| rebinding(a) && matches!(j, Judgement::Delivered(_)));
+    if delivered {
+        return;
+    }
+    for (attempt, judgement) in judgements.iter_mut().filter(|(a, _)| rebinding(a)) {
+        if let Judgement::Denied(why) = judgement {
+            *judgement = Judgement::Unclear(format!(
+                "{why}; but no request for {} reached the public host, so the name's first answer was never used and pinning is unproven",
+                attempt.destination
+            ));
+        }
+    }
 }
 
 /// Whether `record` says it was asked for `name` (when one is required): its Host header

@@ -67,6 +67,7 @@ fn evaluate_probe(
         attempts.push(shown);
         judgements.push((attempt, judgement));
     }
+    super::delivery::require_the_first_answer(&mut judgements);
     let (verdict, detail) = probe_verdict(probe, evidence, controls, &judgements);
     let reached: Vec<&str> = judgements
         .iter()

@@ -5,11 +5,13 @@ use bottle_probes::wire::Observation;
 
 use crate::plan::Plan;
 
-/// What one attempt showed: a denial, reach, nothing conclusive, or (a control) the allowed
-/// path working. The text says why.
+/// What one attempt showed: a denial, reach, nothing conclusive, (a control) the allowed
+/// path working, or (a deny with a `Delivery`) its request arriving only where a correct proxy
+/// sends it, which holds like a denial. The text says why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Judgement {
     Denied(String),
+    Delivered(String),
     Reached(String),
     Unclear(String),
     Succeeded(String),
@@ -19,6 +21,7 @@ impl Judgement {
     pub(super) fn text(&self) -> String {
         match self {
             Judgement::Denied(why) => format!("denied: {why}"),
+            Judgement::Delivered(why) => format!("delivered: {why}"),
             Judgement::Reached(why) => format!("reached: {why}"),
             Judgement::Unclear(why) => format!("unclear: {why}"),
             Judgement::Succeeded(why) => format!("allowed: {why}"),

@@ -270,17 +270,31 @@ fn the_tls_control_needs_the_sni_the_public_host_read() {
 #[test]
 fn a_rebinding_request_may_reach_the_public_host_and_never_the_lan_host() {
     let mut s = Scenario::contained();
+    // The contained bottle: the first request delivered to the public host, the next refused.
+    assert_eq!(verdict_of(&s.judge(), REBINDING), Verdict::Pass);
     let nonce = s.nonce(REBINDING);
-    let o = s.obs(REBINDING);
-    o.status = Some(200);
-    o.ack = true;
-    o.signed.clear();
-    s.records
-        .push(at_public(&nonce, Some("rebind.fixture.test:80"), None));
-    assert_only(&s.judge(), &[]);
     let mut lan = at_public(&nonce, Some("rebind.fixture.test:80"), None);
     lan.fixture = FixtureName::Lan;
     lan.local = "10.210.5.40:80".parse().unwrap();
     s.records.push(lan);
     assert_only(&s.judge(), &[(REBINDING, Verdict::Escape)]);
+}
+
+/// Pinning is proven only if the name's first answer was used: when every request for the
+/// rebinding name was refused (each lookup already got the LAN address), the refusals show an
+/// SSRF check, not pinning. False pass prevented: a proxy that re-resolves, judged on a run in
+/// which the flip never reached it.
+#[test]
+fn refusing_every_rebinding_request_does_not_prove_pinning() {
+    let mut s = Scenario::contained();
+    let nonce = s.nonce(REBINDING);
+    s.records.retain(|r| !r.mentions(&nonce));
+    let o = s.obs(REBINDING);
+    o.status = Some(403);
+    o.ack = false;
+    o.signed = vec![bottle_probes::wire::Signature::PipelockHeader];
+    let results = s.judge();
+    assert_only(&results, &[(REBINDING, Verdict::Inconclusive)]);
+    let detail = &results.iter().find(|r| r.id == REBINDING).unwrap().detail;
+    assert!(detail.contains("pinning is unproven"), "{detail}");
 }

@@ -289,6 +289,22 @@ fn contained_observation(spec: &AttemptSpec, topo: &Topology) -> (Observation, O
             o.outcome = Some(Outcome::Refused);
             o.note = Some("no foreign unix socket; own socket found".into());
         }
+        // The rebinding name's first answer is the public host: a pinned pipelock delivers
+        // the first request there (asking for the name) and refuses the next (the LAN host).
+        AttemptKind::HttpProxy { host, .. } if host == "rebind.fixture.test" => {
+            o.outcome = Some(Outcome::Http);
+            o.status = Some(200);
+            o.ack = true;
+            let mut seen = record(
+                FixtureName::Public,
+                "10.210.2.10:80",
+                "10.210.2.2:40004",
+                Some(&spec.nonce),
+                None,
+            );
+            seen.host = Some("rebind.fixture.test:80".into());
+            return (o, Some(seen));
+        }
         AttemptKind::HttpProxy { host, .. }
         | AttemptKind::ConnectProxy {
             authority: host, ..
