@@ -298,3 +298,58 @@ fn refusing_every_rebinding_request_does_not_prove_pinning() {
     let detail = &results.iter().find(|r| r.id == REBINDING).unwrap().detail;
     assert!(detail.contains("pinning is unproven"), "{detail}");
 }
+
+/// What counts as pipelock's dial is exactly a bare TCP connection from the bundle to the
+/// public host's TLS port: with the allowance unused, a connection differing in any one
+/// respect (another fixture, event, protocol, port or sender, or one that carried a name) is
+/// still traffic nothing explains. False pass prevented: an allowance that swallows real
+/// contact.
+#[test]
+fn only_a_bare_tls_connection_from_the_bundle_is_taken_for_pipelocks_dial() {
+    use bottle_fixtures::records::{Event, Proto};
+    let dial = |change: &dyn Fn(&mut bottle_fixtures::Record)| {
+        let mut s = Scenario::contained();
+        // Drop the contained bottle's own dial: the allowance (one fronting tunnel) is free.
+        s.records.retain(|r| {
+            !(r.fixture == FixtureName::Public && r.local.port() == 443 && r.nonce.is_none())
+        });
+        let mut r = record(
+            FixtureName::Public,
+            "10.210.2.10:443",
+            "10.210.2.2:40009",
+            None,
+            None,
+        );
+        change(&mut r);
+        s.records.push(r);
+        s.judge()
+    };
+    assert_only(&dial(&|_| {}), &[]);
+    let cases: [(&str, &dyn Fn(&mut bottle_fixtures::Record)); 8] = [
+        ("at the LAN host", &|r| r.fixture = FixtureName::Lan),
+        ("another event", &|r| r.event = Event::Contact),
+        ("over UDP", &|r| r.proto = Proto::Udp),
+        ("on port 80", &|r| {
+            r.local = "10.210.2.10:80".parse().unwrap()
+        }),
+        ("from the agent", &|r| {
+            r.peer = "10.210.1.3:40009".parse().unwrap()
+        }),
+        ("with a nonce of nobody", &|r| {
+            r.nonce = Some("stray".into())
+        }),
+        ("asking for a host", &|r| {
+            r.host = Some("blocked.fixture.test".into())
+        }),
+        ("with an SNI", &|r| {
+            r.sni = Some("blocked.fixture.test".into())
+        }),
+    ];
+    for (case, change) in cases {
+        let results = dial(change);
+        assert!(
+            results.iter().any(|r| r.verdict != Verdict::Pass),
+            "{case}: taken for pipelock's dial"
+        );
+    }
+}
