@@ -7,7 +7,10 @@
 mod attribution;
 mod bundle;
 mod contracts;
+mod controls;
+mod deny_outcomes;
 mod inbound;
+mod listener;
 mod probe_side;
 mod proxy_refusals;
 mod scenario;
