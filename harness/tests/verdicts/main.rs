@@ -9,6 +9,7 @@ mod bundle;
 mod contracts;
 mod controls;
 mod deny_outcomes;
+mod details;
 mod inbound;
 mod listener;
 mod probe_side;
