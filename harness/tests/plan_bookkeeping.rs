@@ -60,11 +60,19 @@ fn every_attempt_id_is_its_probe_and_its_place_and_unique() {
                     format!("{}#{index}", probe.spec.id),
                     "{name}"
                 );
-                assert!(!seen.contains(&attempt.spec.id.as_str()), "{name}: {}", attempt.spec.id);
+                assert!(
+                    !seen.contains(&attempt.spec.id.as_str()),
+                    "{name}: {}",
+                    attempt.spec.id
+                );
                 seen.push(attempt.spec.id.as_str());
             }
         }
-        assert_eq!(plan.attempt_ids(), seen, "{name}: the ids the output is parsed against");
+        assert_eq!(
+            plan.attempt_ids(),
+            seen,
+            "{name}: the ids the output is parsed against"
+        );
     }
 }
 
@@ -73,8 +81,16 @@ fn no_two_attempts_share_a_nonce_and_none_is_the_sessions() {
     for (name, plan) in plans() {
         let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
         for attempt in plan.probes.iter().flat_map(|p| &p.attempts) {
-            assert_ne!(attempt.spec.nonce, plan.session, "{name}: {}", attempt.spec.id);
-            assert!(!attempt.spec.nonce.is_empty(), "{name}: {}", attempt.spec.id);
+            assert_ne!(
+                attempt.spec.nonce, plan.session,
+                "{name}: {}",
+                attempt.spec.id
+            );
+            assert!(
+                !attempt.spec.nonce.is_empty(),
+                "{name}: {}",
+                attempt.spec.id
+            );
             if let Some(other) = owner.insert(&attempt.spec.nonce, &attempt.spec.id) {
                 panic!(
                     "{name}: {} and {other} share the nonce {}: one's reach would be charged to the other",
@@ -109,7 +125,10 @@ fn a_query_names_nonce_is_its_attempts_nonce() {
                 attempt.spec.id
             );
         }
-        assert!(named >= 4, "{name}: only {named} attempts carry a nonce in a name");
+        assert!(
+            named >= 4,
+            "{name}: only {named} attempts carry a nonce in a name"
+        );
     }
 }
 
@@ -161,7 +180,11 @@ fn each_attempt_runs_in_the_stage_and_with_the_timeout_its_kind_calls_for() {
                     Expect::Deny => (Stage::Adaptive, TIMEOUTS.attempt_ms),
                 };
                 assert_eq!(attempt.spec.stage, stage, "{name}: {}", attempt.spec.id);
-                assert_eq!(attempt.spec.timeout_ms, timeout, "{name}: {}", attempt.spec.id);
+                assert_eq!(
+                    attempt.spec.timeout_ms, timeout,
+                    "{name}: {}",
+                    attempt.spec.id
+                );
             }
         }
     }
@@ -206,14 +229,20 @@ fn the_plan_carries_the_bottles_facts_the_verdicts_rest_on() {
     let mut agent_ips = vec![topology.agent_ip];
     agent_ips.extend(&topology.agent_extra_ips);
     assert_eq!(plan.agent_ips, agent_ips);
-    assert!(plan.agent_ips.len() > 1, "the fixture has an extra agent address");
+    assert!(
+        plan.agent_ips.len() > 1,
+        "the fixture has an extra agent address"
+    );
     assert_eq!(plan.bundle_ip, topology.bundle_ip);
     assert_eq!(plan.bundle_upstream_ip, topology.bundle_upstream_ip);
     assert_eq!(plan.declared_ports, topology.ports.declared());
     assert_eq!(plan.refusal_status, ProxyConfig::default().refusal_status);
     // The dialers of the inbound probe: the outside hosts, the neighbour's by its name.
     let neighbour = topology.neighbour.as_ref().unwrap().name.clone();
-    assert_eq!(plan.dialers, vec!["public".to_string(), "lan".into(), neighbour]);
+    assert_eq!(
+        plan.dialers,
+        vec!["public".to_string(), "lan".into(), neighbour]
+    );
     // Without an inbound port nothing dials, and no dialer is expected.
     topology.inbound_port = None;
     let plan = build(&topology, &full_host(), None);

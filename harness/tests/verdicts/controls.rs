@@ -109,10 +109,7 @@ fn a_controls_nonce_arriving_from_anyone_but_the_bundle_is_not_a_pass() {
         "a control whose nonce also arrived from the agent is not a pass",
     );
     // ... and the agent delivering it to the public host directly is reach of the direct probe.
-    assert_eq!(
-        verdict_of(&results, "public.direct_http"),
-        Verdict::Escape
-    );
+    assert_eq!(verdict_of(&results, "public.direct_http"), Verdict::Escape);
 }
 
 #[test]

@@ -141,7 +141,11 @@ fn a_resolver_answer_is_reach_only_with_addresses_and_noerror() {
             vec![]
         };
         let results = s.judge();
-        assert_eq!(verdict_of(&results, "dns.resolver_exfil"), *verdict, "{why}");
+        assert_eq!(
+            verdict_of(&results, "dns.resolver_exfil"),
+            *verdict,
+            "{why}"
+        );
         assert_only(&results, &[("dns.resolver_exfil", *verdict)]);
     }
 }
@@ -201,14 +205,26 @@ fn a_proxy_deny_is_denied_only_by_the_proxys_answer() {
 #[test]
 fn an_answer_alongside_a_denial_is_a_contradiction_not_a_denial() {
     let cases: &[(&str, fn(&mut Observation), &str)] = &[
-        ("public.direct_http", |o| o.status = Some(403), "a status with a timeout"),
-        ("dns.direct_udp", |o| o.rcode = Some(3), "an rcode with a timeout"),
+        (
+            "public.direct_http",
+            |o| o.status = Some(403),
+            "a status with a timeout",
+        ),
+        (
+            "dns.direct_udp",
+            |o| o.rcode = Some(3),
+            "an rcode with a timeout",
+        ),
         (
             "dns.direct_tcp",
             |o| o.answers = vec!["10.210.9.9".parse().unwrap()],
             "answers with a timeout",
         ),
-        ("lan.fixture_host", |o| o.open = vec![80], "open ports with a timeout"),
+        (
+            "lan.fixture_host",
+            |o| o.open = vec![80],
+            "open ports with a timeout",
+        ),
     ];
     for (probe, change, why) in cases {
         let mut s = Scenario::contained();
@@ -217,14 +233,22 @@ fn an_answer_alongside_a_denial_is_a_contradiction_not_a_denial() {
         let results = s.judge();
         assert_only(&results, &[(probe, Verdict::Inconclusive)]);
         let detail = &results.iter().find(|r| r.id == *probe).unwrap().detail;
-        assert!(detail.contains("contradictory observation"), "{why}: {detail}");
+        assert!(
+            detail.contains("contradictory observation"),
+            "{why}: {detail}"
+        );
     }
 }
 
 #[test]
 fn the_targets_acknowledgement_is_reach_whatever_the_outcome_says() {
     for outcome in [Outcome::Refused, Outcome::Timeout, Outcome::Unreachable] {
-        for probe in ["public.direct_http", "dns.direct_udp", "udp.echo", "icmp.echo"] {
+        for probe in [
+            "public.direct_http",
+            "dns.direct_udp",
+            "udp.echo",
+            "icmp.echo",
+        ] {
             let mut s = Scenario::contained();
             bare(&mut s, probe, outcome);
             s.obs(probe).ack = true;

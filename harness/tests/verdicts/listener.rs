@@ -22,7 +22,12 @@ fn with_tries(dialer: FixtureName, tries: &[(u64, u64)]) -> Scenario {
 
 fn detail(s: &Scenario) -> String {
     let results = s.judge();
-    results.iter().find(|r| r.id == LISTENER).unwrap().detail.clone()
+    results
+        .iter()
+        .find(|r| r.id == LISTENER)
+        .unwrap()
+        .detail
+        .clone()
 }
 
 #[test]
@@ -107,7 +112,13 @@ fn the_listeners_verdict_says_why_nobody_was_trying() {
     let mut s = Scenario::contained();
     s.records.push(Record {
         event: Event::DialStopped,
-        ..record(FixtureName::Public, "0.0.0.0:0", "10.210.1.3:4700", None, None)
+        ..record(
+            FixtureName::Public,
+            "0.0.0.0:0",
+            "10.210.1.3:4700",
+            None,
+            None,
+        )
     });
     assert_eq!(
         detail(&s),

@@ -6,6 +6,7 @@
 
 mod attribution;
 mod bundle;
+mod charging;
 mod contracts;
 mod controls;
 mod deny_outcomes;
