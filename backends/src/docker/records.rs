@@ -37,7 +37,10 @@ impl<'c> LogReader<'c> {
         if self.text.len() > self.limit {
             return Err(BackendError::FixtureStart {
                 name: self.container.to_string(),
-                reason: format!("recorded more than {} bytes; refusing to read on", self.limit),
+                reason: format!(
+                    "recorded more than {} bytes; refusing to read on",
+                    self.limit
+                ),
             });
         }
         Ok(())
@@ -119,9 +122,11 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_kept_as_rejected_with_its_container() {
-        let text = format!("{NONCE}\nCB-SEEN fixture=nowhere event=nonce
+        let text = format!(
+            "{NONCE}\nCB-SEEN fixture=nowhere event=nonce
 {QUERY}
-");
+"
+        );
         let log = read("cb-dns", &[text.as_bytes()], MAX_LOG_BYTES).unwrap();
         assert_eq!(log.records.len(), 2, "{log:?}");
         assert_eq!(log.rejected.len(), 1, "{log:?}");
