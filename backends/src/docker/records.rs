@@ -122,11 +122,7 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_kept_as_rejected_with_its_container() {
-        let text = format!(
-            "{NONCE}\nCB-SEEN fixture=nowhere event=nonce
-{QUERY}
-"
-        );
+        let text = format!("{NONCE}\nCB-SEEN fixture=nowhere event=nonce\n{QUERY}\n");
         let log = read("cb-dns", &[text.as_bytes()], MAX_LOG_BYTES).unwrap();
         assert_eq!(log.records.len(), 2, "{log:?}");
         assert_eq!(log.rejected.len(), 1, "{log:?}");
