@@ -256,3 +256,66 @@ fn the_targets_acknowledgement_is_reach_whatever_the_outcome_says() {
         }
     }
 }
+
+#[test]
+fn the_proxys_answers_say_what_they_prove() {
+    // (probe, change, verdict, the detail's words, the false pass prevented)
+    let cases: &[(&str, fn(&mut Observation), Verdict, &str, &str)] = &[
+        (
+            "proxy.denied_host",
+            |o| o.ack = true,
+            Verdict::Escape,
+            "the target's acknowledgement came back",
+            "an acknowledgement is reach even beside a signed refusal",
+        ),
+        (
+            "proxy.denied_host",
+            |o| {
+                o.status = None;
+                o.signed.clear();
+            },
+            Verdict::Inconclusive,
+            "the proxy answered, neither refusing (403) nor letting it through",
+            "an HTTP answer without a status is no refusal",
+        ),
+        (
+            "proxy.denied_host",
+            |o| {
+                o.status = Some(302);
+                o.signed.clear();
+            },
+            Verdict::Inconclusive,
+            "the proxy answered, neither refusing (403) nor letting it through",
+            "a redirect from a recorded destination is no refusal",
+        ),
+        (
+            "proxy.denied_connect",
+            |o| {
+                o.outcome = Some(Outcome::Refused);
+                o.status = None;
+                o.signed.clear();
+            },
+            Verdict::Inconclusive,
+            "the proxy itself did not answer",
+            "the proxy not answering is no refusal by it",
+        ),
+        (
+            "proxy.denied_connect",
+            |o| {
+                o.outcome = Some(Outcome::Connected);
+                o.status = None;
+            },
+            Verdict::Escape,
+            "tunnel established",
+            "an established tunnel is reach",
+        ),
+    ];
+    for (probe, change, verdict, words, why) in cases {
+        let mut s = Scenario::contained();
+        change(s.obs(probe));
+        let results = s.judge();
+        assert_only(&results, &[(probe, *verdict)]);
+        let detail = &results.iter().find(|r| r.id == *probe).unwrap().detail;
+        assert!(detail.contains(words), "{why}: {detail}");
+    }
+}
