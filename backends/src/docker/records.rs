@@ -159,6 +159,21 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_fixtures_log_of_several_mib_is_read_whole() {
+        // A fixture flooded by a hostile agent records a lot; what fits under the cap (32 MiB)
+        // is read, to its last record.
+        let line = format!("{NONCE}\n");
+        let flood = line.repeat((8 << 20) / line.len());
+        let text = format!("{flood}{QUERY}\n");
+        let log = read("cb-public", &[text.as_bytes()], MAX_LOG_BYTES).unwrap();
+        assert_eq!(log.records.len(), flood.len() / line.len() + 1);
+        assert_eq!(
+            log.records.last().unwrap().qname.as_deref(),
+            Some("n0002.exfil.fixture.test")
+        );
+    }
+
+    #[test]
     fn the_containers_logs_are_joined_in_order_with_their_rejected_lines() {
         let public = RecordLog::parse("cb-public", &format!("{NONCE}\nCB-SEEN bad\n"));
         let dns = RecordLog::parse("cb-dns", &format!("{QUERY}\nCB-SEEN worse\n"));
