@@ -8,6 +8,9 @@ use bottle_probes::wire::{Observation, Outcome};
 
 use crate::scenario::*;
 
+/// One change to an observation, in a table of cases.
+type Change = fn(&mut Observation);
+
 fn result<'r>(results: &'r [ProbeResult], id: &str) -> &'r ProbeResult {
     results.iter().find(|r| r.id == id).unwrap()
 }
@@ -39,7 +42,7 @@ fn control_fails(results: &[ProbeResult], control: &str, detail_has: &str, why: 
 
 #[test]
 fn a_proxy_control_needs_200_the_targets_acknowledgement_and_the_bundle_as_sender() {
-    let cases: &[(&str, fn(&mut Observation), &str, &str)] = &[
+    let cases: &[(&str, Change, &str, &str)] = &[
         (
             "proxy.allowed_http",
             |o| o.ack = false,
@@ -129,7 +132,7 @@ fn a_controls_nonce_seen_by_egress_on_the_bundles_loopback_is_its_own_path() {
 
 #[test]
 fn a_resolver_control_needs_noerror_with_the_bundles_address_from_the_agents_resolver() {
-    let cases: &[(fn(&mut Observation), &str, &str)] = &[
+    let cases: &[(Change, &str, &str)] = &[
         (
             |o| o.rcode = Some(3),
             "expected the bundle's address",
@@ -167,7 +170,7 @@ fn a_resolver_control_needs_noerror_with_the_bundles_address_from_the_agents_res
 
 #[test]
 fn a_ping_control_needs_the_echo_reply() {
-    let cases: &[(fn(&mut Observation), &str)] = &[
+    let cases: &[(Change, &str)] = &[
         (
             |o| o.ack = false,
             "a connected ping without the echo's acknowledgement fails",

@@ -8,6 +8,9 @@ use bottle_probes::wire::{Observation, Outcome};
 
 use crate::scenario::*;
 
+/// One change to an observation, in a table of cases.
+type Change = fn(&mut Observation);
+
 const ALL: [Outcome; 8] = [
     Outcome::Connected,
     Outcome::Http,
@@ -204,7 +207,7 @@ fn a_proxy_deny_is_denied_only_by_the_proxys_answer() {
 
 #[test]
 fn an_answer_alongside_a_denial_is_a_contradiction_not_a_denial() {
-    let cases: &[(&str, fn(&mut Observation), &str)] = &[
+    let cases: &[(&str, Change, &str)] = &[
         (
             "public.direct_http",
             |o| o.status = Some(403),
@@ -260,7 +263,7 @@ fn the_targets_acknowledgement_is_reach_whatever_the_outcome_says() {
 #[test]
 fn the_proxys_answers_say_what_they_prove() {
     // (probe, change, verdict, the detail's words, the false pass prevented)
-    let cases: &[(&str, fn(&mut Observation), Verdict, &str, &str)] = &[
+    let cases: &[(&str, Change, Verdict, &str, &str)] = &[
         (
             "proxy.denied_host",
             |o| o.ack = true,

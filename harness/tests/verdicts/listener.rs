@@ -8,6 +8,9 @@ use bottle_harness::verdict::Verdict;
 
 use crate::scenario::*;
 
+/// A dialer's tries: (start, duration) in ms.
+type Tries<'a> = &'a [(u64, u64)];
+
 const LISTENER: &str = "inbound.agent_listener";
 
 /// The scenario with `dialer`'s tries replaced by `tries` (start, duration).
@@ -33,7 +36,7 @@ fn detail(s: &Scenario) -> String {
 #[test]
 fn only_a_try_inside_the_listeners_window_counts() {
     let (open, close) = LISTEN_WINDOW;
-    let cases: &[(&[(u64, u64)], Verdict, &str)] = &[
+    let cases: &[(Tries, Verdict, &str)] = &[
         (
             &[(open, close - open)],
             Verdict::Pass,
