@@ -349,6 +349,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(discover_in(&dir, Some(&named), TODAY).unwrap().len(), 2);
+        // The CLI's entry point reads a named file wherever the run is.
+        assert_eq!(discover(Some(&named), TODAY).unwrap().len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -368,6 +370,13 @@ mod tests {
         ));
         assert!(built_in_for(BackendKind::Smolmachines, Mode::Linux).is_empty());
         assert!(built_in_for(BackendKind::Docker, Mode::Desktop).is_empty());
+        // This host's mode decides: smolvm on a Mac runs in desktop mode.
+        for backend in [BackendKind::Docker, BackendKind::Smolmachines] {
+            assert_eq!(built_in(backend), built_in_for(backend, Mode::for_host()));
+        }
+        if cfg!(target_os = "macos") {
+            assert_eq!(built_in(BackendKind::Smolmachines), desktop);
+        }
     }
 
     #[test]

@@ -136,9 +136,20 @@ mod tests {
             "256.1",
             "1.2.3.256",
             "n0001.leak.fixture.test",
+            // A sign is no digit, though Rust's integer parser accepts it.
+            "127.0.0.+1",
+            "+2130706433",
+            "1..2",
+            "0x",
         ] {
             assert_eq!(inet_aton(name), None, "{name}");
         }
+        // 255 is the largest leading part, and the last part fills the bytes left.
+        assert_eq!(inet_aton("255.255.255.255"), Some(Ipv4Addr::BROADCAST));
+        assert_eq!(inet_aton("10.255.1"), Some(Ipv4Addr::new(10, 255, 0, 1)));
+        assert_eq!(inet_aton("10.65535"), Some(Ipv4Addr::new(10, 0, 255, 255)));
+        assert_eq!(inet_aton("10.65536"), Some(Ipv4Addr::new(10, 1, 0, 0)));
+        assert_eq!(inet_aton("1.2.65536"), None);
     }
 
     #[test]

@@ -6,8 +6,13 @@
 
 mod attribution;
 mod bundle;
+mod charging;
 mod contracts;
+mod controls;
+mod deny_outcomes;
+mod details;
 mod inbound;
+mod listener;
 mod matching;
 mod probe_side;
 mod proxy_refusals;
