@@ -163,10 +163,7 @@ fn each_attempt_runs_in_the_stage_and_with_the_timeout_its_kind_calls_for() {
     for (name, plan) in plans() {
         for probe in &plan.probes {
             for attempt in &probe.attempts {
-                let proxied = matches!(
-                    attempt.spec.kind,
-                    AttemptKind::HttpProxy { .. } | AttemptKind::ConnectProxy { .. }
-                );
+                let proxied = attempt.spec.kind.through_proxy();
                 let sweep = matches!(attempt.spec.kind, AttemptKind::Sweep { .. });
                 let (stage, timeout) = match probe.spec.expect {
                     // Controls first, with the controls' timeout.

@@ -274,10 +274,19 @@ fn probe_verdict(
     } else if let Some(why) = dead_target(probe, evidence) {
         (Verdict::Inconclusive, why)
     } else {
-        (
-            Verdict::Pass,
-            format!("{judged} attempt(s) denied; controls passed; targets alive and saw nothing"),
-        )
+        let delivered = judgements
+            .iter()
+            .filter(|(_, j)| matches!(j, Judgement::Delivered(_)))
+            .count();
+        let detail = if delivered == 0 {
+            format!("{judged} attempt(s) denied; controls passed; targets alive and saw nothing")
+        } else {
+            format!(
+                "{} attempt(s) denied, {delivered} delivered only where a correct proxy sends them; controls passed; targets alive and saw nothing else",
+                judged - delivered
+            )
+        };
+        (Verdict::Pass, detail)
     }
 }
 
