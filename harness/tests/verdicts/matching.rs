@@ -325,7 +325,8 @@ fn only_a_bare_tls_connection_from_the_bundle_is_taken_for_pipelocks_dial() {
         s.judge()
     };
     assert_only(&dial(&|_| {}), &[]);
-    let cases: [(&str, &dyn Fn(&mut bottle_fixtures::Record)); 8] = [
+    type Change<'a> = &'a dyn Fn(&mut bottle_fixtures::Record);
+    let cases: [(&str, Change); 8] = [
         ("at the LAN host", &|r| r.fixture = FixtureName::Lan),
         ("another event", &|r| r.event = Event::Contact),
         ("over UDP", &|r| r.proto = Proto::Udp),
