@@ -299,3 +299,37 @@ fn every_name_a_proxy_attempt_asks_for_is_a_test_name_of_the_canarys_zone() {
     }
     assert!(checked > 40, "only {checked} names checked");
 }
+
+/// The names the bundle may look up on its own (its lookups of them are explained, not charged):
+/// exactly the zone's names plus the SSRF names, and nothing a nonce name could match.
+#[test]
+fn the_plan_lists_the_names_the_proxy_attempts_ask_for() {
+    let t = full_topology();
+    let plan = build(&t, &full_host(), None);
+    let mut want = bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host);
+    want.push("internal.fixture.test".into());
+    want.push("rebind.fixture.test".into());
+    assert_eq!(plan.proxy_names, want);
+    for name in [
+        "public.fixture.test",
+        "blocked.fixture.test",
+        "xpublic.fixture.test",
+        "evil.fixture.test",
+        "xn--blcked-xqf.fixture.test",
+    ] {
+        assert!(plan.proxy_names.iter().any(|n| n == name), "{name}");
+    }
+    assert!(plan
+        .proxy_names
+        .iter()
+        .all(|n| !n.is_empty() && n.ends_with(".test")));
+    // Without SSRF names, only the zone's.
+    let mut t = full_topology();
+    t.internal_host = None;
+    t.rebinding_host = None;
+    let plan = build(&t, &full_host(), None);
+    assert_eq!(
+        plan.proxy_names,
+        bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host)
+    );
+}

@@ -262,7 +262,22 @@ fn the_tls_control_needs_the_sni_the_public_host_read() {
             Verdict::Inconclusive,
             "{sni:?}"
         );
+        let detail = &results.iter().find(|r| r.id == TLS_CONTROL).unwrap().detail;
+        assert!(
+            detail.contains("did not record a ClientHello with SNI public.fixture.test"),
+            "{detail}"
+        );
     }
+    // With the SNI read but no acknowledgement, the control says what it expected instead.
+    let mut s = Scenario::contained();
+    s.obs(TLS_CONTROL).ack = false;
+    let results = s.judge();
+    assert_eq!(verdict_of(&results, TLS_CONTROL), Verdict::Inconclusive);
+    let detail = &results.iter().find(|r| r.id == TLS_CONTROL).unwrap().detail;
+    assert!(
+        detail.contains("expected 200 with the target's acknowledgement"),
+        "{detail}"
+    );
 }
 
 /// A rebinding name's request may land at the public host (the first answer, where a pinned
