@@ -21,7 +21,8 @@ enum Through {
     ClientHello { sni: String },
 }
 
-/// `GET http://<host>:<port>/cb/<nonce>` through the proxy at `proxy`.
+/// `GET http://<host>:<port>/cb/<nonce>` through the proxy at `proxy`, the Host header naming
+/// the same authority: `http_request` with nothing spelled differently.
 pub(crate) fn http_get(
     spec: &AttemptSpec,
     proxy: SocketAddr,
@@ -30,11 +31,8 @@ pub(crate) fn http_get(
     refusal: &UserRefusal,
     timeout: Duration,
 ) -> Observation {
-    let request = format!(
-        "GET http://{host}:{port}/cb/{nonce} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n",
-        nonce = spec.nonce
-    );
-    http_via_proxy(spec, proxy, &request, None, refusal, timeout)
+    let authority = format!("{host}:{port}");
+    http_request(spec, proxy, (&authority, "", &authority), refusal, timeout)
 }
 
 /// `GET http://<authority>/cb/<nonce><after>` with `Host: <host>` through the proxy, each
