@@ -28,6 +28,9 @@ use bottle_probes::catalogue::CATALOGUE;
 use clap::Parser;
 use libtest_mimic::{Arguments, Failed, Trial};
 
+#[path = "escape/desktop.rs"]
+mod desktop;
+
 #[derive(Parser)]
 struct Cli {
     /// Backends to run (comma list); default: $CLAUDE_BOTTLE_BACKEND, else every backend.
@@ -499,6 +502,18 @@ fn trials_for(kind: BackendKind) -> Vec<Trial> {
                 None => aarch64_bottle(kind),
             })
             .with_ignored_flag(ignored),
+        );
+        // Docker Desktop's decisions on this engine (see `desktop`).
+        let reason = unavailable.clone();
+        trials.push(
+            Trial::test(
+                "docker::selfcheck::desktop_decisions",
+                move || match reason {
+                    Some(reason) => Err(format!("backend unavailable: {reason}").into()),
+                    None => desktop::desktop_decisions(kind),
+                },
+            )
+            .with_ignored_flag(unavailable.is_some()),
         );
     }
     trials

@@ -73,6 +73,18 @@ pub trait BottleBackend {
         max_output: usize,
     ) -> Result<ExecOutput, BackendError>;
 
+    /// Runs the suite's probe binary with `probe_args` in the harness's checker, the bottle's
+    /// container on the fixture networks (only bottles whose engine this machine cannot route
+    /// to have one, see `Topology::checker_ips`; for the others this is an error), with the
+    /// same bounds as an exec in the agent.
+    async fn exec_in_checker(
+        &self,
+        bottle: &Bottle,
+        probe_args: &[String],
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<ExecOutput, BackendError>;
+
     /// Everything the bottle's fixture hosts recorded so far, and every `CB-SEEN` line that
     /// could not be read (the verdict turns those into inconclusive results, never silence).
     async fn fixture_records(&self, bottle: &Bottle) -> Result<RecordLog, BackendError>;

@@ -8,6 +8,7 @@
 pub(crate) mod attach;
 pub(crate) mod bring_up;
 pub(crate) mod bundle_state;
+pub(crate) mod checker;
 pub(crate) mod cleanup;
 pub(crate) mod client;
 pub(crate) mod commands;

@@ -74,6 +74,25 @@ pub enum EngineHost {
     DockerDesktop,
 }
 
+impl EngineHost {
+    /// Whether this machine can send to the containers' bridge addresses. Where it cannot
+    /// (Docker Desktop), the harness checks the fixture hosts from a container of its own on
+    /// their networks (the docker backend's checker), and learns from there where the name
+    /// `host.docker.internal` leads.
+    pub fn routes_to_bridges(self) -> bool {
+        self == EngineHost::Local
+    }
+
+    /// Parses `local` / `docker-desktop` (the `--engine-host` override).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim() {
+            "local" => Some(EngineHost::Local),
+            "docker-desktop" => Some(EngineHost::DockerDesktop),
+            _ => None,
+        }
+    }
+}
+
 /// The engine facts a bottle depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnginePlatform {
@@ -118,6 +137,18 @@ mod tests {
         assert_eq!(Arch::parse("ARM64"), Some(Arch::Aarch64));
         assert_eq!(Arch::parse("riscv64"), None);
         assert_eq!(Arch::parse(""), None);
+    }
+
+    #[test]
+    fn only_a_local_engine_routes_to_bridges() {
+        assert!(EngineHost::Local.routes_to_bridges());
+        assert!(!EngineHost::DockerDesktop.routes_to_bridges());
+        assert_eq!(
+            EngineHost::parse("docker-desktop"),
+            Some(EngineHost::DockerDesktop)
+        );
+        assert_eq!(EngineHost::parse(" local"), Some(EngineHost::Local));
+        assert_eq!(EngineHost::parse("desktop"), None);
     }
 
     #[test]

@@ -133,6 +133,10 @@ pub struct BottleSpec {
     /// topology carries it so that the plan knows which of "this machine's" targets exist.
     #[serde(default)]
     pub engine_host: EngineHost,
+    /// What the engine itself reported, when `engine_host` was set otherwise (`--engine-host`,
+    /// which runs Docker Desktop's decisions on a Linux engine).
+    #[serde(default)]
+    pub engine_host_reported: EngineHost,
     pub ports: Ports,
     /// The name pipelock allows (the DNS canary answers it with the public fixture host).
     pub allowed_host: String,
@@ -176,6 +180,9 @@ pub mod hosts {
     pub(crate) const INBOUND_PORT: u16 = 4700;
     /// The LAN host's address on the bundle's side network (where `internal_host` leads).
     pub(crate) const LAN_INTERNAL: u8 = 40;
+    /// The harness's checker container, on the upstream, LAN and public IPv6 networks (only
+    /// when the engine is not on this machine, see `ContainerRole::Checker`).
+    pub(crate) const CHECKER: u8 = 60;
     /// The host address of the upstream network that nothing is ever given: the IP literal
     /// `proxy.dns_side_channel` asks the proxy for, so that even an open proxy contacts nothing
     /// real, and whose reverse lookup names this run's network only.

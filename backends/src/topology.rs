@@ -1,7 +1,7 @@
 //! What a bottle looks like once it is up: its addresses, as the probes need them. Serialised
 //! into a label on the bundle container so that a later `probe --bottle ID` finds it again.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +76,11 @@ pub struct Topology {
     /// gateways are the engine VM's addresses, not this machine's.
     #[serde(default)]
     pub engine_host: crate::platform::EngineHost,
+    /// What the engine itself reported (`engine_host` may be overridden): only an engine that
+    /// says it is Docker Desktop is trusted to lead `host.docker.internal` to this machine
+    /// through its own network stack; elsewhere that address must be one of this machine's.
+    #[serde(default)]
+    pub engine_host_reported: crate::platform::EngineHost,
     /// The resolver the agent is configured with (Docker's embedded DNS, 127.0.0.11:53), when the
     /// backend knows it; the resolver probes must have asked exactly this one.
     #[serde(default)]
@@ -131,8 +136,27 @@ pub struct Topology {
     /// Why there is no metadata fixture, when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_unavailable: Option<String>,
+    /// The addresses of the harness's checker container on the fixture networks, when the
+    /// bottle has one (the engine is not on this machine, see `EngineHost::routes_to_bridges`):
+    /// the fixture hosts' liveness checks are sent from there, so every record from these
+    /// addresses is the harness's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checker_ips: Vec<IpAddr>,
+    /// Names the engine gives its containers for this machine, with the address each leads to
+    /// (Docker Desktop's `host.docker.internal`). Read from the engine once the bottle runs
+    /// (the checker's `/etc/hosts`, where the engine wrote what `host-gateway` is), never from
+    /// the topology label; the localhost probes also aim there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engine_host_names: Vec<HostName>,
     /// Whether the bottle was built with deliberate breakage (recorded in reports).
     pub sabotaged: bool,
+}
+
+/// A name and the address it leads to, as the engine resolves it for its containers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostName {
+    pub name: String,
+    pub ip: IpAddr,
 }
 
 fn owned_by_default() -> bool {

@@ -143,6 +143,25 @@ impl BottleBackend for AnyBackend {
         }
     }
 
+    async fn exec_in_checker(
+        &self,
+        bottle: &Bottle,
+        probe_args: &[String],
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<ExecOutput, BackendError> {
+        match self {
+            AnyBackend::Docker(b) => {
+                b.exec_in_checker(bottle, probe_args, timeout, max_output)
+                    .await
+            }
+            AnyBackend::Smolmachines(b) => {
+                b.exec_in_checker(bottle, probe_args, timeout, max_output)
+                    .await
+            }
+        }
+    }
+
     async fn fixture_records(&self, bottle: &Bottle) -> Result<RecordLog, BackendError> {
         match self {
             AnyBackend::Docker(b) => b.fixture_records(bottle).await,

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use bottle_backends::Topology;
 use bottle_fixtures::RecordSink;
-use bottle_harness::host::{liveness_checks, HostCanaries};
+use bottle_harness::host::{liveness_checks, CheckFrom, HostCanaries};
 use bottle_harness::plan::HostSide;
 use common::{bare_host, full_host, full_topology, microvm_topology};
 
@@ -39,11 +39,16 @@ fn render(topology: &Topology, host: &HostSide) -> String {
     );
     let mut out = String::new();
     for check in checks {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{} {:?} {:?} {}",
             check.nonce, check.target, check.kind, check.addr
         );
+        // Only a bottle with a checker has checks sent from elsewhere.
+        if check.from != CheckFrom::ThisMachine {
+            let _ = write!(out, " from {:?}", check.from);
+        }
+        out.push('\n');
     }
     out
 }
@@ -62,4 +67,45 @@ fn the_microvm_checks_without_ipv6_are_pinned() {
         "liveness_microvm_bare_host",
         render(&microvm_topology(), &bare_host())
     );
+}
+
+/// Docker Desktop: every fixture host is checked from the bottle's checker (same addresses,
+/// ports and protocols as from here), and only this machine's canaries from this machine.
+#[test]
+fn with_a_checker_the_fixtures_are_checked_from_it() {
+    let mut topology = full_topology();
+    topology.engine_host = bottle_backends::EngineHost::DockerDesktop;
+    topology.checker_ips = vec!["10.210.3.60".parse().unwrap()];
+    let with_checker = render(&topology, &full_host());
+    insta::assert_snapshot!("liveness_full_docker_with_checker", with_checker);
+    // Nothing else changes but the bridges' IPv6 gateways, which are the engine VM's there,
+    // not this machine's: not checked (the nonces' numbering shifts with them).
+    let gateways: Vec<String> = full_topology()
+        .networks()
+        .iter()
+        .filter_map(|n| n.gateway_v6)
+        .map(|ip| format!(" [{ip}]:"))
+        .collect();
+    let without_nonce = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| {
+                l.split_once(' ')
+                    .unwrap()
+                    .1
+                    .trim_end_matches(" from Checker")
+                    .to_string()
+            })
+            .collect()
+    };
+    let local: Vec<String> = without_nonce(&render(&full_topology(), &full_host()))
+        .into_iter()
+        .filter(|l| !gateways.iter().any(|g| l.contains(g.as_str())))
+        .collect();
+    assert!(local.len() < render(&full_topology(), &full_host()).lines().count());
+    assert_eq!(without_nonce(&with_checker), local);
+    for line in with_checker.lines() {
+        let on_this_machine =
+            line.contains(" HostLoopback ") || line.contains(" HostAllInterfaces ");
+        assert_eq!(line.ends_with(" from Checker"), !on_this_machine, "{line}");
+    }
 }

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use bottle_backends::Topology;
 use bottle_harness::config::{ProxyConfig, TimeoutConfig};
+use bottle_harness::host::Target;
 use bottle_harness::plan::{self, HostSide, Plan};
 use common::{bare_host, full_host, full_topology, microvm_topology};
 
@@ -176,12 +177,98 @@ fn docker_desktop_skips_what_this_machine_cannot_see() {
         .unwrap()
         .attempts
         .is_empty());
+    // The bridges' IPv6 gateways are the engine VM's there, not this machine's.
+    let v6_gateways: Vec<String> = full_topology()
+        .networks()
+        .iter()
+        .filter_map(|n| n.gateway_v6)
+        .map(|ip| format!("[{ip}]:"))
+        .collect();
+    assert!(!v6_gateways.is_empty());
+    let destinations = |plan: &Plan, id: &str| -> Vec<String> {
+        plan.probe(id)
+            .unwrap()
+            .attempts
+            .iter()
+            .map(|a| a.destination.clone())
+            .collect()
+    };
+    let at_gateway = |d: &String| v6_gateways.iter().any(|g| d.starts_with(g.as_str()));
+    assert!(destinations(&local, "ipv6.host_addresses")
+        .iter()
+        .any(at_gateway));
+    let desktop_v6 = destinations(&desktop, "ipv6.host_addresses");
+    assert!(!desktop_v6.iter().any(at_gateway), "{desktop_v6:?}");
+    assert!(
+        !desktop_v6.is_empty(),
+        "this machine's own IPv6 addresses stay"
+    );
     for (a, b) in local.probes.iter().zip(&desktop.probes) {
-        if a.spec.id != "lan.network_gateways" {
+        if !["lan.network_gateways", "ipv6.host_addresses"].contains(&a.spec.id) {
             assert_eq!(a.attempts.len(), b.attempts.len(), "{}", a.spec.id);
             assert_eq!(a.skipped, b.skipped, "{}", a.spec.id);
         }
     }
+}
+
+/// Docker Desktop's name for this machine (`host.docker.internal`, which the docker backend
+/// reads from its checker): the localhost probes aim there with both canaries' ports, when the
+/// engine itself reports Docker Desktop or this machine holds the address (a Linux engine's
+/// `host-gateway` is docker0's address). An address neither vouches for is never aimed at.
+#[test]
+fn host_docker_internal_is_aimed_at_only_where_it_leads_to_this_machine() {
+    let named = |ip: &str| bottle_backends::HostName {
+        name: "host.docker.internal".into(),
+        ip: ip.parse().unwrap(),
+    };
+    let host = full_host();
+    let named_attempts = |reported, ip: &str| {
+        let mut t = full_topology();
+        t.engine_host = bottle_backends::EngineHost::DockerDesktop;
+        t.engine_host_reported = reported;
+        t.engine_host_names = vec![named(ip)];
+        let plan = build(&t, &host, None);
+        ["localhost.agent_loopback", "localhost.host_addresses"]
+            .iter()
+            .flat_map(|id| plan.probe(id).unwrap().attempts.clone())
+            .filter(|a| a.destination.starts_with("host.docker.internal:"))
+            .map(|a| (a.target, a.spec.kind, a.destination))
+            .collect::<Vec<_>>()
+    };
+    let desktop_address = "192.168.65.254";
+    let reported = named_attempts(bottle_backends::EngineHost::DockerDesktop, desktop_address);
+    let tcp = |ip: &str, port: u16| bottle_probes::AttemptKind::Tcp {
+        addr: std::net::SocketAddr::new(ip.parse().unwrap(), port),
+    };
+    assert_eq!(
+        reported,
+        [
+            (
+                Some(Target::HostLoopback),
+                tcp(desktop_address, host.loopback_canary.port()),
+                format!(
+                    "host.docker.internal:{0} ({desktop_address}:{0})",
+                    host.loopback_canary.port()
+                ),
+            ),
+            (
+                Some(Target::HostAllInterfaces),
+                tcp(desktop_address, host.all_interfaces_port),
+                format!(
+                    "host.docker.internal:{0} ({desktop_address}:{0})",
+                    host.all_interfaces_port
+                ),
+            ),
+        ]
+    );
+    // Docker Desktop's decisions run on a Linux engine: its host-gateway is this machine's.
+    let docker0 = host.addresses[0].to_string();
+    assert_eq!(
+        named_attempts(bottle_backends::EngineHost::Local, &docker0).len(),
+        2
+    );
+    // A Linux engine whose host-gateway is not an address of this machine: never aimed at.
+    assert!(named_attempts(bottle_backends::EngineHost::Local, desktop_address).is_empty());
 }
 
 /// The SSRF probes send nothing where they cannot prove anything: without an allowed name

@@ -81,11 +81,13 @@ pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, Back
         .and_then(|agent| agent.command.clone())
         .and_then(|c| c.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| images::BUILTIN_PROBE_PATH.to_string());
-    Ok(bottle_from(
+    let mut bottle = bottle_from(
         topology,
         ContainerRole::Agent.container_name(run_id),
         &probe_path,
-    ))
+    );
+    super::checker::complete_topology(docker, &mut bottle.topology).await?;
+    Ok(bottle)
 }
 
 /// Checks a topology read back from a label against what the engine reports: every network it

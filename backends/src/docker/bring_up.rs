@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use super::attach::bottle_from;
 use super::create::{create_container, create_network, upload_binary};
 use super::images::Images;
-use super::layout::{agent_files, plan_bottle};
+use super::layout::{bottle_files, plan_bottle};
 use super::plan::{plan_networks, PlannedContainer, PlannedNetwork};
 use super::readiness::wait_bundle_ports;
 use super::roles::ContainerRole;
@@ -57,7 +57,7 @@ pub(crate) async fn launch(
     // agent network; its own allow list is what confines it there.
     let host_block = in_container && !spec.sabotage.no_host_block;
     let metadata_unavailable = metadata_unavailable(in_container);
-    let agent_files = agent_files(spec, images, in_container)?;
+    let files = bottle_files(spec, images, in_container)?;
     let mut with_v6 = true;
     let mut last = String::new();
     for attempt in 0..SUBNET_ATTEMPTS {
@@ -74,7 +74,7 @@ pub(crate) async fn launch(
             in_container,
             metadata_unavailable.clone(),
             &networks,
-            &agent_files,
+            &files,
         )?;
         let errors = match bring_up(docker, spec, &networks, &containers, &topology).await {
             Ok(()) => return finish(docker, spec, images, in_container, topology).await,
@@ -327,5 +327,7 @@ async fn finish(
         let agent = in_container.then_some((agent_name.as_str(), probe_path));
         wait_bundle_ports(docker, &topology, &images.bundle, agent).await?;
     }
-    Ok(bottle_from(topology, agent_name, probe_path))
+    let mut bottle = bottle_from(topology, agent_name, probe_path);
+    super::checker::complete_topology(docker, &mut bottle.topology).await?;
+    Ok(bottle)
 }

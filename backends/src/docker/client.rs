@@ -180,6 +180,17 @@ impl BottleBackend for DockerBackend {
         super::exec::exec(docker, &bottle.agent_ref, argv, timeout, max_output).await
     }
 
+    async fn exec_in_checker(
+        &self,
+        bottle: &Bottle,
+        probe_args: &[String],
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<ExecOutput, BackendError> {
+        let docker = self.client().await?;
+        super::checker::exec_in_checker(docker, bottle, probe_args, timeout, max_output).await
+    }
+
     async fn fixture_records(&self, bottle: &Bottle) -> Result<RecordLog, BackendError> {
         let docker = self.client().await?;
         super::records::collect(docker, bottle).await

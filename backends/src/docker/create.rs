@@ -150,6 +150,7 @@ pub(crate) async fn create_container(
                 .then(|| planned.sysctls.iter().cloned().collect()),
             binds: (!planned.binds.is_empty()).then(|| planned.binds.clone()),
             cap_add: (!planned.cap_add.is_empty()).then(|| planned.cap_add.clone()),
+            extra_hosts: (!planned.extra_hosts.is_empty()).then(|| planned.extra_hosts.clone()),
             ..Default::default()
         }),
         networking_config: Some(NetworkingConfig {

@@ -17,30 +17,52 @@ use crate::labels;
 use crate::spec::{host_in, hosts, BottleSpec};
 use crate::topology::{FixtureHost, NetworkInfo, Topology};
 
-/// What the agent container needs copied in: the probe, into a user-provided agent image, and
-/// the route tool for the ip-forward sabotage. Read once, before any attempt at a bring-up.
-pub(crate) fn agent_files(
+/// What the bottle's containers need copied in before they start. Read once, before any
+/// attempt at a bring-up.
+#[derive(Clone, Default)]
+pub(crate) struct BottleFiles {
+    /// The probe, into a user-provided agent image, and the route tool for the ip-forward
+    /// sabotage.
+    pub(crate) agent: Vec<AgentFile>,
+    /// The probe, into the checker (the fixture image holds only the fixture binary).
+    pub(crate) checker: Vec<AgentFile>,
+}
+
+/// Whether the bottle gets a checker container: only where this machine cannot send to the
+/// fixture hosts itself.
+pub(crate) fn wants_checker(spec: &BottleSpec) -> bool {
+    !spec.engine_host.routes_to_bridges()
+}
+
+/// Reads what [`BottleFiles`] holds for this bottle.
+pub(crate) fn bottle_files(
     spec: &BottleSpec,
     images: &Images,
     in_container: bool,
-) -> Result<Vec<AgentFile>, BackendError> {
+) -> Result<BottleFiles, BackendError> {
     let read =
         |what: &'static str, path: &std::path::Path| images::read_binary(what, path).map(Arc::new);
-    let mut files = Vec::new();
-    if in_container && images.agent_is_user {
-        files.push(AgentFile {
+    let probe = || {
+        read("probe binary", &spec.probe_binary).map(|bytes| AgentFile {
             dir: images::USER_PROBE_DIR,
             name: "bottle-probe",
-            bytes: read("probe binary", &spec.probe_binary)?,
-        });
+            bytes,
+        })
+    };
+    let mut files = BottleFiles::default();
+    if in_container && images.agent_is_user {
+        files.agent.push(probe()?);
     }
     if in_container && spec.sabotage.ip_forward {
         // The agent needs the route tool for its sabotaged route (see `route_through_bundle`).
-        files.push(AgentFile {
+        files.agent.push(AgentFile {
             dir: SABOTAGE_TOOL_DIR,
             name: "bottle-fixture",
             bytes: read("fixture binary", &spec.fixture_binary)?,
         });
+    }
+    if wants_checker(spec) {
+        files.checker.push(probe()?);
     }
     Ok(files)
 }
@@ -53,10 +75,10 @@ pub(crate) fn plan_bottle(
     in_container: bool,
     metadata_unavailable: Option<String>,
     networks: &[PlannedNetwork],
-    agent_files: &[AgentFile],
+    files: &BottleFiles,
 ) -> Result<(Topology, Vec<PlannedContainer>), BackendError> {
     let topology = plan_topology(spec, in_container, metadata_unavailable, networks);
-    let containers = plan_containers(spec, images, in_container, &topology, agent_files)?;
+    let containers = plan_containers(spec, images, in_container, &topology, files)?;
     Ok((topology, containers))
 }
 
@@ -137,7 +159,15 @@ fn plan_topology(
     let lan_internal_ip = metadata_net
         .as_ref()
         .map(|n| host_in(n.gateway, hosts::LAN_INTERNAL));
+    let checker_ips = if wants_checker(spec) {
+        checker_addresses(&upstream_net, &lan_net, &public6_net)
+    } else {
+        vec![]
+    };
     Topology {
+        checker_ips,
+        // Read from the engine once the bottle runs (see `checker::engine_host_names`).
+        engine_host_names: vec![],
         internal_host: spec.internal_host.clone(),
         rebinding_host: spec.rebinding_host.clone(),
         lan_internal_ip,
@@ -177,6 +207,7 @@ fn plan_topology(
         allowed_host: spec.allowed_host.clone(),
         denied_host: spec.denied_host.clone(),
         engine_host: spec.engine_host,
+        engine_host_reported: spec.engine_host_reported,
         sabotaged: !spec.sabotage.is_clean(),
         resolver_owned: true,
         guest_host_gateway: None,
@@ -197,18 +228,42 @@ fn plan_topology(
     }
 }
 
-/// The containers to start, in this order: bundle, public host, LAN host, neighbour and (for a
-/// container agent) the agent, each with the sabotages that concern it.
+/// The checker's addresses: on the upstream network (the public host, the DNS canary, the
+/// neighbour's and the metadata service's upstream legs), the LAN network, and the public
+/// host's IPv6 network (IPv4 and, when it has it, IPv6).
+fn checker_addresses(
+    upstream: &NetworkInfo,
+    lan: &NetworkInfo,
+    public6: &NetworkInfo,
+) -> Vec<std::net::IpAddr> {
+    let mut ips = vec![
+        host_in(upstream.gateway, hosts::CHECKER).into(),
+        host_in(lan.gateway, hosts::CHECKER).into(),
+        host_in(public6.gateway, hosts::CHECKER).into(),
+    ];
+    ips.extend(
+        public6
+            .subnet_v6
+            .as_ref()
+            .and(public6.gateway_v6)
+            .map(|gateway| std::net::IpAddr::V6(v6_host(gateway, u16::from(hosts::CHECKER)))),
+    );
+    ips
+}
+
+/// The containers to start, in this order: bundle, public host, LAN host, neighbour, (for a
+/// container agent) the agent and (when this machine cannot reach the fixtures) the checker,
+/// each with the sabotages that concern it.
 fn plan_containers(
     spec: &BottleSpec,
     images: &Images,
     in_container: bool,
     topology: &Topology,
-    agent_files: &[AgentFile],
+    files: &BottleFiles,
 ) -> Result<Vec<PlannedContainer>, BackendError> {
     let sabotage = &spec.sabotage;
     let commands = fixture_commands(topology);
-    let planned = [
+    let mut planned = vec![
         bundle(spec, images, topology),
         public_host(images, topology, commands.public),
         lan_host(images, topology, commands.lan),
@@ -216,6 +271,9 @@ fn plan_containers(
         // Planned (and its sabotage checked) even when the agent is a microVM, then left out.
         agent(spec, images, topology)?,
     ];
+    if wants_checker(spec) {
+        planned.push(checker(images, topology, files.checker.clone()));
+    }
     let planned = planned
         .into_iter()
         .filter(|p| in_container || p.role != ContainerRole::Agent)
@@ -231,7 +289,7 @@ fn plan_containers(
                 p.dns = topology.bundle_ip;
             }
             if p.role == ContainerRole::Agent {
-                p.files = agent_files.to_vec();
+                p.files = files.agent.clone();
             }
             // The bundle's route to the metadata service needs only the bundle's own leg: it
             // is set as soon as the bundle runs, while the other containers still start.
@@ -381,6 +439,49 @@ fn neighbour_host(images: &Images, topology: &Topology, cmd: Vec<String>) -> Pla
             vec![]
         })
 }
+
+/// The harness's checker (see `ContainerRole::Checker`): the fixture image with the probe
+/// copied in, idle until the harness execs its liveness checks, on the networks of every
+/// fixture host it checks and never on the agent's. `host.docker.internal` is mapped to the
+/// engine's `host-gateway`, the address the engine gives its containers for the machine it
+/// serves (Docker's documentation of `--add-host`: "It's conventional to use
+/// host.docker.internal as the hostname referring to host-gateway. Docker Desktop automatically
+/// resolves this hostname"); the mapping makes the answer independent of the DNS upstream,
+/// which is the DNS canary here.
+fn checker(images: &Images, topology: &Topology, files: Vec<AgentFile>) -> PlannedContainer {
+    let at = |network: &NetworkInfo| host_in(network.gateway, hosts::CHECKER);
+    let more = vec![(topology.lan_network.name.clone(), at(&topology.lan_network))];
+    let more_v6 = topology
+        .public_v6_network
+        .as_ref()
+        .and_then(|n| {
+            let v6 = n.gateway_v6.filter(|_| n.subnet_v6.is_some())?;
+            Some((
+                n.name.clone(),
+                at(n),
+                v6_host(v6, u16::from(hosts::CHECKER)),
+            ))
+        })
+        .into_iter()
+        .collect();
+    let mut planned = PlannedContainer::new(
+        ContainerRole::Checker,
+        images.fixture.clone(),
+        topology.upstream_network.name.clone(),
+        at(&topology.upstream_network),
+        topology.dns.ip,
+    )
+    .entrypoint(vec![images::USER_PROBE_PATH.to_string()])
+    .cmd(vec!["idle".to_string()])
+    .more(more)
+    .more_v6(more_v6)
+    .extra_hosts(vec![format!("{}:host-gateway", DESKTOP_HOST_NAME)]);
+    planned.files = files;
+    planned
+}
+
+/// The name Docker Desktop gives its containers for the machine it runs on.
+pub(crate) const DESKTOP_HOST_NAME: &str = "host.docker.internal";
 
 /// The agent on the agent network, idle until the probe is exec'd; on further networks and
 /// with the engine's socket only when sabotaged.

@@ -159,6 +159,8 @@ pub(crate) struct PlannedContainer {
     pub(crate) files: Vec<AgentFile>,
     /// Set the bundle's route to the metadata service once it runs.
     pub(crate) route_metadata: bool,
+    /// `/etc/hosts` entries the engine writes (`name:ip`, or `name:host-gateway`).
+    pub(crate) extra_hosts: Vec<String>,
 }
 
 impl PlannedContainer {
@@ -190,7 +192,13 @@ impl PlannedContainer {
             dns,
             files: vec![],
             route_metadata: false,
+            extra_hosts: vec![],
         }
+    }
+
+    pub(crate) fn extra_hosts(mut self, extra_hosts: Vec<String>) -> Self {
+        self.extra_hosts = extra_hosts;
+        self
     }
 
     pub(crate) fn entrypoint(mut self, entrypoint: Vec<String>) -> Self {

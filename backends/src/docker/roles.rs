@@ -18,6 +18,11 @@ pub(crate) enum ContainerRole {
     Neighbour,
     /// The agent (absent when the agent is a microVM).
     Agent,
+    /// The harness's own vantage point on the fixture networks, when this machine cannot
+    /// route to them (Docker Desktop): the liveness checks of the fixture hosts are sent from
+    /// here, and its `/etc/hosts` says where `host.docker.internal` leads. It listens on
+    /// nothing and never joins the agent's network.
+    Checker,
 }
 
 impl ContainerRole {
@@ -38,6 +43,7 @@ impl ContainerRole {
             ContainerRole::Lan => "lan",
             ContainerRole::Neighbour => "neighbour",
             ContainerRole::Agent => "agent",
+            ContainerRole::Checker => "checker",
         }
     }
 
@@ -117,10 +123,11 @@ mod tests {
             ContainerRole::Lan,
             ContainerRole::Neighbour,
             ContainerRole::Agent,
+            ContainerRole::Checker,
         ];
         assert_eq!(
             containers.map(ContainerRole::as_str),
-            ["bundle", "public", "lan", "neighbour", "agent"]
+            ["bundle", "public", "lan", "neighbour", "agent", "checker"]
         );
         let networks = [
             NetworkRole::Agent,

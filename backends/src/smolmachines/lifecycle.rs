@@ -339,6 +339,19 @@ impl BottleBackend for SmolBackend {
         })
     }
 
+    /// The checker is a container next to the bundle, in Docker like the fixtures.
+    async fn exec_in_checker(
+        &self,
+        bottle: &Bottle,
+        probe_args: &[String],
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<ExecOutput, BackendError> {
+        self.docker
+            .exec_in_checker(bottle, probe_args, timeout, max_output)
+            .await
+    }
+
     async fn fixture_records(&self, bottle: &Bottle) -> Result<RecordLog, BackendError> {
         let docker = self.docker.client().await?;
         records::collect(docker, bottle).await

@@ -35,6 +35,12 @@ struct Cli {
     /// the engine's.
     #[arg(long, global = true)]
     arch: Option<String>,
+    /// Where the engine runs relative to this machine (local, docker-desktop), when it must not
+    /// be what the engine reports: `docker-desktop` runs Docker Desktop's decisions on a Linux
+    /// engine (fixtures checked from a container, localhost probes aimed at
+    /// host.docker.internal). Default: $CLAUDE_BOTTLE_ENGINE_HOST, else the engine's own answer.
+    #[arg(long, global = true)]
+    engine_host: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -294,6 +300,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         config,
         quiet,
         arch,
+        engine_host,
         command,
     } = cli;
     if let Some(code) = offline(&command)? {
@@ -307,11 +314,19 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         })?),
         None => bottle_harness::run::arch_from_env()?,
     };
+    let engine_host = match engine_host {
+        Some(text) => Some(bottle_harness::run::parse_engine_host(
+            "--engine-host",
+            &text,
+        )?),
+        None => bottle_harness::run::engine_host_from_env()?,
+    };
     let kinds = select::choose(backend.as_deref())?;
     let config = BottleConfig::discover(config.as_deref())?;
     let options_for = |kind: BackendKind| {
         let mut options = RunOptions::new(kind, config.clone());
         options.arch = arch;
+        options.engine_host = engine_host;
         if quiet {
             options.progress = false;
         }

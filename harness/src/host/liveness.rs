@@ -10,6 +10,7 @@ use std::time::Duration;
 use bottle_backends::Topology;
 use bottle_fixtures::canary::read_line;
 use bottle_probes::dns;
+use bottle_probes::wire::{AttemptKind, AttemptSpec, Observation, Outcome, Stage};
 
 use super::canaries::HostCanaries;
 use crate::target::Target;
@@ -27,6 +28,16 @@ pub enum CheckKind {
     DnsTcp,
 }
 
+/// Where a liveness check is sent from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckFrom {
+    /// This machine: the harness's own process.
+    ThisMachine,
+    /// The bottle's checker container on the fixture networks, for the fixture hosts when this
+    /// machine cannot route to them (Docker Desktop; see `Topology::checker_ips`).
+    Checker,
+}
+
 /// One liveness check to make: a nonce sent from the harness to a target, on every port and
 /// protocol the probes use there.
 #[derive(Clone, Debug)]
@@ -35,27 +46,91 @@ pub struct LivenessCheck {
     pub addr: SocketAddr,
     pub nonce: String,
     pub kind: CheckKind,
+    pub from: CheckFrom,
+}
+
+impl LivenessCheck {
+    /// The probe attempt that makes this check from the checker: the exchange
+    /// [`send_liveness`] makes from this machine (`CB-NONCE` over TCP or UDP; an A query for
+    /// the check's name over UDP or TCP), with the same timeout.
+    pub(crate) fn as_attempt(&self, id: String) -> AttemptSpec {
+        let kind = match self.kind {
+            CheckKind::Tcp => AttemptKind::Tcp { addr: self.addr },
+            CheckKind::Udp => AttemptKind::Udp { addr: self.addr },
+            CheckKind::DnsUdp => AttemptKind::DnsUdp {
+                server: self.addr,
+                qname: liveness_qname(self),
+            },
+            CheckKind::DnsTcp => AttemptKind::DnsTcp {
+                server: self.addr,
+                qname: liveness_qname(self),
+            },
+        };
+        AttemptSpec {
+            id,
+            kind,
+            nonce: self.nonce.clone(),
+            timeout_ms: LIVENESS_TIMEOUT.as_millis() as u32,
+            stage: Stage::Fixed,
+        }
+    }
+
+    /// Whether the probe's observation of [`Self::as_attempt`] shows the target answered, as
+    /// [`send_liveness`] decides it: TCP and UDP need the target's `CB-ACK` of this nonce, DNS
+    /// needs a reply to the query. The target's records decide the rest (see `verdict`).
+    pub(crate) fn answered_in(&self, observation: &Observation) -> Result<(), String> {
+        let answered = match self.kind {
+            CheckKind::Tcp | CheckKind::Udp => observation.ack,
+            CheckKind::DnsUdp | CheckKind::DnsTcp => observation.outcome() == Outcome::Answered,
+        };
+        if answered {
+            return Ok(());
+        }
+        let mut seen = observation.outcome().as_str().to_string();
+        if let Some(note) = &observation.note {
+            seen.push_str(&format!(" ({note})"));
+        }
+        Err(match self.kind {
+            CheckKind::Tcp | CheckKind::Udp => {
+                format!("no acknowledgement from the checker's side: {seen}")
+            }
+            CheckKind::DnsUdp | CheckKind::DnsTcp => {
+                format!("no DNS reply at the checker: {seen}")
+            }
+        })
+    }
 }
 
 /// The checks of one bottle as they are listed, each with a fresh nonce in list order.
 struct Checks<'n> {
     list: Vec<LivenessCheck>,
     nonce: &'n mut dyn FnMut() -> String,
+    /// Whether the fixture hosts are checked from the bottle's checker.
+    fixtures_from_checker: bool,
 }
 
 impl Checks<'_> {
     fn add(&mut self, target: Target, ip: impl Into<IpAddr>, port: u16, kind: CheckKind) {
+        // This machine's canaries are always checked from here, where they listen.
+        let on_this_machine = matches!(target, Target::HostLoopback | Target::HostAllInterfaces);
+        let from = if self.fixtures_from_checker && !on_this_machine {
+            CheckFrom::Checker
+        } else {
+            CheckFrom::ThisMachine
+        };
         self.list.push(LivenessCheck {
             target,
             addr: SocketAddr::new(ip.into(), port),
             nonce: (self.nonce)(),
             kind,
+            from,
         })
     }
 }
 
 /// The checks for a bottle; `nonce` makes a fresh nonce per check. The all-interfaces canary is
-/// checked on every host address the probes aim at.
+/// checked on every host address the probes aim at. A bottle with a checker has its fixture
+/// hosts checked from there (the same addresses, ports and protocols).
 pub fn liveness_checks(
     topology: &Topology,
     canaries: &HostCanaries,
@@ -66,6 +141,7 @@ pub fn liveness_checks(
     let mut checks = Checks {
         list: Vec::new(),
         nonce: &mut nonce,
+        fixtures_from_checker: !topology.checker_ips.is_empty(),
     };
     ipv6_checks(&mut checks, topology, canaries, host_addresses_v6);
     upstream_checks(&mut checks, topology);
@@ -87,7 +163,10 @@ fn ipv6_checks(
         // Every IPv6 address the plan aims at: this machine's, and the run's bridges' gateways
         // (one still tentative fails here, so its probe cannot pass on a silence).
         let mut v6: Vec<Ipv6Addr> = host_addresses_v6.to_vec();
-        v6.extend(topology.networks().iter().filter_map(|n| n.gateway_v6));
+        // The bridges' gateways are this machine's only when the engine runs here.
+        if topology.engine_host.routes_to_bridges() {
+            v6.extend(topology.networks().iter().filter_map(|n| n.gateway_v6));
+        }
         v6.sort_unstable();
         v6.dedup();
         for ip in v6 {
@@ -270,5 +349,87 @@ fn send_tcp(
     match read_line(&mut stream, 256) {
         Some(line) if line.trim() == format!("CB-ACK {}", check.nonce) => Ok(()),
         other => Err(format!("unexpected answer {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(kind: CheckKind) -> LivenessCheck {
+        LivenessCheck {
+            target: Target::Public,
+            addr: "10.210.3.10:80".parse().unwrap(),
+            nonce: "l0001".into(),
+            kind,
+            from: CheckFrom::Checker,
+        }
+    }
+
+    fn observed(outcome: Outcome, ack: bool) -> Observation {
+        let mut observation = Observation::new("liveness#0", outcome, 3);
+        observation.ack = ack;
+        observation
+    }
+
+    /// The checker's attempt is the exchange this machine's sender makes: same address, nonce,
+    /// timeout, and for DNS the same query name.
+    #[test]
+    fn a_check_becomes_the_same_exchange_as_a_probe_attempt() {
+        let cases = [
+            (CheckKind::Tcp, "kind=tcp;addr=10.210.3.10:80"),
+            (CheckKind::Udp, "kind=udp;addr=10.210.3.10:80"),
+            (
+                CheckKind::DnsUdp,
+                "kind=dns_udp;server=10.210.3.10:80;qname=l0001.live.fixture.test",
+            ),
+            (
+                CheckKind::DnsTcp,
+                "kind=dns_tcp;server=10.210.3.10:80;qname=l0001.live.fixture.test",
+            ),
+        ];
+        for (kind, expected) in cases {
+            let attempt = check(kind).as_attempt("liveness#7".into());
+            assert_eq!(attempt.id, "liveness#7");
+            assert_eq!(attempt.nonce, "l0001");
+            assert_eq!(u128::from(attempt.timeout_ms), LIVENESS_TIMEOUT.as_millis());
+            assert_eq!(attempt.stage, Stage::Fixed);
+            let encoded = attempt.encode();
+            assert!(encoded.contains(expected), "{kind:?}: {encoded}");
+            assert_eq!(AttemptSpec::decode(&encoded).ok().as_ref(), Some(&attempt));
+        }
+    }
+
+    /// Each false pass this rule prevents: a connection without the target's acknowledgement
+    /// (something else answered, or nothing did), a DNS exchange without a reply.
+    #[test]
+    fn only_the_targets_own_answer_counts() {
+        let cases = [
+            (CheckKind::Tcp, observed(Outcome::Connected, true), true),
+            (CheckKind::Tcp, observed(Outcome::Connected, false), false),
+            (CheckKind::Tcp, observed(Outcome::Timeout, false), false),
+            (CheckKind::Udp, observed(Outcome::Connected, true), true),
+            (CheckKind::Udp, observed(Outcome::Connected, false), false),
+            (CheckKind::DnsUdp, observed(Outcome::Answered, false), true),
+            (CheckKind::DnsUdp, observed(Outcome::Timeout, false), false),
+            (CheckKind::DnsTcp, observed(Outcome::Answered, false), true),
+            (
+                CheckKind::DnsTcp,
+                observed(Outcome::Connected, false),
+                false,
+            ),
+        ];
+        for (kind, observation, alive) in cases {
+            let result = check(kind).answered_in(&observation);
+            assert_eq!(
+                result.is_ok(),
+                alive,
+                "{kind:?} {observation:?}: {result:?}"
+            );
+            if let Err(why) = result {
+                assert!(why.contains("checker"), "{why}");
+                assert!(why.contains(observation.outcome().as_str()), "{why}");
+            }
+        }
     }
 }

@@ -16,4 +16,4 @@ pub(crate) use addresses::{all_host_addresses, host_addresses, host_addresses_v6
 pub use canaries::HostCanaries;
 pub(crate) use dialer::HostDialer;
 pub(crate) use liveness::send_liveness;
-pub use liveness::{liveness_checks, CheckKind, LivenessCheck};
+pub use liveness::{liveness_checks, CheckFrom, CheckKind, LivenessCheck};

@@ -24,8 +24,10 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
         }
         "ipv6.host_addresses" => {
             let mut addresses = host.addresses_v6.clone();
-            // Without the dual-stack canary there is nothing to aim at on IPv6.
-            if host.all_interfaces_v6 {
+            // Without the dual-stack canary there is nothing to aim at on IPv6. The bridges'
+            // gateways are this machine's only when the engine runs here (on Docker Desktop
+            // they are the engine VM's, where no canary listens).
+            if host.all_interfaces_v6 && t.engine_host.routes_to_bridges() {
                 addresses.extend(t.networks().iter().filter_map(|n| n.gateway_v6));
             }
             addresses.sort_unstable();

@@ -28,6 +28,16 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                     format!("{addr} (the host's loopback via the VMM gateway)"),
                 );
             }
+            // Docker Desktop forwards what its containers send to `host.docker.internal` to
+            // this machine's loopback.
+            for named in engine_names(i) {
+                let addr = SocketAddr::new(named.ip, host.loopback_canary.port());
+                a.add(
+                    AttemptKind::Tcp { addr },
+                    Some(Target::HostLoopback),
+                    format!("{}:{} ({addr})", named.name, addr.port()),
+                );
+            }
         }
         "localhost.host_addresses" => {
             for ip in host.addresses.iter().chain(t.guest_host_gateway.iter()) {
@@ -36,6 +46,14 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                     AttemptKind::Tcp { addr },
                     Some(Target::HostAllInterfaces),
                     addr.to_string(),
+                );
+            }
+            for named in engine_names(i) {
+                let addr = SocketAddr::new(named.ip, host.all_interfaces_port);
+                a.add(
+                    AttemptKind::Tcp { addr },
+                    Some(Target::HostAllInterfaces),
+                    format!("{}:{} ({addr})", named.name, addr.port()),
                 );
             }
         }
@@ -49,6 +67,22 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
         }
         other => no_plan(other),
     }
+}
+
+/// The engine's names for this machine (`host.docker.internal`) that the localhost probes aim
+/// at: those whose address this machine holds (a Linux engine's `host-gateway` is docker0's
+/// address), and, on an engine that itself reports Docker Desktop, its `host-gateway`, an
+/// address of Docker Desktop's own network stack that it answers for this machine. Anything
+/// else could be a daemon's `host-gateway-ip` set to another host, which no probe may aim at.
+fn engine_names<'t>(i: &Inputs<'t>) -> impl Iterator<Item = &'t bottle_backends::HostName> {
+    let (t, host) = (i.topology, i.host);
+    t.engine_host_names.iter().filter(move |named| {
+        let this_machine = match named.ip {
+            IpAddr::V4(ip) => host.addresses.contains(&ip),
+            IpAddr::V6(ip) => host.addresses_v6.contains(&ip),
+        };
+        this_machine || t.engine_host_reported == bottle_backends::EngineHost::DockerDesktop
+    })
 }
 
 /// What the kernel makes of them is the agent's own loopback; a bottle whose filter matches

@@ -34,6 +34,7 @@ pub(crate) async fn spec_for_engine(
         platform.arch, platform.host
     ));
     let mut spec = bottle_spec_for(options, run_id, arch)?;
-    spec.engine_host = platform.host;
+    spec.engine_host = options.engine_host.unwrap_or(platform.host);
+    spec.engine_host_reported = platform.host;
     Ok(spec)
 }

@@ -192,7 +192,7 @@ fn exec_budget_ms(attempts: &[&AttemptSpec], sequential: bool) -> u64 {
 }
 
 /// The exec's result as the probe's parsed output, or why it is unusable.
-fn interpret(
+pub(super) fn interpret(
     output: Result<ExecOutput, bottle_backends::BackendError>,
     session: &str,
     ids: &[&str],

@@ -23,6 +23,7 @@ pub(crate) fn judge(
             known_gaps,
             liveness_nonces: &view.liveness_nonces,
             liveness_peers: &view.liveness_peers,
+            liveness_sources: &view.liveness_sources,
             applied_timeouts_ms: &exec.applied_timeouts_ms,
             vanished_attempts: &view.vanished_attempts,
             rejected_records: &view.rejected_records,

@@ -23,7 +23,10 @@ mod up;
 pub(crate) use availability::{require_available, spec_for_engine};
 pub use down::down;
 pub use full_run::run;
-pub use options::{arch_from_env, bottle_spec, bottle_spec_for, ReportHook, RunOptions, ARCH_ENV};
+pub use options::{
+    arch_from_env, bottle_spec, bottle_spec_for, engine_host_from_env, parse_engine_host,
+    ReportHook, RunOptions, ARCH_ENV, ENGINE_HOST_ENV,
+};
 pub use phase::Phase;
 pub use probe_existing::probe_existing;
 pub use up::up;

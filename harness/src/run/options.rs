@@ -34,6 +34,34 @@ pub struct RunOptions {
     /// runs aarch64 bottles under qemu-user through binfmt_misc). Defaults from
     /// `CLAUDE_BOTTLE_ARCH` ([`ARCH_ENV`]).
     pub arch: Option<Arch>,
+    /// Where the engine runs relative to this machine when it must not be what the engine
+    /// reports (`--engine-host`). `docker-desktop` on a Linux engine runs Docker Desktop's
+    /// decisions there: the fixture hosts checked from the checker container, the localhost
+    /// probes aimed at `host.docker.internal`, the gateways skipped. Defaults from
+    /// `CLAUDE_BOTTLE_ENGINE_HOST` ([`ENGINE_HOST_ENV`]).
+    pub engine_host: Option<EngineHost>,
+}
+
+/// Names where the engine runs for every run of this process (`local`, `docker-desktop`).
+pub const ENGINE_HOST_ENV: &str = "CLAUDE_BOTTLE_ENGINE_HOST";
+
+/// Parses an `--engine-host` / `CLAUDE_BOTTLE_ENGINE_HOST` value; `what` names where it came from.
+pub fn parse_engine_host(what: &str, text: &str) -> Result<EngineHost, HarnessError> {
+    EngineHost::parse(text).ok_or_else(|| {
+        HarnessError::BadSetting(format!(
+            "{what} {text:?} is not where an engine can run (local, docker-desktop)"
+        ))
+    })
+}
+
+/// Where `CLAUDE_BOTTLE_ENGINE_HOST` says the engine runs; an unknown value is an error naming it.
+pub fn engine_host_from_env() -> Result<Option<EngineHost>, HarnessError> {
+    match std::env::var(ENGINE_HOST_ENV) {
+        Ok(text) if !text.trim().is_empty() => {
+            parse_engine_host(&format!("{ENGINE_HOST_ENV}="), &text).map(Some)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Names the bottle's architecture for every run of this process (`x86_64`, `aarch64`).
@@ -75,6 +103,7 @@ impl RunOptions {
             detach_teardown: false,
             on_report: None,
             arch: None,
+            engine_host: None,
         }
     }
 }
@@ -135,6 +164,7 @@ pub fn bottle_spec_for(
         probe_binary: probe,
         arch,
         engine_host: EngineHost::default(),
+        engine_host_reported: EngineHost::default(),
         ports: config.ports.to_ports(),
         allowed_host: config.proxy.allowed_host.clone(),
         denied_host: config.proxy.denied_host.clone(),

@@ -11,10 +11,11 @@ use std::time::Duration;
 use bottle_backends::{Bottle, BottleBackend};
 use bottle_fixtures::records::{Proto, RejectedLine};
 use bottle_fixtures::Record;
-use bottle_probes::AttemptKind;
+use bottle_probes::wire::{ProbeOutput, MAX_OUTPUT_BYTES};
+use bottle_probes::{AttemptKind, AttemptSpec};
 
 use crate::errors::HarnessError;
-use crate::host::{self, HostCanaries, LivenessCheck};
+use crate::host::{self, CheckFrom, HostCanaries, LivenessCheck};
 use crate::plan::{HostSide, Plan};
 use crate::select::AnyBackend;
 use crate::target::Target;
@@ -39,6 +40,8 @@ pub(crate) struct TargetView {
     pub liveness_nonces: Vec<String>,
     /// The harness's own ends of its liveness connections.
     pub liveness_peers: Vec<SocketAddr>,
+    /// The addresses of the bottle's checker, where the fixture hosts' checks came from.
+    pub liveness_sources: Vec<IpAddr>,
     /// Attempts whose host address vanished during the run, by id: judged as if not planned.
     pub vanished_attempts: BTreeSet<String>,
     /// `CB-SEEN` lines the fixtures printed that did not parse: evidence that cannot be read,
@@ -77,7 +80,7 @@ pub(crate) async fn observe_targets(
         &host_side.addresses_v6,
         nonce,
     );
-    let (sent, liveness_peers) = send_checks(&checks).await;
+    let (sent, liveness_peers) = send_checks(backend, bottle, &plan.session, &checks).await;
     bottle_backends::trace::step("report: liveness checks sent");
     // Host addresses can vanish while a run is in flight (another bottle's bridge being torn
     // down). An address that is gone proves nothing either way: its attempts and checks are
@@ -99,18 +102,49 @@ pub(crate) async fn observe_targets(
         liveness: liveness_by_target(&checks, sent, &records, &vanished),
         liveness_nonces: checks.iter().map(|c| c.nonce.clone()).collect(),
         liveness_peers,
+        liveness_sources: bottle.topology.checker_ips.clone(),
         vanished_attempts,
         records,
         rejected_records,
     })
 }
 
-/// Sends every check at once, each from its own thread; what each returned, and the harness's
-/// own end of every connection and socket the checks opened.
-async fn send_checks(checks: &[LivenessCheck]) -> (Vec<Result<(), String>>, Vec<SocketAddr>) {
+/// Sends every check at once: this machine's each from its own thread, the checker's in one
+/// probe exec there. What each returned, in `checks` order, and the harness's own end of every
+/// connection and socket this machine's checks opened (the checker's are its addresses).
+async fn send_checks(
+    backend: &AnyBackend,
+    bottle: &Bottle,
+    session: &str,
+    checks: &[LivenessCheck],
+) -> (Vec<Result<(), String>>, Vec<SocketAddr>) {
+    let (here, there): (Vec<&LivenessCheck>, Vec<&LivenessCheck>) = checks
+        .iter()
+        .partition(|c| c.from == CheckFrom::ThisMachine);
+    let ((sent_here, peers), sent_there) = tokio::join!(
+        send_from_here(here),
+        send_from_checker(backend, bottle, session, &there)
+    );
+    let (mut sent_here, mut sent_there) = (sent_here.into_iter(), sent_there.into_iter());
+    let sent = checks
+        .iter()
+        .map(|c| {
+            let next = if c.from == CheckFrom::ThisMachine {
+                sent_here.next()
+            } else {
+                sent_there.next()
+            };
+            next.unwrap_or_else(|| Err("the check was not sent".into()))
+        })
+        .collect();
+    (sent, peers)
+}
+
+/// This machine's checks, each from its own thread.
+async fn send_from_here(checks: Vec<&LivenessCheck>) -> (Vec<Result<(), String>>, Vec<SocketAddr>) {
     let own_ends = Arc::new(Mutex::new(Vec::new()));
     let sent = {
-        let checks = checks.to_vec();
+        let checks: Vec<LivenessCheck> = checks.into_iter().cloned().collect();
         let own_ends = own_ends.clone();
         tokio::task::spawn_blocking(move || {
             std::thread::scope(|scope| {
@@ -135,6 +169,74 @@ async fn send_checks(checks: &[LivenessCheck]) -> (Vec<Result<(), String>>, Vec<
     };
     let peers = own_ends.lock().map(|e| e.clone()).unwrap_or_default();
     (sent, peers)
+}
+
+/// Slack on top of the checks' own timeout for the exec's round trip to the checker.
+const CHECKER_SLACK: Duration = Duration::from_secs(10);
+
+/// The checker's checks, as one `bottle-probe run` in the bottle's checker: one attempt per
+/// check (see [`LivenessCheck::as_attempt`]), all at once.
+async fn send_from_checker(
+    backend: &AnyBackend,
+    bottle: &Bottle,
+    session: &str,
+    checks: &[&LivenessCheck],
+) -> Vec<Result<(), String>> {
+    if checks.is_empty() {
+        return Vec::new();
+    }
+    let attempts = checker_attempts(checks);
+    let ids: Vec<&str> = attempts.iter().map(|a| a.id.as_str()).collect();
+    let mut args = vec!["run".to_string(), "--session".into(), session.to_string()];
+    args.extend(attempts.iter().map(AttemptSpec::encode));
+    let budget = attempts
+        .iter()
+        .map(|a| u64::from(a.timeout_ms))
+        .max()
+        .unwrap_or(0);
+    let output = backend
+        .exec_in_checker(
+            bottle,
+            &args,
+            Duration::from_millis(budget) + CHECKER_SLACK,
+            MAX_OUTPUT_BYTES + 1,
+        )
+        .await;
+    bottle_backends::trace::step("report: the checker's checks done");
+    checker_results(
+        checks,
+        &attempts,
+        super::exec::interpret(output, session, &ids),
+    )
+}
+
+/// One probe attempt per check of the checker, `liveness#<index>` in order.
+fn checker_attempts(checks: &[&LivenessCheck]) -> Vec<AttemptSpec> {
+    checks
+        .iter()
+        .enumerate()
+        .map(|(index, check)| check.as_attempt(format!("liveness#{index}")))
+        .collect()
+}
+
+/// Each check's result from the checker's probe output: its own observation decides
+/// ([`LivenessCheck::answered_in`]); no usable output, or no observation, fails it with why.
+fn checker_results(
+    checks: &[&LivenessCheck],
+    attempts: &[AttemptSpec],
+    output: Result<ProbeOutput, String>,
+) -> Vec<Result<(), String>> {
+    checks
+        .iter()
+        .zip(attempts)
+        .map(|(check, attempt)| match &output {
+            Ok(output) => match output.observations.get(&attempt.id) {
+                Some(observation) => check.answered_in(observation),
+                None => Err("the checker's probe reported nothing for this check".into()),
+            },
+            Err(why) => Err(format!("checked from the checker: {why}")),
+        })
+        .collect()
 }
 
 /// The addresses among `checked` that this machine no longer has.
@@ -295,6 +397,59 @@ mod tests {
             refusal_status: 403,
             dialers: vec![],
         }
+    }
+
+    fn check(nonce: &str, kind: host::CheckKind) -> LivenessCheck {
+        LivenessCheck {
+            target: Target::Public,
+            addr: "10.210.3.10:80".parse().unwrap(),
+            nonce: nonce.into(),
+            kind,
+            from: CheckFrom::Checker,
+        }
+    }
+
+    /// The checker's output decides each check by its own observation; an output that is
+    /// missing, or an observation that is, fails the check with why, never passes it.
+    #[test]
+    fn each_checker_check_stands_on_its_own_observation() {
+        use bottle_probes::wire::{Observation, Outcome};
+        let checks = [
+            check("l1", host::CheckKind::Tcp),
+            check("l2", host::CheckKind::Tcp),
+            check("l3", host::CheckKind::DnsUdp),
+        ];
+        let refs: Vec<&LivenessCheck> = checks.iter().collect();
+        let attempts = checker_attempts(&refs);
+        assert_eq!(
+            attempts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+            ["liveness#0", "liveness#1", "liveness#2"]
+        );
+        let mut acked = Observation::new("liveness#0", Outcome::Connected, 2);
+        acked.ack = true;
+        let unacked = Observation::new("liveness#1", Outcome::Connected, 2);
+        let output = ProbeOutput {
+            observations: [acked, unacked]
+                .into_iter()
+                .map(|o| (o.id.clone(), o))
+                .collect(),
+        };
+        let results = checker_results(&refs, &attempts, Ok(output));
+        assert_eq!(results[0], Ok(()));
+        assert!(results[1]
+            .as_ref()
+            .unwrap_err()
+            .contains("no acknowledgement"));
+        assert!(results[2]
+            .as_ref()
+            .unwrap_err()
+            .contains("reported nothing"));
+        let failed = checker_results(&refs, &attempts, Err("the probe exec failed: gone".into()));
+        assert!(failed.iter().all(|r| r
+            .as_ref()
+            .unwrap_err()
+            .contains("the probe exec failed: gone")));
+        assert_eq!(failed.len(), 3);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! vanished). The plan itself is never edited after the exec: these fields say what changed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bottle_fixtures::records::RejectedLine;
 use bottle_fixtures::Record;
@@ -29,6 +29,9 @@ pub struct Evidence<'a> {
     /// The harness's own ends of its liveness connections: their records are expected even
     /// when the nonce never got through.
     pub liveness_peers: &'a [SocketAddr],
+    /// Addresses only the harness's checker holds (the fixture hosts are checked from there
+    /// when this machine cannot route to them): every record from them is the harness's own.
+    pub liveness_sources: &'a [IpAddr],
     /// The timeout each attempt actually got in the exec, by attempt id, where it differs from the
     /// plan's (today: the adaptive deny attempts get the probe's adaptive timeout). The report shows these.
     pub applied_timeouts_ms: &'a BTreeMap<String, u32>,

@@ -93,6 +93,7 @@ impl<'a> Explanations<'a> {
         let evidence = self.evidence;
         if evidence.liveness_nonces.iter().any(|n| r.mentions(n))
             || evidence.liveness_peers.contains(&r.peer)
+            || evidence.liveness_sources.contains(&r.peer.ip())
         {
             Some(Why::Fine)
         } else if self.denies.iter().any(|n| r.mentions(n)) {
@@ -137,7 +138,7 @@ impl<'a> Explanations<'a> {
 }
 
 /// Records on harness-owned targets that nothing legitimate explains. Explained are: the
-/// harness's own liveness checks; a positive control's traffic arriving at the public host from
+/// harness's own liveness checks (by nonce, by this machine's end, or from the checker); a positive control's traffic arriving at the public host from
 /// the bundle; the bundle's own lookups of the proxy names at the DNS canary; pipelock's
 /// connections to egress over the bundle's loopback; and records that share a connection (same
 /// fixture and peer) with one of those. Records carrying a deny attempt's nonce are evidence for

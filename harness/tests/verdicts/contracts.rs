@@ -94,6 +94,7 @@ fn the_applied_timeout_stands_where_the_plans_did() {
         known_gaps: &[],
         liveness_nonces: &[],
         liveness_peers: &[],
+        liveness_sources: &[],
         applied_timeouts_ms: &s.applied_timeouts_ms,
         vanished_attempts: &BTreeSet::new(),
         rejected_records: &[],

@@ -31,6 +31,7 @@ fn without_a_metadata_fixture_the_metadata_probes_are_skipped_never_passed() {
             known_gaps: &[],
             liveness_nonces: &[],
             liveness_peers: &[],
+            liveness_sources: &[],
             applied_timeouts_ms: &BTreeMap::new(),
             vanished_attempts: &BTreeSet::new(),
             rejected_records: &[],

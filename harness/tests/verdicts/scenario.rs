@@ -2,7 +2,7 @@
 //! that change one thing in it and judge.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bottle_backends::{FixtureHost, NetworkInfo, Ports, Topology};
 use bottle_fixtures::records::{Event, FixtureName, Proto, RejectedLine};
@@ -61,6 +61,9 @@ pub fn topology() -> Topology {
         rebinding_host: Some("rebind.fixture.test".into()),
         lan_internal_ip: Some(Ipv4Addr::new(10, 210, 5, 40)),
         engine_host: Default::default(),
+        engine_host_reported: Default::default(),
+        checker_ips: vec![],
+        engine_host_names: vec![],
         sabotaged: false,
         resolver_owned: true,
         guest_host_gateway: None,
@@ -126,6 +129,7 @@ pub struct Scenario {
     pub gaps: Vec<KnownGap>,
     pub liveness_nonces: Vec<String>,
     pub liveness_peers: Vec<SocketAddr>,
+    pub liveness_sources: Vec<IpAddr>,
     pub applied_timeouts_ms: BTreeMap<String, u32>,
     pub vanished_attempts: BTreeSet<String>,
     pub rejected_records: Vec<RejectedLine>,
@@ -186,6 +190,7 @@ impl Scenario {
             gaps: vec![],
             liveness_nonces: vec!["live0001".into()],
             liveness_peers: vec!["10.210.3.1:50500".parse().unwrap()],
+            liveness_sources: vec![],
             applied_timeouts_ms: BTreeMap::new(),
             vanished_attempts: BTreeSet::new(),
             rejected_records: vec![],
@@ -218,6 +223,7 @@ impl Scenario {
                 known_gaps: &self.gaps,
                 liveness_nonces: &self.liveness_nonces,
                 liveness_peers: &self.liveness_peers,
+                liveness_sources: &self.liveness_sources,
                 applied_timeouts_ms: &self.applied_timeouts_ms,
                 vanished_attempts: &self.vanished_attempts,
                 rejected_records: &self.rejected_records,
@@ -241,6 +247,7 @@ impl Scenario {
                 known_gaps: &self.gaps,
                 liveness_nonces: &self.liveness_nonces,
                 liveness_peers: &self.liveness_peers,
+                liveness_sources: &self.liveness_sources,
                 applied_timeouts_ms: &self.applied_timeouts_ms,
                 vanished_attempts: &self.vanished_attempts,
                 rejected_records: &self.rejected_records,

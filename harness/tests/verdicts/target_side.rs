@@ -63,6 +63,30 @@ fn legitimate_traffic_at_the_targets_is_not_an_escape() {
     assert_only(&s.judge(), &[]);
 }
 
+/// Docker Desktop: the fixture hosts are checked from the checker, whose local ends the
+/// harness cannot know. A record from the checker's address is the harness's own, nonce or
+/// not; the same record from any other address is contact nobody asked for.
+#[test]
+fn the_checkers_address_explains_its_records_and_nothing_else_does() {
+    let bare_from = |peer: &str| record(FixtureName::Lan, "10.210.3.10:22", peer, None, None);
+    let mut s = Scenario::contained();
+    s.liveness_sources = vec!["10.210.2.60".parse().unwrap()];
+    s.records.push(bare_from("10.210.2.60:43210"));
+    assert_only(&s.judge(), &[]);
+
+    // The checker's address on another port is still the checker; another address is not.
+    let mut s = Scenario::contained();
+    s.liveness_sources = vec!["10.210.2.60".parse().unwrap()];
+    s.records.push(bare_from("10.210.2.61:43210"));
+    let results = s.judge();
+    assert_eq!(verdict_of(&results, "lan.fixture_host"), Verdict::Escape);
+
+    // Without a checker, nothing from that address is explained.
+    let mut s = Scenario::contained();
+    s.records.push(bare_from("10.210.2.60:43210"));
+    assert_eq!(verdict_of(&s.judge(), "lan.fixture_host"), Verdict::Escape);
+}
+
 #[test]
 fn a_controls_nonce_replayed_elsewhere_is_an_escape() {
     let mut s = Scenario::contained();
