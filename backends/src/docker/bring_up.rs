@@ -24,7 +24,7 @@ use super::create::{create_container, create_network, upload_binary};
 use super::images::Images;
 use super::layout::{bottle_files, plan_bottle};
 use super::plan::{plan_networks, PlannedContainer, PlannedNetwork};
-use super::readiness::wait_bundle_ports;
+use super::readiness::{wait_bundle_ports, WaitFrom};
 use super::roles::ContainerRole;
 use super::routes::{metadata_unavailable, route_bundle_to_metadata, route_through_bundle};
 use super::subnets::{is_subnet_clash, SUBNET_ATTEMPTS};
@@ -324,8 +324,15 @@ async fn finish(
     // A user's bundle says nothing when it is ready: its declared ports must accept
     // connections from the agent network before any probe runs.
     if images.bundle_is_user {
-        let agent = in_container.then_some((agent_name.as_str(), probe_path));
-        wait_bundle_ports(docker, &topology, &images.bundle, agent).await?;
+        let checker_name = ContainerRole::Checker.container_name(&spec.run_id);
+        let from = if in_container {
+            WaitFrom::Agent(&agent_name, probe_path)
+        } else if !topology.checker_ips.is_empty() {
+            WaitFrom::Checker(&checker_name)
+        } else {
+            WaitFrom::ThisMachine
+        };
+        wait_bundle_ports(docker, &topology, &images.bundle, from).await?;
     }
     let mut bottle = bottle_from(topology, agent_name, probe_path);
     super::checker::complete_topology(docker, &mut bottle.topology).await?;

@@ -3,7 +3,10 @@
 //! while the probes began 74-112 ms after it (docs/field notes: 16 of 37 runs raced). So before
 //! the probes the harness waits until every declared port (pipelock, git-gate, supervise)
 //! accepts a connection from the agent's own network: from inside the agent (`bottle-probe
-//! wait-tcp`), or from this machine's address on that network when the agent is a microVM.
+//! wait-tcp`), or from this machine's address on that network when the agent is a microVM. A
+//! microVM's bottle on an engine this machine cannot route to (Docker Desktop) is waited for
+//! from the checker instead, at the bundle's upstream address: this machine's packets to a
+//! bridge address would leave by its default route, to a network that is not the harness's.
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -11,19 +14,35 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 
 use super::bundle_state::bundle_health;
+use super::images;
 use crate::errors::BackendError;
 use crate::topology::Topology;
 
 /// How long a user's bundle may take to open its ports after it started.
 pub(crate) const BUNDLE_READY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The declared ports of the bundle, as the agent addresses them.
-fn declared(topology: &Topology) -> Vec<SocketAddr> {
+/// Where the readiness wait connects from.
+pub(crate) enum WaitFrom<'a> {
+    /// Inside the agent container (its name, the probe's path there).
+    Agent(&'a str, &'a str),
+    /// Inside the checker (its name), at the bundle's upstream address.
+    Checker(&'a str),
+    /// This machine, from its address on the agent network (a microVM's agent).
+    ThisMachine,
+}
+
+/// The declared ports of the bundle, as the agent addresses them (or, from the checker, at the
+/// bundle's upstream address).
+fn declared(topology: &Topology, from: &WaitFrom) -> Vec<SocketAddr> {
+    let ip = match from {
+        WaitFrom::Checker(_) => topology.bundle_upstream_ip,
+        WaitFrom::Agent(..) | WaitFrom::ThisMachine => topology.bundle_ip,
+    };
     topology
         .ports
         .declared()
         .into_iter()
-        .map(|port| SocketAddr::V4(SocketAddrV4::new(topology.bundle_ip, port)))
+        .map(|port| SocketAddr::V4(SocketAddrV4::new(ip, port)))
         .collect()
 }
 
@@ -33,15 +52,18 @@ pub(crate) async fn wait_bundle_ports(
     docker: &Docker,
     topology: &Topology,
     image: &str,
-    agent: Option<(&str, &str)>,
+    from: WaitFrom<'_>,
 ) -> Result<(), BackendError> {
-    let addrs = declared(topology);
+    let addrs = declared(topology, &from);
     let started = Instant::now();
-    let closed = match agent {
-        Some((agent_name, probe_path)) => {
-            from_agent(docker, agent_name, probe_path, &addrs).await?
+    let closed = match from {
+        WaitFrom::Agent(agent_name, probe_path) => {
+            from_container(docker, agent_name, probe_path, &addrs).await?
         }
-        None => from_host(&addrs).await,
+        WaitFrom::Checker(checker_name) => {
+            from_container(docker, checker_name, images::USER_PROBE_PATH, &addrs).await?
+        }
+        WaitFrom::ThisMachine => from_host(&addrs).await,
     };
     crate::trace::step(&format!(
         "launch: bundle ports open after {} ms",
@@ -67,8 +89,9 @@ pub(crate) async fn wait_bundle_ports(
     })
 }
 
-/// Waits from inside the agent; returns the addresses that never opened, with the last error.
-async fn from_agent(
+/// Waits from inside a container with the probe (the agent, the checker); returns the
+/// addresses that never opened, with the last error.
+async fn from_container(
     docker: &Docker,
     agent_name: &str,
     probe_path: &str,

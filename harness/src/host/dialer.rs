@@ -19,6 +19,11 @@ pub(crate) struct HostDialer {
 impl HostDialer {
     pub(crate) fn start(topology: &Topology, canaries: &HostCanaries) -> Option<Self> {
         let port = topology.inbound_port?;
+        // Where the engine is not on this machine (Docker Desktop), no bridge is this machine's:
+        // a packet to the agent's address would leave by its default route.
+        if !topology.engine_host.routes_to_bridges() {
+            return None;
+        }
         let mut targets = Vec::new();
         let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
         if routed_via_bridge(topology.agent_ip, &table) {
