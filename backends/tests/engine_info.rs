@@ -39,6 +39,14 @@ fn each_recorded_engine_is_decided() {
         ),
     ];
     for (file, arch, host) in cases {
-        assert_eq!(platform_of(file), EnginePlatform { arch, host }, "{file}");
+        let platform = platform_of(file);
+        assert_eq!(platform, EnginePlatform { arch, host }, "{file}");
+        // Docker Desktop's bridges are not this machine's: its bottles get a checker, and the
+        // fixture hosts are checked from there.
+        assert_eq!(
+            platform.host.routes_to_bridges(),
+            host == EngineHost::Local,
+            "{file}"
+        );
     }
 }
