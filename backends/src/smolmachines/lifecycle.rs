@@ -46,6 +46,21 @@ pub(crate) const SMOLVM_HOST_GATEWAY: std::net::Ipv4Addr = std::net::Ipv4Addr::n
 /// Where the probe sits inside the agent image.
 const PROBE_PATH: &str = images::BUILTIN_PROBE_PATH;
 
+/// Why the backend cannot run in `mode` yet, if it cannot. Desktop mode (macOS with Docker
+/// Desktop) points the guest at the bundle's ports published on this machine's loopback, and
+/// Docker publishes no port of a container whose network is `internal` (moby/moby#36174), which
+/// every network the bundle joins is. Until the bundle gets a published leg, a run there could
+/// only fail its controls (or reach whatever else listens on that port of the loopback), so the
+/// backend says so instead of running.
+pub(crate) fn unbuilt_mode(mode: Mode) -> Option<String> {
+    match mode {
+        Mode::Linux => None,
+        Mode::Desktop => Some(
+            "desktop mode (macOS) is not built yet: the guest reaches the bundle through its ports published on this machine's loopback, and Docker publishes no port of a container on internal networks only (moby/moby#36174), which the bundle is; see docs/backends/smolmachines.md".into(),
+        ),
+    }
+}
+
 pub struct SmolBackend {
     docker: DockerBackend,
     runner: Arc<dyn CommandRunner>,
@@ -109,6 +124,12 @@ impl SmolBackend {
                         }
                     }
                     (unavailable, _) => unavailable,
+                };
+                let availability = match (availability, unbuilt_mode(self.mode)) {
+                    (Availability::Available { .. }, Some(reason)) => {
+                        Availability::Unavailable { reason }
+                    }
+                    (availability, _) => availability,
                 };
                 (availability, version, Some(program))
             })
@@ -380,5 +401,20 @@ impl BottleBackend for SmolBackend {
     async fn list_runs(&self, only_stale: bool) -> Result<Vec<String>, BackendError> {
         let docker = self.docker.client().await?;
         cleanup::list_runs(docker, only_stale).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Desktop mode is reported unavailable with its reason (never run half-built); Linux mode
+    /// is decided by the other checks alone.
+    #[test]
+    fn only_desktop_mode_is_unbuilt() {
+        assert_eq!(unbuilt_mode(Mode::Linux), None);
+        let reason = unbuilt_mode(Mode::Desktop).unwrap();
+        assert!(reason.contains("moby/moby#36174"), "{reason}");
+        assert!(reason.contains("desktop mode"), "{reason}");
     }
 }
