@@ -543,3 +543,114 @@ fn engine_socket_bind() -> Result<String, BackendError> {
     }
     Ok(format!("{path}:/var/run/docker.sock"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::plan::plan_networks;
+    use crate::platform::{Arch, EngineHost};
+    use crate::spec::{ImageSource, Ports, Sabotage};
+
+    fn spec(engine_host: EngineHost, probe: &std::path::Path) -> BottleSpec {
+        BottleSpec {
+            run_id: "cbtest000001".into(),
+            agent: ImageSource::Builtin {
+                binary: probe.into(),
+            },
+            bundle: ImageSource::Builtin {
+                binary: probe.into(),
+            },
+            fixture_binary: probe.into(),
+            probe_binary: probe.into(),
+            arch: Arch::X86_64,
+            engine_host,
+            engine_host_reported: EngineHost::Local,
+            ports: Ports::default(),
+            allowed_host: "public.fixture.test".into(),
+            denied_host: "blocked.fixture.test".into(),
+            internal_host: None,
+            rebinding_host: None,
+            sabotage: Sabotage::default(),
+            keep: false,
+        }
+    }
+
+    fn images() -> Images {
+        Images {
+            agent: "cb-agent:t".into(),
+            agent_is_user: false,
+            bundle: "cb-bundle:t".into(),
+            bundle_is_user: false,
+            fixture: "cb-fixture:t".into(),
+        }
+    }
+
+    fn planned(engine_host: EngineHost) -> (Topology, Vec<PlannedContainer>) {
+        let probe = std::env::temp_dir().join(format!("cb-layout-probe-{}", std::process::id()));
+        std::fs::write(&probe, b"\x7fELF probe").unwrap();
+        let spec = spec(engine_host, &probe);
+        let files = bottle_files(&spec, &images(), true).unwrap();
+        let networks = plan_networks(&spec, true, false, true, 1);
+        let planned = plan_bottle(
+            &spec,
+            &images(),
+            true,
+            Some("off".into()),
+            &networks,
+            &files,
+        );
+        let _ = std::fs::remove_file(&probe);
+        planned.unwrap()
+    }
+
+    /// A local engine's bottle has no checker; Docker Desktop's has one on the fixture
+    /// networks (never the agent's), idle with the probe copied in, and `host.docker.internal`
+    /// mapped to the engine's host-gateway.
+    #[test]
+    fn only_an_engine_elsewhere_gets_a_checker_on_the_fixture_networks() {
+        let (topology, containers) = planned(EngineHost::Local);
+        assert!(topology.checker_ips.is_empty());
+        assert!(!containers.iter().any(|c| c.role == ContainerRole::Checker));
+
+        let (topology, containers) = planned(EngineHost::DockerDesktop);
+        let checker: Vec<_> = containers
+            .iter()
+            .filter(|c| c.role == ContainerRole::Checker)
+            .collect();
+        assert_eq!(checker.len(), 1);
+        let checker = checker[0];
+        assert_eq!(checker.image, "cb-fixture:t");
+        assert_eq!(checker.entrypoint, [images::USER_PROBE_PATH]);
+        assert_eq!(checker.cmd, ["idle"]);
+        assert_eq!(checker.extra_hosts, ["host.docker.internal:host-gateway"]);
+        assert!(!checker.announces_ready);
+        assert_eq!(checker.files.len(), 1);
+        assert_eq!(checker.files[0].bytes.as_slice(), b"\x7fELF probe");
+        let joined = checker.networks();
+        assert!(!joined.contains(&topology.agent_network.name.as_str()));
+        let public6 = topology.public_v6_network.as_ref().unwrap();
+        for network in [&topology.upstream_network, &topology.lan_network, public6] {
+            assert!(joined.contains(&network.name.as_str()), "{joined:?}");
+        }
+        assert_eq!(joined.len(), 3);
+        let at = |n: &NetworkInfo| std::net::IpAddr::V4(host_in(n.gateway, hosts::CHECKER));
+        assert_eq!(
+            checker.ip,
+            host_in(topology.upstream_network.gateway, hosts::CHECKER)
+        );
+        let mut expected = vec![
+            at(&topology.upstream_network),
+            at(&topology.lan_network),
+            at(public6),
+        ];
+        expected.extend(
+            public6
+                .gateway_v6
+                .map(|g| std::net::IpAddr::V6(v6_host(g, u16::from(hosts::CHECKER)))),
+        );
+        assert_eq!(topology.checker_ips, expected);
+        assert_eq!(topology.checker_ips.len(), 4, "public6 has IPv6 here");
+        // Everything else is as on a local engine.
+        assert_eq!(containers.len(), planned(EngineHost::Local).1.len() + 1);
+    }
+}

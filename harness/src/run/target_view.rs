@@ -125,19 +125,28 @@ async fn send_checks(
         send_from_here(here),
         send_from_checker(backend, bottle, session, &there)
     );
-    let (mut sent_here, mut sent_there) = (sent_here.into_iter(), sent_there.into_iter());
-    let sent = checks
+    (in_check_order(checks, sent_here, sent_there), peers)
+}
+
+/// The two senders' results back in `checks` order (each sender's are in the order its checks
+/// came in); a check neither answered for fails.
+fn in_check_order(
+    checks: &[LivenessCheck],
+    here: Vec<Result<(), String>>,
+    there: Vec<Result<(), String>>,
+) -> Vec<Result<(), String>> {
+    let (mut here, mut there) = (here.into_iter(), there.into_iter());
+    checks
         .iter()
         .map(|c| {
             let next = if c.from == CheckFrom::ThisMachine {
-                sent_here.next()
+                here.next()
             } else {
-                sent_there.next()
+                there.next()
             };
             next.unwrap_or_else(|| Err("the check was not sent".into()))
         })
-        .collect();
-    (sent, peers)
+        .collect()
 }
 
 /// This machine's checks, each from its own thread.
@@ -450,6 +459,35 @@ mod tests {
             .unwrap_err()
             .contains("the probe exec failed: gone")));
         assert_eq!(failed.len(), 3);
+    }
+
+    /// Each check gets its own sender's answer, in order, whichever way the two are interleaved.
+    #[test]
+    fn results_come_back_in_the_order_of_the_checks() {
+        let mut here_first = check("h1", host::CheckKind::Tcp);
+        here_first.from = CheckFrom::ThisMachine;
+        let mut here_second = check("h2", host::CheckKind::Tcp);
+        here_second.from = CheckFrom::ThisMachine;
+        let checks = [
+            here_first,
+            check("t1", host::CheckKind::Tcp),
+            here_second,
+            check("t2", host::CheckKind::Udp),
+        ];
+        let results = in_check_order(
+            &checks,
+            vec![Ok(()), Err("h2".into())],
+            vec![Err("t1".into())],
+        );
+        assert_eq!(
+            results,
+            [
+                Ok(()),
+                Err("t1".to_string()),
+                Err("h2".to_string()),
+                Err("the check was not sent".to_string()),
+            ]
+        );
     }
 
     #[test]
