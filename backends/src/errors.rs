@@ -69,6 +69,10 @@ pub enum BackendError {
     /// A cached artifact could not be read or written.
     #[error("smolmachines cache {path}: {reason}")]
     Cache { path: String, reason: String },
+    /// The harness's checker container (see `Topology::checker_ips`) is missing or could not
+    /// tell where the engine's host-gateway leads.
+    #[error("bottle {run_id}: the checker: {reason}")]
+    Checker { run_id: String, reason: String },
     /// Labels on an object the harness made are missing or unreadable.
     #[error("bottle {run_id}: {reason}")]
     Corrupt { run_id: String, reason: String },

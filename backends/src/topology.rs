@@ -142,6 +142,10 @@ pub struct Topology {
     /// addresses is the harness's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checker_ips: Vec<IpAddr>,
+    /// The checker's own network (not `internal`, only the checker on it): its way to the
+    /// engine's host-gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checker_network: Option<NetworkInfo>,
     /// Names the engine gives its containers for this machine, with the address each leads to
     /// (Docker Desktop's `host.docker.internal`). Read from the engine once the bottle runs
     /// (the checker's `/etc/hosts`, where the engine wrote what `host-gateway` is), never from
@@ -174,6 +178,7 @@ impl Topology {
         networks.extend(self.neighbour_network.iter());
         networks.extend(self.public_v6_network.iter());
         networks.extend(self.metadata_network.iter());
+        networks.extend(self.checker_network.iter());
         networks
     }
 }

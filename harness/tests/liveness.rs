@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use bottle_backends::Topology;
 use bottle_fixtures::RecordSink;
 use bottle_harness::host::{liveness_checks, CheckFrom, HostCanaries};
-use bottle_harness::plan::HostSide;
+use bottle_harness::plan::{HostGatewayRoute, HostSide};
 use common::{bare_host, full_host, full_topology, microvm_topology};
 
 /// Canaries as `HostCanaries::start` would report them for `host`, without opening sockets.
@@ -26,12 +26,17 @@ fn canaries(host: &HostSide) -> HostCanaries {
 }
 
 fn render(topology: &Topology, host: &HostSide) -> String {
+    render_with(topology, host, &[])
+}
+
+fn render_with(topology: &Topology, host: &HostSide, routes: &[HostGatewayRoute]) -> String {
     let mut counter = 0u32;
     let checks = liveness_checks(
         topology,
         &canaries(host),
         &host.addresses,
         &host.addresses_v6,
+        routes,
         || {
             counter += 1;
             format!("l{counter:04}")
@@ -108,4 +113,38 @@ fn with_a_checker_the_fixtures_are_checked_from_it() {
             line.contains(" HostLoopback ") || line.contains(" HostAllInterfaces ");
         assert_eq!(line.ends_with(" from Checker"), !on_this_machine, "{line}");
     }
+}
+
+/// The engine's names for this machine: each route the probes aim at is proven from the
+/// checker, at the all-interfaces canary always and at the loopback canary where what is sent
+/// there reaches this machine's loopback (Docker Desktop), and never from here.
+#[test]
+fn each_host_gateway_route_is_checked_from_the_checker() {
+    let mut topology = full_topology();
+    topology.engine_host = bottle_backends::EngineHost::DockerDesktop;
+    let host = full_host();
+    let route = |ip: &str, to_loopback| HostGatewayRoute {
+        name: "host.docker.internal".into(),
+        ip: ip.parse().unwrap(),
+        to_loopback,
+    };
+    let base = render(&topology, &host);
+    let with = render_with(
+        &topology,
+        &host,
+        &[route("192.168.65.254", true), route("172.17.0.1", false)],
+    );
+    let added: Vec<&str> = with
+        .lines()
+        .skip(base.lines().count())
+        .map(|l| l.split_once(' ').unwrap().1)
+        .collect();
+    assert_eq!(
+        added,
+        [
+            "HostAllInterfaces Tcp 192.168.65.254:41001 from Checker",
+            "HostLoopback Tcp 192.168.65.254:41000 from Checker",
+            "HostAllInterfaces Tcp 172.17.0.1:41001 from Checker",
+        ]
+    );
 }

@@ -203,8 +203,26 @@ fn docker_desktop_skips_what_this_machine_cannot_see() {
         !desktop_v6.is_empty(),
         "this machine's own IPv6 addresses stay"
     );
+    // Nor are the bridges' IPv4 gateways this machine's for its ICMP recorder to see.
+    let v4_gateways: Vec<String> = full_topology()
+        .networks()
+        .iter()
+        .map(|n| n.gateway.to_string())
+        .collect();
+    let pinged = |plan: &Plan| -> Vec<String> { destinations(plan, "icmp.echo") };
+    let at_v4_gateway = |d: &String| {
+        v4_gateways
+            .iter()
+            .any(|g| d.starts_with(&format!("ping {g} ")))
+    };
+    assert!(pinged(&local).iter().any(at_v4_gateway));
+    let desktop_pings = pinged(&desktop);
+    assert!(
+        !desktop_pings.iter().any(at_v4_gateway),
+        "{desktop_pings:?}"
+    );
     for (a, b) in local.probes.iter().zip(&desktop.probes) {
-        if !["lan.network_gateways", "ipv6.host_addresses"].contains(&a.spec.id) {
+        if !["lan.network_gateways", "ipv6.host_addresses", "icmp.echo"].contains(&a.spec.id) {
             assert_eq!(a.attempts.len(), b.attempts.len(), "{}", a.spec.id);
             assert_eq!(a.skipped, b.skipped, "{}", a.spec.id);
         }
@@ -261,13 +279,29 @@ fn host_docker_internal_is_aimed_at_only_where_it_leads_to_this_machine() {
             ),
         ]
     );
-    // Docker Desktop's decisions run on a Linux engine: its host-gateway is this machine's.
+    // Docker Desktop's decisions run on a Linux engine: its host-gateway is this machine's
+    // docker0, where only the all-interfaces canary can answer (a Linux kernel never hands a
+    // connection to docker0's address to a listener on 127.0.0.1).
     let docker0 = host.addresses[0].to_string();
     assert_eq!(
-        named_attempts(bottle_backends::EngineHost::Local, &docker0).len(),
-        2
+        named_attempts(bottle_backends::EngineHost::Local, &docker0),
+        [(
+            Some(Target::HostAllInterfaces),
+            tcp(&docker0, host.all_interfaces_port),
+            format!(
+                "host.docker.internal:{0} ({docker0}:{0})",
+                host.all_interfaces_port
+            ),
+        )]
     );
-    // A Linux engine whose host-gateway is not an address of this machine: never aimed at.
+    // Even on Docker Desktop: never a private address on a network of this machine that is
+    // not its own (another host there), nor a public address.
+    for other in ["172.17.0.9", "198.51.100.7"] {
+        assert!(
+            named_attempts(bottle_backends::EngineHost::DockerDesktop, other).is_empty(),
+            "{other}"
+        );
+    }
     assert!(named_attempts(bottle_backends::EngineHost::Local, desktop_address).is_empty());
 }
 

@@ -17,7 +17,11 @@ use libtest_mimic::Failed;
 use super::{broken_must_escape, options, runtime, BROKEN};
 
 /// The probes Docker Desktop's decisions skip, each with the reason they must give.
-const SKIPPED_ON_DESKTOP: [(&str, &str); 1] = [("lan.network_gateways", "Docker Desktop")];
+const SKIPPED_ON_DESKTOP: [(&str, &str); 3] = [
+    ("lan.network_gateways", "Docker Desktop"),
+    ("metadata.direct", "Docker Desktop"),
+    ("metadata.via_proxy", "Docker Desktop"),
+];
 
 /// Removes a kept bottle when the check is done, whatever happened to it.
 struct Kept {
@@ -121,11 +125,17 @@ fn contained(report: &Report, problems: &mut Vec<String>) {
     if report.exit_code() != bottle_harness::exit::OK {
         problems.push(format!("clean exit code {}", report.exit_code()));
     }
-    for id in ["localhost.agent_loopback", "localhost.host_addresses"] {
+    // On this Linux engine the host-gateway is docker0's address, this machine's own: only
+    // the all-interfaces canary can answer there (Docker Desktop forwards to the loopback too).
+    let expected = [
+        ("localhost.agent_loopback", 0),
+        ("localhost.host_addresses", 1),
+    ];
+    for (id, count) in expected {
         let named = named_attempts(report, id);
-        if named.len() != 1 || !named[0].judgement.starts_with("denied") {
+        if named.len() != count || !named.iter().all(|a| a.judgement.starts_with("denied")) {
             problems.push(format!(
-                "{id}: expected one denied attempt at host.docker.internal, got {:?}",
+                "{id}: expected {count} denied attempt(s) at host.docker.internal, got {:?}",
                 named
                     .iter()
                     .map(|a| (&a.destination, &a.judgement))
@@ -136,7 +146,10 @@ fn contained(report: &Report, problems: &mut Vec<String>) {
 }
 
 /// The fixtures' own view of the liveness checks: every fixture host recorded contact from the
-/// checker, and none from this machine (its addresses on the bridges are their gateways).
+/// checker, and none from this machine (its addresses on the bridges are their gateways). (The
+/// metadata service is skipped on Docker Desktop; the checks through the host-gateway land on
+/// this machine's canaries, whose records the run judged: `localhost.host_addresses` passes
+/// only with them.)
 fn checked_from_the_checker(
     kept: &Kept,
     checker: &[IpAddr],
@@ -160,7 +173,6 @@ fn checked_from_the_checker(
         FixtureName::Lan,
         FixtureName::Dns,
         FixtureName::Neighbour,
-        FixtureName::Metadata,
     ] {
         let at: Vec<_> = log
             .records

@@ -3,7 +3,7 @@
 //! the addresses it names; and the [`Bottle`] handle a bring-up or an attach returns.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
 use bollard::Docker;
@@ -11,8 +11,11 @@ use bollard::Docker;
 use super::images;
 use super::roles::ContainerRole;
 use super::routes::METADATA_IP;
+use super::subnets::v6_host;
 use crate::errors::BackendError;
 use crate::labels;
+use crate::platform::{EngineHost, EnginePlatform};
+use crate::spec::{host_in, hosts};
 use crate::topology::{Bottle, Topology};
 
 /// The handle to a bottle whose agent is `agent_name` with the probe at `probe_path`.
@@ -64,8 +67,20 @@ pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, Back
         .as_ref()
         .and_then(|l| l.get(labels::TOPOLOGY))
         .ok_or_else(|| corrupt("the bundle has no topology label".into()))?;
-    let topology: Topology = serde_json::from_str(json)
+    let mut topology: Topology = serde_json::from_str(json)
         .map_err(|e| corrupt(format!("the topology label is unreadable: {e}")))?;
+    // What only the running engine can say is asked again, never taken from the label: where
+    // its host-gateway leads (`checker::complete_topology`) and whether it is Docker Desktop.
+    topology.engine_host_names.clear();
+    topology.engine_host_reported = reported_engine_host(docker).await?;
+    if topology.engine_host_reported == EngineHost::DockerDesktop
+        && topology.engine_host.routes_to_bridges()
+    {
+        return Err(corrupt(
+            "the label says the engine is on this machine, and the engine reports Docker Desktop"
+                .into(),
+        ));
+    }
     verify_topology(docker, run_id, &topology).await?;
     for container in &found {
         if container.state.as_ref().map(|s| s.to_string()).as_deref() != Some("running") {
@@ -88,6 +103,20 @@ pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, Back
     );
     super::checker::complete_topology(docker, &mut bottle.topology).await?;
     Ok(bottle)
+}
+
+/// Where the engine runs, as it says itself (`GET /info`).
+async fn reported_engine_host(docker: &Docker) -> Result<EngineHost, BackendError> {
+    let info = docker
+        .info()
+        .await
+        .map_err(BackendError::engine("reading the engine's /info"))?;
+    Ok(EnginePlatform::from_info(
+        info.architecture.as_deref(),
+        info.operating_system.as_deref(),
+    )
+    .map(|p| p.host)
+    .unwrap_or_default())
 }
 
 /// Checks a topology read back from a label against what the engine reports: every network it
@@ -217,5 +246,64 @@ fn verify_addresses(topology: &Topology, gateways: &[Ipv4Addr]) -> Result<(), St
             ));
         }
     }
+    verify_checker(topology, gateways)
+}
+
+/// Whether the checker's claimed addresses are its pinned ones (`.60` of a claimed network,
+/// `::3c` of the public IPv6 network): records from them are explained away as the harness's
+/// own, so a label that claimed the agent's or the bundle's address would hide their traffic.
+fn verify_checker(topology: &Topology, gateways: &[Ipv4Addr]) -> Result<(), String> {
+    let public6_v6 = topology
+        .public_v6_network
+        .as_ref()
+        .and_then(|n| n.gateway_v6)
+        .map(|gw| v6_host(gw, u16::from(hosts::CHECKER)));
+    for ip in &topology.checker_ips {
+        let pinned = match ip {
+            IpAddr::V4(ip) => gateways
+                .iter()
+                .any(|gw| host_in(*gw, hosts::CHECKER) == *ip),
+            IpAddr::V6(ip) => public6_v6 == Some(*ip),
+        };
+        if !pinned {
+            return Err(format!(
+                "the checker address {ip} is not the checker's pinned address on any of the run's networks"
+            ));
+        }
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::layout::tests::planned_with;
+
+    fn gateways(topology: &Topology) -> Vec<Ipv4Addr> {
+        topology.networks().iter().map(|n| n.gateway).collect()
+    }
+
+    /// A label may claim only the checker's pinned addresses for it: records from those are
+    /// explained as the harness's own, so claiming the agent's would hide the agent.
+    #[test]
+    fn a_label_cannot_make_another_address_the_checkers() {
+        let (topology, _) = planned_with(EngineHost::DockerDesktop, true);
+        assert_eq!(topology.checker_ips.len(), 5);
+        assert_eq!(verify_addresses(&topology, &gateways(&topology)), Ok(()));
+        let forged = [
+            IpAddr::V4(topology.agent_ip),
+            IpAddr::V4(topology.bundle_upstream_ip),
+            IpAddr::V4(host_in(topology.upstream_network.gateway, 61)),
+            IpAddr::V6(topology.public_v6.unwrap()),
+            "192.0.2.60".parse().unwrap(),
+        ];
+        for ip in forged {
+            let mut edited = topology.clone();
+            edited.checker_ips.push(ip);
+            let refused = verify_addresses(&edited, &gateways(&edited)).unwrap_err();
+            assert!(refused.contains(&ip.to_string()), "{ip}: {refused}");
+        }
+        let (local, _) = planned_with(EngineHost::Local, true);
+        assert_eq!(verify_addresses(&local, &gateways(&local)), Ok(()));
+    }
 }

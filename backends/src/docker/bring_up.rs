@@ -56,7 +56,7 @@ pub(crate) async fn launch(
     // A microVM's traffic leaves through the host, so the host must keep its address on the
     // agent network; its own allow list is what confines it there.
     let host_block = in_container && !spec.sabotage.no_host_block;
-    let metadata_unavailable = metadata_unavailable(in_container);
+    let metadata_unavailable = metadata_unavailable(in_container, spec.engine_host);
     let files = bottle_files(spec, images, in_container)?;
     let mut with_v6 = true;
     let mut last = String::new();

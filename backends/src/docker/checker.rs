@@ -37,11 +37,11 @@ pub(crate) async fn complete_topology(
         return Ok(());
     }
     let name = ContainerRole::Checker.container_name(&topology.run_id);
-    let hosts = read_etc_hosts(docker, &name).await?;
+    let hosts = read_etc_hosts(docker, &topology.run_id, &name).await?;
     topology.engine_host_names = host_names(&hosts, &[DESKTOP_HOST_NAME]);
     if topology.engine_host_names.is_empty() {
-        return Err(BackendError::FixtureStart {
-            name,
+        return Err(BackendError::Checker {
+            run_id: topology.run_id.clone(),
             reason: format!(
                 "its /etc/hosts does not map {DESKTOP_HOST_NAME} (the engine's host-gateway): {:?}",
                 hosts.trim()
@@ -69,16 +69,16 @@ pub(crate) async fn exec_in_checker(
 /// The checker's container name, or why the bottle has none.
 pub(crate) fn checker_name(bottle: &Bottle) -> Result<String, BackendError> {
     if bottle.topology.checker_ips.is_empty() {
-        return Err(BackendError::Corrupt {
+        return Err(BackendError::Checker {
             run_id: bottle.run_id.clone(),
-            reason: "the bottle has no checker container (its engine is on this machine, which checks the fixtures itself)".into(),
+            reason: "the bottle has none (its engine is on this machine, which checks the fixtures itself)".into(),
         });
     }
     Ok(ContainerRole::Checker.container_name(&bottle.run_id))
 }
 
 /// The checker's `/etc/hosts`, through the engine's archive endpoint (no exec, no shell).
-async fn read_etc_hosts(docker: &Docker, name: &str) -> Result<String, BackendError> {
+async fn read_etc_hosts(docker: &Docker, run_id: &str, name: &str) -> Result<String, BackendError> {
     let options = DownloadFromContainerOptions {
         path: "/etc/hosts".into(),
     };
@@ -102,9 +102,9 @@ async fn read_etc_hosts(docker: &Docker, name: &str) -> Result<String, BackendEr
             step: format!("reading /etc/hosts of {name}"),
             seconds: HOSTS_TIMEOUT.as_secs_f64(),
         })??;
-    first_file(&archive).ok_or_else(|| BackendError::FixtureStart {
-        name: name.to_string(),
-        reason: "the engine's archive of /etc/hosts holds no readable file".into(),
+    first_file(&archive).ok_or_else(|| BackendError::Checker {
+        run_id: run_id.to_string(),
+        reason: "the engine's archive of its /etc/hosts holds no readable file".into(),
     })
 }
 

@@ -90,6 +90,7 @@ struct Networks {
     neighbour: NetworkInfo,
     public6: NetworkInfo,
     metadata: Option<NetworkInfo>,
+    checker: Option<NetworkInfo>,
 }
 
 impl Networks {
@@ -108,6 +109,7 @@ impl Networks {
             neighbour: network(NetworkRole::Neighbour),
             public6: network(NetworkRole::Public6),
             metadata: info(NetworkRole::Metadata),
+            checker: info(NetworkRole::Checker),
         }
     }
 }
@@ -127,11 +129,13 @@ fn plan_topology(
         neighbour: neighbour_net,
         public6: public6_net,
         metadata: metadata_net,
+        checker: checker_net,
     } = Networks::from_plan(networks);
     let agent_base = agent_net.gateway;
     let upstream_base = upstream_net.gateway;
     let neighbour_base = neighbour_net.gateway;
-    // The public host's IPv6 address lives on a network only it joins, so no other fixture
+    // The public host's IPv6 address lives on a network only it joins (and the harness's
+    // checker, where the bottle has one), so no other fixture
     // (and never the bundle) talks IPv6 behind the harness's back. An engine that cannot make
     // IPv6 networks leaves it out, and the IPv6 probe of the public host says so.
     let public_v6 = public6_net
@@ -159,14 +163,19 @@ fn plan_topology(
     let lan_internal_ip = metadata_net
         .as_ref()
         .map(|n| host_in(n.gateway, hosts::LAN_INTERNAL));
-    let checker_ips = if wants_checker(spec) {
-        checker_addresses(&upstream_net, &lan_net, &public6_net)
-    } else {
-        vec![]
-    };
+    let checker_ips = checker_net
+        .as_ref()
+        .map(|own| {
+            checker_legs(own, &upstream_net, &lan_net, &public6_net)
+                .iter()
+                .flat_map(CheckerLeg::addresses)
+                .collect()
+        })
+        .unwrap_or_default();
     Topology {
         checker_ips,
-        // Read from the engine once the bottle runs (see `checker::engine_host_names`).
+        checker_network: checker_net,
+        // Read from the engine once the bottle runs (see `checker::complete_topology`).
         engine_host_names: vec![],
         internal_host: spec.internal_host.clone(),
         rebinding_host: spec.rebinding_host.clone(),
@@ -228,27 +237,45 @@ fn plan_topology(
     }
 }
 
-/// The checker's addresses: on the upstream network (the public host, the DNS canary, the
-/// neighbour's and the metadata service's upstream legs), the LAN network, and the public
-/// host's IPv6 network (IPv4 and, when it has it, IPv6).
-fn checker_addresses(
+/// One network the checker joins, at its `.60` (and, on the public IPv6 network, `::3c`).
+struct CheckerLeg {
+    network: String,
+    ip: Ipv4Addr,
+    ip_v6: Option<std::net::Ipv6Addr>,
+}
+
+impl CheckerLeg {
+    fn addresses(&self) -> Vec<std::net::IpAddr> {
+        std::iter::once(self.ip.into())
+            .chain(self.ip_v6.map(Into::into))
+            .collect()
+    }
+}
+
+/// The checker's networks, first its own (the one it is created on, its way to the engine's
+/// host-gateway), then the upstream network (the public host, the DNS canary, the neighbour's
+/// and the metadata service's upstream legs), the LAN network and, when it has IPv6, the
+/// public host's IPv6 network. The one list both the topology's `checker_ips` and the
+/// checker's container come from.
+fn checker_legs(
+    own: &NetworkInfo,
     upstream: &NetworkInfo,
     lan: &NetworkInfo,
     public6: &NetworkInfo,
-) -> Vec<std::net::IpAddr> {
-    let mut ips = vec![
-        host_in(upstream.gateway, hosts::CHECKER).into(),
-        host_in(lan.gateway, hosts::CHECKER).into(),
-        host_in(public6.gateway, hosts::CHECKER).into(),
-    ];
-    ips.extend(
-        public6
-            .subnet_v6
-            .as_ref()
-            .and(public6.gateway_v6)
-            .map(|gateway| std::net::IpAddr::V6(v6_host(gateway, u16::from(hosts::CHECKER)))),
-    );
-    ips
+) -> Vec<CheckerLeg> {
+    let leg = |n: &NetworkInfo| CheckerLeg {
+        network: n.name.clone(),
+        ip: host_in(n.gateway, hosts::CHECKER),
+        ip_v6: None,
+    };
+    let mut legs = vec![leg(own), leg(upstream), leg(lan)];
+    if let Some(gateway) = public6.gateway_v6.filter(|_| public6.subnet_v6.is_some()) {
+        legs.push(CheckerLeg {
+            ip_v6: Some(v6_host(gateway, u16::from(hosts::CHECKER))),
+            ..leg(public6)
+        });
+    }
+    legs
 }
 
 /// The containers to start, in this order: bundle, public host, LAN host, neighbour, (for a
@@ -271,8 +298,8 @@ fn plan_containers(
         // Planned (and its sabotage checked) even when the agent is a microVM, then left out.
         agent(spec, images, topology)?,
     ];
-    if wants_checker(spec) {
-        planned.push(checker(images, topology, files.checker.clone()));
+    if let Some(own) = &topology.checker_network {
+        planned.push(checker(images, topology, own, files.checker.clone()));
     }
     let planned = planned
         .into_iter()
@@ -448,33 +475,44 @@ fn neighbour_host(images: &Images, topology: &Topology, cmd: Vec<String>) -> Pla
 /// host.docker.internal as the hostname referring to host-gateway. Docker Desktop automatically
 /// resolves this hostname"); the mapping makes the answer independent of the DNS upstream,
 /// which is the DNS canary here.
-fn checker(images: &Images, topology: &Topology, files: Vec<AgentFile>) -> PlannedContainer {
-    let at = |network: &NetworkInfo| host_in(network.gateway, hosts::CHECKER);
-    let more = vec![(topology.lan_network.name.clone(), at(&topology.lan_network))];
-    let more_v6 = topology
+fn checker(
+    images: &Images,
+    topology: &Topology,
+    own: &NetworkInfo,
+    files: Vec<AgentFile>,
+) -> PlannedContainer {
+    let public6 = topology
         .public_v6_network
         .as_ref()
-        .and_then(|n| {
-            let v6 = n.gateway_v6.filter(|_| n.subnet_v6.is_some())?;
-            Some((
-                n.name.clone(),
-                at(n),
-                v6_host(v6, u16::from(hosts::CHECKER)),
-            ))
-        })
-        .into_iter()
-        .collect();
+        .expect("a docker topology has a public IPv6 network");
+    let mut legs = checker_legs(
+        own,
+        &topology.upstream_network,
+        &topology.lan_network,
+        public6,
+    )
+    .into_iter();
+    let first = legs.next().expect("the checker's own network");
+    let (mut more, mut more_v6) = (Vec::new(), Vec::new());
+    for leg in legs {
+        match leg.ip_v6 {
+            Some(v6) => more_v6.push((leg.network, leg.ip, v6)),
+            None => more.push((leg.network, leg.ip)),
+        }
+    }
     let mut planned = PlannedContainer::new(
         ContainerRole::Checker,
         images.fixture.clone(),
-        topology.upstream_network.name.clone(),
-        at(&topology.upstream_network),
+        first.network,
+        first.ip,
         topology.dns.ip,
     )
     .entrypoint(vec![images::USER_PROBE_PATH.to_string()])
     .cmd(vec!["idle".to_string()])
     .more(more)
     .more_v6(more_v6)
+    // On four networks, it must not route between them (nor for anyone else).
+    .sysctl("net.ipv4.ip_forward", "0")
     .extra_hosts(vec![format!("{}:host-gateway", DESKTOP_HOST_NAME)]);
     planned.files = files;
     planned
@@ -545,7 +583,7 @@ fn engine_socket_bind() -> Result<String, BackendError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::docker::plan::plan_networks;
     use crate::platform::{Arch, EngineHost};
@@ -586,11 +624,19 @@ mod tests {
     }
 
     fn planned(engine_host: EngineHost) -> (Topology, Vec<PlannedContainer>) {
+        planned_with(engine_host, true)
+    }
+
+    /// The layout of a bottle for an engine at `engine_host`, with or without IPv6.
+    pub(crate) fn planned_with(
+        engine_host: EngineHost,
+        with_v6: bool,
+    ) -> (Topology, Vec<PlannedContainer>) {
         let probe = std::env::temp_dir().join(format!("cb-layout-probe-{}", std::process::id()));
         std::fs::write(&probe, b"\x7fELF probe").unwrap();
         let spec = spec(engine_host, &probe);
         let files = bottle_files(&spec, &images(), true).unwrap();
-        let networks = plan_networks(&spec, true, false, true, 1);
+        let networks = plan_networks(&spec, true, false, with_v6, 1);
         let planned = plan_bottle(
             &spec,
             &images(),
@@ -628,17 +674,27 @@ mod tests {
         assert_eq!(checker.files[0].bytes.as_slice(), b"\x7fELF probe");
         let joined = checker.networks();
         assert!(!joined.contains(&topology.agent_network.name.as_str()));
+        let own = topology.checker_network.as_ref().unwrap();
         let public6 = topology.public_v6_network.as_ref().unwrap();
-        for network in [&topology.upstream_network, &topology.lan_network, public6] {
-            assert!(joined.contains(&network.name.as_str()), "{joined:?}");
-        }
-        assert_eq!(joined.len(), 3);
-        let at = |n: &NetworkInfo| std::net::IpAddr::V4(host_in(n.gateway, hosts::CHECKER));
+        // Its own network first: the one it is created on, where its default route goes.
+        assert_eq!(checker.network, own.name);
         assert_eq!(
-            checker.ip,
-            host_in(topology.upstream_network.gateway, hosts::CHECKER)
+            joined,
+            [
+                &own.name,
+                &topology.upstream_network.name,
+                &topology.lan_network.name,
+                &public6.name
+            ]
+            .map(String::as_str)
         );
+        assert!(checker
+            .sysctls
+            .contains(&("net.ipv4.ip_forward".to_string(), "0".to_string())));
+        let at = |n: &NetworkInfo| std::net::IpAddr::V4(host_in(n.gateway, hosts::CHECKER));
+        assert_eq!(checker.ip, host_in(own.gateway, hosts::CHECKER));
         let mut expected = vec![
+            at(own),
             at(&topology.upstream_network),
             at(&topology.lan_network),
             at(public6),
@@ -649,7 +705,15 @@ mod tests {
                 .map(|g| std::net::IpAddr::V6(v6_host(g, u16::from(hosts::CHECKER)))),
         );
         assert_eq!(topology.checker_ips, expected);
-        assert_eq!(topology.checker_ips.len(), 4, "public6 has IPv6 here");
+        assert_eq!(topology.checker_ips.len(), 5, "public6 has IPv6 here");
+        // Without IPv6 the public IPv6 network is not joined, and no address there is claimed.
+        let (topology, containers) = planned_with(EngineHost::DockerDesktop, false);
+        let checker = containers
+            .iter()
+            .find(|c| c.role == ContainerRole::Checker)
+            .unwrap();
+        assert_eq!(checker.networks().len(), 3);
+        assert_eq!(topology.checker_ips.len(), 3);
         // Everything else is as on a local engine.
         assert_eq!(containers.len(), planned(EngineHost::Local).1.len() + 1);
     }

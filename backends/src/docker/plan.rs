@@ -109,10 +109,16 @@ pub(crate) fn plan_networks(
     }
     planned.extend([
         network(NetworkRole::Neighbour, bases[3]).host_block(true),
-        // The public host's IPv6 leg: only it joins this network.
+        // The public host's IPv6 leg: only it joins this network (and the checker, if any).
         network(NetworkRole::Public6, bases[5]).v6(v6(true, 5)),
         network(NetworkRole::Lan, bases[2]),
     ]);
+    if super::layout::wants_checker(spec) {
+        // The checker's own leg, its only one that is not `internal`: its way to the engine's
+        // host-gateway (this machine as containers reach it), through which the harness
+        // checks that its canaries answer there. Only the checker joins it.
+        planned.push(network(NetworkRole::Checker, bases[6]).internal(false));
+    }
     planned
 }
 

@@ -74,6 +74,8 @@ pub(crate) enum NetworkRole {
     Public6,
     /// The LAN fixture host's network.
     Lan,
+    /// The checker's own leg, not `internal` (only when the bottle has a checker).
+    Checker,
 }
 
 impl NetworkRole {
@@ -86,6 +88,7 @@ impl NetworkRole {
             NetworkRole::Neighbour => "neighbour",
             NetworkRole::Public6 => "public6",
             NetworkRole::Lan => "lan",
+            NetworkRole::Checker => "checker",
         }
     }
 

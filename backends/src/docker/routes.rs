@@ -10,6 +10,7 @@ use bollard::Docker;
 
 use super::roles::ContainerRole;
 use crate::errors::BackendError;
+use crate::platform::EngineHost;
 use crate::spec::BottleSpec;
 use crate::topology::Topology;
 
@@ -27,11 +28,12 @@ const ROUTE_TIMEOUT: Duration = Duration::from_secs(10);
 /// through would send it towards this machine's own route, which may be a real metadata
 /// service); that route is set from this machine (`nsenter`, root). A microVM's traffic leaves
 /// through this machine's NAT, so under smolmachines there is no such guarantee at all.
-pub(crate) fn metadata_unavailable(in_container: bool) -> Option<String> {
+pub(crate) fn metadata_unavailable(in_container: bool, engine_host: EngineHost) -> Option<String> {
     if !in_container {
         return Some("the agent is a microVM whose traffic leaves through this machine's NAT, so 169.254.169.254 cannot be made to end at a fixture".into());
     }
-    if cfg!(not(target_os = "linux")) {
+    // Docker Desktop for Linux too: the engine's PIDs are the VM's, not this machine's.
+    if cfg!(not(target_os = "linux")) || !engine_host.routes_to_bridges() {
         return Some("routing the bundle's 169.254.169.254 to the fixture enters the bundle's network namespace with nsenter, which needs the engine on this (Linux) machine; under Docker Desktop the engine runs in a VM".into());
     }
     // SAFETY: geteuid has no preconditions.
@@ -153,6 +155,12 @@ pub(crate) async fn route_through_bundle(
             ROUTE_TIMEOUT,
         )
         .await?;
+    }
+    if !topology.engine_host.routes_to_bridges() {
+        return Err(BackendError::FixtureStart {
+            name: ContainerRole::Bundle.container_name(run_id),
+            reason: "the ip-forward sabotage sets its NAT rule with nsenter from this machine, which needs the engine on this machine (not Docker Desktop's VM)".into(),
+        });
     }
     let bundle = ContainerRole::Bundle.container_name(run_id);
     let pid = container_pid(docker, &bundle).await?;

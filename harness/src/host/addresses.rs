@@ -19,6 +19,22 @@ pub(crate) fn host_addresses() -> Vec<Ipv4Addr> {
     addrs
 }
 
+/// This machine's IPv4 networks: each interface address with its netmask (loopback included,
+/// it is a network of this machine too).
+pub(crate) fn host_subnets_v4() -> Vec<(Ipv4Addr, Ipv4Addr)> {
+    let mut subnets: Vec<(Ipv4Addr, Ipv4Addr)> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|iface| match iface.addr {
+            if_addrs::IfAddr::V4(v4) => Some((v4.ip, v4.netmask)),
+            if_addrs::IfAddr::V6(_) => None,
+        })
+        .collect();
+    subnets.sort_unstable();
+    subnets.dedup();
+    subnets
+}
+
 /// This machine's IPv6 addresses, except loopback: (global and unique-local, link-local).
 /// Like the IPv4 list, only this machine's own addresses, never a router's.
 pub(crate) fn host_addresses_v6() -> (Vec<Ipv6Addr>, Vec<Ipv6Addr>) {

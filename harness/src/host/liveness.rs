@@ -13,6 +13,7 @@ use bottle_probes::dns;
 use bottle_probes::wire::{AttemptKind, AttemptSpec, Observation, Outcome, Stage};
 
 use super::canaries::HostCanaries;
+use crate::plan::HostGatewayRoute;
 use crate::target::Target;
 
 const LIVENESS_TIMEOUT: Duration = Duration::from_secs(4);
@@ -110,14 +111,34 @@ struct Checks<'n> {
 }
 
 impl Checks<'_> {
+    /// A check of `target` from where that target is checked: this machine's canaries from
+    /// here, the fixture hosts from the checker when this machine cannot route to them.
     fn add(&mut self, target: Target, ip: impl Into<IpAddr>, port: u16, kind: CheckKind) {
-        // This machine's canaries are always checked from here, where they listen.
-        let on_this_machine = matches!(target, Target::HostLoopback | Target::HostAllInterfaces);
-        let from = if self.fixtures_from_checker && !on_this_machine {
-            CheckFrom::Checker
-        } else {
-            CheckFrom::ThisMachine
+        let from = match target {
+            Target::HostLoopback | Target::HostAllInterfaces => CheckFrom::ThisMachine,
+            Target::Public | Target::Lan | Target::Dns | Target::Neighbour | Target::Metadata
+                if self.fixtures_from_checker =>
+            {
+                CheckFrom::Checker
+            }
+            Target::Public
+            | Target::Lan
+            | Target::Dns
+            | Target::Neighbour
+            | Target::Metadata
+            | Target::Bundle => CheckFrom::ThisMachine,
         };
+        self.add_from(target, ip, port, kind, from);
+    }
+
+    fn add_from(
+        &mut self,
+        target: Target,
+        ip: impl Into<IpAddr>,
+        port: u16,
+        kind: CheckKind,
+        from: CheckFrom,
+    ) {
         self.list.push(LivenessCheck {
             target,
             addr: SocketAddr::new(ip.into(), port),
@@ -129,23 +150,46 @@ impl Checks<'_> {
 }
 
 /// The checks for a bottle; `nonce` makes a fresh nonce per check. The all-interfaces canary is
-/// checked on every host address the probes aim at. A bottle with a checker has its fixture
-/// hosts checked from there (the same addresses, ports and protocols).
+/// checked on every host address the probes aim at. Where this machine cannot route to the
+/// bridges (Docker Desktop), the fixture hosts are checked from the bottle's checker (the same
+/// addresses, ports and protocols; without a checker those checks fail, never fall back to
+/// here), and this machine's canaries are also checked from there through each of the engine's
+/// names for this machine that the probes aim at (`host_gateway`): a target is alive only if
+/// every one of its checks answered.
 pub fn liveness_checks(
     topology: &Topology,
     canaries: &HostCanaries,
     host_addresses: &[Ipv4Addr],
     host_addresses_v6: &[Ipv6Addr],
+    host_gateway: &[HostGatewayRoute],
     mut nonce: impl FnMut() -> String,
 ) -> Vec<LivenessCheck> {
     let mut checks = Checks {
         list: Vec::new(),
         nonce: &mut nonce,
-        fixtures_from_checker: !topology.checker_ips.is_empty(),
+        fixtures_from_checker: !topology.engine_host.routes_to_bridges(),
     };
     ipv6_checks(&mut checks, topology, canaries, host_addresses_v6);
     upstream_checks(&mut checks, topology);
     ipv4_checks(&mut checks, topology, canaries, host_addresses);
+    for route in host_gateway {
+        checks.add_from(
+            Target::HostAllInterfaces,
+            route.ip,
+            canaries.all_interfaces_port,
+            CheckKind::Tcp,
+            CheckFrom::Checker,
+        );
+        if route.to_loopback {
+            checks.add_from(
+                Target::HostLoopback,
+                route.ip,
+                canaries.loopback.port(),
+                CheckKind::Tcp,
+                CheckFrom::Checker,
+            );
+        }
+    }
     checks.list
 }
 

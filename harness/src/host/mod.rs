@@ -12,7 +12,9 @@ mod liveness;
 
 /// The old home of [`crate::target::Target`], kept so `crate::host::Target` still works.
 pub use crate::target::Target;
-pub(crate) use addresses::{all_host_addresses, host_addresses, host_addresses_v6};
+pub(crate) use addresses::{
+    all_host_addresses, host_addresses, host_addresses_v6, host_subnets_v4,
+};
 pub use canaries::HostCanaries;
 pub(crate) use dialer::HostDialer;
 pub(crate) use liveness::send_liveness;

@@ -66,6 +66,7 @@ pub fn build(
         proxy_names: proxy_names(topology),
         refusal_status: proxy.refusal_status,
         dialers: dialers(topology),
+        host_gateway: super::host_gateway::routes(topology, host),
     }
 }
 

@@ -49,7 +49,10 @@ fn echo_targets(i: &Inputs) -> Vec<(IpAddr, Target, &'static str)> {
     let mut host_ips: Vec<Ipv4Addr> = Vec::new();
     if host.icmp_recorder {
         host_ips.extend(host.addresses.iter().copied());
-        host_ips.extend(t.networks().iter().map(|n| n.gateway));
+        // The bridges' gateways are this machine's only when the engine runs here.
+        if t.engine_host.routes_to_bridges() {
+            host_ips.extend(t.networks().iter().map(|n| n.gateway));
+        }
         host_ips.extend(t.guest_host_gateway);
     }
     host_ips.sort_unstable();

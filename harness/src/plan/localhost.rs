@@ -7,6 +7,7 @@ use bottle_probes::wire::AttemptKind;
 
 use super::attempts::Attempts;
 use super::build::{no_plan, Inputs};
+use super::host_gateway;
 use crate::target::Target;
 
 pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
@@ -30,12 +31,15 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             }
             // Docker Desktop forwards what its containers send to `host.docker.internal` to
             // this machine's loopback.
-            for named in engine_names(i) {
-                let addr = SocketAddr::new(named.ip, host.loopback_canary.port());
+            for route in host_gateway::routes(t, host)
+                .iter()
+                .filter(|r| r.to_loopback)
+            {
+                let addr = SocketAddr::new(route.ip, host.loopback_canary.port());
                 a.add(
                     AttemptKind::Tcp { addr },
                     Some(Target::HostLoopback),
-                    format!("{}:{} ({addr})", named.name, addr.port()),
+                    format!("{}:{} ({addr})", route.name, addr.port()),
                 );
             }
         }
@@ -48,12 +52,12 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                     addr.to_string(),
                 );
             }
-            for named in engine_names(i) {
-                let addr = SocketAddr::new(named.ip, host.all_interfaces_port);
+            for route in host_gateway::routes(t, host) {
+                let addr = SocketAddr::new(route.ip, host.all_interfaces_port);
                 a.add(
                     AttemptKind::Tcp { addr },
                     Some(Target::HostAllInterfaces),
-                    format!("{}:{} ({addr})", named.name, addr.port()),
+                    format!("{}:{} ({addr})", route.name, addr.port()),
                 );
             }
         }
@@ -67,22 +71,6 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
         }
         other => no_plan(other),
     }
-}
-
-/// The engine's names for this machine (`host.docker.internal`) that the localhost probes aim
-/// at: those whose address this machine holds (a Linux engine's `host-gateway` is docker0's
-/// address), and, on an engine that itself reports Docker Desktop, its `host-gateway`, an
-/// address of Docker Desktop's own network stack that it answers for this machine. Anything
-/// else could be a daemon's `host-gateway-ip` set to another host, which no probe may aim at.
-fn engine_names<'t>(i: &Inputs<'t>) -> impl Iterator<Item = &'t bottle_backends::HostName> {
-    let (t, host) = (i.topology, i.host);
-    t.engine_host_names.iter().filter(move |named| {
-        let this_machine = match named.ip {
-            IpAddr::V4(ip) => host.addresses.contains(&ip),
-            IpAddr::V6(ip) => host.addresses_v6.contains(&ip),
-        };
-        this_machine || t.engine_host_reported == bottle_backends::EngineHost::DockerDesktop
-    })
 }
 
 /// What the kernel makes of them is the agent's own loopback; a bottle whose filter matches

@@ -12,6 +12,7 @@ mod model;
 mod cross_bottle;
 mod dns;
 mod egress_bypass;
+mod host_gateway;
 mod icmp;
 mod inbound;
 mod ipv6;
@@ -24,4 +25,4 @@ mod public;
 mod udp;
 
 pub use build::build;
-pub use model::{Delivery, HostSide, Plan, PlannedAttempt, PlannedProbe};
+pub use model::{Delivery, HostGatewayRoute, HostSide, Plan, PlannedAttempt, PlannedProbe};

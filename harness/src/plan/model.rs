@@ -1,7 +1,7 @@
 //! What a plan is: the attempts of every probe for one bottle, and the facts about the bottle and
 //! this machine that the verdicts need alongside them.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bottle_probes::catalogue::ProbeSpec;
 use bottle_probes::wire::AttemptSpec;
@@ -48,6 +48,18 @@ pub struct PlannedProbe {
     pub skipped: Option<String>,
 }
 
+/// One of the engine's names for this machine that the localhost probes aim at (see
+/// `host_gateway::routes`), and the canaries reached through it. The liveness checks prove each
+/// route from the checker, so an attempt there is judged only where the route is shown to work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostGatewayRoute {
+    pub name: String,
+    pub ip: IpAddr,
+    /// Whether what is sent there reaches this machine's loopback (Docker Desktop forwards it
+    /// there), so the loopback canary is aimed at through it too.
+    pub to_loopback: bool,
+}
+
 /// The whole suite for one bottle.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -76,6 +88,9 @@ pub struct Plan {
     /// The fixture hosts that dial the agent's inbound listener (their `dial` records must
     /// exist for the inbound probe to pass).
     pub dialers: Vec<String>,
+    /// The engine's names for this machine the localhost probes aim at; the liveness checks
+    /// prove each from the checker.
+    pub host_gateway: Vec<HostGatewayRoute>,
 }
 
 /// What the plan needs to know about this machine.
@@ -96,6 +111,9 @@ pub struct HostSide {
     pub icmp_recorder: bool,
     /// This machine's link-local IPv6 addresses.
     pub link_local_v6: Vec<Ipv6Addr>,
+    /// This machine's IPv4 networks, each as one of its addresses and the netmask: an engine's
+    /// host-gateway inside one of them that is not this machine's own is another host there.
+    pub subnets_v4: Vec<(Ipv4Addr, Ipv4Addr)>,
 }
 
 impl Plan {

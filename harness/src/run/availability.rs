@@ -1,6 +1,6 @@
 //! Whether the backend can run a bottle here; an unavailable one is the error that exits 3.
 
-use bottle_backends::{Availability, BottleBackend, BottleSpec};
+use bottle_backends::{Availability, BottleBackend, BottleSpec, EngineHost};
 
 use super::options::{bottle_arch, bottle_spec_for, RunOptions};
 
@@ -34,7 +34,49 @@ pub(crate) async fn spec_for_engine(
         platform.arch, platform.host
     ));
     let mut spec = bottle_spec_for(options, run_id, arch)?;
-    spec.engine_host = options.engine_host.unwrap_or(platform.host);
+    spec.engine_host = engine_host(options.engine_host, platform.host)?;
     spec.engine_host_reported = platform.host;
     Ok(spec)
+}
+
+/// Where the run treats the engine as running: the override (`--engine-host`), else what the
+/// engine reported. An engine that reports Docker Desktop is never treated as local: this
+/// machine's checks would then go to bridge addresses it cannot route to, and leave by its
+/// default route to a network that is not the harness's.
+pub(crate) fn engine_host(
+    requested: Option<EngineHost>,
+    reported: EngineHost,
+) -> Result<EngineHost, HarnessError> {
+    match (requested, reported) {
+        (Some(EngineHost::Local), EngineHost::DockerDesktop) => Err(HarnessError::BadSetting(
+            "--engine-host local on an engine that reports Docker Desktop: this machine cannot route to its bridges, so the harness will not send its checks there".into(),
+        )),
+        (Some(requested), _) => Ok(requested),
+        (None, reported) => Ok(reported),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_desktop_is_never_treated_as_local() {
+        use EngineHost::{DockerDesktop, Local};
+        assert_eq!(engine_host(None, Local).unwrap(), Local);
+        assert_eq!(engine_host(None, DockerDesktop).unwrap(), DockerDesktop);
+        assert_eq!(
+            engine_host(Some(DockerDesktop), Local).unwrap(),
+            DockerDesktop
+        );
+        assert_eq!(
+            engine_host(Some(DockerDesktop), DockerDesktop).unwrap(),
+            DockerDesktop
+        );
+        assert_eq!(engine_host(Some(Local), Local).unwrap(), Local);
+        let refused = engine_host(Some(Local), DockerDesktop)
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("Docker Desktop"), "{refused}");
+    }
 }

@@ -119,6 +119,7 @@ fn host_side(canaries: &HostCanaries) -> HostSide {
         link_local_v6,
         all_interfaces_v6: canaries.all_interfaces_v6,
         icmp_recorder: canaries.icmp_recorder,
+        subnets_v4: host::host_subnets_v4(),
     }
 }
 

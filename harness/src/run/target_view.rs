@@ -78,6 +78,7 @@ pub(crate) async fn observe_targets(
         canaries,
         &host_side.addresses,
         &host_side.addresses_v6,
+        &plan.host_gateway,
         nonce,
     );
     let (sent, liveness_peers) = send_checks(backend, bottle, &plan.session, &checks).await;
@@ -405,6 +406,7 @@ mod tests {
             proxy_names: vec![],
             refusal_status: 403,
             dialers: vec![],
+            host_gateway: vec![],
         }
     }
 

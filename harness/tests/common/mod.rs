@@ -56,6 +56,7 @@ pub fn full_topology() -> Topology {
         engine_host: Default::default(),
         engine_host_reported: Default::default(),
         checker_ips: vec![],
+        checker_network: None,
         engine_host_names: vec![],
         sabotaged: false,
         resolver_owned: true,
@@ -120,6 +121,10 @@ pub fn full_host() -> HostSide {
         all_interfaces_v6: true,
         icmp_recorder: true,
         link_local_v6: vec!["fe80::1".parse().unwrap(), "fe80::2".parse().unwrap()],
+        subnets_v4: vec![
+            (Ipv4Addr::new(172, 17, 0, 1), Ipv4Addr::new(255, 255, 0, 0)),
+            (Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(255, 255, 255, 0)),
+        ],
     }
 }
 
@@ -134,5 +139,6 @@ pub fn bare_host() -> HostSide {
         all_interfaces_v6: false,
         icmp_recorder: false,
         link_local_v6: vec![],
+        subnets_v4: vec![],
     }
 }

@@ -63,6 +63,7 @@ pub fn topology() -> Topology {
         engine_host: Default::default(),
         engine_host_reported: Default::default(),
         checker_ips: vec![],
+        checker_network: None,
         engine_host_names: vec![],
         sabotaged: false,
         resolver_owned: true,
@@ -106,6 +107,7 @@ pub fn make_plan_for(topology: &Topology) -> Plan {
         all_interfaces_v6: true,
         icmp_recorder: true,
         link_local_v6: vec!["fe80::1".parse().unwrap()],
+        subnets_v4: vec![],
     };
     plan::build(
         topology,
