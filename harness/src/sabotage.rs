@@ -22,6 +22,9 @@ pub struct Named {
     /// bundle's own programs do (a user bundle runs its own, which the switch never reaches).
     /// `None`: it acts through the engine (networks, mounts, sysctls, routes), on any bundle.
     pub needs_builtin_bundle: Option<&'static str>,
+    /// Why the sabotage needs the engine on this machine, when it does (it is set up from
+    /// here, or breaks something only a local engine has): on Docker Desktop it is skipped.
+    pub needs_local_engine: Option<&'static str>,
 }
 
 impl Named {
@@ -38,12 +41,14 @@ pub const AGENT_ON_UPSTREAM: &Named = &Named {
     description: "the agent is also attached to the upstream network",
     effect: |s| s.agent_on_upstream = true,
     needs_builtin_bundle: None,
+    needs_local_engine: None,
 };
 pub const NO_HOST_BLOCK: &Named = &Named {
     name: "no-host-block",
     description: "the agent network's bridge keeps its host address",
     effect: |s| s.no_host_block = true,
     needs_builtin_bundle: None,
+    needs_local_engine: None,
 };
 pub const EGRESS_ALL_INTERFACES: &Named = &Named {
     name: "egress-all-interfaces",
@@ -52,12 +57,14 @@ pub const EGRESS_ALL_INTERFACES: &Named = &Named {
     needs_builtin_bundle: Some(
         "it moves the built-in egress's listener; a user bundle's egress listens where the user's image says",
     ),
+    needs_local_engine: None,
 };
 pub const EXTRA_LISTENER: &Named = &Named {
     name: "extra-listener",
     description: "the bundle opens an undeclared listener",
     effect: |s| s.extra_bundle_listener = Some(2375),
     needs_builtin_bundle: Some("the extra listener is a switch of the built-in bundle's program"),
+    needs_local_engine: None,
 };
 pub const PIPELOCK_ALLOW_ALL: &Named = &Named {
     name: "pipelock-allow-all",
@@ -66,6 +73,7 @@ pub const PIPELOCK_ALLOW_ALL: &Named = &Named {
     needs_builtin_bundle: Some(
         "it changes the built-in pipelock's allowlist; a user bundle runs its own proxy with its own configuration",
     ),
+    needs_local_engine: None,
 };
 pub const PIPELOCK_ALLOW_IP_LITERALS: &Named = &Named {
     name: "pipelock-allow-ip-literals",
@@ -74,6 +82,7 @@ pub const PIPELOCK_ALLOW_IP_LITERALS: &Named = &Named {
     needs_builtin_bundle: Some(
         "it changes the built-in pipelock's allowlist; a user bundle runs its own proxy with its own configuration",
     ),
+    needs_local_engine: None,
 };
 pub const PIPELOCK_MATCH_SUFFIX: &Named = &Named {
     name: "pipelock-match-suffix",
@@ -82,6 +91,7 @@ pub const PIPELOCK_MATCH_SUFFIX: &Named = &Named {
     needs_builtin_bundle: Some(
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
+    needs_local_engine: None,
 };
 pub const PIPELOCK_MATCH_SUBSTRING: &Named = &Named {
     name: "pipelock-match-substring",
@@ -90,6 +100,7 @@ pub const PIPELOCK_MATCH_SUBSTRING: &Named = &Named {
     needs_builtin_bundle: Some(
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
+    needs_local_engine: None,
 };
 pub const PIPELOCK_USERINFO_AS_HOST: &Named = &Named {
     name: "pipelock-userinfo-as-host",
@@ -98,6 +109,7 @@ pub const PIPELOCK_USERINFO_AS_HOST: &Named = &Named {
     needs_builtin_bundle: Some(
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
+    needs_local_engine: None,
 };
 pub const PIPELOCK_ROUTE_BY_HOST_HEADER: &Named = &Named {
     name: "pipelock-route-by-host-header",
@@ -106,6 +118,7 @@ pub const PIPELOCK_ROUTE_BY_HOST_HEADER: &Named = &Named {
     needs_builtin_bundle: Some(
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
+    needs_local_engine: None,
 };
 pub const PIPELOCK_NO_SNI_CHECK: &Named = &Named {
     name: "pipelock-no-sni-check",
@@ -114,6 +127,7 @@ pub const PIPELOCK_NO_SNI_CHECK: &Named = &Named {
     needs_builtin_bundle: Some(
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
+    needs_local_engine: None,
 };
 pub const PIPELOCK_NO_SSRF_CHECK: &Named = &Named {
     name: "pipelock-no-ssrf-check",
@@ -122,6 +136,7 @@ pub const PIPELOCK_NO_SSRF_CHECK: &Named = &Named {
     needs_builtin_bundle: Some(
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
+    needs_local_engine: None,
 };
 pub const PIPELOCK_NO_PINNING: &Named = &Named {
     name: "pipelock-no-pinning",
@@ -130,6 +145,7 @@ pub const PIPELOCK_NO_PINNING: &Named = &Named {
     needs_builtin_bundle: Some(
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
+    needs_local_engine: None,
 };
 pub const RESOLVER_FORWARDS: &Named = &Named {
     name: "resolver-forwards",
@@ -138,30 +154,39 @@ pub const RESOLVER_FORWARDS: &Named = &Named {
     needs_builtin_bundle: Some(
         "the DNS forwarder it points the agent at runs in the built-in bundle's program",
     ),
+    needs_local_engine: None,
 };
 pub const IP_FORWARD: &Named = &Named {
     name: "ip-forward",
     description: "IP forwarding on in the dual-homed bundle, the agent routed through it",
     effect: |s| s.ip_forward = true,
     needs_builtin_bundle: None,
+    needs_local_engine: Some(
+        "its NAT rule is set in the bundle's network namespace with nsenter from this machine",
+    ),
 };
 pub const IPV6_HOST: &Named = &Named {
     name: "ipv6-host",
     description: "the agent network gets IPv6, so the host is reachable over it",
     effect: |s| s.ipv6_host = true,
     needs_builtin_bundle: None,
+    needs_local_engine: Some(
+        "it opens the host through a bridge's IPv6 address, which is this machine's only when the engine runs here",
+    ),
 };
 pub const NEIGHBOUR_REACHABLE: &Named = &Named {
     name: "neighbour-reachable",
     description: "the agent is also attached to a second bottle's agent network",
     effect: |s| s.neighbour_reachable = true,
     needs_builtin_bundle: None,
+    needs_local_engine: None,
 };
 pub const ENGINE_SOCKET: &Named = &Named {
     name: "engine-socket",
     description: "the engine's unix socket is bind-mounted into the agent",
     effect: |s| s.engine_socket = true,
     needs_builtin_bundle: None,
+    needs_local_engine: None,
 };
 pub const SLOW_FIXTURES: &Named = &Named {
     name: "slow-fixtures",
@@ -170,6 +195,7 @@ pub const SLOW_FIXTURES: &Named = &Named {
     needs_builtin_bundle: Some(
         "the delay is a switch of the fixture program, so a user bundle's proxy would answer on time and the proxied paths would not be slowed",
     ),
+    needs_local_engine: None,
 };
 
 /// Every named sabotage, in the order `--sabotage` lists them.

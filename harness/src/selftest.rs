@@ -243,7 +243,7 @@ impl SelfTest {
         if skipped > 0 {
             let _ = writeln!(
                 out,
-                "{skipped} skipped: they act through the built-in bundle, and the bundle is the user's"
+                "{skipped} skipped, each with its reason above (never counted as caught)"
             );
         }
         out
@@ -256,6 +256,41 @@ fn bundle_only(case: &Case, options: &RunOptions) -> Option<String> {
     options.config.bundle.image.as_ref()?;
     let (_, reason) = sabotage::needing_builtin_bundle(&case.sabotage.sabotage())?;
     Some(format!("acts through the built-in bundle: {reason}"))
+}
+
+/// Must-escape probes that see a sabotage only through this machine itself (its dialer into
+/// the agent network, by sabotage name): where the engine runs elsewhere (Docker Desktop) this
+/// machine cannot reach the bridges at all, so a correct bottle and the broken one look the
+/// same from here, and the probe is not required to escape there.
+const THIS_MACHINE_ONLY: &[(&str, &str)] = &[("no-host-block", "inbound.agent_listener")];
+
+/// Whether `id` is required to escape on `case` (see [`THIS_MACHINE_ONLY`]; a probe the clean
+/// bottle skips is never required).
+fn required(case: &Case, id: &str, engine_here: bool, skipped_clean: &[&str]) -> bool {
+    let this_machine_only = THIS_MACHINE_ONLY
+        .iter()
+        .any(|(name, probe)| *name == case.sabotage.name && *probe == id);
+    !skipped_clean.contains(&id) && (engine_here || !this_machine_only)
+}
+
+/// Why `case` cannot run where the engine is not on this machine, if it cannot.
+fn needs_local_engine(case: &Case, engine_here: bool) -> Option<String> {
+    let reason = case.sabotage.needs_local_engine.filter(|_| !engine_here)?;
+    Some(format!("needs the engine on this machine: {reason}"))
+}
+
+/// Why `case` shows nothing on this bottle, when every probe that would show it is skipped
+/// on the clean bottle.
+fn nothing_to_show(case: &Case, skipped_clean: &[&str]) -> Option<String> {
+    case.must_escape
+        .iter()
+        .all(|id| skipped_clean.contains(id))
+        .then(|| {
+            format!(
+                "every probe that shows it is skipped on this bottle: {}",
+                case.must_escape.join(", ")
+            )
+        })
 }
 
 /// Runs the clean bottle and every case.
@@ -272,13 +307,28 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
         .map(|r| format!("{} {}", r.id, r.verdict.as_str()))
         .collect();
     let mut rows = Vec::new();
+    let engine_here = clean
+        .topology
+        .as_ref()
+        .is_none_or(|t| t.engine_host.routes_to_bridges());
+    // A probe the clean bottle skips (by design there, with its reason) cannot be required to
+    // escape on the broken one.
+    let skipped_clean: Vec<&str> = clean
+        .results
+        .iter()
+        .filter(|r| r.verdict == Verdict::Skipped)
+        .map(|r| r.id.as_str())
+        .collect();
     for case in CASES {
         if base.progress {
             eprintln!("selftest: {}", case.sabotage.name);
         }
         let mut broken = options.clone();
         broken.sabotage = case.sabotage.sabotage();
-        if let Some(why) = bundle_only(case, &options) {
+        if let Some(why) = bundle_only(case, &options)
+            .or_else(|| needs_local_engine(case, engine_here))
+            .or_else(|| nothing_to_show(case, &skipped_clean))
+        {
             rows.push(Row::skipped(case, why));
             continue;
         }
@@ -293,6 +343,7 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
         let missed: Vec<String> = case
             .must_escape
             .iter()
+            .filter(|id| required(case, id, engine_here, &skipped_clean))
             .filter(|id| verdict_of(id) != Some(Verdict::Escape))
             .map(|id| {
                 format!(
@@ -315,7 +366,12 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
             inconclusive: report
                 .results
                 .iter()
-                .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::Escape))
+                .filter(|r| {
+                    !matches!(
+                        r.verdict,
+                        Verdict::Pass | Verdict::Escape | Verdict::Skipped
+                    )
+                })
                 .map(|r| format!("{} ({})", r.id, r.verdict.as_str()))
                 .collect(),
             skipped: None,
@@ -340,6 +396,56 @@ mod tests {
         let table: Vec<&str> = sabotage::TABLE.iter().map(|n| n.name).collect();
         assert_eq!(names, table);
         assert!(CASES.iter().all(|c| !c.must_escape.is_empty()));
+    }
+
+    /// Where the engine runs elsewhere, the probes that only this machine's own dialer makes
+    /// escape are not required, and neither is a probe the clean bottle skipped; everywhere
+    /// else every must-escape probe is.
+    #[test]
+    fn what_a_case_must_show_depends_on_where_the_engine_runs() {
+        let no_host_block = CASES
+            .iter()
+            .find(|c| c.sabotage.name == "no-host-block")
+            .unwrap();
+        assert!(required(no_host_block, "inbound.agent_listener", true, &[]));
+        assert!(!required(
+            no_host_block,
+            "inbound.agent_listener",
+            false,
+            &[]
+        ));
+        assert!(required(
+            no_host_block,
+            "localhost.host_addresses",
+            false,
+            &[]
+        ));
+        assert!(!required(
+            no_host_block,
+            "lan.network_gateways",
+            true,
+            &["lan.network_gateways"]
+        ));
+        let upstream = CASES
+            .iter()
+            .find(|c| c.sabotage.name == "agent-on-upstream")
+            .unwrap();
+        assert!(required(upstream, "inbound.agent_listener", false, &[]));
+        for (name, probe) in THIS_MACHINE_ONLY {
+            let case = CASES.iter().find(|c| c.sabotage.name == *name).unwrap();
+            assert!(case.must_escape.contains(probe), "{name}: {probe}");
+        }
+        // Only the sabotages set up from this machine are skipped on an engine elsewhere.
+        let local_only: Vec<&str> = CASES
+            .iter()
+            .filter(|c| needs_local_engine(c, false).is_some())
+            .map(|c| c.sabotage.name)
+            .collect();
+        assert_eq!(local_only, ["ip-forward", "ipv6-host"]);
+        assert!(CASES.iter().all(|c| needs_local_engine(c, true).is_none()));
+        let everything: Vec<&str> = no_host_block.must_escape.to_vec();
+        assert!(nothing_to_show(no_host_block, &everything).is_some());
+        assert!(nothing_to_show(no_host_block, &["lan.network_gateways"]).is_none());
     }
 
     #[test]

@@ -61,13 +61,9 @@ pub(crate) async fn launch(
     let mut with_v6 = true;
     let mut last = String::new();
     for attempt in 0..SUBNET_ATTEMPTS {
-        let networks = plan_networks(
-            spec,
-            host_block,
-            metadata_unavailable.is_none(),
-            with_v6,
-            attempt,
-        );
+        // The side network is made for every container agent: the LAN host's internal leg
+        // (the SSRF probes' target) is there even where the metadata fixture cannot be.
+        let networks = plan_networks(spec, host_block, in_container, with_v6, attempt);
         let (topology, containers) = plan_bottle(
             spec,
             images,

@@ -191,6 +191,7 @@ fn plan_topology(
             .map(|gateway| v6_host(gateway, u16::from(hosts::AGENT))),
         metadata_leg_ip: metadata_net
             .as_ref()
+            .filter(|_| with_metadata)
             .map(|n| host_in(n.gateway, hosts::METADATA_UPSTREAM)),
         metadata_network: metadata_net,
         backend: "docker".into(),
@@ -636,7 +637,7 @@ pub(crate) mod tests {
         std::fs::write(&probe, b"\x7fELF probe").unwrap();
         let spec = spec(engine_host, &probe);
         let files = bottle_files(&spec, &images(), true).unwrap();
-        let networks = plan_networks(&spec, true, false, with_v6, 1);
+        let networks = plan_networks(&spec, true, true, with_v6, 1);
         let planned = plan_bottle(
             &spec,
             &images(),

@@ -66,7 +66,9 @@ impl PlannedNetwork {
 }
 
 /// Plans the bottle's networks (agent, upstream, LAN, the neighbour bottle's agent network, the
-/// public host's IPv6 leg and, when the metadata fixture can be routed to, the metadata network)
+/// public host's IPv6 leg, for a container agent the bundle's side network (the metadata network:
+/// the LAN host's internal leg, and the metadata fixture's where it can be routed to) and, where
+/// the bottle has a checker, the checker's own network)
 /// on fresh random subnets. IPv6 goes on the public host's own network and, sabotaged, on the
 /// agent network; `with_v6` false leaves it out (an engine that cannot make IPv6 networks), and
 /// the IPv6 probes that need it say so.
@@ -77,7 +79,7 @@ impl PlannedNetwork {
 pub(crate) fn plan_networks(
     spec: &BottleSpec,
     host_block: bool,
-    with_metadata: bool,
+    with_side_network: bool,
     with_v6: bool,
     attempt: u32,
 ) -> Vec<PlannedNetwork> {
@@ -96,8 +98,9 @@ pub(crate) fn plan_networks(
             .internal(!spec.sabotage.ip_forward),
         network(NetworkRole::Upstream, bases[1]),
     ];
-    if with_metadata {
-        // Between the bundle and the metadata fixture. Not `internal`: Docker's internal
+    if with_side_network {
+        // The bundle's side network: the metadata fixture's leg (where it can be routed to)
+        // and the LAN host's internal leg. Not `internal`: Docker's internal
         // rules drop bridged frames addressed outside the network's subnet, and
         // 169.254.169.254 is outside every subnet. The host block keeps the host off it, so
         // nothing on it has a way out through this machine.
