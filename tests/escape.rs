@@ -193,22 +193,40 @@ fn broken_must_escape() -> Vec<&'static str> {
     ids
 }
 
-fn broken_bottle(kind: BackendKind, memo: &Shared) -> Result<(), Failed> {
+/// The broken bottle's sabotage: every one of [`BROKEN`] at once.
+fn broken_sabotage() -> Sabotage {
     let mut sabotage = Sabotage::default();
     for named in BROKEN {
         (named.effect)(&mut sabotage);
     }
+    sabotage
+}
+
+/// A problem, starting with `prefix`, for each of `ids` that `report` does not show as an
+/// escape (another verdict, or absent).
+fn not_escaped<'a>(
+    report: &Report,
+    ids: impl IntoIterator<Item = &'a str>,
+    prefix: &str,
+) -> Vec<String> {
+    ids.into_iter()
+        .filter_map(|id| match report.results.iter().find(|r| r.id == id) {
+            Some(r) if r.verdict == Verdict::Escape => None,
+            Some(r) => Some(format!(
+                "{prefix}{id} was {} ({})",
+                r.verdict.as_str(),
+                r.detail
+            )),
+            None => Some(format!("{prefix}{id} missing")),
+        })
+        .collect()
+}
+
+fn broken_bottle(kind: BackendKind, memo: &Shared) -> Result<(), Failed> {
     let report = runtime()
-        .block_on(run::run(&options(kind, sabotage)))
+        .block_on(run::run(&options(kind, broken_sabotage())))
         .map_err(|e| format!("the sabotaged run failed: {e}"))?;
-    let mut problems = Vec::new();
-    for id in &broken_must_escape() {
-        match report.results.iter().find(|r| r.id == *id) {
-            Some(r) if r.verdict == Verdict::Escape => {}
-            Some(r) => problems.push(format!("{id} was {} ({})", r.verdict.as_str(), r.detail)),
-            None => problems.push(format!("{id} missing")),
-        }
-    }
+    let mut problems = not_escaped(&report, broken_must_escape(), "");
     for control in CATALOGUE.iter().filter(|p| p.controls.is_empty()) {
         match report.results.iter().find(|r| r.id == control.id) {
             Some(r) if r.verdict == Verdict::Pass => {}
@@ -383,26 +401,16 @@ fn aarch64_bottle(kind: BackendKind) -> Result<(), Failed> {
             report.exit_code()
         ));
     }
-    let mut sabotage = Sabotage::default();
-    for named in BROKEN {
-        (named.effect)(&mut sabotage);
-    }
-    let mut broken = options(kind, sabotage);
+    let mut broken = options(kind, broken_sabotage());
     broken.arch = Some(Arch::Aarch64);
     let broken_report = runtime()
         .block_on(run::run(&broken))
         .map_err(|e| format!("the sabotaged aarch64 run failed: {e}"))?;
-    for id in &broken_must_escape() {
-        match broken_report.results.iter().find(|r| r.id == *id) {
-            Some(r) if r.verdict == Verdict::Escape => {}
-            Some(r) => problems.push(format!(
-                "broken: {id} was {} ({})",
-                r.verdict.as_str(),
-                r.detail
-            )),
-            None => problems.push(format!("broken: {id} missing")),
-        }
-    }
+    problems.extend(not_escaped(
+        &broken_report,
+        broken_must_escape(),
+        "broken: ",
+    ));
     if broken_report.exit_code() != bottle_harness::exit::ESCAPE {
         problems.push(format!(
             "broken exit code {} instead of 1",

@@ -14,7 +14,7 @@ use bottle_harness::select::{AnyBackend, BackendKind};
 use bottle_harness::{Report, Verdict};
 use libtest_mimic::Failed;
 
-use super::{broken_must_escape, options, runtime, BROKEN};
+use super::{broken_must_escape, broken_sabotage, not_escaped, options, runtime};
 
 /// The probes Docker Desktop's decisions skip, each with the reason they must give.
 const SKIPPED_ON_DESKTOP: [(&str, &str); 3] = [
@@ -62,11 +62,7 @@ pub(crate) fn desktop_decisions(kind: BackendKind) -> Result<(), Failed> {
     }
     drop(kept);
 
-    let mut sabotage = Sabotage::default();
-    for named in BROKEN {
-        (named.effect)(&mut sabotage);
-    }
-    let mut broken = options(kind, sabotage);
+    let mut broken = options(kind, broken_sabotage());
     broken.engine_host = Some(EngineHost::DockerDesktop);
     let broken_report = runtime()
         .block_on(run::run(&broken))
@@ -197,20 +193,10 @@ fn checked_from_the_checker(
 /// The broken bottle is caught: every must-escape probe of its sabotages (but those Docker
 /// Desktop skips) escapes, and the agent reached this machine through `host.docker.internal`.
 fn caught(report: &Report, problems: &mut Vec<String>) {
-    for id in broken_must_escape() {
-        if SKIPPED_ON_DESKTOP.iter().any(|(skipped, _)| *skipped == id) {
-            continue;
-        }
-        match report.results.iter().find(|r| r.id == id) {
-            Some(r) if r.verdict == Verdict::Escape => {}
-            Some(r) => problems.push(format!(
-                "broken: {id} was {} ({})",
-                r.verdict.as_str(),
-                r.detail
-            )),
-            None => problems.push(format!("broken: {id} missing")),
-        }
-    }
+    let required = broken_must_escape()
+        .into_iter()
+        .filter(|id| !SKIPPED_ON_DESKTOP.iter().any(|(skipped, _)| skipped == id));
+    problems.extend(not_escaped(report, required, "broken: "));
     let reached = named_attempts(report, "localhost.host_addresses");
     if !reached.iter().any(|a| a.judgement.starts_with("reached")) {
         problems.push(format!(

@@ -1,13 +1,16 @@
 //! The checker: the harness's own container on the fixture networks, for engines whose bridges
-//! this machine cannot send to (Docker Desktop runs the engine in a VM; Docker's documentation,
-//! "Networking" of Docker Desktop: "you can't ping the containers from the host"). The harness
-//! execs its liveness checks of the fixture hosts there instead of sending them from this
-//! machine, and reads from its `/etc/hosts` where the engine's `host-gateway` (the name
-//! `host.docker.internal`) leads, so that the localhost probes can aim there too.
+//! this machine cannot send to (Docker Desktop runs the engine in a VM, and its networking
+//! documentation lists container IP addresses as not reachable from the host; not measured
+//! here, no Mac). The harness execs its liveness checks of the fixture hosts there instead of
+//! sending them from this machine, and reads from its `/etc/hosts` where the engine's
+//! `host-gateway` (the name `host.docker.internal`) leads, so that the localhost probes can aim
+//! there too, each route proven by a check from the checker (`host::liveness_checks`).
 //!
-//! The checker joins the upstream, LAN and public IPv6 networks and never the agent's; it
-//! listens on nothing. A bottle without one (a local engine) says so: its topology has no
-//! checker addresses, and an exec there is an error, never a silent success.
+//! The checker is created on a network of its own (not `internal`: its way to the
+//! host-gateway) and joins the upstream, LAN and public IPv6 networks, never the agent's; it
+//! listens on nothing (see `layout::checker`). A bottle without one (a local engine) says so:
+//! its topology has no checker addresses, and an exec there is an error, never a silent
+//! success.
 
 use std::net::IpAddr;
 use std::time::Duration;
