@@ -21,6 +21,13 @@ pub enum HarnessError {
     MissingBinary { what: &'static str, reason: String },
     #[error("{0}")]
     Backend(#[from] BackendError),
+    /// The operating system's random source failed (the bottle's secrets are drawn from it).
+    #[error("cannot draw the bottle's {what}: {source}")]
+    Random {
+        what: &'static str,
+        #[source]
+        source: bottle_probes::errors::RandomError,
+    },
     #[error("cannot start the host canaries: {0}")]
     HostCanary(String),
     #[error("cannot write {path}: {reason}")]

@@ -5,6 +5,7 @@
 mod adaptive;
 mod availability;
 mod cleaner;
+mod dns_switch;
 mod down;
 mod exec;
 pub mod fault_hook;
