@@ -6,6 +6,7 @@ mod adaptive;
 mod availability;
 mod cleaner;
 mod down;
+mod emulation;
 mod exec;
 pub mod fault_hook;
 mod full_run;
