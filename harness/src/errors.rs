@@ -21,7 +21,7 @@ pub enum HarnessError {
     MissingBinary { what: &'static str, reason: String },
     /// The bottle's architecture is not the engine's, and the engine's kernel (this machine's)
     /// would not run its binaries in a container: refused before anything is created.
-    #[error("cannot run a {bottle} bottle on this {engine} engine: {missing}; {remedy}")]
+    #[error("cannot run {bottle} bottles on this {engine} engine: {missing}; {remedy}")]
     ForeignArch {
         bottle: Arch,
         engine: Arch,

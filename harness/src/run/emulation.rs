@@ -27,7 +27,7 @@ use crate::errors::HarnessError;
 pub(crate) const BINFMT_MISC: &str = "/proc/sys/fs/binfmt_misc";
 
 /// How many leading bytes of an executable the kernel matches entries against
-/// (`BINPRM_BUF_SIZE`); an entry's offset plus magic never exceeds 128.
+/// (`BINPRM_BUF_SIZE`: 256 since Linux 5.1, 128 before); an entry's magic lies within them.
 const HEADER_LEN: usize = 256;
 
 /// One binfmt_misc entry as the kernel prints it in `<binfmt_misc>/<name>`.
@@ -322,7 +322,7 @@ fn remedy(missing: &Missing, arch: Arch, dir: &Path) -> String {
         "echo \"$(sed -e 's#:[^:]*:[^:]*$##' /usr/lib/binfmt.d/{qemu}.conf):/usr/bin/{qemu}-static:F\" > {dir_text}/register"
     );
     let install = format!(
-        "install Debian's qemu-user-static (`apt-get install qemu-user-static`: where systemd-binfmt or binfmt-support runs, that registers {qemu} with flag F), or register it by hand: `{register}`"
+        "install Debian's qemu-user-static (`apt-get install qemu-user-static`), which registers {qemu} with flag F where systemd-binfmt or binfmt-support runs; elsewhere (a container without systemd) register it by hand: `{register}`"
     );
     let fix = match missing {
         Missing::NotMounted => format!(
@@ -335,8 +335,12 @@ fn remedy(missing: &Missing, arch: Arch, dir: &Path) -> String {
             "as root, remove it and register {qemu} with flag F: `echo -1 > {dir_text}/{name}; {register}`"
         ),
     };
+    let ci = match arch {
+        Arch::Aarch64 => " (.ci/run's ensure_aarch64_emulation does this)",
+        Arch::X86_64 => "",
+    };
     format!(
-        "to run it: {fix} (.ci/run's ensure_aarch64_emulation does this); or leave --arch and {} unset for a bottle of the engine's own architecture",
+        "to run it: {fix}{ci}; or leave --arch and {} unset for a bottle of the engine's own architecture",
         super::options::ARCH_ENV
     )
 }
@@ -568,7 +572,7 @@ mod tests {
             crate::errors::exit::INCONCLUSIVE_OR_ERROR
         );
         for needle in [
-            "aarch64 bottle on this x86_64 engine",
+            "cannot run aarch64 bottles on this x86_64 engine: ",
             "no binfmt_misc entry",
             "apt-get install qemu-user-static",
             "/usr/lib/binfmt.d/qemu-aarch64.conf):/usr/bin/qemu-aarch64-static:F",
