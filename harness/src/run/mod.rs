@@ -7,6 +7,7 @@ mod availability;
 mod cleaner;
 mod dns_switch;
 mod down;
+mod emulation;
 mod exec;
 pub mod fault_hook;
 mod full_run;
