@@ -364,7 +364,7 @@ fn the_ssrf_probes_are_skipped_without_the_dns_switch_or_the_lan_hosts_internal_
             .all(|a| a.target == Some(bottle_harness::target::Target::Lan)
                 && a.destination.contains("public.fixture.test")));
     }
-    assert_eq!(plan.dns_modes(), [DnsMode::Internal, DnsMode::Rebind]);
+    assert_eq!(plan.dns_modes(), [DnsMode::Rebind, DnsMode::Internal]);
     assert!(plan
         .probes_under(None)
         .all(|p| p.dns_mode.is_none() && !p.spec.id.contains("internal_name")));

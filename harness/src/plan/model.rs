@@ -136,17 +136,21 @@ impl Plan {
         self.probes.iter().filter(move |p| p.dns_mode == mode)
     }
 
-    /// The DNS modes the plan's execs after the main one run under, in order.
+    /// The DNS modes the plan's execs after the main one run under, in order: rebinding first,
+    /// then internal. A proxy that keeps answers (Squid) keeps what the exec before handed it:
+    /// after the main exec that is the name's public address, which is also rebinding's first
+    /// answer, and after rebinding it is one of the addresses internal's exec leads to anyway.
+    /// The other order would hand rebinding's exec the internal address and blame a kept answer
+    /// on a missing pin.
     pub fn dns_modes(&self) -> Vec<DnsMode> {
-        let mut modes: Vec<DnsMode> = self
-            .probes
-            .iter()
-            .filter(|p| !p.attempts.is_empty())
-            .filter_map(|p| p.dns_mode)
-            .collect();
-        modes.sort_unstable();
-        modes.dedup();
-        modes
+        [DnsMode::Rebind, DnsMode::Internal]
+            .into_iter()
+            .filter(|mode| {
+                self.probes
+                    .iter()
+                    .any(|p| p.dns_mode == Some(*mode) && !p.attempts.is_empty())
+            })
+            .collect()
     }
 
     /// Every attempt's encoded spec, in plan order: the probe's argv.

@@ -109,22 +109,17 @@ pub(super) fn current<'r>(
     let Some(run) = probe.dns_mode.and_then(|mode| last_switch(mode, evidence)) else {
         return by_nonce;
     };
-    let Some(switched_at) = evidence
-        .records
-        .iter()
-        .position(|r| r.fixture == FixtureName::Dns && r.mentions(&run.nonce))
-    else {
-        return by_nonce;
+    let after_the_switch = || {
+        evidence
+            .records
+            .iter()
+            .skip_while(|r| !(r.fixture == FixtureName::Dns && r.mentions(&run.nonce)))
+            .skip(1)
     };
     by_nonce
         .into_iter()
         .filter(|r| {
-            r.fixture != FixtureName::Public
-                || evidence
-                    .records
-                    .iter()
-                    .position(|other| std::ptr::eq(other, *r))
-                    .is_none_or(|at| at > switched_at)
+            r.fixture != FixtureName::Public || after_the_switch().any(|o| std::ptr::eq(o, *r))
         })
         .collect()
 }

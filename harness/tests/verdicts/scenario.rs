@@ -294,7 +294,7 @@ fn contained_ssrf(
 ) -> Vec<DnsSwitchRun> {
     let mut switches = Vec::new();
     let mut lookup = 40100;
-    for (index, mode) in [DnsMode::Internal, DnsMode::Rebind, DnsMode::Normal]
+    for (index, mode) in [DnsMode::Rebind, DnsMode::Internal, DnsMode::Normal]
         .into_iter()
         .enumerate()
     {

@@ -14,6 +14,14 @@ const SSRF: [&str; 2] = [
     "proxy_matching.dns_rebinding",
 ];
 
+/// Where the (last) switch to `mode` is in the scenario's list of switches.
+fn switch_index(s: &Scenario, mode: DnsMode) -> usize {
+    s.dns_switches
+        .iter()
+        .rposition(|run| run.mode == mode)
+        .unwrap()
+}
+
 fn detail(s: &Scenario, probe: &str) -> String {
     s.judge()
         .into_iter()
@@ -128,10 +136,10 @@ fn the_lan_host_seeing_the_request_is_an_escape() {
 /// unproven.
 #[test]
 fn a_failed_switch_leaves_its_probe_inconclusive() {
-    for (index, probe) in SSRF.into_iter().enumerate() {
+    for (mode, probe) in [(DnsMode::Internal, SSRF[0]), (DnsMode::Rebind, SSRF[1])] {
+        let index = switch_index(&Scenario::contained(), mode);
         let mut s = Scenario::contained();
-        s.dns_switches[index].result =
-            Err("the DNS canary refused the switch to internal (rcode 3)".into());
+        s.dns_switches[index].result = Err("the DNS canary refused the switch (rcode 3)".into());
         assert_only(&s.judge(), &[(probe, Verdict::Inconclusive)]);
         assert!(detail(&s, probe).contains("failed: the DNS canary refused the switch"));
         let mut s = Scenario::contained();
@@ -160,16 +168,17 @@ fn the_switch_queries_are_the_harnesss_own_traffic() {
 /// between the two switches.
 fn with_a_second_try(earlier: bottle_fixtures::Record) -> Scenario {
     let mut s = Scenario::contained();
+    let index = switch_index(&s, DnsMode::Internal);
     let first = s
         .records
         .iter()
-        .position(|r| r.mentions(&s.dns_switches[0].nonce))
+        .position(|r| r.mentions(&s.dns_switches[index].nonce))
         .unwrap();
     let again = super::scenario::switch_record("sw0009", DnsMode::Internal);
     s.records.insert(first + 1, earlier);
     s.records.insert(first + 2, again);
     s.dns_switches.insert(
-        1,
+        index + 1,
         bottle_harness::verdict::DnsSwitchRun {
             mode: DnsMode::Internal,
             nonce: "sw0009".into(),
@@ -215,4 +224,33 @@ fn reach_in_an_earlier_try_is_still_an_escape() {
     );
     let s = with_a_second_try(lan);
     assert_only(&s.judge(), &[(SSRF[0], Verdict::Escape)]);
+}
+
+/// Only the bundle's lookups of the switched name count as the proxy's fresh lookup: another
+/// name it looked up, or the switched name asked from elsewhere, proves nothing about it.
+#[test]
+fn only_the_bundles_lookup_of_the_switched_name_is_fresh() {
+    for (qname, peer) in [
+        ("blocked.fixture.test", "10.210.2.2:40901"),
+        ("public.fixture.test", "10.210.2.77:40902"),
+    ] {
+        let mut s = Scenario::contained();
+        without_lookups_after(&mut s, DnsMode::Internal);
+        let index = switch_index(&s, DnsMode::Internal);
+        let switched = s
+            .records
+            .iter()
+            .position(|r| r.mentions(&s.dns_switches[index].nonce))
+            .unwrap();
+        let mut other = record(FixtureName::Dns, "10.210.2.53:53", peer, None, Some(qname));
+        other.proto = bottle_fixtures::records::Proto::Udp;
+        s.records.insert(switched + 1, other);
+        let results = s.judge();
+        let internal = results.iter().find(|r| r.id == SSRF[0]).unwrap();
+        assert_eq!(
+            internal.verdict,
+            Verdict::Inconclusive,
+            "{qname} from {peer}"
+        );
+    }
 }
