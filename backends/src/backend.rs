@@ -11,6 +11,7 @@ use crate::errors::BackendError;
 use crate::platform::EnginePlatform;
 use crate::spec::BottleSpec;
 use crate::topology::Bottle;
+use crate::vantage::Vantage;
 
 /// Whether a backend can run here, and if not, why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -73,13 +74,14 @@ pub trait BottleBackend {
         max_output: usize,
     ) -> Result<ExecOutput, BackendError>;
 
-    /// Runs the suite's probe binary with `probe_args` in the harness's checker, the bottle's
-    /// container on the fixture networks (only bottles whose engine this machine cannot route
-    /// to have one, see `Topology::checker_ips`; for the others this is an error), with the
-    /// same bounds as an exec in the agent.
-    async fn exec_in_checker(
+    /// Runs the suite's probe binary with `probe_args` at `vantage`, a place of the harness's
+    /// own in the bottle (its checker, where the bottle has one; its recorder in the bundle's
+    /// namespace), with the same bounds as an exec in the agent. A bottle without that place
+    /// is an error ([`BackendError::Vantage`]), never a silent success.
+    async fn exec_from(
         &self,
         bottle: &Bottle,
+        vantage: Vantage,
         probe_args: &[String],
         timeout: Duration,
         max_output: usize,

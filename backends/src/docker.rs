@@ -22,6 +22,7 @@ pub(crate) mod records;
 pub(crate) mod roles;
 pub(crate) mod routes;
 pub(crate) mod subnets;
+pub(crate) mod vantage;
 
 pub use client::DockerBackend;
 pub use subnets::FAULT_TAKEN_SUBNET_ENV;

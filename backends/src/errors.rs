@@ -73,6 +73,13 @@ pub enum BackendError {
     /// tell where the engine's host-gateway leads.
     #[error("bottle {run_id}: the checker: {reason}")]
     Checker { run_id: String, reason: String },
+    /// A vantage point of the harness's (see `crate::Vantage`) is missing from the bottle.
+    #[error("bottle {run_id}: {vantage}: {reason}")]
+    Vantage {
+        run_id: String,
+        vantage: crate::Vantage,
+        reason: String,
+    },
     /// Labels on an object the harness made are missing or unreadable.
     #[error("bottle {run_id}: {reason}")]
     Corrupt { run_id: String, reason: String },

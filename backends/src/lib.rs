@@ -15,6 +15,7 @@ pub mod smolmachines;
 pub mod spec;
 pub mod topology;
 pub mod trace;
+pub mod vantage;
 
 pub use backend::{Availability, BottleBackend, ExecOutput, TeardownReport};
 pub use bundle_health::BundleHealth;
@@ -22,3 +23,4 @@ pub use errors::BackendError;
 pub use platform::{Arch, EngineHost, EnginePlatform};
 pub use spec::{BottleSpec, ImageSource, Ports, Sabotage};
 pub use topology::{Bottle, FixtureHost, HostName, NetworkInfo, Topology};
+pub use vantage::Vantage;

@@ -189,6 +189,10 @@ pub mod hosts {
     pub const NEVER_ASSIGNED: u8 = 199;
     /// UDP echo port of the public and LAN fixture hosts.
     pub const UDP_ECHO_PORT: u16 = 7;
+    /// The port of the harness's recorder on every loopback address of the bundle's network
+    /// namespace (`proxy.loopback_spellings` aims there): far from the bundle's service ports
+    /// and from the ports a user's bundle commonly keeps on its loopback.
+    pub const BUNDLE_LOOPBACK_PORT: u16 = 39099;
 }
 
 /// The address `host` inside the /24 whose network address is `base`.

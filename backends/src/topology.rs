@@ -152,6 +152,12 @@ pub struct Topology {
     /// the topology label; the localhost probes also aim there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub engine_host_names: Vec<HostName>,
+    /// The port of the harness's recorder on the bundle's own loopback (every loopback
+    /// address of the bundle's network namespace, `ContainerRole::Recorder` in the docker
+    /// backend), when the bottle has one: a proxy that forwards a request to itself leaves a
+    /// record there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_loopback_port: Option<u16>,
     /// Whether the bottle was built with deliberate breakage (recorded in reports).
     pub sabotaged: bool,
 }

@@ -8,7 +8,7 @@ use bottle_backends::smolmachines::SmolBackend;
 use bottle_backends::{
     Availability, BackendError, Bottle, BottleBackend, BottleSpec, ExecOutput, TeardownReport,
 };
-use bottle_backends::{BundleHealth, EnginePlatform};
+use bottle_backends::{BundleHealth, EnginePlatform, Vantage};
 use bottle_fixtures::records::RecordLog;
 
 use crate::errors::HarnessError;
@@ -143,20 +143,21 @@ impl BottleBackend for AnyBackend {
         }
     }
 
-    async fn exec_in_checker(
+    async fn exec_from(
         &self,
         bottle: &Bottle,
+        vantage: Vantage,
         probe_args: &[String],
         timeout: Duration,
         max_output: usize,
     ) -> Result<ExecOutput, BackendError> {
         match self {
             AnyBackend::Docker(b) => {
-                b.exec_in_checker(bottle, probe_args, timeout, max_output)
+                b.exec_from(bottle, vantage, probe_args, timeout, max_output)
                     .await
             }
             AnyBackend::Smolmachines(b) => {
-                b.exec_in_checker(bottle, probe_args, timeout, max_output)
+                b.exec_from(bottle, vantage, probe_args, timeout, max_output)
                     .await
             }
         }

@@ -12,6 +12,8 @@ pub enum Target {
     Dns,
     /// The bundle's own listeners (egress, undeclared ports); alive when the proxy control passes.
     Bundle,
+    /// The harness's recorder on every loopback address of the bundle's namespace.
+    BundleLoopback,
     /// A second bottle's bundle.
     Neighbour,
     /// The cloud-metadata fixture (169.254.169.254 inside the bottle's world).
@@ -27,6 +29,7 @@ impl Target {
             Target::Lan => "LAN fixture host",
             Target::Dns => "DNS canary",
             Target::Bundle => "bundle",
+            Target::BundleLoopback => "recorder on the bundle's loopback",
             Target::Neighbour => "neighbour bottle's bundle",
             Target::Metadata => "metadata fixture",
         }

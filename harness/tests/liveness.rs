@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use bottle_backends::Topology;
 use bottle_fixtures::RecordSink;
-use bottle_harness::host::{liveness_checks, CheckFrom, HostCanaries};
+use bottle_harness::host::{liveness_checks, HostCanaries};
 use bottle_harness::plan::{HostGatewayRoute, HostSide};
 use common::{bare_host, full_host, full_topology, microvm_topology};
 
@@ -49,9 +49,9 @@ fn render_with(topology: &Topology, host: &HostSide, routes: &[HostGatewayRoute]
             "{} {:?} {:?} {}",
             check.nonce, check.target, check.kind, check.addr
         );
-        // Only a bottle with a checker has checks sent from elsewhere.
-        if check.from != CheckFrom::ThisMachine {
-            let _ = write!(out, " from {:?}", check.from);
+        // Checks exec'd at a vantage point (the checker, the bundle's namespace) say where.
+        if let Some(vantage) = check.from.vantage() {
+            let _ = write!(out, " from {vantage:?}");
         }
         out.push('\n');
     }
@@ -98,6 +98,7 @@ fn with_a_checker_the_fixtures_are_checked_from_it() {
                     .unwrap()
                     .1
                     .trim_end_matches(" from Checker")
+                    .trim_end_matches(" from BundleLoopback")
                     .to_string()
             })
             .collect()
@@ -111,7 +112,19 @@ fn with_a_checker_the_fixtures_are_checked_from_it() {
     for line in with_checker.lines() {
         let on_this_machine =
             line.contains(" HostLoopback ") || line.contains(" HostAllInterfaces ");
-        assert_eq!(line.ends_with(" from Checker"), !on_this_machine, "{line}");
+        // The recorder on the bundle's loopback is checked from inside the bundle's
+        // namespace, wherever the engine runs.
+        let in_the_bundle = line.contains(" BundleLoopback ");
+        assert_eq!(
+            line.ends_with(" from BundleLoopback"),
+            in_the_bundle,
+            "{line}"
+        );
+        assert_eq!(
+            line.ends_with(" from Checker"),
+            !on_this_machine && !in_the_bundle,
+            "{line}"
+        );
     }
 }
 

@@ -129,6 +129,8 @@ enum BringUpError {
 struct Progress {
     /// The networks created so far.
     networks: Vec<String>,
+    /// The containers started so far (a container in another's namespace waits for it).
+    started: Vec<ContainerRole>,
     /// A step failed: nothing new starts, and the fixtures' readiness is no longer awaited.
     failed: bool,
 }
@@ -218,7 +220,13 @@ async fn container_up(
     let needs = planned.networks();
     let mut watching = progress.subscribe();
     let failed = watching
-        .wait_for(|p| p.failed || needs.iter().all(|n| p.networks.iter().any(|m| m == n)))
+        .wait_for(|p| {
+            p.failed
+                || (needs.iter().all(|n| p.networks.iter().any(|m| m == n))
+                    && planned
+                        .shares_namespace_of
+                        .is_none_or(|of| p.started.contains(&of)))
+        })
         .await
         .map(|p| p.failed)
         .unwrap_or(true);
@@ -242,6 +250,7 @@ async fn container_up(
         .map_err(BackendError::engine(format!("starting {name}")))
         .map_err(StepError::Failed)?;
     crate::trace::step(&format!("launch: started {name}"));
+    progress.send_modify(|p| p.started.push(planned.role));
     if planned.announces_ready {
         tokio::select! {
             ready = wait_ready(docker, &name) => ready.map_err(StepError::Failed)?,

@@ -21,9 +21,8 @@ use futures_util::StreamExt;
 
 use super::layout::DESKTOP_HOST_NAME;
 use super::roles::ContainerRole;
-use crate::backend::ExecOutput;
 use crate::errors::BackendError;
-use crate::topology::{Bottle, HostName, Topology};
+use crate::topology::{HostName, Topology};
 
 /// How long reading the checker's `/etc/hosts` may take (one small archive).
 const HOSTS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,32 +51,6 @@ pub(crate) async fn complete_topology(
         });
     }
     Ok(())
-}
-
-/// Runs the probe with `probe_args` in the bottle's checker; an error when the bottle has none.
-pub(crate) async fn exec_in_checker(
-    docker: &Docker,
-    bottle: &Bottle,
-    probe_args: &[String],
-    timeout: Duration,
-    max_output: usize,
-) -> Result<ExecOutput, BackendError> {
-    let name = checker_name(bottle)?;
-    let argv: Vec<String> = std::iter::once(super::images::USER_PROBE_PATH.to_string())
-        .chain(probe_args.iter().cloned())
-        .collect();
-    super::exec::exec(docker, &name, &argv, timeout, max_output).await
-}
-
-/// The checker's container name, or why the bottle has none.
-pub(crate) fn checker_name(bottle: &Bottle) -> Result<String, BackendError> {
-    if bottle.topology.checker_ips.is_empty() {
-        return Err(BackendError::Checker {
-            run_id: bottle.run_id.clone(),
-            reason: "the bottle has none (its engine is on this machine, which checks the fixtures itself)".into(),
-        });
-    }
-    Ok(ContainerRole::Checker.container_name(&bottle.run_id))
 }
 
 /// The checker's `/etc/hosts`, through the engine's archive endpoint (no exec, no shell).

@@ -13,6 +13,7 @@ use crate::errors::BackendError;
 use crate::platform::EnginePlatform;
 use crate::spec::BottleSpec;
 use crate::topology::Bottle;
+use crate::vantage::Vantage;
 
 /// How long the first contact with the engine may take before the backend counts as
 /// unavailable. A missing socket fails at once; a hung engine must not hang the harness.
@@ -180,15 +181,16 @@ impl BottleBackend for DockerBackend {
         super::exec::exec(docker, &bottle.agent_ref, argv, timeout, max_output).await
     }
 
-    async fn exec_in_checker(
+    async fn exec_from(
         &self,
         bottle: &Bottle,
+        vantage: Vantage,
         probe_args: &[String],
         timeout: Duration,
         max_output: usize,
     ) -> Result<ExecOutput, BackendError> {
         let docker = self.client().await?;
-        super::checker::exec_in_checker(docker, bottle, probe_args, timeout, max_output).await
+        super::vantage::exec_from(docker, bottle, vantage, probe_args, timeout, max_output).await
     }
 
     async fn fixture_records(&self, bottle: &Bottle) -> Result<RecordLog, BackendError> {

@@ -101,6 +101,18 @@ pub(crate) fn fixture_commands(topology: &Topology) -> FixtureCommands {
     }
 }
 
+/// The recorder on the bundle's loopback: a canary on one port of every loopback address of
+/// the namespace it runs in (the bundle's), named for that place.
+pub(crate) fn recorder_cmd() -> Vec<String> {
+    vec![
+        "canary".into(),
+        "--name".into(),
+        bottle_fixtures::records::FixtureName::BundleLoopback.to_string(),
+        "--tcp-loopback".into(),
+        hosts::BUNDLE_LOOPBACK_PORT.to_string(),
+    ]
+}
+
 /// A canary named `name` with TCP listeners on `tcp`, the UDP echo when `udp`, and ICMP.
 fn canary_cmd(name: &str, tcp: &[u16], udp: bool) -> Vec<String> {
     let mut cmd = vec!["canary".to_string(), "--name".into(), name.to_string()];

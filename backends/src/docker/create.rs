@@ -133,6 +133,16 @@ pub(crate) async fn create_container(
     let mut container_labels = run_labels.clone();
     container_labels.insert(labels::ROLE.to_string(), planned.role.to_string());
     container_labels.extend(planned.extra_labels.iter().cloned());
+    if let Some(of) = planned.shares_namespace_of {
+        return create_in_namespace(
+            docker,
+            &name,
+            planned,
+            of.container_name(run_id),
+            container_labels,
+        )
+        .await;
+    }
     let body = ContainerCreateBody {
         image: Some(planned.image.clone()),
         // Unset (not empty) keeps the image's own: an empty entrypoint would drop an
@@ -191,6 +201,39 @@ pub(crate) async fn create_container(
                 "attaching {name} to {network}"
             )))?;
     }
+    Ok(())
+}
+
+/// Creates a planned container in the network namespace of the running container `of`: no
+/// networks, hostname or resolver of its own (the engine refuses them with that network mode).
+async fn create_in_namespace(
+    docker: &Docker,
+    name: &str,
+    planned: &PlannedContainer,
+    of: String,
+    labels: HashMap<String, String>,
+) -> Result<(), BackendError> {
+    let body = ContainerCreateBody {
+        image: Some(planned.image.clone()),
+        entrypoint: Some(planned.entrypoint.clone()),
+        cmd: Some(planned.cmd.clone()),
+        labels: Some(labels),
+        env: Some(vec![]),
+        host_config: Some(HostConfig {
+            network_mode: Some(format!("container:{of}")),
+            cap_add: (!planned.cap_add.is_empty()).then(|| planned.cap_add.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptions {
+        name: Some(name.to_string()),
+        ..Default::default()
+    };
+    docker
+        .create_container(Some(options), body)
+        .await
+        .map_err(BackendError::engine(format!("creating container {name}")))?;
     Ok(())
 }
 

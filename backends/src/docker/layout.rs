@@ -6,7 +6,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use super::commands::{bundle_cmd, fixture_commands};
+use super::commands::{bundle_cmd, fixture_commands, recorder_cmd};
 use super::images::{self, Images};
 use super::plan::{AgentFile, PlannedContainer, PlannedNetwork};
 use super::roles::{ContainerRole, NetworkRole};
@@ -26,6 +26,9 @@ pub(crate) struct BottleFiles {
     pub(crate) agent: Vec<AgentFile>,
     /// The probe, into the checker (the fixture image holds only the fixture binary).
     pub(crate) checker: Vec<AgentFile>,
+    /// The probe, into the recorder on the bundle's loopback: its liveness checks are sent
+    /// from inside the bundle's namespace.
+    pub(crate) recorder: Vec<AgentFile>,
 }
 
 /// Whether the bottle gets a checker container: only where this machine cannot send to the
@@ -64,6 +67,7 @@ pub(crate) fn bottle_files(
     if wants_checker(spec) {
         files.checker.push(probe()?);
     }
+    files.recorder.push(probe()?);
     Ok(files)
 }
 
@@ -175,6 +179,7 @@ fn plan_topology(
     Topology {
         checker_ips,
         checker_network: checker_net,
+        bundle_loopback_port: Some(hosts::BUNDLE_LOOPBACK_PORT),
         // Read from the engine once the bottle runs (see `checker::complete_topology`).
         engine_host_names: vec![],
         internal_host: spec.internal_host.clone(),
@@ -302,6 +307,7 @@ fn plan_containers(
     if let Some(own) = &topology.checker_network {
         planned.push(checker(images, topology, own, files.checker.clone()));
     }
+    planned.push(recorder(images, files.recorder.clone()));
     let planned = planned
         .into_iter()
         .filter(|p| in_container || p.role != ContainerRole::Agent)
@@ -515,6 +521,24 @@ fn checker(
     // On four networks, it must not route between them (nor for anyone else).
     .sysctl("net.ipv4.ip_forward", "0")
     .extra_hosts(vec![format!("{}:host-gateway", DESKTOP_HOST_NAME)]);
+    planned.files = files;
+    planned
+}
+
+/// The recorder on the bundle's loopback (see `ContainerRole::Recorder`): the fixture image
+/// with the probe copied in, in the bundle's network namespace, a canary on
+/// [`hosts::BUNDLE_LOOPBACK_PORT`] of every loopback address there and nothing else
+/// (`bottle_fixtures::loopback`). The bundle's image and its processes are untouched: a user's
+/// bundle gets the same recorder as the built-in one.
+fn recorder(images: &Images, files: Vec<AgentFile>) -> PlannedContainer {
+    let mut planned = PlannedContainer::in_namespace_of(
+        ContainerRole::Recorder,
+        images.fixture.clone(),
+        ContainerRole::Bundle,
+    )
+    .entrypoint(vec![images::FIXTURE_PATH.to_string()])
+    .cmd(recorder_cmd())
+    .announces_ready(true);
     planned.files = files;
     planned
 }

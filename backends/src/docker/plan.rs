@@ -170,6 +170,10 @@ pub(crate) struct PlannedContainer {
     pub(crate) route_metadata: bool,
     /// `/etc/hosts` entries the engine writes (`name:ip`, or `name:host-gateway`).
     pub(crate) extra_hosts: Vec<String>,
+    /// Joins the network namespace of this container (Docker's `--network container:<name>`)
+    /// instead of networks of its own: it is created once that container has started, and
+    /// `network`, `ip`, `aliases` and `dns` are unused.
+    pub(crate) shares_namespace_of: Option<ContainerRole>,
 }
 
 impl PlannedContainer {
@@ -202,6 +206,22 @@ impl PlannedContainer {
             files: vec![],
             route_metadata: false,
             extra_hosts: vec![],
+            shares_namespace_of: None,
+        }
+    }
+
+    /// A container of `role` running `image` in the network namespace of `of` (see
+    /// [`PlannedContainer::shares_namespace_of`]).
+    pub(crate) fn in_namespace_of(role: ContainerRole, image: String, of: ContainerRole) -> Self {
+        Self {
+            shares_namespace_of: Some(of),
+            ..Self::new(
+                role,
+                image,
+                String::new(),
+                Ipv4Addr::UNSPECIFIED,
+                Ipv4Addr::UNSPECIFIED,
+            )
         }
     }
 
@@ -273,8 +293,12 @@ impl PlannedContainer {
         self
     }
 
-    /// Every network the container joins; it is created once they all exist.
+    /// Every network the container joins; it is created once they all exist. None for a
+    /// container in another's namespace.
     pub(crate) fn networks(&self) -> Vec<&str> {
+        if self.shares_namespace_of.is_some() {
+            return vec![];
+        }
         std::iter::once(self.network.as_str())
             .chain(self.more.iter().map(|(network, _)| network.as_str()))
             .chain(self.more_v6.iter().map(|(network, _, _)| network.as_str()))

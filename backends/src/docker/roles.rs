@@ -23,16 +23,23 @@ pub(crate) enum ContainerRole {
     /// here, and its `/etc/hosts` says where `host.docker.internal` leads. It listens on
     /// nothing and never joins the agent's network.
     Checker,
+    /// The harness's recorder in the bundle's network namespace: a canary on every loopback
+    /// address of the bundle (one port, see `spec::hosts::BUNDLE_LOOPBACK_PORT`), so that a
+    /// proxy that forwards a request to its own loopback leaves a record whatever it answers.
+    /// It listens on nothing the agent can reach; the liveness checks of its port are exec'd
+    /// in it (the probe is copied in).
+    Recorder,
 }
 
 impl ContainerRole {
     /// The containers whose output holds fixture records, in the order they are read. The
     /// public host's container also stands for the DNS canary and the metadata service.
-    pub(crate) const RECORD_HOLDERS: [ContainerRole; 4] = [
+    pub(crate) const RECORD_HOLDERS: [ContainerRole; 5] = [
         ContainerRole::Public,
         ContainerRole::Lan,
         ContainerRole::Bundle,
         ContainerRole::Neighbour,
+        ContainerRole::Recorder,
     ];
 
     /// The role as it appears in names, hostnames and the role label.
@@ -44,6 +51,7 @@ impl ContainerRole {
             ContainerRole::Neighbour => "neighbour",
             ContainerRole::Agent => "agent",
             ContainerRole::Checker => "checker",
+            ContainerRole::Recorder => "recorder",
         }
     }
 

@@ -29,6 +29,7 @@ use crate::labels;
 use crate::platform::{Arch, EngineHost, EnginePlatform};
 use crate::spec::{BottleSpec, ImageSource};
 use crate::topology::Bottle;
+use crate::vantage::Vantage;
 
 /// The machine name of a run's agent.
 pub fn machine_name(run_id: &str) -> String {
@@ -360,16 +361,18 @@ impl BottleBackend for SmolBackend {
         })
     }
 
-    /// The checker is a container next to the bundle, in Docker like the fixtures.
-    async fn exec_in_checker(
+    /// The harness's vantage points are containers next to the bundle, in Docker like the
+    /// fixtures.
+    async fn exec_from(
         &self,
         bottle: &Bottle,
+        vantage: Vantage,
         probe_args: &[String],
         timeout: Duration,
         max_output: usize,
     ) -> Result<ExecOutput, BackendError> {
         self.docker
-            .exec_in_checker(bottle, probe_args, timeout, max_output)
+            .exec_from(bottle, vantage, probe_args, timeout, max_output)
             .await
     }
 

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use bottle_backends::Topology;
+use bottle_backends::{Topology, Vantage};
 use bottle_fixtures::canary::read_line;
 use bottle_probes::dns;
 use bottle_probes::wire::{AttemptKind, AttemptSpec, Observation, Outcome, Stage};
@@ -30,13 +30,25 @@ pub enum CheckKind {
 }
 
 /// Where a liveness check is sent from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CheckFrom {
     /// This machine: the harness's own process.
     ThisMachine,
-    /// The bottle's checker container on the fixture networks, for the fixture hosts when this
-    /// machine cannot route to them (Docker Desktop; see `Topology::checker_ips`).
-    Checker,
+    /// A place of the harness's own in the bottle, through one probe exec there: the checker
+    /// on the fixture networks, for the fixture hosts when this machine cannot route to them
+    /// (Docker Desktop; see `Topology::checker_ips`); the bundle's namespace, for the recorder
+    /// on its loopback.
+    At(Vantage),
+}
+
+impl CheckFrom {
+    /// The vantage point a check is exec'd at, if it is not sent from this machine.
+    pub fn vantage(self) -> Option<Vantage> {
+        match self {
+            CheckFrom::ThisMachine => None,
+            CheckFrom::At(vantage) => Some(vantage),
+        }
+    }
 }
 
 /// One liveness check to make: a nonce sent from the harness to a target, on every port and
@@ -51,7 +63,7 @@ pub struct LivenessCheck {
 }
 
 impl LivenessCheck {
-    /// The probe attempt that makes this check from the checker: the exchange
+    /// The probe attempt that makes this check at a vantage point: the exchange
     /// [`send_liveness`] makes from this machine (`CB-NONCE` over TCP or UDP; an A query for
     /// the check's name over UDP or TCP), with the same timeout.
     pub(crate) fn as_attempt(&self, id: String) -> AttemptSpec {
@@ -91,12 +103,13 @@ impl LivenessCheck {
         if let Some(note) = &observation.note {
             seen.push_str(&format!(" ({note})"));
         }
+        let at = self.from.vantage().map_or("this machine", Vantage::as_str);
         Err(match self.kind {
             CheckKind::Tcp | CheckKind::Udp => {
-                format!("no acknowledgement from the checker's side: {seen}")
+                format!("no acknowledgement at {at}: {seen}")
             }
             CheckKind::DnsUdp | CheckKind::DnsTcp => {
-                format!("no DNS reply at the checker: {seen}")
+                format!("no DNS reply at {at}: {seen}")
             }
         })
     }
@@ -119,8 +132,10 @@ impl Checks<'_> {
             Target::Public | Target::Lan | Target::Dns | Target::Neighbour | Target::Metadata
                 if self.fixtures_from_checker =>
             {
-                CheckFrom::Checker
+                CheckFrom::At(Vantage::Checker)
             }
+            // Its loopback is reachable from inside its namespace only.
+            Target::BundleLoopback => CheckFrom::At(Vantage::BundleLoopback),
             Target::Public
             | Target::Lan
             | Target::Dns
@@ -172,13 +187,14 @@ pub fn liveness_checks(
     ipv6_checks(&mut checks, topology, canaries, host_addresses_v6);
     upstream_checks(&mut checks, topology);
     ipv4_checks(&mut checks, topology, canaries, host_addresses);
+    bundle_loopback_checks(&mut checks, topology);
     for route in host_gateway {
         checks.add_from(
             Target::HostAllInterfaces,
             route.ip,
             canaries.all_interfaces_port,
             CheckKind::Tcp,
-            CheckFrom::Checker,
+            CheckFrom::At(Vantage::Checker),
         );
         if route.to_loopback {
             checks.add_from(
@@ -186,7 +202,7 @@ pub fn liveness_checks(
                 route.ip,
                 canaries.loopback.port(),
                 CheckKind::Tcp,
-                CheckFrom::Checker,
+                CheckFrom::At(Vantage::Checker),
             );
         }
     }
@@ -246,6 +262,17 @@ fn upstream_checks(checks: &mut Checks, topology: &Topology) {
     if let (Some(neighbour), Some(ip)) = (&topology.neighbour, topology.neighbour_upstream_ip) {
         for port in &neighbour.ports {
             checks.add(Target::Neighbour, ip, *port, CheckKind::Tcp);
+        }
+    }
+}
+
+/// The recorder on the bundle's loopback, from inside the bundle's namespace: on the two
+/// loopback addresses the proxy probes spell most plainly. One socket serves every loopback
+/// address there (`bottle_fixtures::loopback`), so these two prove it listens for all.
+fn bundle_loopback_checks(checks: &mut Checks, topology: &Topology) {
+    if let Some(port) = topology.bundle_loopback_port {
+        for ip in [Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 0, 0, 2)] {
+            checks.add(Target::BundleLoopback, ip, port, CheckKind::Tcp);
         }
     }
 }
@@ -406,7 +433,7 @@ mod tests {
             addr: "10.210.3.10:80".parse().unwrap(),
             nonce: "l0001".into(),
             kind,
-            from: CheckFrom::Checker,
+            from: CheckFrom::At(Vantage::Checker),
         }
     }
 

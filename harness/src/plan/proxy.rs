@@ -1,8 +1,9 @@
 //! The proxy family: pipelock's controls (the allowed name over HTTP and CONNECT) and what it
-//! must refuse (the denied name, IP literals, loopback spellings of the bundle's egress, and
-//! the side channel through the bundle's resolver: names and literals the agent chose). Every
-//! request carries the user's refusal signature, so the probe can say whether an answer is the
-//! proxy's own refusal.
+//! must refuse (the denied name, IP literals, loopback spellings of the bundle itself, aimed at
+//! the harness's recorder on the bundle's loopback, and the side channel through the bundle's
+//! resolver: names and literals the agent chose). Every destination records what reaches it,
+//! which decides; every request also carries the user's refusal signature, so the probe can
+//! say which refusal an answer was.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -54,6 +55,13 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             );
         }
         "proxy.loopback_spellings" => {
+            // At the harness's recorder on the bundle's loopback, which records whatever
+            // reaches it; a bottle without one leaves the bundle's egress, which only the
+            // built-in bundle records.
+            let (port, target) = match t.bundle_loopback_port {
+                Some(port) => (port, Target::BundleLoopback),
+                None => (t.ports.egress, Target::Bundle),
+            };
             for spelled in [
                 "127.1",
                 "0x7f000001",
@@ -68,11 +76,11 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                     AttemptKind::HttpProxy {
                         proxy: pipelock,
                         host: spelled.to_string(),
-                        port: t.ports.egress,
+                        port,
                         refusal: i.proxy.user_refusal(),
                     },
-                    Some(Target::Bundle),
-                    format!("http://{spelled}:{}/ via {pipelock}", t.ports.egress),
+                    Some(target),
+                    format!("http://{spelled}:{port}/ via {pipelock}"),
                 );
             }
         }

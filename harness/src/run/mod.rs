@@ -17,6 +17,7 @@ mod phase;
 mod probe_existing;
 mod probe_phase;
 mod reap;
+mod send_checks;
 mod target_view;
 mod up;
 

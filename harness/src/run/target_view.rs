@@ -5,17 +5,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bottle_backends::{Bottle, BottleBackend};
 use bottle_fixtures::records::{Proto, RejectedLine};
 use bottle_fixtures::Record;
-use bottle_probes::wire::{ProbeOutput, MAX_OUTPUT_BYTES};
-use bottle_probes::{AttemptKind, AttemptSpec};
+use bottle_probes::AttemptKind;
 
 use crate::errors::HarnessError;
-use crate::host::{self, CheckFrom, HostCanaries, LivenessCheck};
+use crate::host::{self, HostCanaries, LivenessCheck};
 use crate::plan::{HostSide, Plan};
 use crate::select::AnyBackend;
 use crate::target::Target;
@@ -81,7 +79,8 @@ pub(crate) async fn observe_targets(
         &plan.host_gateway,
         nonce,
     );
-    let (sent, liveness_peers) = send_checks(backend, bottle, &plan.session, &checks).await;
+    let (sent, liveness_peers) =
+        super::send_checks::send_checks(backend, bottle, &plan.session, &checks).await;
     bottle_backends::trace::step("report: liveness checks sent");
     // Host addresses can vanish while a run is in flight (another bottle's bridge being torn
     // down). An address that is gone proves nothing either way: its attempts and checks are
@@ -108,145 +107,6 @@ pub(crate) async fn observe_targets(
         records,
         rejected_records,
     })
-}
-
-/// Sends every check at once: this machine's each from its own thread, the checker's in one
-/// probe exec there. What each returned, in `checks` order, and the harness's own end of every
-/// connection and socket this machine's checks opened (the checker's are its addresses).
-async fn send_checks(
-    backend: &AnyBackend,
-    bottle: &Bottle,
-    session: &str,
-    checks: &[LivenessCheck],
-) -> (Vec<Result<(), String>>, Vec<SocketAddr>) {
-    let (here, there): (Vec<&LivenessCheck>, Vec<&LivenessCheck>) = checks
-        .iter()
-        .partition(|c| c.from == CheckFrom::ThisMachine);
-    let ((sent_here, peers), sent_there) = tokio::join!(
-        send_from_here(here),
-        send_from_checker(backend, bottle, session, &there)
-    );
-    (in_check_order(checks, sent_here, sent_there), peers)
-}
-
-/// The two senders' results back in `checks` order (each sender's are in the order its checks
-/// came in); a check neither answered for fails.
-fn in_check_order(
-    checks: &[LivenessCheck],
-    here: Vec<Result<(), String>>,
-    there: Vec<Result<(), String>>,
-) -> Vec<Result<(), String>> {
-    let (mut here, mut there) = (here.into_iter(), there.into_iter());
-    checks
-        .iter()
-        .map(|c| {
-            let next = if c.from == CheckFrom::ThisMachine {
-                here.next()
-            } else {
-                there.next()
-            };
-            next.unwrap_or_else(|| Err("the check was not sent".into()))
-        })
-        .collect()
-}
-
-/// This machine's checks, each from its own thread.
-async fn send_from_here(checks: Vec<&LivenessCheck>) -> (Vec<Result<(), String>>, Vec<SocketAddr>) {
-    let own_ends = Arc::new(Mutex::new(Vec::new()));
-    let sent = {
-        let checks: Vec<LivenessCheck> = checks.into_iter().cloned().collect();
-        let own_ends = own_ends.clone();
-        tokio::task::spawn_blocking(move || {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = checks
-                    .iter()
-                    .map(|check| {
-                        let own_ends = &own_ends;
-                        scope.spawn(move || host::send_liveness(check, own_ends))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err("liveness check panicked".into()))
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .await
-        .unwrap_or_default()
-    };
-    let peers = own_ends.lock().map(|e| e.clone()).unwrap_or_default();
-    (sent, peers)
-}
-
-/// Slack on top of the checks' own timeout for the exec's round trip to the checker.
-const CHECKER_SLACK: Duration = Duration::from_secs(10);
-
-/// The checker's checks, as one `bottle-probe run` in the bottle's checker: one attempt per
-/// check (see [`LivenessCheck::as_attempt`]), all at once.
-async fn send_from_checker(
-    backend: &AnyBackend,
-    bottle: &Bottle,
-    session: &str,
-    checks: &[&LivenessCheck],
-) -> Vec<Result<(), String>> {
-    if checks.is_empty() {
-        return Vec::new();
-    }
-    let attempts = checker_attempts(checks);
-    let ids: Vec<&str> = attempts.iter().map(|a| a.id.as_str()).collect();
-    let mut args = vec!["run".to_string(), "--session".into(), session.to_string()];
-    args.extend(attempts.iter().map(AttemptSpec::encode));
-    let budget = attempts
-        .iter()
-        .map(|a| u64::from(a.timeout_ms))
-        .max()
-        .unwrap_or(0);
-    let output = backend
-        .exec_in_checker(
-            bottle,
-            &args,
-            Duration::from_millis(budget) + CHECKER_SLACK,
-            MAX_OUTPUT_BYTES + 1,
-        )
-        .await;
-    bottle_backends::trace::step("report: the checker's checks done");
-    checker_results(
-        checks,
-        &attempts,
-        super::exec::interpret(output, session, &ids),
-    )
-}
-
-/// One probe attempt per check of the checker, `liveness#<index>` in order.
-fn checker_attempts(checks: &[&LivenessCheck]) -> Vec<AttemptSpec> {
-    checks
-        .iter()
-        .enumerate()
-        .map(|(index, check)| check.as_attempt(format!("liveness#{index}")))
-        .collect()
-}
-
-/// Each check's result from the checker's probe output: its own observation decides
-/// ([`LivenessCheck::answered_in`]); no usable output, or no observation, fails it with why.
-fn checker_results(
-    checks: &[&LivenessCheck],
-    attempts: &[AttemptSpec],
-    output: Result<ProbeOutput, String>,
-) -> Vec<Result<(), String>> {
-    checks
-        .iter()
-        .zip(attempts)
-        .map(|(check, attempt)| match &output {
-            Ok(output) => match output.observations.get(&attempt.id) {
-                Some(observation) => check.answered_in(observation),
-                None => Err("the checker's probe reported nothing for this check".into()),
-            },
-            Err(why) => Err(format!("checked from the checker: {why}")),
-        })
-        .collect()
 }
 
 /// The addresses among `checked` that this machine no longer has.
@@ -408,88 +268,6 @@ mod tests {
             dialers: vec![],
             host_gateway: vec![],
         }
-    }
-
-    fn check(nonce: &str, kind: host::CheckKind) -> LivenessCheck {
-        LivenessCheck {
-            target: Target::Public,
-            addr: "10.210.3.10:80".parse().unwrap(),
-            nonce: nonce.into(),
-            kind,
-            from: CheckFrom::Checker,
-        }
-    }
-
-    /// The checker's output decides each check by its own observation; an output that is
-    /// missing, or an observation that is, fails the check with why, never passes it.
-    #[test]
-    fn each_checker_check_stands_on_its_own_observation() {
-        use bottle_probes::wire::{Observation, Outcome};
-        let checks = [
-            check("l1", host::CheckKind::Tcp),
-            check("l2", host::CheckKind::Tcp),
-            check("l3", host::CheckKind::DnsUdp),
-        ];
-        let refs: Vec<&LivenessCheck> = checks.iter().collect();
-        let attempts = checker_attempts(&refs);
-        assert_eq!(
-            attempts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
-            ["liveness#0", "liveness#1", "liveness#2"]
-        );
-        let mut acked = Observation::new("liveness#0", Outcome::Connected, 2);
-        acked.ack = true;
-        let unacked = Observation::new("liveness#1", Outcome::Connected, 2);
-        let output = ProbeOutput {
-            observations: [acked, unacked]
-                .into_iter()
-                .map(|o| (o.id.clone(), o))
-                .collect(),
-        };
-        let results = checker_results(&refs, &attempts, Ok(output));
-        assert_eq!(results[0], Ok(()));
-        assert!(results[1]
-            .as_ref()
-            .unwrap_err()
-            .contains("no acknowledgement"));
-        assert!(results[2]
-            .as_ref()
-            .unwrap_err()
-            .contains("reported nothing"));
-        let failed = checker_results(&refs, &attempts, Err("the probe exec failed: gone".into()));
-        assert!(failed.iter().all(|r| r
-            .as_ref()
-            .unwrap_err()
-            .contains("the probe exec failed: gone")));
-        assert_eq!(failed.len(), 3);
-    }
-
-    /// Each check gets its own sender's answer, in order, whichever way the two are interleaved.
-    #[test]
-    fn results_come_back_in_the_order_of_the_checks() {
-        let mut here_first = check("h1", host::CheckKind::Tcp);
-        here_first.from = CheckFrom::ThisMachine;
-        let mut here_second = check("h2", host::CheckKind::Tcp);
-        here_second.from = CheckFrom::ThisMachine;
-        let checks = [
-            here_first,
-            check("t1", host::CheckKind::Tcp),
-            here_second,
-            check("t2", host::CheckKind::Udp),
-        ];
-        let results = in_check_order(
-            &checks,
-            vec![Ok(()), Err("h2".into())],
-            vec![Err("t1".into())],
-        );
-        assert_eq!(
-            results,
-            [
-                Ok(()),
-                Err("t1".to_string()),
-                Err("h2".to_string()),
-                Err("the check was not sent".to_string()),
-            ]
-        );
     }
 
     #[test]

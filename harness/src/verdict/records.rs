@@ -35,6 +35,7 @@ fn fixture_of(target: Target) -> FixtureName {
         Target::Lan => FixtureName::Lan,
         Target::Dns => FixtureName::Dns,
         Target::Bundle => FixtureName::Bundle,
+        Target::BundleLoopback => FixtureName::BundleLoopback,
         Target::Neighbour => FixtureName::Neighbour,
         Target::Metadata => FixtureName::Metadata,
     }

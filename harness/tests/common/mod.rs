@@ -57,6 +57,7 @@ pub fn full_topology() -> Topology {
         engine_host_reported: Default::default(),
         checker_ips: vec![],
         checker_network: None,
+        bundle_loopback_port: Some(bottle_backends::spec::hosts::BUNDLE_LOOPBACK_PORT),
         engine_host_names: vec![],
         sabotaged: false,
         resolver_owned: true,

@@ -278,18 +278,8 @@ fn the_proxys_answers_say_what_they_prove() {
                 o.signed.clear();
             },
             Verdict::Inconclusive,
-            "the proxy answered, neither refusing (403) nor letting it through",
+            "the proxy answered without a status line",
             "an HTTP answer without a status is no refusal",
-        ),
-        (
-            "proxy.denied_host",
-            |o| {
-                o.status = Some(302);
-                o.signed.clear();
-            },
-            Verdict::Inconclusive,
-            "the proxy answered, neither refusing (403) nor letting it through",
-            "a redirect from a recorded destination is no refusal",
         ),
         (
             "proxy.denied_connect",
@@ -321,4 +311,22 @@ fn the_proxys_answers_say_what_they_prove() {
         let detail = &results.iter().find(|r| r.id == *probe).unwrap().detail;
         assert!(detail.contains(words), "{why}: {detail}");
     }
+    // The proxy's own redirect, with the destination silent, alive and the control passed, is
+    // a refusal (the destination would have recorded a request let through).
+    let mut s = Scenario::contained();
+    let o = s.obs("proxy.denied_host");
+    o.status = Some(302);
+    o.signed.clear();
+    let results = s.judge();
+    assert_only(&results, &[]);
+    let attempt = &results
+        .iter()
+        .find(|r| r.id == "proxy.denied_host")
+        .unwrap()
+        .attempts[0]
+        .judgement;
+    assert!(
+        attempt.contains("the proxy answered 302 itself") && attempt.contains("recorded nothing"),
+        "{attempt}"
+    );
 }

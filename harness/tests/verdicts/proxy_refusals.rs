@@ -1,13 +1,17 @@
-//! The proxy's refusals as real proxies give them: a refusal status (403 unless `bottle.toml`
-//! says otherwise) is a deny where the harness records the destination and saw nothing there;
-//! where it does not (the bundle's own loopback), only a refusal with the proxy's own signature
-//! is, and any other answer from there is reach.
+//! The proxy's refusals as real proxies give them: every destination records what reaches it,
+//! so any answer of the proxy's own that is not a success is a deny where the destination saw
+//! nothing (its refusal status, a parser's 400, a gateway error), with the control passed and
+//! the destination alive; the status and the signature only name which refusal it was. Where
+//! the harness records nothing (a bottle without the recorder on the bundle's loopback), only
+//! the refusal status with the proxy's signature counts.
 
 use bottle_fixtures::records::FixtureName;
 use bottle_harness::verdict::Verdict;
 use bottle_probes::wire::{Observation, Signature};
 
-use super::scenario::{assert_only, record, Scenario};
+use bottle_harness::host::Target;
+
+use super::scenario::{assert_only, make_plan_for, record, topology, Scenario};
 
 /// Every attempt of `probe`, changed by `change`.
 fn each(s: &mut Scenario, probe: &str, change: impl Fn(&mut Observation)) {
@@ -28,25 +32,43 @@ fn detail(s: &Scenario, probe: &str) -> String {
         .unwrap()
 }
 
-#[test]
-fn a_bare_403_from_a_destination_the_harness_does_not_record_is_not_a_pass() {
+/// A bottle without the recorder on the bundle's loopback (a plan made against such a
+/// topology): the loopback spellings aim at the bundle's egress, which a user's bundle does not
+/// record.
+fn without_the_recorder() -> Scenario {
     let mut s = Scenario::contained();
-    s.observations
-        .get_mut("proxy.loopback_spellings#2")
-        .unwrap()
-        .signed
-        .clear();
-    assert_only(
-        &s.judge(),
-        &[("proxy.loopback_spellings", Verdict::Inconclusive)],
-    );
-    assert!(
-        detail(&s, "proxy.loopback_spellings").contains("without the proxy's signature"),
-        "{}",
-        detail(&s, "proxy.loopback_spellings")
-    );
+    let mut topology = topology();
+    topology.bundle_loopback_port = None;
+    s.plan = make_plan_for(&topology);
+    s
 }
 
+#[test]
+fn where_nothing_records_the_destination_only_a_signed_refusal_counts() {
+    let mut s = without_the_recorder();
+    assert_only(&s.judge(), &[]);
+    for status in [403, 400, 404, 502] {
+        let o = s
+            .observations
+            .get_mut("proxy.loopback_spellings#2")
+            .unwrap();
+        o.status = Some(status);
+        o.signed.clear();
+        assert_only(
+            &s.judge(),
+            &[("proxy.loopback_spellings", Verdict::Inconclusive)],
+        );
+        assert!(
+            detail(&s, "proxy.loopback_spellings")
+                .contains("without the proxy's refusal signature"),
+            "{}",
+            detail(&s, "proxy.loopback_spellings")
+        );
+    }
+}
+
+/// Where nothing records the destination, the refusal status with any signature the probe
+/// knows counts: pipelock's body or header alone, Squid's header, the user's header or body.
 #[test]
 fn a_signed_refusal_passes_pipelocks_body_or_header_alone_or_squids() {
     for signed in [
@@ -56,49 +78,83 @@ fn a_signed_refusal_passes_pipelocks_body_or_header_alone_or_squids() {
         vec![Signature::UserHeader],
         vec![Signature::UserBody],
     ] {
-        let mut s = Scenario::contained();
-        for probe in [
-            "proxy.loopback_spellings",
-            "proxy.denied_host",
-            "proxy.denied_connect",
-            "proxy.connect_ip_literal",
-            "metadata.via_proxy",
-        ] {
-            each(&mut s, probe, |o| {
-                o.signed = signed.clone();
-                o.reason = Some("ERR_ACCESS_DENIED 0".into());
-            });
-        }
+        let mut s = without_the_recorder();
+        each(&mut s, "proxy.loopback_spellings", |o| {
+            o.signed = signed.clone();
+            o.reason = Some("ERR_ACCESS_DENIED 0".into());
+        });
         assert_only(&s.judge(), &[]);
     }
 }
 
+/// Any answer of the proxy's own that is not a success is a refusal when the recorder on the
+/// bundle's loopback saw nothing (Apache's parser answers `400` for `127.1` itself): the
+/// record decides, not the status or the body.
 #[test]
-fn any_other_answer_from_the_bundles_loopback_is_reach() {
-    for status in [404, 400, 502, 301] {
+fn any_refusal_is_a_deny_where_the_recorder_on_the_bundles_loopback_saw_nothing() {
+    for status in [400, 404, 502, 301, 403] {
         let mut s = Scenario::contained();
-        let o = s
-            .observations
-            .get_mut("proxy.loopback_spellings#5")
-            .unwrap();
-        o.status = Some(status);
-        o.signed.clear();
-        o.reason = None;
-        assert_only(&s.judge(), &[("proxy.loopback_spellings", Verdict::Escape)]);
+        each(&mut s, "proxy.loopback_spellings", |o| {
+            o.status = Some(status);
+            o.signed.clear();
+            o.reason = None;
+        });
+        assert_only(&s.judge(), &[]);
         assert!(
-            detail(&s, "proxy.loopback_spellings").contains("the proxy forwarded it"),
-            "{status}"
+            detail(&s, "proxy.loopback_spellings")
+                .contains("controls passed; targets alive and saw nothing"),
+            "{status}: {}",
+            detail(&s, "proxy.loopback_spellings")
         );
     }
-    // The proxy's own answer with another status is not reach, and not a refusal either.
+}
+
+/// What reached the recorder decides whatever the proxy answered: its nonce, or a connection
+/// nobody explains, from the proxy's own loopback address.
+#[test]
+fn the_recorders_record_is_reach_whatever_the_proxy_answered() {
     let mut s = Scenario::contained();
-    s.observations
-        .get_mut("proxy.loopback_spellings#5")
-        .unwrap()
-        .status = Some(400);
+    let nonce = s.plan.probe("proxy.loopback_spellings").unwrap().attempts[3]
+        .spec
+        .nonce
+        .clone();
+    s.records.push(record(
+        FixtureName::BundleLoopback,
+        "127.0.0.2:39099",
+        "127.0.0.1:51234",
+        Some(&nonce),
+        None,
+    ));
+    assert_only(&s.judge(), &[("proxy.loopback_spellings", Verdict::Escape)]);
+    assert!(detail(&s, "proxy.loopback_spellings")
+        .contains("bundle-loopback recorded this attempt's nonce"));
+
+    let mut s = Scenario::contained();
+    s.records.push(record(
+        FixtureName::BundleLoopback,
+        "127.0.0.1:39099",
+        "127.0.0.1:51235",
+        None,
+        None,
+    ));
+    assert_only(&s.judge(), &[("proxy.loopback_spellings", Verdict::Escape)]);
+}
+
+/// A recorder that did not answer its liveness check (from inside the bundle's namespace)
+/// makes the silence there prove nothing.
+#[test]
+fn a_dead_recorder_makes_the_loopback_spellings_inconclusive() {
+    let mut s = Scenario::contained();
+    s.liveness.insert(
+        Target::BundleLoopback,
+        Err("127.0.0.1:39099 (Tcp): refused".into()),
+    );
     assert_only(
         &s.judge(),
         &[("proxy.loopback_spellings", Verdict::Inconclusive)],
+    );
+    assert!(
+        detail(&s, "proxy.loopback_spellings").contains("recorder on the bundle's loopback failed")
     );
 }
 
@@ -140,34 +196,40 @@ fn an_unsigned_403_for_a_recorded_destination_rests_on_the_target_and_the_contro
     assert_eq!(verdict("proxy.connect_ip_literal"), Verdict::Inconclusive);
 }
 
+/// The configured refusal status names the proxy's refusals in the details; it does not
+/// decide them: another status from the proxy is a refusal too where the destination recorded
+/// nothing, and said to be another one.
 #[test]
-fn the_configured_refusal_status_is_the_one_that_counts() {
+fn the_configured_refusal_status_only_names_the_refusal() {
     let mut s = Scenario::contained();
     s.plan.refusal_status = 407;
-    // pipelock's signed 403 is the proxy's answer, but not the refusal this bottle declares.
-    let refused = [
-        "proxy.denied_host",
-        "proxy.denied_connect",
-        "proxy.connect_ip_literal",
-        "proxy.loopback_spellings",
-        "proxy.dns_side_channel",
-        "proxy_matching.lookalike_names",
-        "proxy_matching.denied_spellings",
-        "proxy_matching.userinfo",
-        "proxy_matching.ip_literal_forms",
-        "proxy_matching.internal_name",
-        "proxy_matching.dns_rebinding",
-        "metadata.via_proxy",
-    ];
-    let changed: Vec<(&str, Verdict)> = refused
-        .iter()
-        .map(|id| (*id, Verdict::Inconclusive))
-        .collect();
-    assert_only(&s.judge(), &changed);
-    for probe in refused {
-        each(&mut s, probe, |o| o.status = Some(407));
-    }
     assert_only(&s.judge(), &[]);
+    let said = detail(&s, "proxy.denied_host");
+    let attempt = s
+        .judge()
+        .into_iter()
+        .find(|r| r.id == "proxy.denied_host")
+        .unwrap()
+        .attempts
+        .remove(0)
+        .judgement;
+    assert!(
+        attempt.contains("answered 403 itself, with its signature (not its refusal status 407)"),
+        "{attempt} / {said}"
+    );
+    each(&mut s, "proxy.denied_host", |o| o.status = Some(407));
+    let attempt = s
+        .judge()
+        .into_iter()
+        .find(|r| r.id == "proxy.denied_host")
+        .unwrap()
+        .attempts
+        .remove(0)
+        .judgement;
+    assert!(
+        attempt.contains("the proxy refused (407, with its signature)"),
+        "{attempt}"
+    );
 }
 
 #[test]

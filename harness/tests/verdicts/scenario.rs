@@ -64,6 +64,7 @@ pub fn topology() -> Topology {
         engine_host_reported: Default::default(),
         checker_ips: vec![],
         checker_network: None,
+        bundle_loopback_port: Some(bottle_backends::spec::hosts::BUNDLE_LOOPBACK_PORT),
         engine_host_names: vec![],
         sabotaged: false,
         resolver_owned: true,
@@ -415,6 +416,7 @@ fn all_targets_live() -> BTreeMap<Target, Result<(), String>> {
         Target::Dns,
         Target::Neighbour,
         Target::Metadata,
+        Target::BundleLoopback,
     ]
     .into_iter()
     .map(|t| (t, Ok(())))
