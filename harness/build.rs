@@ -10,7 +10,16 @@
 //! own target directory (`target/in-bottle`, so the outer build's lock is never contended).
 //! A missing target is not an error here: the harness reports it at run time, naming the
 //! command that adds it (`rustup target add ...`), and only when a bottle needs that
-//! architecture.
+//! architecture. The targets normally arrive by themselves: `rust-toolchain.toml` lists them,
+//! and rustup adds a listed target the first time cargo runs in the workspace.
+//!
+//! Why this script watches the toolchain's `lib/rustlib`: a target appearing (rustup adding it)
+//! or disappearing changes what this script would build, but none of the workspace's files.
+//! Cargo reruns a build script only when a watched path changes, so without it the binaries of a
+//! target added after the first build would never be built. The directory holds one
+//! subdirectory per installed target and rustup's `components` list, both rewritten when a
+//! target is added or removed; nothing in it changes on an ordinary build, so an unchanged
+//! workspace still reruns nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,6 +52,10 @@ fn main() {
         );
     }
     println!("cargo:rerun-if-env-changed=CLAUDE_BOTTLE_SKIP_IN_BOTTLE_BUILD");
+    let rustlib = rustlib_dir();
+    if let Some(rustlib) = &rustlib {
+        println!("cargo:rerun-if-changed={}", rustlib.display());
+    }
     let target_dir = in_bottle_dir(&workspace);
     println!(
         "cargo:rustc-env=CLAUDE_BOTTLE_IN_BOTTLE_DIR={}",
@@ -51,22 +64,22 @@ fn main() {
     if std::env::var_os("CLAUDE_BOTTLE_SKIP_IN_BOTTLE_BUILD").is_some() {
         return;
     }
-    let wanted = wanted_targets();
+    let wanted = wanted_targets(rustlib.as_deref());
     if !wanted.is_empty() {
         build(&workspace, &target_dir, &wanted);
     }
 }
 
 /// The bottle targets whose standard library is installed; a warning names each one that is not.
-fn wanted_targets() -> Vec<&'static str> {
-    let installed = installed_targets();
+fn wanted_targets(rustlib: Option<&Path>) -> Vec<&'static str> {
+    let installed = rustlib.map(installed_targets).unwrap_or_default();
     TARGETS
         .iter()
         .map(|(_, triple)| *triple)
         .filter(|triple| {
             let ok = installed.iter().any(|t| t == triple);
             if !ok {
-                println!("cargo:warning=in-bottle binaries for {triple} not built: `rustup target add {triple}` adds the target");
+                println!("cargo:warning=in-bottle binaries for {triple} not built: its standard library is not installed; `rustup target add {triple}` adds it (rustup adds it by itself unless its auto-install is off), and the next cargo build builds them");
             }
             ok
         })
@@ -120,19 +133,23 @@ fn in_bottle_dir(workspace: &Path) -> PathBuf {
     }
 }
 
-/// The targets whose standard library is installed in the active toolchain.
-fn installed_targets() -> Vec<String> {
+/// `lib/rustlib` of the active toolchain's sysroot (`$RUSTC --print sysroot`): one directory per
+/// installed target. `None` when rustc cannot say; then no target counts as installed.
+fn rustlib_dir() -> Option<PathBuf> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let sysroot = Command::new(rustc)
+    let output = Command::new(rustc)
         .args(["--print", "sysroot"])
         .output()
         .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let Some(sysroot) = sysroot else {
-        return Vec::new();
-    };
-    let Ok(entries) = std::fs::read_dir(Path::new(&sysroot).join("lib/rustlib")) else {
+        .filter(|o| o.status.success())?;
+    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let rustlib = Path::new(&sysroot).join("lib").join("rustlib");
+    rustlib.is_dir().then_some(rustlib)
+}
+
+/// The targets whose standard library is installed under `rustlib`.
+fn installed_targets(rustlib: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(rustlib) else {
         return Vec::new();
     };
     entries

@@ -22,5 +22,5 @@ pub use bundle_health::BundleHealth;
 pub use errors::BackendError;
 pub use platform::{Arch, EngineHost, EnginePlatform};
 pub use spec::{BottleSpec, ImageSource, Ports, Sabotage};
-pub use topology::{Bottle, FixtureHost, HostName, NetworkInfo, Topology};
+pub use topology::{Bottle, DnsSwitch, FixtureHost, HostName, NetworkInfo, Topology};
 pub use vantage::Vantage;

@@ -142,14 +142,12 @@ pub struct BottleSpec {
     pub allowed_host: String,
     /// A name pipelock must refuse (the DNS canary answers it with the public fixture host).
     pub denied_host: String,
-    /// An allowed name the DNS canary answers with the LAN host's internal address (SSRF);
-    /// None: the SSRF probe is skipped (a user bundle that did not name one).
+    /// The secret the harness's switch queries carry at the DNS canary (random per run, a DNS
+    /// label): between its probe execs the harness switches `allowed_host`'s answer to the LAN
+    /// host's internal address and to a rebinding one (the SSRF probes), and only a query
+    /// carrying this switches it.
     #[serde(default)]
-    pub internal_host: Option<String>,
-    /// An allowed name the DNS canary answers with the public host first and the LAN host's
-    /// internal address on the next lookup (DNS rebinding); None: that probe is skipped.
-    #[serde(default)]
-    pub rebinding_host: Option<String>,
+    pub dns_switch_secret: String,
     pub sabotage: Sabotage,
     /// Leave the bottle up after the run (`--keep`, `up`); never reaped as stale.
     pub keep: bool,
@@ -178,7 +176,7 @@ pub mod hosts {
     pub(crate) const AGENT_NEIGHBOUR: u8 = 5;
     /// The agent's inbound listener port (the inbound probe), dialled by the fixture hosts.
     pub(crate) const INBOUND_PORT: u16 = 4700;
-    /// The LAN host's address on the bundle's side network (where `internal_host` leads).
+    /// The LAN host's address on the bundle's side network (where the SSRF probes' name leads).
     pub(crate) const LAN_INTERNAL: u8 = 40;
     /// The harness's checker container, on the upstream, LAN and public IPv6 networks (only
     /// when the engine is not on this machine, see `ContainerRole::Checker`).

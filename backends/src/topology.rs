@@ -60,16 +60,13 @@ pub struct Topology {
     /// Names pipelock allows / refuses; both resolve to the public host on the upstream side.
     pub allowed_host: String,
     pub denied_host: String,
-    /// The allowed name that resolves to the LAN host's internal address (SSRF), when the
-    /// bottle has one (see `BottleSpec::internal_host`).
+    /// The harness's switch of the allowed name's answer at the DNS canary, when the bottle has
+    /// one (a LAN host's internal leg to lead it to): the SSRF probes run after the others, on
+    /// the name the proxy's positive controls showed it allows, led to `lan_internal_ip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub internal_host: Option<String>,
-    /// The allowed name whose answer flips from the public host to the LAN host's internal
-    /// address (DNS rebinding), when the bottle has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rebinding_host: Option<String>,
+    pub dns_switch: Option<DnsSwitch>,
     /// The LAN host's address on the network the bundle shares with the metadata fixture: a
-    /// private address the bundle can reach, where `internal_host` and `rebinding_host` lead.
+    /// private address the bundle can reach, where the switched name leads (SSRF).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lan_internal_ip: Option<Ipv4Addr>,
     /// Where the engine runs relative to this machine: under Docker Desktop the networks'
@@ -160,6 +157,14 @@ pub struct Topology {
     pub bundle_loopback_port: Option<u16>,
     /// Whether the bottle was built with deliberate breakage (recorded in reports).
     pub sabotaged: bool,
+}
+
+/// The name whose answer the DNS canary switches when the harness asks
+/// (`bottle_fixtures::dns_canary::DnsMode`), and the secret a switch query must carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsSwitch {
+    pub name: String,
+    pub secret: String,
 }
 
 /// A name and the address it leads to, as the engine resolves it for its containers.

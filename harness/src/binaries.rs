@@ -3,8 +3,9 @@
 //!
 //! They are static Linux executables built by `harness/build.rs` (musl, rust-lld) into
 //! `target/in-bottle/<arch>-unknown-linux-musl/release/`, one pair per architecture whose Rust
-//! target is installed; the build script tells this crate the directory. Host code is native,
-//! so these are never the binaries next to the harness's own executable.
+//! target is installed (`rust-toolchain.toml` lists both targets, so rustup adds them, and the
+//! build script reruns when one appears); the build script tells this crate the directory. Host
+//! code is native, so these are never the binaries next to the harness's own executable.
 //! `CLAUDE_BOTTLE_PROBE_BIN` and `CLAUDE_BOTTLE_FIXTURE_BIN` override the search (for any
 //! architecture: the caller vouches for what they name).
 
@@ -52,9 +53,10 @@ fn locate(what: &'static str, file: &str, env: &str, arch: Arch) -> Result<PathB
     Err(HarnessError::MissingBinary {
         what,
         reason: format!(
-            "no {arch} build at {}; `{}` builds it (or set {env})",
+            "no {arch} build at {}; `{}` builds it (or set {env}). rust-toolchain.toml lists {}, so rustup adds it by itself unless its auto-install is off (RUSTUP_AUTO_INSTALL=0) or another toolchain is forced (+toolchain, RUSTUP_TOOLCHAIN)",
             candidate.display(),
-            build_command(arch)
+            build_command(arch),
+            arch.musl_target()
         ),
     })
 }

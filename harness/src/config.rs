@@ -79,14 +79,11 @@ impl PortsConfig {
 pub struct ProxyConfig {
     pub allowed_host: String,
     pub denied_host: String,
-    /// A second allowed name that leads to a private address (the LAN host's): the proxy
-    /// must refuse to connect there (SSRF). The built-in bundle allows
-    /// `internal.fixture.test` when this is unset; with a user bundle the SSRF probe runs only
-    /// when it is set (the user's proxy must allow the name).
+    /// No longer read (an error when set): the SSRF probes run on `allowed_host`, whose answer
+    /// the harness switches at its own resolver, after the positive controls showed the proxy
+    /// allows it. A separate name could not show that.
     pub allowed_internal_host: Option<String>,
-    /// A third allowed name whose answer flips from the public host to the LAN host between
-    /// lookups (DNS rebinding). Built-in bundle default `rebind.fixture.test`; with a user
-    /// bundle the rebinding probe runs only when it is set.
+    /// No longer read (an error when set), like `allowed_internal_host`.
     pub rebinding_host: Option<String>,
     /// The status of the proxy's refusals (400..=599).
     pub refusal_status: u16,
@@ -108,27 +105,7 @@ impl Default for ProxyConfig {
     }
 }
 
-/// The SSRF probe's allowed name for the built-in bundle, which allows it.
-pub const DEFAULT_INTERNAL_HOST: &str = "internal.fixture.test";
-/// The rebinding probe's allowed name for the built-in bundle, which allows it.
-pub const DEFAULT_REBINDING_HOST: &str = "rebind.fixture.test";
-
 impl ProxyConfig {
-    /// The SSRF name in force: the configured one, else the built-in bundle's default; None
-    /// for a user bundle that names none (its probe is then skipped).
-    pub fn internal_host(&self, builtin_bundle: bool) -> Option<String> {
-        self.allowed_internal_host
-            .clone()
-            .or_else(|| builtin_bundle.then(|| DEFAULT_INTERNAL_HOST.to_string()))
-    }
-
-    /// The rebinding name in force (see [`ProxyConfig::internal_host`]).
-    pub fn rebinding_host(&self, builtin_bundle: bool) -> Option<String> {
-        self.rebinding_host
-            .clone()
-            .or_else(|| builtin_bundle.then(|| DEFAULT_REBINDING_HOST.to_string()))
-    }
-
     /// The user's own refusal signature, as the probe looks for it.
     pub fn user_refusal(&self) -> UserRefusal {
         UserRefusal {
@@ -251,20 +228,23 @@ impl BottleConfig {
                 return Err(invalid(format!("{name} and {other} are both {port}")));
             }
         }
-        let optional = [
+        for (key, set) in [
             (
                 "proxy.allowed_internal_host",
-                self.proxy.allowed_internal_host.as_ref(),
+                self.proxy.allowed_internal_host.is_some(),
             ),
-            ("proxy.rebinding_host", self.proxy.rebinding_host.as_ref()),
-        ];
-        let names: Vec<(&str, &String)> = [
+            ("proxy.rebinding_host", self.proxy.rebinding_host.is_some()),
+        ] {
+            if set {
+                return Err(invalid(format!(
+                    "{key} is no longer read: the SSRF probes now run on proxy.allowed_host, whose answer the harness switches at its own resolver once the positive controls showed the proxy allows it (remove the key)"
+                )));
+            }
+        }
+        let names: Vec<(&str, &String)> = vec![
             ("proxy.allowed_host", &self.proxy.allowed_host),
             ("proxy.denied_host", &self.proxy.denied_host),
-        ]
-        .into_iter()
-        .chain(optional.into_iter().filter_map(|(n, h)| h.map(|h| (n, h))))
-        .collect();
+        ];
         for (index, (name, host)) in names.iter().enumerate() {
             if let Some((other, _)) = names[..index]
                 .iter()
@@ -311,55 +291,26 @@ mod tests {
         BottleConfig::parse(text, Path::new("bottle.toml")).map_err(|e| e.to_string())
     }
 
-    /// The SSRF names: the built-in bundle gets the defaults it allows, a user bundle only what
-    /// its `bottle.toml` names (its proxy must allow them), and no two proxy names may be one.
+    /// The old SSRF names are refused with what replaced them, and the two proxy names may
+    /// not be one.
     #[test]
-    fn the_ssrf_names_follow_the_bundle_and_are_checked() {
-        let config = parse("").unwrap();
-        assert_eq!(
-            config.proxy.internal_host(true).as_deref(),
-            Some(DEFAULT_INTERNAL_HOST)
-        );
-        assert_eq!(
-            config.proxy.rebinding_host(true).as_deref(),
-            Some(DEFAULT_REBINDING_HOST)
-        );
-        assert_eq!(config.proxy.internal_host(false), None);
-        assert_eq!(config.proxy.rebinding_host(false), None);
-        let config = parse(
-            "[proxy]\nallowed_internal_host = \"intra.corp.test\"\nrebinding_host = \"flip.corp.test\"\n",
-        )
-        .unwrap();
-        for builtin in [true, false] {
-            assert_eq!(
-                config.proxy.internal_host(builtin).as_deref(),
-                Some("intra.corp.test")
-            );
-            assert_eq!(
-                config.proxy.rebinding_host(builtin).as_deref(),
-                Some("flip.corp.test")
-            );
-        }
+    fn the_old_ssrf_names_are_refused_and_the_proxy_names_checked() {
         for (text, named) in [
             (
-                "[proxy]\nallowed_internal_host = \"PUBLIC.fixture.test\"\n",
-                "proxy.allowed_host and proxy.allowed_internal_host are the same name",
+                "[proxy]\nallowed_internal_host = \"intra.corp.test\"\n",
+                "proxy.allowed_internal_host is no longer read: the SSRF probes now run on proxy.allowed_host",
             ),
             (
-                "[proxy]\nrebinding_host = \"blocked.fixture.test\"\n",
-                "proxy.denied_host and proxy.rebinding_host are the same name",
+                "[proxy]\nrebinding_host = \"flip.corp.test\"\n",
+                "proxy.rebinding_host is no longer read",
             ),
             (
-                "[proxy]\nallowed_internal_host = \"a.test\"\nrebinding_host = \"a.test\"\n",
-                "proxy.allowed_internal_host and proxy.rebinding_host are the same name",
+                "[proxy]\ndenied_host = \"PUBLIC.fixture.test\"\n",
+                "proxy.allowed_host and proxy.denied_host are the same name",
             ),
             (
-                "[proxy]\nallowed_internal_host = \"10.0.0.1\"\n",
-                "proxy.allowed_internal_host = \"10.0.0.1\" is not a DNS name",
-            ),
-            (
-                "[proxy]\nrebinding_host = \"a..test\"\n",
-                "proxy.rebinding_host = \"a..test\" is not a DNS name",
+                "[proxy]\ndenied_host = \"10.0.0.1\"\n",
+                "proxy.denied_host = \"10.0.0.1\" is not a DNS name",
             ),
         ] {
             let error = parse(text).unwrap_err();

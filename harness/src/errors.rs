@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use bottle_backends::BackendError;
+use bottle_backends::{Arch, BackendError};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -19,8 +19,24 @@ pub enum HarnessError {
     UnknownBackend { name: String, known: String },
     #[error("cannot find the {what} binary: {reason}")]
     MissingBinary { what: &'static str, reason: String },
+    /// The bottle's architecture is not the engine's, and the engine's kernel (this machine's)
+    /// would not run its binaries in a container: refused before anything is created.
+    #[error("cannot run {bottle} bottles on this {engine} engine: {missing}; {remedy}")]
+    ForeignArch {
+        bottle: Arch,
+        engine: Arch,
+        missing: String,
+        remedy: String,
+    },
     #[error("{0}")]
     Backend(#[from] BackendError),
+    /// The operating system's random source failed (the bottle's secrets are drawn from it).
+    #[error("cannot draw the bottle's {what}: {source}")]
+    Random {
+        what: &'static str,
+        #[source]
+        source: bottle_probes::errors::RandomError,
+    },
     #[error("cannot start the host canaries: {0}")]
     HostCanary(String),
     #[error("cannot write {path}: {reason}")]

@@ -8,6 +8,7 @@ mod common;
 use std::fmt::Write as _;
 
 use bottle_backends::Topology;
+use bottle_fixtures::dns_canary::DnsMode;
 use bottle_harness::config::{ProxyConfig, TimeoutConfig};
 use bottle_harness::host::Target;
 use bottle_harness::plan::{self, HostSide, Plan};
@@ -305,25 +306,28 @@ fn host_docker_internal_is_aimed_at_only_where_it_leads_to_this_machine() {
     assert!(named_attempts(bottle_backends::EngineHost::Local, desktop_address).is_empty());
 }
 
-/// The SSRF probes send nothing where they cannot prove anything: without an allowed name
-/// pointed at the LAN host (a user bundle that named none) or without an address of the LAN
-/// host the bundle can reach, each is skipped with the reason, never judged.
+/// The SSRF probes send nothing where they cannot prove anything: without the DNS switch of
+/// the allowed name or without an address of the LAN host the bundle can reach, each is
+/// skipped with the reason, never judged.
 #[test]
-fn the_ssrf_probes_are_skipped_without_their_name_or_the_lan_hosts_internal_leg() {
+fn the_ssrf_probes_are_skipped_without_the_dns_switch_or_the_lan_hosts_internal_leg() {
     let mut t = full_topology();
-    t.internal_host = None;
-    t.rebinding_host = None;
+    t.dns_switch = None;
     let plan = build(&t, &full_host(), None);
-    for (id, key) in [
-        (
-            "proxy_matching.internal_name",
-            "proxy.allowed_internal_host",
-        ),
-        ("proxy_matching.dns_rebinding", "proxy.rebinding_host"),
+    for id in [
+        "proxy_matching.internal_name",
+        "proxy_matching.dns_rebinding",
     ] {
         let probe = plan.probe(id).unwrap();
         assert!(probe.attempts.is_empty(), "{id}");
-        assert!(probe.skipped.as_deref().unwrap().contains(key), "{id}");
+        assert!(
+            probe
+                .skipped
+                .as_deref()
+                .unwrap()
+                .contains("cannot switch the allowed name's answer"),
+            "{id}"
+        );
     }
     let mut t = full_topology();
     t.lan_internal_ip = None;
@@ -343,20 +347,27 @@ fn the_ssrf_probes_are_skipped_without_their_name_or_the_lan_hosts_internal_leg(
             "{id}"
         );
     }
-    // With both, each has its attempts (HTTP and CONNECT) at the LAN host.
+    // With both, each has its attempts (HTTP and CONNECT) for the allowed name at the LAN
+    // host, in an exec of its own under its DNS mode, internal first.
     let plan = build(&full_topology(), &full_host(), None);
-    for id in [
-        "proxy_matching.internal_name",
-        "proxy_matching.dns_rebinding",
+    for (id, mode) in [
+        ("proxy_matching.internal_name", DnsMode::Internal),
+        ("proxy_matching.dns_rebinding", DnsMode::Rebind),
     ] {
         let probe = plan.probe(id).unwrap();
         assert_eq!(probe.skipped, None, "{id}");
+        assert_eq!(probe.dns_mode, Some(mode), "{id}");
         assert_eq!(probe.attempts.len(), 2, "{id}");
         assert!(probe
             .attempts
             .iter()
-            .all(|a| a.target == Some(bottle_harness::target::Target::Lan)));
+            .all(|a| a.target == Some(bottle_harness::target::Target::Lan)
+                && a.destination.contains("public.fixture.test")));
     }
+    assert_eq!(plan.dns_modes(), [DnsMode::Internal, DnsMode::Rebind]);
+    assert!(plan
+        .probes_under(None)
+        .all(|p| p.dns_mode.is_none() && !p.spec.id.contains("internal_name")));
 }
 
 /// The network rule for names: every name a proxy attempt asks for is a `.test` name, and
@@ -368,9 +379,7 @@ fn every_name_a_proxy_attempt_asks_for_is_a_test_name_of_the_canarys_zone() {
     use bottle_probes::wire::AttemptKind;
     let t = full_topology();
     let plan = build(&t, &full_host(), None);
-    let mut zone = bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host);
-    zone.extend(t.internal_host.clone());
-    zone.extend(t.rebinding_host.clone());
+    let zone = bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host);
     let strip_port = |text: &str| -> String {
         let host = if text.starts_with('[') {
             text.to_string()
@@ -422,14 +431,13 @@ fn every_name_a_proxy_attempt_asks_for_is_a_test_name_of_the_canarys_zone() {
 }
 
 /// The names the bundle may look up on its own (its lookups of them are explained, not charged):
-/// exactly the zone's names plus the SSRF names, and nothing a nonce name could match.
+/// exactly the zone's names (the SSRF probes ask for the allowed name), and nothing a nonce
+/// name could match.
 #[test]
 fn the_plan_lists_the_names_the_proxy_attempts_ask_for() {
     let t = full_topology();
     let plan = build(&t, &full_host(), None);
-    let mut want = bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host);
-    want.push("internal.fixture.test".into());
-    want.push("rebind.fixture.test".into());
+    let want = bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host);
     assert_eq!(plan.proxy_names, want);
     for name in [
         "public.fixture.test",
@@ -444,13 +452,4 @@ fn the_plan_lists_the_names_the_proxy_attempts_ask_for() {
         .proxy_names
         .iter()
         .all(|n| !n.is_empty() && n.ends_with(".test")));
-    // Without SSRF names, only the zone's.
-    let mut t = full_topology();
-    t.internal_host = None;
-    t.rebinding_host = None;
-    let plan = build(&t, &full_host(), None);
-    assert_eq!(
-        plan.proxy_names,
-        bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host)
-    );
 }

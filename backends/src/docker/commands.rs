@@ -30,7 +30,9 @@ pub(crate) fn bundle_cmd(spec: &BottleSpec, topology: &Topology) -> Vec<String> 
         "--supervise".into(),
         format!("0.0.0.0:{}", ports.supervise),
         "--allow".into(),
-        allowed_names(spec).join(","),
+        // The allowed name only: the SSRF probes use it too, its answer switched at the DNS
+        // canary.
+        spec.allowed_host.clone(),
         // The upstream network stands for the internet: pipelock's SSRF check exempts it (as
         // `ssrf.ip_allowlist` would), and every other private address stays internal.
         "--public-net".into(),
@@ -75,14 +77,6 @@ pub(crate) fn bundle_cmd(spec: &BottleSpec, topology: &Topology) -> Vec<String> 
         cmd.push(format!("0.0.0.0:{port}"));
     }
     cmd
-}
-
-/// The names the built-in pipelock allows: the allowed name and the SSRF probes' names.
-fn allowed_names(spec: &BottleSpec) -> Vec<String> {
-    std::iter::once(spec.allowed_host.clone())
-        .chain(spec.internal_host.clone())
-        .chain(spec.rebinding_host.clone())
-        .collect()
 }
 
 /// The canary commands of the three fixture hosts.
@@ -167,24 +161,19 @@ fn public_cmd(topology: &Topology) -> Vec<String> {
 }
 
 /// The DNS canary's zone: the names of the proxy probes (every one resolves here and nowhere
-/// else), the SSRF name to the LAN host's internal address, and the rebinding name to the
-/// public host first and the LAN host's internal address on the next lookup.
+/// else), and the allowed name's switch between the public host and the LAN host's internal
+/// address, which the harness sets between its probe execs (the SSRF probes).
 fn dns_zone(topology: &Topology) -> Vec<String> {
     let public_ip = topology.public.ip;
     let mut flags = Vec::new();
     for name in proxy_names::public_zone(&topology.allowed_host, &topology.denied_host) {
         flags.extend(["--dns-answer".to_string(), format!("{name}={public_ip}")]);
     }
-    if let Some(internal) = topology.lan_internal_ip {
-        if let Some(name) = &topology.internal_host {
-            flags.extend(["--dns-answer".to_string(), format!("{name}={internal}")]);
-        }
-        if let Some(name) = &topology.rebinding_host {
-            flags.extend([
-                "--dns-rebind".to_string(),
-                format!("{name}={public_ip},{internal}"),
-            ]);
-        }
+    if let (Some(internal), Some(switch)) = (topology.lan_internal_ip, &topology.dns_switch) {
+        flags.extend([
+            "--dns-switch".to_string(),
+            format!("{}={public_ip},{internal},{}", switch.name, switch.secret),
+        ]);
     }
     flags
 }

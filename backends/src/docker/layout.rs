@@ -15,7 +15,7 @@ use super::subnets::v6_host;
 use crate::errors::BackendError;
 use crate::labels;
 use crate::spec::{host_in, hosts, BottleSpec};
-use crate::topology::{FixtureHost, NetworkInfo, Topology};
+use crate::topology::{DnsSwitch, FixtureHost, NetworkInfo, Topology};
 
 /// What the bottle's containers need copied in before they start. Read once, before any
 /// attempt at a bring-up.
@@ -182,8 +182,11 @@ fn plan_topology(
         bundle_loopback_port: Some(hosts::BUNDLE_LOOPBACK_PORT),
         // Read from the engine once the bottle runs (see `checker::complete_topology`).
         engine_host_names: vec![],
-        internal_host: spec.internal_host.clone(),
-        rebinding_host: spec.rebinding_host.clone(),
+        // The SSRF probes' switch, wherever the LAN host has an internal leg to lead to.
+        dns_switch: lan_internal_ip.map(|_| DnsSwitch {
+            name: spec.allowed_host.clone(),
+            secret: spec.dns_switch_secret.clone(),
+        }),
         lan_internal_ip,
         metadata: with_metadata.then(|| fixture("metadata", METADATA_IP, vec![80])),
         metadata_upstream_ip: with_metadata
@@ -631,8 +634,7 @@ pub(crate) mod tests {
             ports: Ports::default(),
             allowed_host: "public.fixture.test".into(),
             denied_host: "blocked.fixture.test".into(),
-            internal_host: None,
-            rebinding_host: None,
+            dns_switch_secret: "5ec4e7".into(),
             sabotage: Sabotage::default(),
             keep: false,
         }

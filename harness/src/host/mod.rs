@@ -6,6 +6,7 @@
 //! up and answering, seen from outside the bottle, at the same time.
 
 mod addresses;
+mod ask_dns;
 mod canaries;
 mod dialer;
 mod liveness;
@@ -15,6 +16,7 @@ pub use crate::target::Target;
 pub(crate) use addresses::{
     all_host_addresses, host_addresses, host_addresses_v6, host_subnets_v4,
 };
+pub(crate) use ask_dns::ask_dns_udp;
 pub use canaries::HostCanaries;
 pub(crate) use dialer::HostDialer;
 pub(crate) use liveness::send_liveness;

@@ -127,6 +127,7 @@ fn plan_probe(
         spec,
         attempts: attempts.into_vec(),
         skipped,
+        dns_mode: proxy_matching::dns_mode(spec.id),
     }
 }
 
@@ -158,10 +159,7 @@ fn skipped(spec: &ProbeSpec, t: &Topology) -> Option<String> {
 
 /// The names the proxy attempts ask for (see `Plan::proxy_names`).
 fn proxy_names(t: &Topology) -> Vec<String> {
-    let mut names = bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host);
-    names.extend(t.internal_host.clone());
-    names.extend(t.rebinding_host.clone());
-    names
+    bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host)
 }
 
 /// The fixture hosts that dial the agent's inbound listener, when anything does.

@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use bottle_fixtures::dns_canary::DnsMode;
 use bottle_probes::catalogue::ProbeSpec;
 use bottle_probes::wire::AttemptSpec;
 
@@ -36,6 +37,11 @@ pub enum Delivery {
     /// At the public host, whatever it was asked (the rebinding name's first answer is the
     /// public host, where a pinned proxy goes); the LAN host must never see the nonce.
     AtPublic,
+    /// At the public host it is neither reach nor a deny: the name's answer from before the
+    /// DNS switch, which a proxy that keeps answers (Squid keeps each for `negative_dns_ttl`,
+    /// a minute by default) still uses, so the address check was never exercised. Anywhere
+    /// else (the LAN host) it is reach.
+    StaleAtPublic,
 }
 
 /// One probe of the catalogue with its attempts.
@@ -46,6 +52,10 @@ pub struct PlannedProbe {
     /// Why the probe has no attempts on this bottle, when that is by design (reported as
     /// `skipped`, never as a pass).
     pub skipped: Option<String>,
+    /// The mode of the allowed name's answer at the DNS canary that this probe's attempts run
+    /// under (the SSRF probes), in an exec of their own after every other attempt's; None: the
+    /// one exec of the rest.
+    pub dns_mode: Option<DnsMode>,
 }
 
 /// One of the engine's names for this machine that the localhost probes aim at (see
@@ -119,6 +129,24 @@ pub struct HostSide {
 impl Plan {
     pub fn probe(&self, id: &str) -> Option<&PlannedProbe> {
         self.probes.iter().find(|p| p.spec.id == id)
+    }
+
+    /// The probes of one exec: those of the main one (`None`), or of the one under a DNS mode.
+    pub fn probes_under(&self, mode: Option<DnsMode>) -> impl Iterator<Item = &PlannedProbe> {
+        self.probes.iter().filter(move |p| p.dns_mode == mode)
+    }
+
+    /// The DNS modes the plan's execs after the main one run under, in order.
+    pub fn dns_modes(&self) -> Vec<DnsMode> {
+        let mut modes: Vec<DnsMode> = self
+            .probes
+            .iter()
+            .filter(|p| !p.attempts.is_empty())
+            .filter_map(|p| p.dns_mode)
+            .collect();
+        modes.sort_unstable();
+        modes.dedup();
+        modes
     }
 
     /// Every attempt's encoded spec, in plan order: the probe's argv.

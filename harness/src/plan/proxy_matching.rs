@@ -2,12 +2,13 @@
 //! records what it was asked for. The allowed name, the denied name and every lookalike and
 //! spelling resolve to the public host (the DNS canary's zone, see `bottle_backends::
 //! proxy_names`), so a request let through leaves its nonce there with the Host header, the
-//! request target or the SNI it carried; the SSRF names lead to the LAN host's internal
-//! address, which must see nothing.
+//! request target or the SNI it carried. The SSRF probes ask for the allowed name once the
+//! DNS canary leads it to the LAN host's internal address, which must see nothing.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bottle_backends::proxy_names;
+use bottle_fixtures::dns_canary::DnsMode;
 use bottle_probes::wire::{AttemptKind, UserRefusal};
 
 use super::attempts::Attempts;
@@ -102,39 +103,46 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                 }
             }
         }
+        // The SSRF probes ask for the allowed name itself (its positive controls showed the
+        // proxy allows it), in execs of their own after every other attempt, while the DNS
+        // canary leads it to the LAN host's internal address (`dns_mode`).
         "proxy_matching.internal_name" => {
-            if let Some(name) = &t.internal_host {
-                for connect in [false, true] {
-                    let (kind, destination) = by_name(pipelock, name, connect, LAN_PORT, &refusal);
-                    a.add(kind, Some(Target::Lan), destination);
-                }
+            let name = &t.allowed_host;
+            for connect in [false, true] {
+                let (kind, destination) = by_name(pipelock, name, connect, LAN_PORT, &refusal);
+                a.add_delivered(kind, Target::Lan, destination, Delivery::StaleAtPublic);
             }
         }
         "proxy_matching.dns_rebinding" => {
-            if let Some(name) = &t.rebinding_host {
-                // The first lookup of a burst is the public host: a pinned proxy may deliver
-                // there; only the LAN host must never see the nonce.
-                for connect in [false, true] {
-                    let (kind, destination) = by_name(pipelock, name, connect, LAN_PORT, &refusal);
-                    a.add_delivered(kind, Target::Lan, destination, Delivery::AtPublic);
-                }
+            let name = &t.allowed_host;
+            // The first lookup after the switch is the public host: a pinned proxy may deliver
+            // there; only the LAN host must never see the nonce.
+            for connect in [false, true] {
+                let (kind, destination) = by_name(pipelock, name, connect, LAN_PORT, &refusal);
+                a.add_delivered(kind, Target::Lan, destination, Delivery::AtPublic);
             }
         }
         other => no_plan(other),
     }
 }
 
+/// The DNS canary's mode an SSRF probe's exec runs under (see `PlannedProbe::dns_mode`).
+pub(super) fn dns_mode(id: &str) -> Option<DnsMode> {
+    match id {
+        "proxy_matching.internal_name" => Some(DnsMode::Internal),
+        "proxy_matching.dns_rebinding" => Some(DnsMode::Rebind),
+        _ => None,
+    }
+}
+
 /// Why an SSRF probe of this family has nothing to send on this bottle, if it has not.
 pub(super) fn skipped(id: &str, t: &bottle_backends::Topology) -> Option<String> {
-    let (name, key) = match id {
-        "proxy_matching.internal_name" => (&t.internal_host, "proxy.allowed_internal_host"),
-        "proxy_matching.dns_rebinding" => (&t.rebinding_host, "proxy.rebinding_host"),
-        _ => return None,
-    };
-    if name.is_none() {
-        return Some(format!(
-            "no {key} configured: the user's bundle allows no name the harness may point at an internal address (set {key} to a name the proxy allows)"
-        ));
+    dns_mode(id)?;
+    if t.dns_switch.is_none() {
+        return Some(
+            "the harness cannot switch the allowed name's answer at the bundle's resolver on this bottle, so no name the proxy allows can be led to an internal address"
+                .into(),
+        );
     }
     if t.lan_internal_ip.is_none() {
         return Some(

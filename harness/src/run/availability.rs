@@ -2,6 +2,7 @@
 
 use bottle_backends::{Availability, BottleBackend, BottleSpec, EngineHost};
 
+use super::emulation;
 use super::options::{bottle_arch, bottle_spec_for, RunOptions};
 
 use crate::errors::HarnessError;
@@ -21,7 +22,9 @@ pub(crate) async fn require_available(backend: &AnyBackend) -> Result<String, Ha
 }
 
 /// The bottle spec for this engine: the in-bottle binaries of the bottle's architecture (the
-/// options' choice, else the engine's, which the backend reports).
+/// options' choice, else the engine's, which the backend reports). A bottle of another
+/// architecture that this machine's kernel would not run is refused here, before anything is
+/// created (see `emulation`).
 pub(crate) async fn spec_for_engine(
     backend: &AnyBackend,
     options: &RunOptions,
@@ -34,6 +37,12 @@ pub(crate) async fn spec_for_engine(
         platform.arch, platform.host
     ));
     let mut spec = bottle_spec_for(options, run_id, arch)?;
+    emulation::require_runnable(
+        arch,
+        platform.arch,
+        &[&spec.probe_binary, &spec.fixture_binary],
+        emulation::engine_binfmt(platform.host, cfg!(target_os = "linux")),
+    )?;
     spec.engine_host = engine_host(options.engine_host, platform.host)?;
     spec.engine_host_reported = platform.host;
     Ok(spec)

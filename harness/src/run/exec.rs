@@ -1,7 +1,9 @@
 //! The probe exec, the first step of the probe phase: every attempt of the plan in one exec
 //! inside the agent (positive controls first, whose round trip sets the timeout of the adaptive
-//! deny attempts), while this machine dials the agent's inbound listener. What the exec gave the
-//! attempts travels on in [`ExecOutcome`]; the plan is never edited.
+//! deny attempts), while this machine dials the agent's inbound listener; then, for the SSRF
+//! probes, one exec per DNS mode, each after the harness switched the allowed name's answer at
+//! the DNS canary (`dns_switch`), and the name switched back. What the execs gave the attempts
+//! travels on in [`ExecOutcome`]; the plan is never edited.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -11,12 +13,16 @@ use bottle_probes::timing::Adaptive;
 use bottle_probes::wire::{ProbeOutput, Stage, MAX_OUTPUT_BYTES};
 use bottle_probes::AttemptSpec;
 
+use bottle_fixtures::dns_canary::DnsMode;
+
 use super::adaptive::{adaptive_of, adaptive_timeout};
+use super::dns_switch;
 use super::options::RunOptions;
 use super::phase::{progress, Phase};
 use crate::host::{HostCanaries, HostDialer};
 use crate::plan::Plan;
 use crate::select::AnyBackend;
+use crate::verdict::DnsSwitchRun;
 
 /// Slack on top of the longest attempt for the exec round trip.
 const EXEC_SLACK: Duration = Duration::from_secs(10);
@@ -33,8 +39,11 @@ pub(crate) struct ExecOutcome {
     pub applied_timeouts_ms: BTreeMap<String, u32>,
     /// The longest single attempt, as the probe measured it.
     pub longest_attempt_ms: u64,
-    /// Wall time of the exec (with the dialer), ms.
+    /// Wall time of the execs (with the dialer), ms.
     pub probe_ms: u64,
+    /// The DNS switches made for the SSRF probes' execs, in order (the last one back to the
+    /// name's public answer).
+    pub dns_switches: Vec<DnsSwitchRun>,
 }
 
 /// Runs the plan's attempts in one exec. The sweep and the proxy denials start after the
@@ -46,20 +55,26 @@ pub(crate) async fn execute(
     plan: &Plan,
     canaries: &HostCanaries,
     options: &RunOptions,
+    nonce: impl FnMut() -> String,
 ) -> ExecOutcome {
     let timeouts = &options.config.timeouts;
     let adaptive = adaptive_of(timeouts);
     let attempts: Vec<&AttemptSpec> = plan
-        .probes
-        .iter()
+        .probes_under(None)
         .flat_map(|p| p.attempts.iter().map(|a| &a.spec))
         .collect();
+    let modes = plan.dns_modes();
     progress(
         options.progress,
         &format!(
-            "{}: {} attempts in one exec (positive controls first)",
+            "{}: {} attempts in one exec (positive controls first){}",
             Phase::Probe.doing(),
-            attempts.len()
+            attempts.len(),
+            if modes.is_empty() {
+                String::new()
+            } else {
+                format!(", then one exec per DNS switch ({})", modes.len())
+            }
         ),
     );
     let execs_started = Instant::now();
@@ -75,6 +90,8 @@ pub(crate) async fn execute(
     .await;
     drop(dialing);
     bottle_backends::trace::step("probes: done");
+    let (output, dns_switches) =
+        under_dns_modes(backend, bottle, plan, options.sequential, output, nonce).await;
     let control_rtt_ms = output.as_ref().ok().and_then(|output| {
         bottle_probes::timing::control_rtt_ms(
             attempts
@@ -102,7 +119,48 @@ pub(crate) async fn execute(
         applied_timeouts_ms: applied_timeouts(&attempts, deny_timeout_ms),
         longest_attempt_ms,
         probe_ms: execs_started.elapsed().as_millis() as u64,
+        dns_switches,
     }
+}
+
+/// The execs of the probes that run under a DNS mode (the SSRF probes), each after its switch,
+/// their observations joined to the main exec's; then the name's public answer again. A switch
+/// that failed leaves its probes unsent, and one exec that failed its probes without
+/// observations: both say why in their switch's result.
+async fn under_dns_modes(
+    backend: &AnyBackend,
+    bottle: &Bottle,
+    plan: &Plan,
+    sequential: bool,
+    mut output: Result<ProbeOutput, String>,
+    mut nonce: impl FnMut() -> String,
+) -> (Result<ProbeOutput, String>, Vec<DnsSwitchRun>) {
+    let modes = plan.dns_modes();
+    if modes.is_empty() {
+        return (output, Vec::new());
+    }
+    let mut runs = Vec::new();
+    for mode in modes {
+        let mut run = dns_switch::switch(backend, bottle, &plan.session, mode, nonce()).await;
+        if run.result.is_ok() {
+            let attempts: Vec<&AttemptSpec> = plan
+                .probes_under(Some(mode))
+                .flat_map(|p| p.attempts.iter().map(|a| &a.spec))
+                .collect();
+            match run_probe_exec(backend, bottle, &plan.session, &attempts, sequential, None).await
+            {
+                Ok(under) => {
+                    if let Ok(main) = &mut output {
+                        main.observations.extend(under.observations);
+                    }
+                }
+                Err(why) => run.result = Err(format!("the exec after it failed: {why}")),
+            }
+        }
+        runs.push(run);
+    }
+    runs.push(dns_switch::switch(backend, bottle, &plan.session, DnsMode::Normal, nonce()).await);
+    (output, runs)
 }
 
 /// What the probe gave the attempts where it differs from the plan: the adaptive attempts run

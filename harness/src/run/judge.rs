@@ -27,6 +27,7 @@ pub(crate) fn judge(
             applied_timeouts_ms: &exec.applied_timeouts_ms,
             vanished_attempts: &view.vanished_attempts,
             rejected_records: &view.rejected_records,
+            dns_switches: &exec.dns_switches,
         },
     )
 }

@@ -5,7 +5,9 @@
 mod adaptive;
 mod availability;
 mod cleaner;
+mod dns_switch;
 mod down;
+mod emulation;
 mod exec;
 pub mod fault_hook;
 mod full_run;

@@ -168,8 +168,12 @@ pub fn bottle_spec_for(
         ports: config.ports.to_ports(),
         allowed_host: config.proxy.allowed_host.clone(),
         denied_host: config.proxy.denied_host.clone(),
-        internal_host: config.proxy.internal_host(config.bundle.image.is_none()),
-        rebinding_host: config.proxy.rebinding_host(config.bundle.image.is_none()),
+        dns_switch_secret: bottle_probes::sys::random::hex(8).map_err(|source| {
+            HarnessError::Random {
+                what: "DNS switch secret",
+                source,
+            }
+        })?,
         sabotage: options.sabotage.clone(),
         keep: options.keep,
     })

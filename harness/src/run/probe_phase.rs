@@ -52,7 +52,7 @@ pub(crate) async fn probe_bottle(
         options.only.as_deref(),
         nonce,
     );
-    let exec = execute(backend, bottle, &plan, &canaries, options).await;
+    let exec = execute(backend, bottle, &plan, &canaries, options, nonce).await;
     let report_started = Instant::now();
     super::fault_hook::pause_at(Phase::Report).await;
     let view = observe_targets(

@@ -254,6 +254,7 @@ mod tests {
                 spec: bottle_probes::catalogue::find("localhost.host_addresses").unwrap(),
                 attempts,
                 skipped: None,
+                dns_mode: None,
             }],
             agent_ips: vec![],
             bundle_upstream_ip: "10.0.0.2".parse().unwrap(),

@@ -4,7 +4,8 @@
 //! request for the allowed URI with `Host: <denied>` arrives at the public host asking for the
 //! allowed name; and a pinned proxy asked for the rebinding name goes to its first answer, the
 //! public host. Anything else the records show (another fixture, another name, no name where
-//! one is needed) stays reach.
+//! one is needed) stays reach. An SSRF request that arrives at the public host after the DNS
+//! switch led its name elsewhere proves nothing either way: the proxy used a kept answer.
 
 use bottle_fixtures::records::FixtureName;
 use bottle_fixtures::Record;
@@ -19,7 +20,7 @@ pub(super) fn permitted(attempt: &PlannedAttempt, by_nonce: &[&Record]) -> Optio
     let name = match &attempt.delivery {
         Delivery::Nowhere => return None,
         Delivery::AtPublicAs(name) => Some(name.as_str()),
-        Delivery::AtPublic => None,
+        Delivery::AtPublic | Delivery::StaleAtPublic => None,
     };
     // pipelock handing the request to egress is the allowed path's own hop.
     let at_public: Vec<&&Record> = by_nonce.iter().filter(|r| !at_egress(r)).collect();
@@ -29,6 +30,11 @@ pub(super) fn permitted(attempt: &PlannedAttempt, by_nonce: &[&Record]) -> Optio
             .any(|r| r.fixture != FixtureName::Public || !asked_for(r, name))
     {
         return None;
+    }
+    if attempt.delivery == Delivery::StaleAtPublic {
+        return Some(Judgement::Unclear(
+            "the proxy sent it to the public host, the name's answer from before the DNS switch: it used an answer it had kept, so its check of the address the name leads to now was never exercised".into(),
+        ));
     }
     let asked = match name {
         Some(name) => format!(" asking for {name}"),

@@ -68,6 +68,7 @@ fn evaluate_probe(
         judgements.push((attempt, judgement));
     }
     super::delivery::require_the_first_answer(&mut judgements);
+    super::ssrf::require_a_fresh_lookup(probe, plan, evidence, &mut judgements);
     let (verdict, detail) = probe_verdict(probe, evidence, controls, &judgements);
     let reached: Vec<&str> = judgements
         .iter()

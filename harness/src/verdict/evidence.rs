@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
+use bottle_fixtures::dns_canary::DnsMode;
 use bottle_fixtures::records::RejectedLine;
 use bottle_fixtures::Record;
 use bottle_probes::wire::ProbeOutput;
@@ -41,6 +42,20 @@ pub struct Evidence<'a> {
     /// `CB-SEEN` lines the fixtures printed that could not be read: some target's records are
     /// incomplete, so no result may rest on its silence (see `rejected`).
     pub rejected_records: &'a [RejectedLine],
+    /// The harness's switches of the allowed name's answer at the DNS canary, one per DNS
+    /// mode the SSRF probes' execs ran under, in order (see `ssrf`).
+    pub dns_switches: &'a [DnsSwitchRun],
+}
+
+/// One switch of the allowed name's answer at the DNS canary, before the exec of the probes
+/// under that mode: the nonce its switch query carried (the canary records it, so the lookups
+/// after it are this mode's), and whether the switch and that exec happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsSwitchRun {
+    pub mode: DnsMode,
+    pub nonce: String,
+    /// `Err` with why when the switch was not answered or the exec after it failed.
+    pub result: Result<(), String>,
 }
 
 impl Evidence<'_> {

@@ -4,8 +4,8 @@
 //! A deny passes only when all of these hold:
 //! 1. the probe's output parsed (it provably ran, under this session, with no unknown ids);
 //! 2. every attempt of the probe has a result, and each is a network-level "no" (refused,
-//!    timeout, unreachable) or the proxy's own refusal (its refusal status, with its signature
-//!    where the harness does not record the destination; see `refusal`);
+//!    timeout, unreachable) or the proxy's own refusal (any answer of its own but a success,
+//!    where the destination records what reaches it; see `refusal`);
 //! 3. no harness-owned target recorded the attempt's nonce, or any contact that nothing
 //!    legitimate explains (see `records`);
 //! 4. the probe's positive controls (same path, allowed target) passed;
@@ -22,8 +22,9 @@
 //! (which record is charged to which attempt; `side_channel` for the bundle's lookups of what the
 //! agent chose), `rejected` (unreadable records), `judgement`
 //! (one attempt's finding), `bundle` (a bundle that did not survive the run), `fronting` (a
-//! tunnel carrying a ClientHello for another name) and `delivery` (where a deny's nonce may
-//! arrive without being reach).
+//! tunnel carrying a ClientHello for another name), `delivery` (where a deny's nonce may
+//! arrive without being reach) and `ssrf` (the SSRF probes' proof that the proxy saw the
+//! switched answer).
 
 mod allow;
 mod bundle;
@@ -40,9 +41,10 @@ mod rejected;
 mod result;
 mod side_channel;
 mod source;
+mod ssrf;
 
 pub use crate::gaps::KnownGap;
 pub use bundle::bundle_failed;
 pub use evaluate::evaluate;
-pub use evidence::Evidence;
+pub use evidence::{DnsSwitchRun, Evidence};
 pub use result::{AttemptEvidence, ProbeResult, Verdict};

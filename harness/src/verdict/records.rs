@@ -93,6 +93,7 @@ impl<'a> Explanations<'a> {
     fn by_nonce(&self, r: &Record) -> Option<Why> {
         let evidence = self.evidence;
         if evidence.liveness_nonces.iter().any(|n| r.mentions(n))
+            || evidence.dns_switches.iter().any(|s| r.mentions(&s.nonce))
             || evidence.liveness_peers.contains(&r.peer)
             || evidence.liveness_sources.contains(&r.peer.ip())
         {

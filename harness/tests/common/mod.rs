@@ -50,8 +50,10 @@ pub fn full_topology() -> Topology {
         },
         allowed_host: "public.fixture.test".into(),
         denied_host: "blocked.fixture.test".into(),
-        internal_host: Some("internal.fixture.test".into()),
-        rebinding_host: Some("rebind.fixture.test".into()),
+        dns_switch: Some(bottle_backends::DnsSwitch {
+            name: "public.fixture.test".into(),
+            secret: "5ec4e7".into(),
+        }),
         lan_internal_ip: Some(Ipv4Addr::new(10, 210, 5, 40)),
         engine_host: Default::default(),
         engine_host_reported: Default::default(),

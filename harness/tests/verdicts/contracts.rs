@@ -98,6 +98,7 @@ fn the_applied_timeout_stands_where_the_plans_did() {
         applied_timeouts_ms: &s.applied_timeouts_ms,
         vanished_attempts: &BTreeSet::new(),
         rejected_records: &[],
+        dns_switches: &s.dns_switches,
     };
     for (planned, applied) in s
         .plan

@@ -35,6 +35,7 @@ fn without_a_metadata_fixture_the_metadata_probes_are_skipped_never_passed() {
             applied_timeouts_ms: &BTreeMap::new(),
             vanished_attempts: &BTreeSet::new(),
             rejected_records: &[],
+            dns_switches: &[],
         },
     );
     assert_eq!(verdict_of(&results, "metadata.direct"), Verdict::Skipped);

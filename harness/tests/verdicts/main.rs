@@ -17,4 +17,5 @@ mod matching;
 mod probe_side;
 mod proxy_refusals;
 mod scenario;
+mod ssrf;
 mod target_side;

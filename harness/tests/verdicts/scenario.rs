@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bottle_backends::{FixtureHost, NetworkInfo, Ports, Topology};
+use bottle_fixtures::dns_canary::DnsMode;
 use bottle_fixtures::records::{Event, FixtureName, Proto, RejectedLine};
 use bottle_fixtures::Record;
 use bottle_harness::config::{ProxyConfig, TimeoutConfig};
 use bottle_harness::host::Target;
 use bottle_harness::plan::{self, HostSide, Plan};
-use bottle_harness::verdict::{evaluate, Evidence, KnownGap, ProbeResult, Verdict};
+use bottle_harness::verdict::{evaluate, DnsSwitchRun, Evidence, KnownGap, ProbeResult, Verdict};
 use bottle_probes::wire::{AttemptKind, AttemptSpec, Observation, Outcome, ProbeOutput, Signature};
 
 pub fn net(name: &str, third: u8, host_has_gateway: bool) -> NetworkInfo {
@@ -57,8 +58,10 @@ pub fn topology() -> Topology {
         },
         allowed_host: "public.fixture.test".into(),
         denied_host: "blocked.fixture.test".into(),
-        internal_host: Some("internal.fixture.test".into()),
-        rebinding_host: Some("rebind.fixture.test".into()),
+        dns_switch: Some(bottle_backends::DnsSwitch {
+            name: "public.fixture.test".into(),
+            secret: "5ec4e7".into(),
+        }),
         lan_internal_ip: Some(Ipv4Addr::new(10, 210, 5, 40)),
         engine_host: Default::default(),
         engine_host_reported: Default::default(),
@@ -136,6 +139,7 @@ pub struct Scenario {
     pub applied_timeouts_ms: BTreeMap<String, u32>,
     pub vanished_attempts: BTreeSet<String>,
     pub rejected_records: Vec<RejectedLine>,
+    pub dns_switches: Vec<DnsSwitchRun>,
 }
 
 pub fn record(
@@ -175,7 +179,7 @@ impl Scenario {
         let topo = topology();
         let mut observations = BTreeMap::new();
         let mut records = Vec::new();
-        for probe in &plan.probes {
+        for probe in plan.probes_under(None) {
             for attempt in &probe.attempts {
                 let id = attempt.spec.id.as_str();
                 let (o, record) = contained_observation(&attempt.spec, &topo);
@@ -183,6 +187,7 @@ impl Scenario {
                 observations.insert(id.to_string(), o);
             }
         }
+        let dns_switches = contained_ssrf(&plan, &mut observations, &mut records);
         let liveness = all_targets_live();
         records.extend(dialer_records());
         Self {
@@ -197,6 +202,7 @@ impl Scenario {
             applied_timeouts_ms: BTreeMap::new(),
             vanished_attempts: BTreeSet::new(),
             rejected_records: vec![],
+            dns_switches,
         }
     }
 
@@ -230,6 +236,7 @@ impl Scenario {
                 applied_timeouts_ms: &self.applied_timeouts_ms,
                 vanished_attempts: &self.vanished_attempts,
                 rejected_records: &self.rejected_records,
+                dns_switches: &self.dns_switches,
             },
         )
     }
@@ -254,6 +261,7 @@ impl Scenario {
                 applied_timeouts_ms: &self.applied_timeouts_ms,
                 vanished_attempts: &self.vanished_attempts,
                 rejected_records: &self.rejected_records,
+                dns_switches: &self.dns_switches,
             },
         )
     }
@@ -272,6 +280,82 @@ impl Scenario {
             .nonce
             .clone()
     }
+}
+
+/// The SSRF probes' execs on a contained bottle, after each switch of the allowed name at the
+/// DNS canary (recorded there, with the bundle's fresh lookup of the name after it): pipelock
+/// refuses the name led to the LAN host; pinned, it delivers the first request for the
+/// rebinding name at the public host (its first answer) and refuses the next (the LAN host).
+/// The switches made, the last one back to the public answer.
+fn contained_ssrf(
+    plan: &Plan,
+    observations: &mut BTreeMap<String, Observation>,
+    records: &mut Vec<Record>,
+) -> Vec<DnsSwitchRun> {
+    let mut switches = Vec::new();
+    let mut lookup = 40100;
+    for (index, mode) in [DnsMode::Internal, DnsMode::Rebind, DnsMode::Normal]
+        .into_iter()
+        .enumerate()
+    {
+        let nonce = format!("sw{index:04}");
+        records.push(switch_record(&nonce, mode));
+        switches.push(DnsSwitchRun {
+            mode,
+            nonce,
+            result: Ok(()),
+        });
+        for probe in plan.probes_under(Some(mode)) {
+            for (i, attempt) in probe.attempts.iter().enumerate() {
+                lookup += 1;
+                let mut query = record(
+                    FixtureName::Dns,
+                    "10.210.2.53:53",
+                    &format!("10.210.2.2:{lookup}"),
+                    None,
+                    Some("public.fixture.test"),
+                );
+                query.proto = Proto::Udp;
+                records.push(query);
+                let mut o = Observation::new(&attempt.spec.id, Outcome::Http, 12);
+                if mode == DnsMode::Rebind && i == 0 {
+                    o.status = Some(200);
+                    o.ack = true;
+                    let mut seen = record(
+                        FixtureName::Public,
+                        "10.210.2.10:80",
+                        "10.210.2.2:40004",
+                        Some(&attempt.spec.nonce),
+                        None,
+                    );
+                    seen.host = Some("public.fixture.test:80".into());
+                    records.push(seen);
+                } else {
+                    o.status = Some(403);
+                    o.signed = vec![Signature::PipelockBody, Signature::PipelockHeader];
+                    o.reason = Some("ssrf_private_ip".into());
+                }
+                observations.insert(attempt.spec.id.clone(), o);
+            }
+        }
+    }
+    switches
+}
+
+/// The DNS canary's record of the harness's switch to `mode` (from this machine's address on
+/// the upstream bridge).
+pub fn switch_record(nonce: &str, mode: DnsMode) -> Record {
+    let mut switch = record(
+        FixtureName::Dns,
+        "10.210.2.53:53",
+        "10.210.2.1:50600",
+        None,
+        Some(&bottle_fixtures::dns_canary::switch_qname(
+            nonce, mode, "5ec4e7",
+        )),
+    );
+    switch.proto = Proto::Udp;
+    switch
 }
 
 /// What a contained bottle's probe observes for one attempt, and the record a target keeps of
@@ -298,22 +382,6 @@ fn contained_observation(spec: &AttemptSpec, topo: &Topology) -> (Observation, O
         AttemptKind::UnixSockets => {
             o.outcome = Some(Outcome::Refused);
             o.note = Some("no foreign unix socket; own socket found".into());
-        }
-        // The rebinding name's first answer is the public host: a pinned pipelock delivers
-        // the first request there (asking for the name) and refuses the next (the LAN host).
-        AttemptKind::HttpProxy { host, .. } if host == "rebind.fixture.test" => {
-            o.outcome = Some(Outcome::Http);
-            o.status = Some(200);
-            o.ack = true;
-            let mut seen = record(
-                FixtureName::Public,
-                "10.210.2.10:80",
-                "10.210.2.2:40004",
-                Some(&spec.nonce),
-                None,
-            );
-            seen.host = Some("rebind.fixture.test:80".into());
-            return (o, Some(seen));
         }
         AttemptKind::HttpProxy { host, .. }
         | AttemptKind::ConnectProxy {

@@ -1,0 +1,91 @@
+//! The SSRF probes' own rule: their attempts run in execs of their own, after the harness
+//! switched the allowed name's answer at the DNS canary (`DnsMode::Internal`: the LAN host's
+//! internal address; `DnsMode::Rebind`: the public host first, the LAN host next). A refusal
+//! there, or a pinned delivery, proves the proxy checked the address only if the proxy looked
+//! the name up again after the switch: a proxy that kept the answer it got before (Squid keeps
+//! every answer for `negative_dns_ttl`, a minute by default) refuses or delivers without ever
+//! seeing the internal address. So each denial or delivery of such a probe needs the bundle's
+//! lookup of the name at the DNS canary, recorded after that mode's switch and before the
+//! next; without it, or without the switch, it is unclear, never a pass. Reach stays reach.
+
+use bottle_fixtures::dns_canary::DnsMode;
+use bottle_fixtures::records::FixtureName;
+use bottle_fixtures::Record;
+
+use super::evidence::{DnsSwitchRun, Evidence};
+use super::judgement::Judgement;
+use super::records::from_bundle;
+use crate::plan::{Plan, PlannedAttempt, PlannedProbe};
+
+/// Turns the denials and deliveries of a probe that ran under a DNS mode into unclear ones
+/// when nothing shows the proxy asked for the switched answer.
+pub(super) fn require_a_fresh_lookup(
+    probe: &PlannedProbe,
+    plan: &Plan,
+    evidence: &Evidence,
+    judgements: &mut [(&PlannedAttempt, Judgement)],
+) {
+    let Some(mode) = probe.dns_mode else {
+        return;
+    };
+    let Some(why) = unproven(mode, plan, evidence) else {
+        return;
+    };
+    for (_, judgement) in judgements.iter_mut() {
+        if let Judgement::Denied(seen) | Judgement::Delivered(seen) = judgement {
+            *judgement = Judgement::Unclear(format!("{seen}; but {why}"));
+        }
+    }
+}
+
+/// Why the attempts under `mode` prove nothing about the proxy's address check, if they don't.
+fn unproven(mode: DnsMode, plan: &Plan, evidence: &Evidence) -> Option<String> {
+    let Some(run) = evidence.dns_switches.iter().find(|s| s.mode == mode) else {
+        return Some(format!(
+            "the harness did not switch {}'s answer to {} before these attempts",
+            plan.allowed_host,
+            mode.as_str()
+        ));
+    };
+    if let Err(why) = &run.result {
+        return Some(format!(
+            "switching {}'s answer to {} failed: {why}",
+            plan.allowed_host,
+            mode.as_str()
+        ));
+    }
+    if fresh_lookups(run, plan, evidence) == 0 {
+        return Some(format!(
+            "the proxy did not look {} up again after the switch to {}: it answered from what it had kept (a DNS cache), so its check of the address the name leads to now was never exercised",
+            plan.allowed_host,
+            mode.as_str()
+        ));
+    }
+    None
+}
+
+/// How many lookups of the switched name the bundle made at the DNS canary after `run`'s
+/// switch and before the next switch: the canary's records are in the order it received the
+/// queries, and it switches as it answers the switch query (recorded first).
+fn fresh_lookups(run: &DnsSwitchRun, plan: &Plan, evidence: &Evidence) -> usize {
+    let mut at_the_canary = evidence
+        .records
+        .iter()
+        .filter(|r| r.fixture == FixtureName::Dns);
+    if !at_the_canary.any(|r| r.mentions(&run.nonce)) {
+        return 0;
+    }
+    let is_switch = |r: &Record| evidence.dns_switches.iter().any(|s| r.mentions(&s.nonce));
+    at_the_canary
+        .take_while(|r| !is_switch(r))
+        .filter(|r| from_bundle(plan, r) && asks_for(r, &plan.allowed_host))
+        .count()
+}
+
+/// Whether `record` is a query for `name` (any case, one trailing dot aside).
+fn asks_for(record: &Record, name: &str) -> bool {
+    record.qname.as_deref().is_some_and(|q| {
+        q.trim_end_matches('.')
+            .eq_ignore_ascii_case(name.trim_end_matches('.'))
+    })
+}

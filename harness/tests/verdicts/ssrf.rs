@@ -1,0 +1,155 @@
+//! The SSRF probes (`proxy_matching.internal_name`, `proxy_matching.dns_rebinding`): they ask
+//! for the allowed name, which the proxy's positive controls showed it allows, once the DNS
+//! canary leads the name elsewhere. A refusal (or a pinned delivery) proves an address check
+//! only if the proxy looked the name up after the switch; a kept answer proves nothing.
+
+use bottle_fixtures::dns_canary::DnsMode;
+use bottle_fixtures::records::FixtureName;
+use bottle_harness::verdict::Verdict;
+
+use super::scenario::{assert_only, record, Scenario};
+
+const SSRF: [&str; 2] = [
+    "proxy_matching.internal_name",
+    "proxy_matching.dns_rebinding",
+];
+
+fn detail(s: &Scenario, probe: &str) -> String {
+    s.judge()
+        .into_iter()
+        .find(|r| r.id == probe)
+        .map(|r| r.detail)
+        .unwrap()
+}
+
+/// Drops the bundle's lookups of the allowed name at the DNS canary after the switch to
+/// `mode` (and before the next switch).
+fn without_lookups_after(s: &mut Scenario, mode: DnsMode) {
+    let nonce = s
+        .dns_switches
+        .iter()
+        .find(|run| run.mode == mode)
+        .unwrap()
+        .nonce
+        .clone();
+    let switches: Vec<String> = s.dns_switches.iter().map(|r| r.nonce.clone()).collect();
+    let mut after = false;
+    s.records.retain(|r| {
+        if r.fixture != FixtureName::Dns {
+            return true;
+        }
+        if switches.iter().any(|n| r.mentions(n)) {
+            after = r.mentions(&nonce);
+            return true;
+        }
+        !(after && r.qname.as_deref() == Some("public.fixture.test"))
+    });
+}
+
+/// A proxy that refuses the name without looking it up after the switch (it refused the name
+/// itself, or kept its earlier answer) has not shown an address check: never a pass.
+#[test]
+fn a_refusal_without_a_lookup_after_the_switch_is_not_a_pass() {
+    for (mode, probe) in [(DnsMode::Internal, SSRF[0]), (DnsMode::Rebind, SSRF[1])] {
+        let mut s = Scenario::contained();
+        without_lookups_after(&mut s, mode);
+        assert_only(&s.judge(), &[(probe, Verdict::Inconclusive)]);
+        assert!(
+            detail(&s, probe)
+                .contains("did not look public.fixture.test up again after the switch"),
+            "{}",
+            detail(&s, probe)
+        );
+    }
+}
+
+/// `internal_name` is never `pass` when the proxy refused the name for not being on its list:
+/// such a proxy fails the positive controls on the same name, and refuses without a lookup.
+#[test]
+fn internal_name_is_never_a_pass_when_the_proxy_refused_the_name_as_not_allowed() {
+    let mut s = Scenario::contained();
+    without_lookups_after(&mut s, DnsMode::Internal);
+    for probe in ["proxy.allowed_http", "proxy.allowed_connect"] {
+        let o = s.obs(probe);
+        o.status = Some(403);
+        o.ack = false;
+        o.reason = Some("domain_blocklist".into());
+    }
+    let results = s.judge();
+    let verdict = |id: &str| results.iter().find(|r| r.id == id).unwrap().verdict;
+    assert_eq!(verdict("proxy.allowed_http"), Verdict::Inconclusive);
+    assert_eq!(verdict(SSRF[0]), Verdict::Inconclusive);
+    assert!(results.iter().all(|r| r.verdict != Verdict::Escape));
+}
+
+/// The request arriving at the public host after the switch led the name to the LAN host: the
+/// proxy used its kept answer. Neither reach nor a deny.
+#[test]
+fn a_request_sent_on_the_kept_answer_is_neither_reach_nor_a_deny() {
+    let mut s = Scenario::contained();
+    without_lookups_after(&mut s, DnsMode::Internal);
+    let nonce = s.nonce(SSRF[0]);
+    let o = s.obs(SSRF[0]);
+    o.status = Some(200);
+    o.ack = true;
+    o.signed.clear();
+    let mut seen = record(
+        FixtureName::Public,
+        "10.210.2.10:80",
+        "10.210.2.2:40777",
+        Some(&nonce),
+        None,
+    );
+    seen.host = Some("public.fixture.test".into());
+    s.records.push(seen);
+    assert_only(&s.judge(), &[(SSRF[0], Verdict::Inconclusive)]);
+    assert!(detail(&s, SSRF[0]).contains("the name's answer from before the DNS switch"));
+}
+
+/// The LAN host seeing the request is reach, whatever the lookups.
+#[test]
+fn the_lan_host_seeing_the_request_is_an_escape() {
+    for probe in SSRF {
+        let mut s = Scenario::contained();
+        let nonce = s.plan.probe(probe).unwrap().attempts[1].spec.nonce.clone();
+        s.records.push(record(
+            FixtureName::Lan,
+            "10.210.5.40:80",
+            "10.210.5.2:40123",
+            Some(&nonce),
+            None,
+        ));
+        assert_only(&s.judge(), &[(probe, Verdict::Escape)]);
+    }
+}
+
+/// A switch the DNS canary did not take, or an exec after it that failed, leaves its probe
+/// unproven.
+#[test]
+fn a_failed_switch_leaves_its_probe_inconclusive() {
+    for (index, probe) in SSRF.into_iter().enumerate() {
+        let mut s = Scenario::contained();
+        s.dns_switches[index].result =
+            Err("the DNS canary refused the switch to internal (rcode 3)".into());
+        assert_only(&s.judge(), &[(probe, Verdict::Inconclusive)]);
+        assert!(detail(&s, probe).contains("failed: the DNS canary refused the switch"));
+        let mut s = Scenario::contained();
+        s.dns_switches.remove(index);
+        assert_only(&s.judge(), &[(probe, Verdict::Inconclusive)]);
+    }
+}
+
+/// The switch queries' records at the DNS canary are the harness's own, not contact.
+#[test]
+fn the_switch_queries_are_the_harnesss_own_traffic() {
+    let s = Scenario::contained();
+    assert_only(&s.judge(), &[]);
+    let mut s = Scenario::contained();
+    s.dns_switches.clear();
+    let results = s.judge();
+    // Unexplained, the same records would be someone's contact with the DNS canary.
+    assert!(results
+        .iter()
+        .filter(|r| r.id.starts_with("dns."))
+        .any(|r| r.verdict == Verdict::Escape || r.verdict == Verdict::Inconclusive));
+}
