@@ -68,8 +68,11 @@ pub fn missing() -> Vec<String> {
 /// your proxy", <https://httpd.apache.org/docs/2.4/mod/mod_proxy.html#access>): deny `<Proxy
 /// "*">`, then grant what is allowed. `<Proxy>` sections are matched against the request's
 /// `proxy:` file name with the prefix stripped: the absolute URL as sent
-/// (`http://host:80/path`) for plain requests, `host:port` for `CONNECT` (the error log says
-/// `client denied by server configuration: proxy:evil.fixture.test:443`, measured). A
+/// (`http://host:80/path`) for plain requests, `host:port` for `CONNECT` ("CONNECT method
+/// requests are controlled by the Proxy block as any other HTTP request", with `<Proxy
+/// www.example.com:443>` as the example, in the trunk edition of
+/// <https://httpd.apache.org/docs/trunk/mod/mod_proxy_connect.html>; measured with 2.4: the
+/// error log says `client denied by server configuration: proxy:evil.fixture.test:443`). A
 /// `<Proxy>` without a wildcard is a plain prefix compare and every match is case-sensitive
 /// (httpd 2.4 `modules/proxy/mod_proxy.c`, `proxy_walk`: `strncmp`, `apr_fnmatch` or
 /// `ap_regexec`, under "XXX: What about case insensitive matching ???"): with `<Proxy
