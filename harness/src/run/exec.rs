@@ -123,10 +123,19 @@ pub(crate) async fn execute(
     }
 }
 
+/// How many times the probes under one DNS mode are exec'd at most: once, and once more when
+/// the proxy answered from a kept answer (see [`went_out_on_a_kept_answer`]).
+const TRIES_PER_MODE: usize = 2;
+
+/// How long before the second try: a cache that keeps answers for a second (Squid with
+/// `negative_dns_ttl 1 second`, whose clock counts whole seconds) has let go of it by then.
+const KEPT_ANSWER_WAIT: Duration = Duration::from_secs(2);
+
 /// The execs of the probes that run under a DNS mode (the SSRF probes), each after its switch,
 /// their observations joined to the main exec's; then the name's public answer again. A switch
 /// that failed leaves its probes unsent, and one exec that failed its probes without
-/// observations: both say why in their switch's result.
+/// observations: both say why in their switch's result. A try that went out on a kept answer
+/// is made once more after [`KEPT_ANSWER_WAIT`], its observations replacing the first's.
 async fn under_dns_modes(
     backend: &AnyBackend,
     bottle: &Bottle,
@@ -141,26 +150,68 @@ async fn under_dns_modes(
     }
     let mut runs = Vec::new();
     for mode in modes {
-        let mut run = dns_switch::switch(backend, bottle, &plan.session, mode, nonce()).await;
-        if run.result.is_ok() {
-            let attempts: Vec<&AttemptSpec> = plan
-                .probes_under(Some(mode))
-                .flat_map(|p| p.attempts.iter().map(|a| &a.spec))
-                .collect();
-            match run_probe_exec(backend, bottle, &plan.session, &attempts, sequential, None).await
-            {
-                Ok(under) => {
-                    if let Ok(main) = &mut output {
-                        main.observations.extend(under.observations);
-                    }
+        let attempts: Vec<&AttemptSpec> = plan
+            .probes_under(Some(mode))
+            .flat_map(|p| p.attempts.iter().map(|a| &a.spec))
+            .collect();
+        for tried in 1..=TRIES_PER_MODE {
+            let mut run = dns_switch::switch(backend, bottle, &plan.session, mode, nonce()).await;
+            let mut answered = None;
+            if run.result.is_ok() {
+                match run_probe_exec(backend, bottle, &plan.session, &attempts, sequential, None)
+                    .await
+                {
+                    Ok(under) => answered = Some(under),
+                    Err(why) => run.result = Err(format!("the exec after it failed: {why}")),
                 }
-                Err(why) => run.result = Err(format!("the exec after it failed: {why}")),
             }
+            let switch_nonce = run.nonce.clone();
+            runs.push(run);
+            let Some(under) = answered else { break };
+            let again = tried < TRIES_PER_MODE
+                && went_out_on_a_kept_answer(backend, bottle, plan, &under, &switch_nonce, &runs)
+                    .await;
+            if let Ok(main) = &mut output {
+                main.observations.extend(under.observations);
+            }
+            if !again {
+                break;
+            }
+            bottle_backends::trace::step(&format!(
+                "probes: {} went out on a kept answer; once more",
+                mode.as_str()
+            ));
+            tokio::time::sleep(KEPT_ANSWER_WAIT).await;
         }
-        runs.push(run);
     }
     runs.push(dns_switch::switch(backend, bottle, &plan.session, DnsMode::Normal, nonce()).await);
     (output, runs)
+}
+
+/// Whether an exec under a DNS mode went out on the answer the proxy had kept from before the
+/// switch: a request let through (a success or a tunnel; a refusal needs no second try) while
+/// the DNS canary recorded no lookup of the name after the switch.
+async fn went_out_on_a_kept_answer(
+    backend: &AnyBackend,
+    bottle: &Bottle,
+    plan: &Plan,
+    under: &ProbeOutput,
+    switch_nonce: &str,
+    switches: &[DnsSwitchRun],
+) -> bool {
+    let let_through = under.observations.values().any(|o| {
+        o.outcome() == bottle_probes::wire::Outcome::Connected
+            || o.status.is_some_and(|s| (200..300).contains(&s))
+    });
+    if !let_through {
+        return false;
+    }
+    match backend.fixture_records(bottle).await {
+        Ok(log) => {
+            crate::verdict::ssrf::fresh_lookups(&log.records, switch_nonce, switches, plan) == 0
+        }
+        Err(_) => false,
+    }
 }
 
 /// What the probe gave the attempts where it differs from the plan: the adaptive attempts run

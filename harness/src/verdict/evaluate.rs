@@ -115,7 +115,11 @@ fn judge_attempt(
         .ok()
         .and_then(|output| output.observations.get(&attempt.spec.id))
         .cloned();
-    let by_nonce = saw_nonce(evidence.records, &attempt.spec.nonce);
+    let by_nonce = super::ssrf::current(
+        probe,
+        evidence,
+        saw_nonce(evidence.records, &attempt.spec.nonce),
+    );
     let mut target_saw: Vec<String> = by_nonce.iter().map(|r| r.to_line()).collect();
     let from_target = if deny {
         target_evidence(attempt, listen, &by_nonce, plan, evidence, unexplained)

@@ -41,7 +41,7 @@ mod rejected;
 mod result;
 mod side_channel;
 mod source;
-mod ssrf;
+pub(crate) mod ssrf;
 
 pub use crate::gaps::KnownGap;
 pub use bundle::bundle_failed;

@@ -5,8 +5,16 @@
 //! the name up again after the switch: a proxy that kept the answer it got before (Squid keeps
 //! every answer for `negative_dns_ttl`, a minute by default) refuses or delivers without ever
 //! seeing the internal address. So each denial or delivery of such a probe needs the bundle's
-//! lookup of the name at the DNS canary, recorded after that mode's switch and before the
-//! next; without it, or without the switch, it is unclear, never a pass. Reach stays reach.
+//! lookup of the name at the DNS canary, recorded after that mode's last switch and before the
+//! next switch; without it, or without the switch, it is unclear, never a pass. Reach stays
+//! reach.
+//!
+//! Where the first exec under a mode went out on a kept answer, the harness waits for a short
+//! cache to expire and switches and execs once more (`run::exec`); what counts is the last
+//! switch of the mode. The public host's records of an attempt from before that switch are the
+//! earlier try's kept answer, not this one's (the DNS canary and the public host share one
+//! log, so their order is the order things happened); a record at the LAN host counts
+//! whenever it came.
 
 use bottle_fixtures::dns_canary::DnsMode;
 use bottle_fixtures::records::FixtureName;
@@ -40,7 +48,7 @@ pub(super) fn require_a_fresh_lookup(
 
 /// Why the attempts under `mode` prove nothing about the proxy's address check, if they don't.
 fn unproven(mode: DnsMode, plan: &Plan, evidence: &Evidence) -> Option<String> {
-    let Some(run) = evidence.dns_switches.iter().find(|s| s.mode == mode) else {
+    let Some(run) = last_switch(mode, evidence) else {
         return Some(format!(
             "the harness did not switch {}'s answer to {} before these attempts",
             plan.allowed_host,
@@ -54,9 +62,9 @@ fn unproven(mode: DnsMode, plan: &Plan, evidence: &Evidence) -> Option<String> {
             mode.as_str()
         ));
     }
-    if fresh_lookups(run, plan, evidence) == 0 {
+    if fresh_lookups(evidence.records, &run.nonce, evidence.dns_switches, plan) == 0 {
         return Some(format!(
-            "the proxy did not look {} up again after the switch to {}: it answered from what it had kept (a DNS cache), so its check of the address the name leads to now was never exercised",
+            "the proxy did not look {} up again after the switch to {}: it answered from what it had kept (a DNS cache; Squid keeps every answer for negative_dns_ttl, a minute by default), so its check of the address the name leads to now was never exercised",
             plan.allowed_host,
             mode.as_str()
         ));
@@ -64,22 +72,61 @@ fn unproven(mode: DnsMode, plan: &Plan, evidence: &Evidence) -> Option<String> {
     None
 }
 
-/// How many lookups of the switched name the bundle made at the DNS canary after `run`'s
-/// switch and before the next switch: the canary's records are in the order it received the
-/// queries, and it switches as it answers the switch query (recorded first).
-fn fresh_lookups(run: &DnsSwitchRun, plan: &Plan, evidence: &Evidence) -> usize {
-    let mut at_the_canary = evidence
-        .records
-        .iter()
-        .filter(|r| r.fixture == FixtureName::Dns);
-    if !at_the_canary.any(|r| r.mentions(&run.nonce)) {
+/// The last switch to `mode`, the one the judged attempts ran after.
+fn last_switch<'e>(mode: DnsMode, evidence: &'e Evidence) -> Option<&'e DnsSwitchRun> {
+    evidence.dns_switches.iter().rev().find(|s| s.mode == mode)
+}
+
+/// How many lookups of the switched name the bundle made at the DNS canary after the switch
+/// whose query carried `nonce` and before the next switch of any mode: the canary's records
+/// are in the order it received the queries, and it switches as it answers the switch query
+/// (recorded first).
+pub(crate) fn fresh_lookups(
+    records: &[Record],
+    nonce: &str,
+    switches: &[DnsSwitchRun],
+    plan: &Plan,
+) -> usize {
+    let mut at_the_canary = records.iter().filter(|r| r.fixture == FixtureName::Dns);
+    if !at_the_canary.any(|r| r.mentions(nonce)) {
         return 0;
     }
-    let is_switch = |r: &Record| evidence.dns_switches.iter().any(|s| r.mentions(&s.nonce));
+    let is_switch = |r: &Record| switches.iter().any(|s| r.mentions(&s.nonce));
     at_the_canary
         .take_while(|r| !is_switch(r))
         .filter(|r| from_bundle(plan, r) && asks_for(r, &plan.allowed_host))
         .count()
+}
+
+/// The records of an attempt's nonce that count for it: for an SSRF probe's attempt, not the
+/// public host's records from before its mode's last switch (an earlier try, sent on a kept
+/// answer); every other record, and every record of any other attempt, counts.
+pub(super) fn current<'r>(
+    probe: &PlannedProbe,
+    evidence: &Evidence,
+    by_nonce: Vec<&'r Record>,
+) -> Vec<&'r Record> {
+    let Some(run) = probe.dns_mode.and_then(|mode| last_switch(mode, evidence)) else {
+        return by_nonce;
+    };
+    let Some(switched_at) = evidence
+        .records
+        .iter()
+        .position(|r| r.fixture == FixtureName::Dns && r.mentions(&run.nonce))
+    else {
+        return by_nonce;
+    };
+    by_nonce
+        .into_iter()
+        .filter(|r| {
+            r.fixture != FixtureName::Public
+                || evidence
+                    .records
+                    .iter()
+                    .position(|other| std::ptr::eq(other, *r))
+                    .is_none_or(|at| at > switched_at)
+        })
+        .collect()
 }
 
 /// Whether `record` is a query for `name` (any case, one trailing dot aside).

@@ -22,12 +22,13 @@ fn detail(s: &Scenario, probe: &str) -> String {
         .unwrap()
 }
 
-/// Drops the bundle's lookups of the allowed name at the DNS canary after the switch to
+/// Drops the bundle's lookups of the allowed name at the DNS canary after the last switch to
 /// `mode` (and before the next switch).
 fn without_lookups_after(s: &mut Scenario, mode: DnsMode) {
     let nonce = s
         .dns_switches
         .iter()
+        .rev()
         .find(|run| run.mode == mode)
         .unwrap()
         .nonce
@@ -152,4 +153,66 @@ fn the_switch_queries_are_the_harnesss_own_traffic() {
         .iter()
         .filter(|r| r.id.starts_with("dns."))
         .any(|r| r.verdict == Verdict::Escape || r.verdict == Verdict::Inconclusive));
+}
+
+/// A first try under `Internal` that went out on a kept answer (delivered at the public host,
+/// no lookup), then a second switch and try with the proxy's fresh lookup: `earlier` lands
+/// between the two switches.
+fn with_a_second_try(earlier: bottle_fixtures::Record) -> Scenario {
+    let mut s = Scenario::contained();
+    let first = s
+        .records
+        .iter()
+        .position(|r| r.mentions(&s.dns_switches[0].nonce))
+        .unwrap();
+    let again = super::scenario::switch_record("sw0009", DnsMode::Internal);
+    s.records.insert(first + 1, earlier);
+    s.records.insert(first + 2, again);
+    s.dns_switches.insert(
+        1,
+        bottle_harness::verdict::DnsSwitchRun {
+            mode: DnsMode::Internal,
+            nonce: "sw0009".into(),
+            result: Ok(()),
+        },
+    );
+    s
+}
+
+/// The second try decides: the first one's kept-answer delivery at the public host is not
+/// this try's, and the fresh lookup after the last switch proves the refusal.
+#[test]
+fn the_last_try_decides_over_one_sent_on_a_kept_answer() {
+    let s = Scenario::contained();
+    let nonce = s.nonce(SSRF[0]);
+    let mut stale = record(
+        FixtureName::Public,
+        "10.210.2.10:80",
+        "10.210.2.2:40778",
+        Some(&nonce),
+        None,
+    );
+    stale.host = Some("public.fixture.test".into());
+    let s = with_a_second_try(stale);
+    assert_only(&s.judge(), &[]);
+    // Without the fresh lookup after the second switch, it proves nothing.
+    let mut s = s;
+    without_lookups_after(&mut s, DnsMode::Internal);
+    assert_only(&s.judge(), &[(SSRF[0], Verdict::Inconclusive)]);
+}
+
+/// Reach in any try is reach: the LAN host's record counts whenever it came.
+#[test]
+fn reach_in_an_earlier_try_is_still_an_escape() {
+    let s = Scenario::contained();
+    let nonce = s.nonce(SSRF[0]);
+    let lan = record(
+        FixtureName::Lan,
+        "10.210.5.40:80",
+        "10.210.5.2:40779",
+        Some(&nonce),
+        None,
+    );
+    let s = with_a_second_try(lan);
+    assert_only(&s.judge(), &[(SSRF[0], Verdict::Escape)]);
 }
