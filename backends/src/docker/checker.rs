@@ -19,8 +19,8 @@ use bollard::query_parameters::DownloadFromContainerOptions;
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::layout::DESKTOP_HOST_NAME;
 use super::roles::ContainerRole;
+use super::vantage::DESKTOP_HOST_NAME;
 use crate::errors::BackendError;
 use crate::topology::{HostName, Topology};
 

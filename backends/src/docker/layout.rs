@@ -1,17 +1,19 @@
 //! The bottle's layout on one attempt's planned networks: the [`Topology`] the probes are
-//! planned against (every pinned address follows from the subnets) and the five containers to
+//! planned against (every pinned address follows from the subnets) and the containers to
 //! start (bundle; public host, which also stands for the DNS canary; LAN host; neighbour
-//! bundle, which also stands for the metadata service; agent), with the sabotages applied.
+//! bundle, which also stands for the metadata service; agent; and the harness's own vantage
+//! points, whose shapes `vantage` owns), with the sabotages applied.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use super::commands::{bundle_cmd, fixture_commands, recorder_cmd};
+use super::commands::{bundle_cmd, fixture_commands};
 use super::images::{self, Images};
 use super::plan::{AgentFile, PlannedContainer, PlannedNetwork};
 use super::roles::{ContainerRole, NetworkRole};
 use super::routes::{METADATA_IP, ROUTED_ROLES, SABOTAGE_TOOL_DIR};
 use super::subnets::v6_host;
+use super::vantage::{checker, checker_legs, recorder, wants_checker, CheckerLeg};
 use crate::errors::BackendError;
 use crate::labels;
 use crate::spec::{host_in, hosts, BottleSpec};
@@ -29,12 +31,6 @@ pub(crate) struct BottleFiles {
     /// The probe, into the recorder on the bundle's loopback: its liveness checks are sent
     /// from inside the bundle's namespace.
     pub(crate) recorder: Vec<AgentFile>,
-}
-
-/// Whether the bottle gets a checker container: only where this machine cannot send to the
-/// fixture hosts itself.
-pub(crate) fn wants_checker(spec: &BottleSpec) -> bool {
-    !spec.engine_host.routes_to_bridges()
 }
 
 /// Reads what [`BottleFiles`] holds for this bottle.
@@ -246,47 +242,6 @@ fn plan_topology(
     }
 }
 
-/// One network the checker joins, at its `.60` (and, on the public IPv6 network, `::3c`).
-struct CheckerLeg {
-    network: String,
-    ip: Ipv4Addr,
-    ip_v6: Option<std::net::Ipv6Addr>,
-}
-
-impl CheckerLeg {
-    fn addresses(&self) -> Vec<std::net::IpAddr> {
-        std::iter::once(self.ip.into())
-            .chain(self.ip_v6.map(Into::into))
-            .collect()
-    }
-}
-
-/// The checker's networks, first its own (the one it is created on, its way to the engine's
-/// host-gateway), then the upstream network (the public host, the DNS canary, the neighbour's
-/// and the metadata service's upstream legs), the LAN network and, when it has IPv6, the
-/// public host's IPv6 network. The one list both the topology's `checker_ips` and the
-/// checker's container come from.
-fn checker_legs(
-    own: &NetworkInfo,
-    upstream: &NetworkInfo,
-    lan: &NetworkInfo,
-    public6: &NetworkInfo,
-) -> Vec<CheckerLeg> {
-    let leg = |n: &NetworkInfo| CheckerLeg {
-        network: n.name.clone(),
-        ip: host_in(n.gateway, hosts::CHECKER),
-        ip_v6: None,
-    };
-    let mut legs = vec![leg(own), leg(upstream), leg(lan)];
-    if let Some(gateway) = public6.gateway_v6.filter(|_| public6.subnet_v6.is_some()) {
-        legs.push(CheckerLeg {
-            ip_v6: Some(v6_host(gateway, u16::from(hosts::CHECKER))),
-            ..leg(public6)
-        });
-    }
-    legs
-}
-
 /// The containers to start, in this order: bundle, public host, LAN host, neighbour, (for a
 /// container agent) the agent and (when this machine cannot reach the fixtures) the checker,
 /// each with the sabotages that concern it.
@@ -476,78 +431,6 @@ fn neighbour_host(images: &Images, topology: &Topology, cmd: Vec<String>) -> Pla
             vec![]
         })
 }
-
-/// The harness's checker (see `ContainerRole::Checker`): the fixture image with the probe
-/// copied in, idle until the harness execs its liveness checks, on the networks of every
-/// fixture host it checks and never on the agent's. `host.docker.internal` is mapped to the
-/// engine's `host-gateway`, the address the engine gives its containers for the machine it
-/// serves (Docker's documentation of `--add-host`: "It's conventional to use
-/// host.docker.internal as the hostname referring to host-gateway. Docker Desktop automatically
-/// resolves this hostname"); the mapping makes the answer independent of the DNS upstream,
-/// which is the DNS canary here.
-fn checker(
-    images: &Images,
-    topology: &Topology,
-    own: &NetworkInfo,
-    files: Vec<AgentFile>,
-) -> PlannedContainer {
-    let public6 = topology
-        .public_v6_network
-        .as_ref()
-        .expect("a docker topology has a public IPv6 network");
-    let mut legs = checker_legs(
-        own,
-        &topology.upstream_network,
-        &topology.lan_network,
-        public6,
-    )
-    .into_iter();
-    let first = legs.next().expect("the checker's own network");
-    let (mut more, mut more_v6) = (Vec::new(), Vec::new());
-    for leg in legs {
-        match leg.ip_v6 {
-            Some(v6) => more_v6.push((leg.network, leg.ip, v6)),
-            None => more.push((leg.network, leg.ip)),
-        }
-    }
-    let mut planned = PlannedContainer::new(
-        ContainerRole::Checker,
-        images.fixture.clone(),
-        first.network,
-        first.ip,
-        topology.dns.ip,
-    )
-    .entrypoint(vec![images::USER_PROBE_PATH.to_string()])
-    .cmd(vec!["idle".to_string()])
-    .more(more)
-    .more_v6(more_v6)
-    // On four networks, it must not route between them (nor for anyone else).
-    .sysctl("net.ipv4.ip_forward", "0")
-    .extra_hosts(vec![format!("{}:host-gateway", DESKTOP_HOST_NAME)]);
-    planned.files = files;
-    planned
-}
-
-/// The recorder on the bundle's loopback (see `ContainerRole::Recorder`): the fixture image
-/// with the probe copied in, in the bundle's network namespace, a canary on
-/// [`hosts::BUNDLE_LOOPBACK_PORT`] of every loopback address there and nothing else
-/// (`bottle_fixtures::loopback`). The bundle's image and its processes are untouched: a user's
-/// bundle gets the same recorder as the built-in one.
-fn recorder(images: &Images, files: Vec<AgentFile>) -> PlannedContainer {
-    let mut planned = PlannedContainer::in_namespace_of(
-        ContainerRole::Recorder,
-        images.fixture.clone(),
-        ContainerRole::Bundle,
-    )
-    .entrypoint(vec![images::FIXTURE_PATH.to_string()])
-    .cmd(recorder_cmd())
-    .announces_ready(true);
-    planned.files = files;
-    planned
-}
-
-/// The name Docker Desktop gives its containers for the machine it runs on.
-pub(crate) const DESKTOP_HOST_NAME: &str = "host.docker.internal";
 
 /// The agent on the agent network, idle until the probe is exec'd; on further networks and
 /// with the engine's socket only when sabotaged.
