@@ -1,7 +1,9 @@
-//! The images of the real-bundle trials: Debian's Squid as the bundle (strict allowlist, the
-//! common allowlist that reverse-resolves IP literals, or allowing every host), a Squid bundle that exits mid-run, a busybox bundle that never opens a port, and an agent
-//! image with a non-root `USER` and its own `ENTRYPOINT`. The Squid configuration is the one
-//! docs/bring-your-own.md walks through.
+//! The images of the real-bundle trials: Debian's Squid as the bundle (strict allowlist, with
+//! or without its own refusal signature, the common allowlist that reverse-resolves IP
+//! literals, or allowing every host), a Squid bundle that exits mid-run, a busybox bundle that
+//! never opens a port, and an agent image with a non-root `USER` and its own `ENTRYPOINT`. The
+//! Squid configuration is the one docs/bring-your-own.md walks through. Apache's bundle is in
+//! `apache.rs`, built from the same parts (`etc`, `SIDE_SERVICES`).
 
 use std::path::Path;
 
@@ -29,7 +31,33 @@ pub enum SquidPolicy {
 /// The squid.conf of a bundle with `policy` allowing `allowed_host`. `hosts_file` is an IPv4-only
 /// one: Docker's `/etc/hosts` maps `localhost` to `::1` too, where a container without IPv6
 /// cannot connect.
-pub fn squid_conf(policy: SquidPolicy, allowed_host: &str) -> String {
+///
+/// `negative_dns_ttl 2 seconds`: Squid keeps every DNS answer at least that long ("This also
+/// sets the lower cache limit on positive lookups", default 1 minute, minimum 1 second:
+/// squid.conf.documented). The SSRF probes switch the allowed name's answer at the DNS canary
+/// after the positive controls and count only what the proxy sent after a fresh lookup, with
+/// one more try 2 s after a try that went out on a kept answer (`harness/src/verdict/ssrf.rs`,
+/// `harness/src/run/exec.rs`). With the default every run here kept the controls' answer past
+/// the retry: both probes `inconclusive`. Squid's clock counts whole seconds, so 2 seconds
+/// keeps an answer more than 1 s and less than 2: always gone at the retry, always still there
+/// for the rebinding exec that follows the internal one ~70 ms later (it goes out on the kept
+/// internal answer, reaching the LAN host, then once more on a fresh lookup). With 1 second
+/// (docs/bring-your-own.md's advice) that second case depends on where in the second the
+/// lookup fell: a rebinding run that found the answer gone delivered to the public host only,
+/// contained, in 1 of 17 runs; with 2 seconds 4 of 4 runs alone and 2 of 2 runs of all
+/// trials under nextest gave the same verdicts.
+///
+/// Without `signature`, Squid's own mark on the replies it writes is switched off by Squid's
+/// own configuration: `reply_header_access X-Squid-Error deny all`. Every error page Squid
+/// generates carries `X-Squid-Error`, which the probe recognises as Squid's refusal;
+/// `reply_header_access` applies `request_header_access`'s rules to reply headers, where a
+/// matching `deny` removes the header (squid.conf.documented, Debian's `/etc/squid/squid.conf`,
+/// TAG `reply_header_access` and `request_header_access`). It removes it from Squid's own
+/// refusals too: measured with Debian's Squid 5.7, `curl -x` through this configuration gets
+/// `403 Forbidden` without `X-Squid-Error` (still with `Server: squid/5.7` and `Via`, which are
+/// no refusal signature), and no answer in a suite run carries it. What is left is an
+/// anonymous 403 that the harness can judge only by what the destinations recorded.
+pub fn squid_conf(policy: SquidPolicy, allowed_host: &str, signature: bool) -> String {
     let access = match policy {
         SquidPolicy::Strict => format!(
             "acl allowed dstdomain -n {allowed_host}\nhttp_access allow allowed\nhttp_access deny all\n"
@@ -46,9 +74,15 @@ pub fn squid_conf(policy: SquidPolicy, allowed_host: &str) -> String {
                 .to_string()
         }
     };
+    let unsigned = if signature {
+        ""
+    } else {
+        "reply_header_access X-Squid-Error deny all\n"
+    };
     format!(
         "http_port 3128
-{access}cache deny all
+{access}{unsigned}cache deny all
+negative_dns_ttl 2 seconds
 cache_mem 0
 pid_filename none
 hosts_file /etc/squid/hosts
@@ -67,13 +101,13 @@ error_directory /usr/share/squid/errors/en
 
 /// The other services of a bundle: git-gate and supervise answer a line and close; egress is
 /// an HTTP server on the bundle's loopback only.
-const SIDE_SERVICES: &str = "nc -ll -p 9418 -e /bin/echo git-gate &
+pub const SIDE_SERVICES: &str = "nc -ll -p 9418 -e /bin/echo git-gate &
 nc -ll -p 9100 -e /bin/echo supervise &
 httpd -f -p 127.0.0.1:9099 -h /tmp &
 ";
 
 /// `/etc` of a root with `users` (name, uid) besides root.
-fn etc(root: &mut Rootfs, users: &[(&str, u32)]) -> Result<(), String> {
+pub fn etc(root: &mut Rootfs, users: &[(&str, u32)]) -> Result<(), String> {
     let mut passwd = "root:x:0:0:root:/:/bin/sh\n".to_string();
     let mut group = "root:x:0:\n".to_string();
     for (name, id) in users {
@@ -89,16 +123,30 @@ fn etc(root: &mut Rootfs, users: &[(&str, u32)]) -> Result<(), String> {
     )
 }
 
-/// A Squid bundle image: Squid on 3128 with `policy`, the side services, started through
-/// `ENTRYPOINT` only (no `CMD`), as many real images are.
-pub fn squid_bundle(scratch: &Path, policy: SquidPolicy, allowed: &str) -> Result<String, String> {
-    let name = match policy {
-        SquidPolicy::Strict => "squid-strict",
-        SquidPolicy::Reverse => "squid-reverse",
-        SquidPolicy::Open => "squid-open",
+/// A Squid bundle image: Squid on 3128 with `policy`, its refusals carrying `X-Squid-Error`
+/// when `signature` (see [`squid_conf`]), the side services, started through `ENTRYPOINT` only
+/// (no `CMD`), as many real images are.
+pub fn squid_bundle(
+    scratch: &Path,
+    policy: SquidPolicy,
+    allowed: &str,
+    signature: bool,
+) -> Result<String, String> {
+    let name = match (policy, signature) {
+        (SquidPolicy::Strict, true) => "squid-strict",
+        (SquidPolicy::Strict, false) => "squid-strict-unsigned",
+        (SquidPolicy::Reverse, true) => "squid-reverse",
+        (SquidPolicy::Reverse, false) => "squid-reverse-unsigned",
+        (SquidPolicy::Open, true) => "squid-open",
+        (SquidPolicy::Open, false) => "squid-open-unsigned",
     };
     let start = format!("#!/bin/sh\n{SIDE_SERVICES}exec {SQUID} -N -f /etc/squid/squid.conf\n");
-    squid_image(scratch, name, &squid_conf(policy, allowed), &start)
+    squid_image(
+        scratch,
+        name,
+        &squid_conf(policy, allowed, signature),
+        &start,
+    )
 }
 
 /// The strict Squid bundle, whose start script exits 3 once git-gate has served a second
@@ -116,7 +164,7 @@ echo 'bundle: git-gate served twice, exiting' >&2
 exit 3
 "
     );
-    let conf = squid_conf(SquidPolicy::Strict, allowed);
+    let conf = squid_conf(SquidPolicy::Strict, allowed, true);
     squid_image(scratch, "squid-dies", &conf, &start)
 }
 

@@ -82,14 +82,25 @@ impl Rootfs {
     /// Copies host binaries to the same paths, with every library `ldd` lists for them and
     /// the name-service modules a lookup loads by name.
     pub fn binaries(&mut self, binaries: &[&str]) -> Result<(), String> {
+        self.binaries_loading(binaries, &[])
+    }
+
+    /// [`Rootfs::binaries`], plus `loaded`: libraries of the same directory as the C library
+    /// that something loads by name at run time (`dlopen`), which `ldd` cannot list. Each of
+    /// them must exist on this machine.
+    pub fn binaries_loading(&mut self, binaries: &[&str], loaded: &[&str]) -> Result<(), String> {
         for binary in binaries {
             self.copy(binary, binary)?;
         }
-        for lib in libraries(binaries)? {
-            self.copy(&lib, &lib)?;
+        let libs = libraries(binaries)?;
+        for lib in &libs {
+            self.copy(lib, lib)?;
         }
-        let multiarch = Path::new(&libraries(binaries)?[0])
-            .parent()
+        let multiarch = libs
+            .iter()
+            .find(|lib| lib.contains("/libc.so"))
+            .or(libs.first())
+            .and_then(|lib| Path::new(lib).parent())
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         for nss in ["libnss_files.so.2", "libnss_dns.so.2"] {
@@ -97,6 +108,13 @@ impl Rootfs {
             if Path::new(&path).exists() {
                 self.copy(&path, &path)?;
             }
+        }
+        for name in loaded {
+            let path = format!("{multiarch}/{name}");
+            if !Path::new(&path).exists() {
+                return Err(format!("{path} is not installed (needed by {binaries:?})"));
+            }
+            self.copy(&path, &path)?;
         }
         Ok(())
     }
