@@ -32,20 +32,14 @@ pub enum SquidPolicy {
 /// one: Docker's `/etc/hosts` maps `localhost` to `::1` too, where a container without IPv6
 /// cannot connect.
 ///
-/// `negative_dns_ttl 2 seconds`: Squid keeps every DNS answer at least that long ("This also
+/// `negative_dns_ttl 1 second`: Squid keeps every DNS answer at least that long ("This also
 /// sets the lower cache limit on positive lookups", default 1 minute, minimum 1 second:
-/// squid.conf.documented). The SSRF probes switch the allowed name's answer at the DNS canary
-/// after the positive controls and count only what the proxy sent after a fresh lookup, with
-/// one more try 2 s after a try that went out on a kept answer (`harness/src/verdict/ssrf.rs`,
-/// `harness/src/run/exec.rs`). With the default every run here kept the controls' answer past
-/// the retry: both probes `inconclusive`. Squid's clock counts whole seconds, so 2 seconds
-/// keeps an answer more than 1 s and less than 2: always gone at the retry, always still there
-/// for the rebinding exec that follows the internal one ~70 ms later (it goes out on the kept
-/// internal answer, reaching the LAN host, then once more on a fresh lookup). With 1 second
-/// (docs/bring-your-own.md's advice) that second case depends on where in the second the
-/// lookup fell: a rebinding run that found the answer gone delivered to the public host only,
-/// contained, in 1 of 17 runs; with 2 seconds 4 of 4 runs alone and 2 of 2 runs of all
-/// trials under nextest gave the same verdicts.
+/// squid.conf.documented; in 5.7 every answer lives exactly that long, `src/ipcache.cc`). The
+/// SSRF probes switch the allowed name's answer at the DNS canary after the positive controls
+/// and count only what the proxy sent after a fresh lookup, with one more try 3 s after a try
+/// that went out on a kept answer (`harness/src/verdict/ssrf.rs`, `harness/src/run/exec.rs`).
+/// With the default every run here kept the controls' answer past the retry: both probes
+/// `inconclusive`. docs/bring-your-own.md gives the same advice.
 ///
 /// Without `signature`, Squid's own mark on the replies it writes is switched off by Squid's
 /// own configuration: `reply_header_access X-Squid-Error deny all`. Every error page Squid
@@ -82,7 +76,7 @@ pub fn squid_conf(policy: SquidPolicy, allowed_host: &str, signature: bool) -> S
     format!(
         "http_port 3128
 {access}{unsigned}cache deny all
-negative_dns_ttl 2 seconds
+negative_dns_ttl 1 second
 cache_mem 0
 pid_filename none
 hosts_file /etc/squid/hosts

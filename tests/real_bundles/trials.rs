@@ -47,9 +47,10 @@ fn gap(probe: &str, reason: &str, link: &str) -> GapEntry {
 /// it cannot compare the SNI with the CONNECT authority (domain fronting goes through); and
 /// its allowlist (`dstdomain -n`) matches the name only, never the address the name resolves
 /// to, so the allowed name led to the LAN host is forwarded there (`internal_name`, once its
-/// DNS cache let the answer go, see `images::squid_conf`), and again in the rebinding exec
-/// (`dns_rebinding`: the LAN host recorded its request, sent on the internal answer Squid had
-/// kept from the exec before; measured every run with `negative_dns_ttl 2 seconds`).
+/// DNS cache let the earlier answer go, see `images::squid_conf`). `dns_rebinding` is no gap:
+/// Squid looks a name up once and connects to the address it keeps (its `dst` checks and its
+/// connection use the same cached entry), so both requests go to the first answer, the public
+/// host, where a pinned proxy delivers them.
 fn squid_gaps() -> Vec<GapEntry> {
     vec![
         gap(
@@ -59,11 +60,6 @@ fn squid_gaps() -> Vec<GapEntry> {
         ),
         gap(
             "proxy_matching.internal_name",
-            "Squid's dstdomain allowlist checks the name, not the address it resolves to",
-            "claude-bottle issue 24",
-        ),
-        gap(
-            "proxy_matching.dns_rebinding",
             "Squid's dstdomain allowlist checks the name, not the address it resolves to",
             "claude-bottle issue 24",
         ),

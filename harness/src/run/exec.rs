@@ -128,8 +128,9 @@ pub(crate) async fn execute(
 const TRIES_PER_MODE: usize = 2;
 
 /// How long before the second try: a cache that keeps answers for a second (Squid with
-/// `negative_dns_ttl 1 second`, whose clock counts whole seconds) has let go of it by then.
-const KEPT_ANSWER_WAIT: Duration = Duration::from_secs(2);
+/// `negative_dns_ttl 1 second`) has let go of it by then with a second to spare (Squid's clock
+/// counts whole seconds, so it keeps an answer up to 2 s).
+const KEPT_ANSWER_WAIT: Duration = Duration::from_secs(3);
 
 /// The execs of the probes that run under a DNS mode (the SSRF probes), each after its switch,
 /// their observations joined to the main exec's; then the name's public answer again. A switch
