@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use bottle_backends::Topology;
 use bottle_fixtures::dns_canary::DnsMode;
 use bottle_harness::config::{ProxyConfig, TimeoutConfig};
-use bottle_harness::host::Target;
 use bottle_harness::plan::{self, HostSide, Plan};
+use bottle_harness::target::Target;
 use common::{bare_host, full_host, full_topology, microvm_topology};
 
 fn build(topology: &Topology, host: &HostSide, only: Option<&[String]>) -> Plan {

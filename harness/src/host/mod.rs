@@ -11,8 +11,6 @@ mod canaries;
 mod dialer;
 mod liveness;
 
-/// The old home of [`crate::target::Target`], kept so `crate::host::Target` still works.
-pub use crate::target::Target;
 pub(crate) use addresses::{
     all_host_addresses, host_addresses, host_addresses_v6, host_subnets_v4,
 };

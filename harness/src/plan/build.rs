@@ -2,34 +2,17 @@
 //! controls the chosen probes rest on), hands each probe to its family's builder, and adds the
 //! facts about the bottle the verdicts need.
 
-use std::net::SocketAddr;
-
 use bottle_backends::{EngineHost, Topology};
 use bottle_probes::catalogue::{Expect, Family, ProbeSpec, CATALOGUE};
 
 use super::attempts::Attempts;
+use super::inputs::Inputs;
 use super::model::{HostSide, Plan, PlannedProbe};
 use super::{
     cross_bottle, dns, egress_bypass, icmp, inbound, ipv6, lan, localhost, metadata, proxy,
     proxy_matching, public, udp,
 };
 use crate::config::{ProxyConfig, TimeoutConfig};
-
-/// What every family's builder plans from.
-pub(super) struct Inputs<'a> {
-    pub topology: &'a Topology,
-    pub host: &'a HostSide,
-    pub timeouts: &'a TimeoutConfig,
-    /// How the proxy's refusals look (`bottle.toml`'s `[proxy]`).
-    pub proxy: &'a ProxyConfig,
-}
-
-impl Inputs<'_> {
-    /// pipelock, where the proxy attempts go: the bundle's proxy port.
-    pub fn pipelock(&self) -> SocketAddr {
-        SocketAddr::new(self.topology.bundle_ip.into(), self.topology.ports.pipelock)
-    }
-}
 
 /// Builds the plan. `only` narrows to these probe ids (their controls are added).
 pub fn build(
@@ -171,9 +154,4 @@ fn dialers(topology: &Topology) -> Vec<String> {
     } else {
         Vec::new()
     }
-}
-
-/// The message for a catalogue probe that its family's builder does not know.
-pub(super) fn no_plan(id: &str) -> ! {
-    unreachable!("probe {id} has no plan: add it to its family's module in plan/")
 }

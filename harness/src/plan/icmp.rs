@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use bottle_probes::wire::AttemptKind;
 
 use super::attempts::Attempts;
-use super::build::{no_plan, Inputs};
+use super::inputs::{no_plan, Inputs};
 use crate::target::Target;
 
 pub(super) fn plan(a: &mut Attempts, i: &Inputs) {

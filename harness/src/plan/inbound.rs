@@ -4,7 +4,7 @@
 use bottle_probes::wire::AttemptKind;
 
 use super::attempts::Attempts;
-use super::build::{no_plan, Inputs};
+use super::inputs::{no_plan, Inputs};
 
 pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
     let t = i.topology;

@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use bottle_probes::wire::AttemptKind;
 
 use super::attempts::Attempts;
-use super::build::{no_plan, Inputs};
 use super::host_gateway;
+use super::inputs::{no_plan, Inputs};
 use crate::target::Target;
 
 pub(super) fn plan(a: &mut Attempts, i: &Inputs) {

@@ -7,6 +7,7 @@
 
 mod attempts;
 mod build;
+mod inputs;
 mod model;
 
 mod cross_bottle;

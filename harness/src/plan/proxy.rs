@@ -13,7 +13,7 @@ use bottle_probes::catalogue::Expect;
 use bottle_probes::wire::{AttemptKind, UserRefusal};
 
 use super::attempts::Attempts;
-use super::build::{no_plan, Inputs};
+use super::inputs::{no_plan, Inputs};
 use crate::target::Target;
 
 pub(super) fn plan(a: &mut Attempts, i: &Inputs) {

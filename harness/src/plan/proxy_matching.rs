@@ -12,7 +12,7 @@ use bottle_fixtures::dns_canary::DnsMode;
 use bottle_probes::wire::{AttemptKind, UserRefusal};
 
 use super::attempts::Attempts;
-use super::build::{no_plan, Inputs};
+use super::inputs::{no_plan, Inputs};
 use super::model::Delivery;
 use crate::target::Target;
 

@@ -9,8 +9,8 @@ use bottle_probes::catalogue::ProbeSpec;
 use bottle_probes::wire::{AttemptKind, Observation, Outcome};
 
 use super::judgement::{describe, wrong_resolver, Judgement};
-use super::records::{at_egress, from_bundle};
 use super::result::Verdict;
+use super::source::{at_egress, from_bundle};
 use crate::plan::{Plan, PlannedAttempt};
 
 /// Judges an allow attempt (a positive control).

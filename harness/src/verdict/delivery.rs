@@ -11,7 +11,7 @@ use bottle_fixtures::records::FixtureName;
 use bottle_fixtures::Record;
 
 use super::judgement::Judgement;
-use super::records::at_egress;
+use super::source::at_egress;
 use crate::plan::{Delivery, PlannedAttempt};
 
 /// The judgement on `attempt`'s nonce records when its delivery permits them all, else None

@@ -17,8 +17,8 @@ use super::records::{attributed, from_bundle_unattributed, saw_nonce, source_of,
 use super::result::{summarise_observed, AttemptEvidence, ProbeResult, Verdict};
 use super::side_channel::{agent_chosen_literal, charged, literal_of};
 use crate::gaps::{self, Ruling, Standing};
-use crate::host::Target;
 use crate::plan::{Plan, PlannedAttempt, PlannedProbe};
+use crate::target::Target;
 
 /// Judges every probe of the plan: controls first, then the probes that depend on them.
 pub fn evaluate(plan: &Plan, evidence: &Evidence) -> Vec<ProbeResult> {

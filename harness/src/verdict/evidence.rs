@@ -12,8 +12,8 @@ use bottle_fixtures::Record;
 use bottle_probes::wire::ProbeOutput;
 
 use crate::gaps::KnownGap;
-use crate::host::Target;
 use crate::plan::{PlannedAttempt, PlannedProbe};
+use crate::target::Target;
 
 /// Everything `evaluate` judges from.
 pub struct Evidence<'a> {

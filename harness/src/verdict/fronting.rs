@@ -12,8 +12,8 @@ use bottle_probes::wire::{AttemptKind, Observation, Outcome, TunnelEnd};
 
 use super::evidence::Evidence;
 use super::judgement::Judgement;
-use super::records::from_bundle;
 use super::refusal::judge_proxy;
+use super::source::from_bundle;
 use crate::plan::{Plan, PlannedAttempt};
 
 /// How many connections without data at the public host the fronting attempts explain:

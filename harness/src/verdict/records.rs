@@ -17,9 +17,9 @@ use bottle_probes::catalogue::Expect;
 use bottle_probes::wire::AttemptKind;
 
 use super::evidence::Evidence;
-pub(super) use super::source::{source_of, Source};
-use crate::host::Target;
+pub(super) use super::source::{at_egress, from_bundle, source_of, Source};
 use crate::plan::{Plan, PlannedAttempt};
+use crate::target::Target;
 
 /// Records that point at an attempt: its nonce anywhere.
 pub(super) fn saw_nonce<'r>(records: &'r [Record], nonce: &str) -> Vec<&'r Record> {
@@ -41,20 +41,10 @@ fn fixture_of(target: Target) -> FixtureName {
     }
 }
 
-/// Whether `record` came from the bundle's upstream leg (what pipelock forwarded).
-pub(super) fn from_bundle(plan: &Plan, record: &Record) -> bool {
-    record.peer.ip() == IpAddr::V4(plan.bundle_upstream_ip)
-}
-
 /// Whether the agent sends `kind` itself (not through the bundle's proxy or the agent's
 /// resolver): what the bundle sent cannot be such an attempt's.
 fn sent_by_the_agent(kind: &AttemptKind) -> bool {
     !kind.through_proxy()
-}
-
-/// Whether `record` is egress seeing pipelock over the bundle's loopback.
-pub(super) fn at_egress(record: &Record) -> bool {
-    record.fixture == FixtureName::Bundle && record.peer.ip().is_loopback()
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -16,8 +16,8 @@ use bottle_fixtures::Record;
 use bottle_probes::wire::AttemptKind;
 
 use super::source::{source_of, Source};
-use crate::host::Target;
 use crate::plan::{Plan, PlannedAttempt};
+use crate::target::Target;
 
 /// The host an attempt asks the proxy for, as the proxy reads it: an IP literal in any
 /// spelling `inet_aton` accepts (the proxies parse hosts with it), brackets stripped.

@@ -1,9 +1,12 @@
-//! Who sent a record, as far as its peer address tells: the agent, the bundle, or neither. Its
-//! own module because both the attribution (`records`) and the side channel (`side_channel`)
-//! ask it, and neither may depend on the other for it.
+//! Who sent a record, as far as its peer address tells: the agent, the bundle, or neither; and
+//! the two sightings of the bundle's own path (a request it forwarded from its upstream leg,
+//! pipelock reaching egress over its loopback). Its own module because the attribution
+//! (`records`), the side channel, the controls, fronting, deliveries and the SSRF rule all ask
+//! it, and none may depend on another for it.
 
 use std::net::IpAddr;
 
+use bottle_fixtures::records::FixtureName;
 use bottle_fixtures::Record;
 
 use crate::plan::Plan;
@@ -26,6 +29,16 @@ impl Source {
             Source::Other => "neither the agent's nor the bundle's address",
         }
     }
+}
+
+/// Whether `record` came from the bundle's upstream leg (what pipelock forwarded).
+pub(crate) fn from_bundle(plan: &Plan, record: &Record) -> bool {
+    record.peer.ip() == IpAddr::V4(plan.bundle_upstream_ip)
+}
+
+/// Whether `record` is egress seeing pipelock over the bundle's loopback.
+pub(crate) fn at_egress(record: &Record) -> bool {
+    record.fixture == FixtureName::Bundle && record.peer.ip().is_loopback()
 }
 
 /// The sender of `record`, by its peer address.

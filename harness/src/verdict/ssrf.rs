@@ -22,7 +22,7 @@ use bottle_fixtures::Record;
 
 use super::evidence::{DnsSwitchRun, Evidence};
 use super::judgement::Judgement;
-use super::records::from_bundle;
+use super::source::from_bundle;
 use crate::plan::{Plan, PlannedAttempt, PlannedProbe};
 
 /// Turns the denials and deliveries of a probe that ran under a DNS mode into unclear ones

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use bottle_fixtures::records::{FixtureName, RejectedLine};
-use bottle_harness::host::Target;
+use bottle_harness::target::Target;
 use bottle_harness::verdict::{bundle_failed, KnownGap, ProbeResult};
 use bottle_probes::wire::Outcome;
 

@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use bottle_fixtures::records::FixtureName;
-use bottle_harness::host::Target;
+use bottle_harness::target::Target;
 use bottle_harness::verdict::{KnownGap, Verdict};
 use bottle_probes::wire::Outcome;
 

@@ -9,7 +9,7 @@ use bottle_fixtures::records::FixtureName;
 use bottle_harness::verdict::Verdict;
 use bottle_probes::wire::{Observation, Signature};
 
-use bottle_harness::host::Target;
+use bottle_harness::target::Target;
 
 use super::scenario::{assert_only, make_plan_for, record, topology, Scenario};
 

@@ -9,8 +9,8 @@ use bottle_fixtures::dns_canary::DnsMode;
 use bottle_fixtures::records::{Event, FixtureName, Proto, RejectedLine};
 use bottle_fixtures::Record;
 use bottle_harness::config::{ProxyConfig, TimeoutConfig};
-use bottle_harness::host::Target;
 use bottle_harness::plan::{self, HostSide, Plan};
+use bottle_harness::target::Target;
 use bottle_harness::verdict::{evaluate, DnsSwitchRun, Evidence, KnownGap, ProbeResult, Verdict};
 use bottle_probes::wire::{AttemptKind, AttemptSpec, Observation, Outcome, ProbeOutput, Signature};
 
