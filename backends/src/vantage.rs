@@ -10,9 +10,11 @@ pub enum Vantage {
     /// The harness's checker container on the fixture networks, where this machine cannot
     /// route to the bottle's bridges (Docker Desktop; `Topology::checker_ips`).
     Checker,
-    /// Inside the bundle's network namespace (the recorder on its loopback,
-    /// `Topology::bundle_loopback_port`): the only place its loopback can be reached from.
-    BundleLoopback,
+    /// Inside the bundle's network namespace (the recorder's container, which shares it,
+    /// `Topology::bundle_loopback_port`): the only place the bundle's loopback can be reached
+    /// from, and where what the bundle reaches is reached from (the LAN host's internal leg, the
+    /// metadata service through the bundle's route).
+    BundleNamespace,
 }
 
 impl Vantage {
@@ -20,7 +22,7 @@ impl Vantage {
     pub fn as_str(self) -> &'static str {
         match self {
             Vantage::Checker => "the checker",
-            Vantage::BundleLoopback => "the bundle's namespace",
+            Vantage::BundleNamespace => "the bundle's namespace",
         }
     }
 }

@@ -179,7 +179,7 @@ fn dns_zone(topology: &Topology) -> Vec<String> {
 }
 
 fn lan_cmd(topology: &Topology) -> Vec<String> {
-    let mut cmd = canary_cmd("lan", &[80, 22], true);
+    let mut cmd = canary_cmd("lan", &topology.lan.ports, true);
     dial(&mut cmd, topology, &[topology.agent_ip]);
     cmd
 }

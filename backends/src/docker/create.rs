@@ -134,14 +134,8 @@ pub(crate) async fn create_container(
     container_labels.insert(labels::ROLE.to_string(), planned.role.to_string());
     container_labels.extend(planned.extra_labels.iter().cloned());
     if let Some(of) = planned.shares_namespace_of {
-        return create_in_namespace(
-            docker,
-            &name,
-            planned,
-            of.container_name(run_id),
-            container_labels,
-        )
-        .await;
+        let of = of.container_name(run_id);
+        return create_in_namespace(docker, (run_id, &name), planned, of, container_labels).await;
     }
     let body = ContainerCreateBody {
         image: Some(planned.image.clone()),
@@ -208,11 +202,25 @@ pub(crate) async fn create_container(
 /// networks, hostname or resolver of its own (the engine refuses them with that network mode).
 async fn create_in_namespace(
     docker: &Docker,
-    name: &str,
+    (run_id, name): (&str, &str),
     planned: &PlannedContainer,
     of: String,
     labels: HashMap<String, String>,
 ) -> Result<(), BackendError> {
+    // What a container of its own network namespace would have and this one cannot: a plan
+    // that sets it here is a bug, said rather than dropped.
+    let unsupported = [
+        ("sysctls", !planned.sysctls.is_empty()),
+        ("binds", !planned.binds.is_empty()),
+        ("extra hosts", !planned.extra_hosts.is_empty()),
+        ("the image's own command", planned.image_command),
+    ];
+    if let Some((what, _)) = unsupported.iter().find(|(_, set)| *set) {
+        return Err(BackendError::Corrupt {
+            run_id: run_id.to_string(),
+            reason: format!("{name} shares another container's namespace and cannot have {what}"),
+        });
+    }
     let body = ContainerCreateBody {
         image: Some(planned.image.clone()),
         entrypoint: Some(planned.entrypoint.clone()),

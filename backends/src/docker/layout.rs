@@ -216,7 +216,13 @@ fn plan_topology(
             host_in(upstream_base, hosts::PUBLIC),
             vec![80, 443],
         ),
-        lan: fixture("lan", host_in(lan_net.gateway, hosts::LAN), vec![80, 22]),
+        // 443 too: the SSRF probes' tunnels ask for the controls' port (see
+        // `plan::proxy_matching`), and a proxy without the check must get there.
+        lan: fixture(
+            "lan",
+            host_in(lan_net.gateway, hosts::LAN),
+            vec![80, 22, 443],
+        ),
         dns: fixture("dns", host_in(upstream_base, hosts::DNS), vec![53]),
         allowed_host: spec.allowed_host.clone(),
         denied_host: spec.denied_host.clone(),

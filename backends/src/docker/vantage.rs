@@ -47,12 +47,12 @@ pub(crate) fn container_of(bottle: &Bottle, vantage: Vantage) -> Result<String, 
             "the bottle has none (its engine is on this machine, which checks the fixtures itself)",
         )),
         Vantage::Checker => ContainerRole::Checker,
-        Vantage::BundleLoopback if bottle.topology.bundle_loopback_port.is_none() => {
+        Vantage::BundleNamespace if bottle.topology.bundle_loopback_port.is_none() => {
             return Err(missing(
                 "the bottle has no recorder on the bundle's loopback",
             ))
         }
-        Vantage::BundleLoopback => ContainerRole::Recorder,
+        Vantage::BundleNamespace => ContainerRole::Recorder,
     };
     Ok(role.container_name(&bottle.run_id))
 }

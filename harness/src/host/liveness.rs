@@ -135,7 +135,7 @@ impl Checks<'_> {
                 CheckFrom::At(Vantage::Checker)
             }
             // Its loopback is reachable from inside its namespace only.
-            Target::BundleLoopback => CheckFrom::At(Vantage::BundleLoopback),
+            Target::BundleLoopback => CheckFrom::At(Vantage::BundleNamespace),
             Target::Public
             | Target::Lan
             | Target::Dns
@@ -187,7 +187,7 @@ pub fn liveness_checks(
     ipv6_checks(&mut checks, topology, canaries, host_addresses_v6);
     upstream_checks(&mut checks, topology);
     ipv4_checks(&mut checks, topology, canaries, host_addresses);
-    bundle_loopback_checks(&mut checks, topology);
+    bundle_namespace_checks(&mut checks, topology);
     for route in host_gateway {
         checks.add_from(
             Target::HostAllInterfaces,
@@ -266,13 +266,30 @@ fn upstream_checks(checks: &mut Checks, topology: &Topology) {
     }
 }
 
-/// The recorder on the bundle's loopback, from inside the bundle's namespace: on the two
-/// loopback addresses the proxy probes spell most plainly. One socket serves every loopback
-/// address there (`bottle_fixtures::loopback`), so these two prove it listens for all.
-fn bundle_loopback_checks(checks: &mut Checks, topology: &Topology) {
-    if let Some(port) = topology.bundle_loopback_port {
-        for ip in [Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 0, 0, 2)] {
-            checks.add(Target::BundleLoopback, ip, port, CheckKind::Tcp);
+/// What only the bundle reaches, checked from inside its namespace (the recorder's container
+/// shares it), so that a proxy's failure to connect there is never read as its refusal:
+/// - the recorder on its loopback, on the two loopback addresses the proxy probes spell most
+///   plainly (one socket serves every loopback address there, `bottle_fixtures::loopback`);
+/// - the LAN host's internal leg, where the SSRF probes' name leads, on its ports (this machine
+///   holds no address on that network);
+/// - the metadata service at 169.254.169.254 through the bundle's own route to it (this
+///   machine checks its upstream address, not that route).
+fn bundle_namespace_checks(checks: &mut Checks, topology: &Topology) {
+    let Some(port) = topology.bundle_loopback_port else {
+        return;
+    };
+    let from = CheckFrom::At(Vantage::BundleNamespace);
+    for ip in [Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 0, 0, 2)] {
+        checks.add_from(Target::BundleLoopback, ip, port, CheckKind::Tcp, from);
+    }
+    if let Some(ip) = topology.lan_internal_ip {
+        for port in &topology.lan.ports {
+            checks.add_from(Target::Lan, ip, *port, CheckKind::Tcp, from);
+        }
+    }
+    if let Some(metadata) = &topology.metadata {
+        for port in &metadata.ports {
+            checks.add_from(Target::Metadata, metadata.ip, *port, CheckKind::Tcp, from);
         }
     }
 }

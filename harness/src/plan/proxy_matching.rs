@@ -109,7 +109,8 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
         "proxy_matching.internal_name" => {
             let name = &t.allowed_host;
             for connect in [false, true] {
-                let (kind, destination) = by_name(pipelock, name, connect, LAN_PORT, &refusal);
+                let (kind, destination) =
+                    by_name(pipelock, name, connect, SSRF_TUNNEL_PORT, &refusal);
                 a.add_delivered(kind, Target::Lan, destination, Delivery::StaleAtPublic);
             }
         }
@@ -118,7 +119,8 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             // The first lookup after the switch is the public host: a pinned proxy may deliver
             // there; only the LAN host must never see the nonce.
             for connect in [false, true] {
-                let (kind, destination) = by_name(pipelock, name, connect, LAN_PORT, &refusal);
+                let (kind, destination) =
+                    by_name(pipelock, name, connect, SSRF_TUNNEL_PORT, &refusal);
                 a.add_delivered(kind, Target::Lan, destination, Delivery::AtPublic);
             }
         }
@@ -169,9 +171,12 @@ pub fn ip_forms(ip: Ipv4Addr) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The port the SSRF probes' tunnels ask for: one the LAN host listens on (its HTTP port), so
-/// that a proxy without the check provably gets there rather than failing to connect.
-const LAN_PORT: u16 = 80;
+/// The port the SSRF probes' tunnels ask for: the one the positive control's tunnel asks for
+/// (`proxy.allowed_connect`), so that only the address the name leads to differs from what the
+/// proxy already let through, never its port policy (Apache refuses `CONNECT` to 80 by
+/// default, after its lookup); the LAN host listens there too, so a proxy without the check
+/// provably gets there rather than failing to connect.
+const SSRF_TUNNEL_PORT: u16 = 443;
 
 /// `GET http://<host>/` (through `HttpProxy`, Host header the same) or `CONNECT <host>:<port>`.
 fn by_name(

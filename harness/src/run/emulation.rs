@@ -126,7 +126,11 @@ impl Entry {
         let Some(magic) = &self.magic else {
             return false;
         };
-        let Some(window) = header.get(magic.offset..magic.offset + magic.bytes.len()) else {
+        // An offset the kernel printed is small, but a garbage one must not overflow.
+        let Some(end) = magic.offset.checked_add(magic.bytes.len()) else {
+            return false;
+        };
+        let Some(window) = header.get(magic.offset..end) else {
             return false;
         };
         window

@@ -14,6 +14,7 @@ use bottle_probes::wire::{ProbeOutput, Stage, MAX_OUTPUT_BYTES};
 use bottle_probes::AttemptSpec;
 
 use bottle_fixtures::dns_canary::DnsMode;
+use bottle_fixtures::records::FixtureName;
 
 use super::adaptive::{adaptive_of, adaptive_timeout};
 use super::dns_switch;
@@ -55,7 +56,7 @@ pub(crate) async fn execute(
     plan: &Plan,
     canaries: &HostCanaries,
     options: &RunOptions,
-    nonce: impl FnMut() -> String,
+    mut nonce: impl FnMut() -> String,
 ) -> ExecOutcome {
     let timeouts = &options.config.timeouts;
     let adaptive = adaptive_of(timeouts);
@@ -78,6 +79,13 @@ pub(crate) async fn execute(
         ),
     );
     let execs_started = Instant::now();
+    // A bottle left up by an earlier run may still have the name switched: its public answer
+    // first, which the positive controls need.
+    let reset = if modes.is_empty() {
+        None
+    } else {
+        Some(dns_switch::switch(backend, bottle, &plan.session, DnsMode::Normal, nonce()).await)
+    };
     let dialing = HostDialer::start(&bottle.topology, canaries);
     let output = run_probe_exec(
         backend,
@@ -91,7 +99,8 @@ pub(crate) async fn execute(
     drop(dialing);
     bottle_backends::trace::step("probes: done");
     let (output, dns_switches) =
-        under_dns_modes(backend, bottle, plan, options.sequential, output, nonce).await;
+        under_dns_modes(backend, bottle, plan, options.sequential, output, &mut nonce).await;
+    let dns_switches = reset.into_iter().chain(dns_switches).collect();
     let control_rtt_ms = output.as_ref().ok().and_then(|output| {
         bottle_probes::timing::control_rtt_ms(
             attempts
@@ -143,7 +152,7 @@ async fn under_dns_modes(
     plan: &Plan,
     sequential: bool,
     mut output: Result<ProbeOutput, String>,
-    mut nonce: impl FnMut() -> String,
+    nonce: &mut impl FnMut() -> String,
 ) -> (Result<ProbeOutput, String>, Vec<DnsSwitchRun>) {
     let modes = plan.dns_modes();
     if modes.is_empty() {
@@ -170,8 +179,15 @@ async fn under_dns_modes(
             runs.push(run);
             let Some(under) = answered else { break };
             let again = tried < TRIES_PER_MODE
-                && went_out_on_a_kept_answer(backend, bottle, plan, &under, &switch_nonce, &runs)
-                    .await;
+                && went_out_on_a_kept_answer(
+                    backend,
+                    bottle,
+                    plan,
+                    (&attempts, &under),
+                    &switch_nonce,
+                    &runs,
+                )
+                .await;
             if let Ok(main) = &mut output {
                 main.observations.extend(under.observations);
             }
@@ -190,29 +206,42 @@ async fn under_dns_modes(
 }
 
 /// Whether an exec under a DNS mode went out on the answer the proxy had kept from before the
-/// switch: a request let through (a success or a tunnel; a refusal needs no second try) while
-/// the DNS canary recorded no lookup of the name after the switch.
+/// switch: requests let through (a success or a tunnel; a refusal needs no second try), every
+/// one of them recorded at the public host (the name's answer from before), while the DNS
+/// canary recorded no lookup of the name after the switch. Anything else is this try's own
+/// evidence and stands: a request let through that the public host did not record is not
+/// replaced by a second try.
 async fn went_out_on_a_kept_answer(
     backend: &AnyBackend,
     bottle: &Bottle,
     plan: &Plan,
-    under: &ProbeOutput,
+    (attempts, under): (&[&AttemptSpec], &ProbeOutput),
     switch_nonce: &str,
     switches: &[DnsSwitchRun],
 ) -> bool {
-    let let_through = under.observations.values().any(|o| {
-        o.outcome() == bottle_probes::wire::Outcome::Connected
-            || o.status.is_some_and(|s| (200..300).contains(&s))
-    });
-    if !let_through {
+    let let_through: Vec<&str> = attempts
+        .iter()
+        .filter(|a| {
+            under.observations.get(&a.id).is_some_and(|o| {
+                o.outcome() == bottle_probes::wire::Outcome::Connected
+                    || o.status.is_some_and(|s| (200..300).contains(&s))
+            })
+        })
+        .map(|a| a.nonce.as_str())
+        .collect();
+    if let_through.is_empty() {
         return false;
     }
-    match backend.fixture_records(bottle).await {
-        Ok(log) => {
-            crate::verdict::ssrf::fresh_lookups(&log.records, switch_nonce, switches, plan) == 0
-        }
-        Err(_) => false,
-    }
+    let Ok(log) = backend.fixture_records(bottle).await else {
+        return false;
+    };
+    let at_public = |nonce: &str| {
+        log.records
+            .iter()
+            .any(|r| r.fixture == FixtureName::Public && r.mentions(nonce))
+    };
+    let_through.iter().all(|nonce| at_public(nonce))
+        && crate::verdict::ssrf::fresh_lookups(&log.records, switch_nonce, switches, plan) == 0
 }
 
 /// What the probe gave the attempts where it differs from the plan: the adaptive attempts run

@@ -247,7 +247,7 @@ mod tests {
         let (here, checker, bundle) = (
             CheckFrom::ThisMachine,
             CheckFrom::At(Vantage::Checker),
-            CheckFrom::At(Vantage::BundleLoopback),
+            CheckFrom::At(Vantage::BundleNamespace),
         );
         let checks = [
             from("h1", here),

@@ -41,7 +41,7 @@ pub fn full_topology() -> Topology {
         lan: FixtureHost {
             name: "lan".into(),
             ip: Ipv4Addr::new(10, 210, 3, 10),
-            ports: vec![80, 22],
+            ports: vec![80, 22, 443],
         },
         dns: FixtureHost {
             name: "dns".into(),
