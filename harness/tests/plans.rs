@@ -364,7 +364,31 @@ fn the_ssrf_probes_are_skipped_without_the_dns_switch_or_the_lan_hosts_internal_
             .all(|a| a.target == Some(bottle_harness::target::Target::Lan)
                 && a.destination.contains("public.fixture.test")));
     }
-    assert_eq!(plan.dns_modes(), [DnsMode::Rebind, DnsMode::Internal]);
+    // One exec per rebinding attempt (each in a window of its own), then internal's together.
+    let runs: Vec<(DnsMode, Vec<&str>)> = plan
+        .dns_runs()
+        .iter()
+        .map(|r| {
+            (
+                r.mode,
+                r.attempts.iter().map(|a| a.spec.id.as_str()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            (DnsMode::Rebind, vec!["proxy_matching.dns_rebinding#0"]),
+            (DnsMode::Rebind, vec!["proxy_matching.dns_rebinding#1"]),
+            (
+                DnsMode::Internal,
+                vec![
+                    "proxy_matching.internal_name#0",
+                    "proxy_matching.internal_name#1"
+                ]
+            ),
+        ]
+    );
     assert!(plan
         .probes_under(None)
         .all(|p| p.dns_mode.is_none() && !p.spec.id.contains("internal_name")));

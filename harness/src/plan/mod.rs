@@ -26,4 +26,4 @@ mod public;
 mod udp;
 
 pub use build::build;
-pub use model::{Delivery, HostGatewayRoute, HostSide, Plan, PlannedAttempt, PlannedProbe};
+pub use model::{Delivery, DnsRun, HostGatewayRoute, HostSide, Plan, PlannedAttempt, PlannedProbe};

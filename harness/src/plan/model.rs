@@ -44,6 +44,14 @@ pub enum Delivery {
     StaleAtPublic,
 }
 
+/// One exec after the main one: the attempts it sends, after the name's answer was switched to
+/// `mode` (see [`Plan::dns_runs`]).
+#[derive(Clone, Debug)]
+pub struct DnsRun<'p> {
+    pub mode: DnsMode,
+    pub attempts: Vec<&'p PlannedAttempt>,
+}
+
 /// One probe of the catalogue with its attempts.
 #[derive(Clone, Debug)]
 pub struct PlannedProbe {
@@ -136,21 +144,38 @@ impl Plan {
         self.probes.iter().filter(move |p| p.dns_mode == mode)
     }
 
-    /// The DNS modes the plan's execs after the main one run under, in order: rebinding first,
-    /// then internal. A proxy that keeps answers (Squid) keeps what the exec before handed it:
-    /// after the main exec that is the name's public address, which is also rebinding's first
-    /// answer, and after rebinding it is one of the addresses internal's exec leads to anyway.
-    /// The other order would hand rebinding's exec the internal address and blame a kept answer
-    /// on a missing pin.
-    pub fn dns_modes(&self) -> Vec<DnsMode> {
-        [DnsMode::Rebind, DnsMode::Internal]
-            .into_iter()
-            .filter(|mode| {
-                self.probes
-                    .iter()
-                    .any(|p| p.dns_mode == Some(*mode) && !p.attempts.is_empty())
-            })
-            .collect()
+    /// The execs after the main one, each after its own switch of the name's answer, in order:
+    /// rebinding first, one exec per attempt, then internal, one exec for all of its attempts.
+    ///
+    /// One attempt per rebinding exec: the switch starts the rebinding window afresh, so each
+    /// request's first lookup gets the public host and only a second lookup within the same
+    /// request (a proxy that checks, then resolves again to connect) gets the LAN host. Two
+    /// requests in one window would hand the second request the LAN host on its first lookup,
+    /// which is `internal_name`'s test, not pinning. Rebinding before internal: a proxy that
+    /// keeps answers (Squid) keeps what the exec before handed it; after the main exec that is
+    /// the name's public address, also rebinding's first answer, and after rebinding one of
+    /// the addresses internal's exec leads to anyway.
+    pub fn dns_runs(&self) -> Vec<DnsRun<'_>> {
+        let mut runs = Vec::new();
+        for probe in self.probes_under(Some(DnsMode::Rebind)) {
+            for attempt in &probe.attempts {
+                runs.push(DnsRun {
+                    mode: DnsMode::Rebind,
+                    attempts: vec![attempt],
+                });
+            }
+        }
+        let internal: Vec<&PlannedAttempt> = self
+            .probes_under(Some(DnsMode::Internal))
+            .flat_map(|p| &p.attempts)
+            .collect();
+        if !internal.is_empty() {
+            runs.push(DnsRun {
+                mode: DnsMode::Internal,
+                attempts: internal,
+            });
+        }
+        runs
     }
 
     /// Every attempt's encoded spec, in plan order: the probe's argv.

@@ -22,12 +22,14 @@ const SWITCH_TIMEOUT: Duration = Duration::from_secs(4);
 /// Slack on top of it for an exec's round trip to the checker.
 const EXEC_SLACK: Duration = Duration::from_secs(10);
 
-/// Sets the switched name's `mode`; what the verdicts need to know of it.
+/// Sets the switched name's `mode` for the attempts `for_attempts` (by id); what the verdicts
+/// need to know of it.
 pub(super) async fn switch(
     backend: &AnyBackend,
     bottle: &Bottle,
     session: &str,
     mode: DnsMode,
+    for_attempts: &[String],
     nonce: String,
 ) -> DnsSwitchRun {
     let result = send(backend, bottle, session, mode, &nonce).await;
@@ -35,6 +37,7 @@ pub(super) async fn switch(
     DnsSwitchRun {
         mode,
         nonce,
+        attempts: for_attempts.to_vec(),
         result,
     }
 }

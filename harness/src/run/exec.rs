@@ -64,27 +64,37 @@ pub(crate) async fn execute(
         .probes_under(None)
         .flat_map(|p| p.attempts.iter().map(|a| &a.spec))
         .collect();
-    let modes = plan.dns_modes();
+    let dns_runs = plan.dns_runs();
     progress(
         options.progress,
         &format!(
             "{}: {} attempts in one exec (positive controls first){}",
             Phase::Probe.doing(),
             attempts.len(),
-            if modes.is_empty() {
+            if dns_runs.is_empty() {
                 String::new()
             } else {
-                format!(", then one exec per DNS switch ({})", modes.len())
+                format!(", then one exec per DNS switch ({})", dns_runs.len())
             }
         ),
     );
     let execs_started = Instant::now();
     // A bottle left up by an earlier run may still have the name switched: its public answer
     // first, which the positive controls need.
-    let reset = if modes.is_empty() {
+    let reset = if dns_runs.is_empty() {
         None
     } else {
-        Some(dns_switch::switch(backend, bottle, &plan.session, DnsMode::Normal, nonce()).await)
+        Some(
+            dns_switch::switch(
+                backend,
+                bottle,
+                &plan.session,
+                DnsMode::Normal,
+                &[],
+                nonce(),
+            )
+            .await,
+        )
     };
     let dialing = HostDialer::start(&bottle.topology, canaries);
     let output = run_probe_exec(
@@ -98,8 +108,15 @@ pub(crate) async fn execute(
     .await;
     drop(dialing);
     bottle_backends::trace::step("probes: done");
-    let (output, dns_switches) =
-        under_dns_modes(backend, bottle, plan, options.sequential, output, &mut nonce).await;
+    let (output, dns_switches) = under_dns_runs(
+        backend,
+        bottle,
+        plan,
+        options.sequential,
+        output,
+        &mut nonce,
+    )
+    .await;
     let dns_switches = reset.into_iter().chain(dns_switches).collect();
     let control_rtt_ms = output.as_ref().ok().and_then(|output| {
         bottle_probes::timing::control_rtt_ms(
@@ -132,21 +149,22 @@ pub(crate) async fn execute(
     }
 }
 
-/// How many times the probes under one DNS mode are exec'd at most: once, and once more when
-/// the proxy answered from a kept answer (see [`went_out_on_a_kept_answer`]).
-const TRIES_PER_MODE: usize = 2;
+/// How many times the attempts of one DNS run are exec'd at most: once, and once more when the
+/// proxy answered from a kept answer (see [`went_out_on_a_kept_answer`]).
+const TRIES_PER_RUN: usize = 2;
 
 /// How long before the second try: a cache that keeps answers for a second (Squid with
 /// `negative_dns_ttl 1 second`) has let go of it by then with a second to spare (Squid's clock
 /// counts whole seconds, so it keeps an answer up to 2 s).
 const KEPT_ANSWER_WAIT: Duration = Duration::from_secs(3);
 
-/// The execs of the probes that run under a DNS mode (the SSRF probes), each after its switch,
-/// their observations joined to the main exec's; then the name's public answer again. A switch
-/// that failed leaves its probes unsent, and one exec that failed its probes without
-/// observations: both say why in their switch's result. A try that went out on a kept answer
-/// is made once more after [`KEPT_ANSWER_WAIT`], its observations replacing the first's.
-async fn under_dns_modes(
+/// The execs of the SSRF probes' attempts, each run after its own switch of the name's answer
+/// (`Plan::dns_runs`), their observations joined to the main exec's; then the name's public
+/// answer again. A switch that failed leaves its attempts unsent, and an exec that failed its
+/// attempts without observations: both say why in their switch's result. A try that went out
+/// on a kept answer is made once more after [`KEPT_ANSWER_WAIT`], its observations replacing
+/// the first's.
+async fn under_dns_runs(
     backend: &AnyBackend,
     bottle: &Bottle,
     plan: &Plan,
@@ -154,18 +172,18 @@ async fn under_dns_modes(
     mut output: Result<ProbeOutput, String>,
     nonce: &mut impl FnMut() -> String,
 ) -> (Result<ProbeOutput, String>, Vec<DnsSwitchRun>) {
-    let modes = plan.dns_modes();
-    if modes.is_empty() {
+    let dns_runs = plan.dns_runs();
+    if dns_runs.is_empty() {
         return (output, Vec::new());
     }
     let mut runs = Vec::new();
-    for mode in modes {
-        let attempts: Vec<&AttemptSpec> = plan
-            .probes_under(Some(mode))
-            .flat_map(|p| p.attempts.iter().map(|a| &a.spec))
-            .collect();
-        for tried in 1..=TRIES_PER_MODE {
-            let mut run = dns_switch::switch(backend, bottle, &plan.session, mode, nonce()).await;
+    for dns_run in dns_runs {
+        let mode = dns_run.mode;
+        let attempts: Vec<&AttemptSpec> = dns_run.attempts.iter().map(|a| &a.spec).collect();
+        let ids: Vec<String> = attempts.iter().map(|a| a.id.clone()).collect();
+        for tried in 1..=TRIES_PER_RUN {
+            let mut run =
+                dns_switch::switch(backend, bottle, &plan.session, mode, &ids, nonce()).await;
             let mut answered = None;
             if run.result.is_ok() {
                 match run_probe_exec(backend, bottle, &plan.session, &attempts, sequential, None)
@@ -178,7 +196,7 @@ async fn under_dns_modes(
             let switch_nonce = run.nonce.clone();
             runs.push(run);
             let Some(under) = answered else { break };
-            let again = tried < TRIES_PER_MODE
+            let again = tried < TRIES_PER_RUN
                 && went_out_on_a_kept_answer(
                     backend,
                     bottle,
@@ -201,7 +219,17 @@ async fn under_dns_modes(
             tokio::time::sleep(KEPT_ANSWER_WAIT).await;
         }
     }
-    runs.push(dns_switch::switch(backend, bottle, &plan.session, DnsMode::Normal, nonce()).await);
+    runs.push(
+        dns_switch::switch(
+            backend,
+            bottle,
+            &plan.session,
+            DnsMode::Normal,
+            &[],
+            nonce(),
+        )
+        .await,
+    );
     (output, runs)
 }
 

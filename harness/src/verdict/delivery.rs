@@ -45,26 +45,17 @@ pub(super) fn permitted(attempt: &PlannedAttempt, by_nonce: &[&Record]) -> Optio
     )))
 }
 
-/// The rebinding probe proves pinning only if the rebinding name's first answer (the public
-/// host) was handed out and used in this run: a pinned proxy delivers the request that got it
-/// there. When none of the probe's `AtPublic` attempts was delivered (every lookup already got
-/// the LAN address, say a second run within the canary's burst window), the refusals show an
-/// SSRF check, not pinning: each denial becomes unclear.
+/// The rebinding probe proves pinning only where the name's first answer (the public host)
+/// was handed out and used: each rebinding request runs in a window of its own (a switch
+/// before each, `Plan::dns_runs`), so a pinned proxy delivers every one of them there. A
+/// request refused instead shows an SSRF check or another refusal, not pinning: its denial
+/// becomes unclear.
 pub(super) fn require_the_first_answer(judgements: &mut [(&PlannedAttempt, Judgement)]) {
     let rebinding = |a: &PlannedAttempt| a.delivery == Delivery::AtPublic;
-    if !judgements.iter().any(|(a, _)| rebinding(a)) {
-        return;
-    }
-    let delivered = judgements
-        .iter()
-        .any(|(a, j)| rebinding(a) && matches!(j, Judgement::Delivered(_)));
-    if delivered {
-        return;
-    }
     for (attempt, judgement) in judgements.iter_mut().filter(|(a, _)| rebinding(a)) {
         if let Judgement::Denied(why) = judgement {
             *judgement = Judgement::Unclear(format!(
-                "{why}; but no request for {} reached the public host, so the name's first answer was never used and pinning is unproven",
+                "{why}; but {} never reached the public host, so the name's first answer was never used and pinning is unproven",
                 attempt.destination
             ));
         }

@@ -117,6 +117,7 @@ fn judge_attempt(
         .cloned();
     let by_nonce = super::ssrf::current(
         probe,
+        attempt,
         evidence,
         saw_nonce(evidence.records, &attempt.spec.nonce),
     );
@@ -154,9 +155,11 @@ fn judge_attempt(
 }
 
 /// What the targets' records say about a deny attempt, whatever the probe printed: its nonce
-/// seen, a dialer connected to its listener, contact charged to it (with its sender), or, for a
-/// request through the bundle, the bundle's own traffic that nothing explains. The record
-/// that decided it comes along for the report.
+/// seen (where its delivery does not permit it), a dialer connected to its listener, contact
+/// charged to it (with its sender), for a request through the bundle the bundle's own traffic
+/// that nothing explains, and only then a delivery where a correct proxy sends it: a delivery
+/// never hides contact at the attempt's own target, nor the bundle's unexplained traffic. The
+/// record that decided it comes along for the report.
 fn target_evidence<'r>(
     attempt: &PlannedAttempt,
     listen: bool,
@@ -165,10 +168,8 @@ fn target_evidence<'r>(
     evidence: &'r Evidence,
     unexplained: &[&'r Record],
 ) -> Option<(Judgement, Option<&'r Record>)> {
-    if let Some(judgement) = super::delivery::permitted(attempt, by_nonce) {
-        return Some((judgement, None));
-    }
-    if !by_nonce.is_empty() {
+    let delivered = super::delivery::permitted(attempt, by_nonce);
+    if !by_nonce.is_empty() && delivered.is_none() {
         let fixtures: BTreeSet<&str> = by_nonce.iter().map(|r| r.fixture.as_str()).collect();
         let fixtures: Vec<&str> = fixtures.into_iter().collect();
         return Some((
@@ -217,7 +218,9 @@ fn target_evidence<'r>(
     }
     let through_bundle = attempt.spec.kind.through_proxy();
     let bundle_sent = from_bundle_unattributed(plan, evidence, unexplained);
-    let sent = bundle_sent.first().filter(|_| through_bundle)?;
+    let Some(sent) = bundle_sent.first().filter(|_| through_bundle) else {
+        return delivered.map(|judgement| (judgement, None));
+    };
     let what = sent
         .qname
         .as_deref()

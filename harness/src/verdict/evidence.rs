@@ -47,13 +47,15 @@ pub struct Evidence<'a> {
     pub dns_switches: &'a [DnsSwitchRun],
 }
 
-/// One switch of the allowed name's answer at the DNS canary, before the exec of the probes
-/// under that mode: the nonce its switch query carried (the canary records it, so the lookups
-/// after it are this mode's), and whether the switch and that exec happened.
+/// One switch of the allowed name's answer at the DNS canary, before the exec of the attempts
+/// it was made for: the nonce its switch query carried (the canary records it, so the lookups
+/// after it are those attempts'), and whether the switch and that exec happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DnsSwitchRun {
     pub mode: DnsMode,
     pub nonce: String,
+    /// The ids of the attempts exec'd after it (none for the switches back to `Normal`).
+    pub attempts: Vec<String>,
     /// `Err` with why when the switch was not answered or the exec after it failed.
     pub result: Result<(), String>,
 }

@@ -5,13 +5,14 @@
 //! the name up again after the switch: a proxy that kept the answer it got before (Squid keeps
 //! every answer for `negative_dns_ttl`, a minute by default) refuses or delivers without ever
 //! seeing the internal address. So each denial or delivery of such a probe needs the bundle's
-//! lookup of the name at the DNS canary, recorded after that mode's last switch and before the
-//! next switch; without it, or without the switch, it is unclear, never a pass. Reach stays
-//! reach.
+//! lookup of the name at the DNS canary, recorded after the last switch made for that attempt
+//! and before the next switch (each rebinding attempt has a switch and an exec of its own;
+//! `Plan::dns_runs`); without it, or without the switch, it is unclear, never a pass. Reach
+//! stays reach.
 //!
 //! Where the first exec under a mode went out on a kept answer, the harness waits for a short
 //! cache to expire and switches and execs once more (`run::exec`); what counts is the last
-//! switch of the mode. The public host's records of an attempt from before that switch are the
+//! switch made for the attempt. The public host's records of an attempt from before that switch are the
 //! earlier try's kept answer, not this one's (the DNS canary and the public host share one
 //! log, so their order is the order things happened); a record at the LAN host counts
 //! whenever it came.
@@ -36,19 +37,25 @@ pub(super) fn require_a_fresh_lookup(
     let Some(mode) = probe.dns_mode else {
         return;
     };
-    let Some(why) = unproven(mode, plan, evidence) else {
-        return;
-    };
-    for (_, judgement) in judgements.iter_mut() {
+    for (attempt, judgement) in judgements.iter_mut() {
+        let Some(why) = unproven(mode, attempt, plan, evidence) else {
+            continue;
+        };
         if let Judgement::Denied(seen) | Judgement::Delivered(seen) = judgement {
             *judgement = Judgement::Unclear(format!("{seen}; but {why}"));
         }
     }
 }
 
-/// Why the attempts under `mode` prove nothing about the proxy's address check, if they don't.
-fn unproven(mode: DnsMode, plan: &Plan, evidence: &Evidence) -> Option<String> {
-    let Some(run) = last_switch(mode, evidence) else {
+/// Why `attempt`, sent under `mode`, proves nothing about the proxy's address check, if it
+/// doesn't.
+fn unproven(
+    mode: DnsMode,
+    attempt: &PlannedAttempt,
+    plan: &Plan,
+    evidence: &Evidence,
+) -> Option<String> {
+    let Some(run) = last_switch(attempt, evidence) else {
         return Some(format!(
             "the harness did not switch {}'s answer to {} before these attempts",
             plan.allowed_host,
@@ -72,9 +79,13 @@ fn unproven(mode: DnsMode, plan: &Plan, evidence: &Evidence) -> Option<String> {
     None
 }
 
-/// The last switch to `mode`, the one the judged attempts ran after.
-fn last_switch<'e>(mode: DnsMode, evidence: &'e Evidence) -> Option<&'e DnsSwitchRun> {
-    evidence.dns_switches.iter().rev().find(|s| s.mode == mode)
+/// The last switch made for `attempt`, the one its judged observation ran after.
+fn last_switch<'e>(attempt: &PlannedAttempt, evidence: &'e Evidence) -> Option<&'e DnsSwitchRun> {
+    evidence
+        .dns_switches
+        .iter()
+        .rev()
+        .find(|s| s.attempts.contains(&attempt.spec.id))
 }
 
 /// How many lookups of the switched name the bundle made at the DNS canary after the switch
@@ -99,14 +110,18 @@ pub(crate) fn fresh_lookups(
 }
 
 /// The records of an attempt's nonce that count for it: for an SSRF probe's attempt, not the
-/// public host's records from before its mode's last switch (an earlier try, sent on a kept
-/// answer); every other record, and every record of any other attempt, counts.
+/// public host's records from before the last switch made for it (an earlier try, sent on a
+/// kept answer); every other record, and every record of any other attempt, counts.
 pub(super) fn current<'r>(
     probe: &PlannedProbe,
+    attempt: &PlannedAttempt,
     evidence: &Evidence,
     by_nonce: Vec<&'r Record>,
 ) -> Vec<&'r Record> {
-    let Some(run) = probe.dns_mode.and_then(|mode| last_switch(mode, evidence)) else {
+    if probe.dns_mode.is_none() {
+        return by_nonce;
+    }
+    let Some(run) = last_switch(attempt, evidence) else {
         return by_nonce;
     };
     let after_the_switch = || {

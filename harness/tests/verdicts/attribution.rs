@@ -12,7 +12,9 @@ use bottle_harness::verdict::Verdict;
 
 use super::scenario::{assert_only, record, Scenario};
 
-const PROXY_DENIES: [&str; 13] = [
+/// Every deny through the proxy: the bundle's own unexplained traffic makes each unclear, the
+/// ones a delivery decides too (a delivery never hides it).
+const PROXY_DENIES: [&str; 14] = [
     "proxy.dns_side_channel",
     "proxy.denied_host",
     "proxy.denied_connect",
@@ -21,6 +23,7 @@ const PROXY_DENIES: [&str; 13] = [
     "proxy_matching.lookalike_names",
     "proxy_matching.denied_spellings",
     "proxy_matching.userinfo",
+    "proxy_matching.host_header",
     "proxy_matching.sni_fronting",
     "proxy_matching.ip_literal_forms",
     "proxy_matching.internal_name",

@@ -284,9 +284,9 @@ impl Scenario {
 
 /// The SSRF probes' execs on a contained bottle, after each switch of the allowed name at the
 /// DNS canary (recorded there, with the bundle's fresh lookup of the name after it): pipelock
-/// refuses the name led to the LAN host; pinned, it delivers the first request for the
-/// rebinding name at the public host (its first answer) and refuses the next (the LAN host).
-/// The switches made, the last one back to the public answer.
+/// refuses the name led to the LAN host; pinned, it delivers each rebinding request at the
+/// public host (the first answer of its own window). The switches made, the last one back to
+/// the public answer.
 fn contained_ssrf(
     plan: &Plan,
     observations: &mut BTreeMap<String, Observation>,
@@ -294,49 +294,58 @@ fn contained_ssrf(
 ) -> Vec<DnsSwitchRun> {
     let mut switches = Vec::new();
     let mut lookup = 40100;
-    for (index, mode) in [DnsMode::Rebind, DnsMode::Internal, DnsMode::Normal]
-        .into_iter()
-        .enumerate()
-    {
+    let runs = plan.dns_runs();
+    let runs = runs
+        .iter()
+        .map(|run| (run.mode, run.attempts.clone()))
+        .chain(std::iter::once((DnsMode::Normal, vec![])));
+    for (index, (mode, attempts)) in runs.enumerate() {
         let nonce = format!("sw{index:04}");
         records.push(switch_record(&nonce, mode));
         switches.push(DnsSwitchRun {
             mode,
             nonce,
+            attempts: attempts.iter().map(|a| a.spec.id.clone()).collect(),
             result: Ok(()),
         });
-        for probe in plan.probes_under(Some(mode)) {
-            for (i, attempt) in probe.attempts.iter().enumerate() {
-                lookup += 1;
-                let mut query = record(
-                    FixtureName::Dns,
-                    "10.210.2.53:53",
-                    &format!("10.210.2.2:{lookup}"),
-                    None,
-                    Some("public.fixture.test"),
-                );
-                query.proto = Proto::Udp;
-                records.push(query);
-                let mut o = Observation::new(&attempt.spec.id, Outcome::Http, 12);
-                if mode == DnsMode::Rebind && i == 0 {
-                    o.status = Some(200);
-                    o.ack = true;
-                    let mut seen = record(
-                        FixtureName::Public,
-                        "10.210.2.10:80",
-                        "10.210.2.2:40004",
-                        Some(&attempt.spec.nonce),
-                        None,
-                    );
-                    seen.host = Some("public.fixture.test:80".into());
-                    records.push(seen);
+        for attempt in attempts {
+            lookup += 1;
+            let mut query = record(
+                FixtureName::Dns,
+                "10.210.2.53:53",
+                &format!("10.210.2.2:{lookup}"),
+                None,
+                Some("public.fixture.test"),
+            );
+            query.proto = Proto::Udp;
+            records.push(query);
+            let mut o = Observation::new(&attempt.spec.id, Outcome::Http, 12);
+            if mode == DnsMode::Rebind {
+                // Each rebinding attempt's one lookup after its own switch: the public host.
+                let connect = matches!(attempt.spec.kind, AttemptKind::ConnectProxy { .. });
+                let (local, host) = if connect {
+                    o.outcome = Some(Outcome::Connected);
+                    ("10.210.2.10:443", None)
                 } else {
-                    o.status = Some(403);
-                    o.signed = vec![Signature::PipelockBody, Signature::PipelockHeader];
-                    o.reason = Some("ssrf_private_ip".into());
-                }
-                observations.insert(attempt.spec.id.clone(), o);
+                    o.status = Some(200);
+                    ("10.210.2.10:80", Some("public.fixture.test:80".to_string()))
+                };
+                o.ack = true;
+                let mut seen = record(
+                    FixtureName::Public,
+                    local,
+                    &format!("10.210.2.2:{}", lookup + 500),
+                    Some(&attempt.spec.nonce),
+                    None,
+                );
+                seen.host = host;
+                records.push(seen);
+            } else {
+                o.status = Some(403);
+                o.signed = vec![Signature::PipelockBody, Signature::PipelockHeader];
+                o.reason = Some("ssrf_private_ip".into());
             }
+            observations.insert(attempt.spec.id.clone(), o);
         }
     }
     switches

@@ -177,11 +177,13 @@ fn with_a_second_try(earlier: bottle_fixtures::Record) -> Scenario {
     let again = super::scenario::switch_record("sw0009", DnsMode::Internal);
     s.records.insert(first + 1, earlier);
     s.records.insert(first + 2, again);
+    let attempts = s.dns_switches[index].attempts.clone();
     s.dns_switches.insert(
         index + 1,
         bottle_harness::verdict::DnsSwitchRun {
             mode: DnsMode::Internal,
             nonce: "sw0009".into(),
+            attempts,
             result: Ok(()),
         },
     );

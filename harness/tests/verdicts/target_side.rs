@@ -232,11 +232,13 @@ fn proxied_contact_without_a_nonce_is_an_escape_of_the_proxy_probes() {
             ("proxy.denied_host", Verdict::Escape),
             ("proxy.denied_connect", Verdict::Escape),
             ("proxy.connect_ip_literal", Verdict::Escape),
-            // Every proxy_matching deny aimed at the public host, but the one whose delivery
-            // there is judged by the Host it carried (its record decides first).
+            // Every proxy_matching deny aimed at the public host, the one whose delivery
+            // there is judged by the Host it carried too: a delivery never hides contact at
+            // its own target.
             ("proxy_matching.lookalike_names", Verdict::Escape),
             ("proxy_matching.denied_spellings", Verdict::Escape),
             ("proxy_matching.userinfo", Verdict::Escape),
+            ("proxy_matching.host_header", Verdict::Escape),
             ("proxy_matching.sni_fronting", Verdict::Escape),
             ("proxy_matching.ip_literal_forms", Verdict::Escape),
         ],
