@@ -84,17 +84,7 @@ pub(crate) async fn execute(
     let reset = if dns_runs.is_empty() {
         None
     } else {
-        Some(
-            dns_switch::switch(
-                backend,
-                bottle,
-                &plan.session,
-                DnsMode::Normal,
-                &[],
-                nonce(),
-            )
-            .await,
-        )
+        Some(to_the_public_answer(backend, bottle, plan, nonce()).await)
     };
     let dialing = HostDialer::start(&bottle.topology, canaries);
     let output = run_probe_exec(
@@ -219,18 +209,19 @@ async fn under_dns_runs(
             tokio::time::sleep(KEPT_ANSWER_WAIT).await;
         }
     }
-    runs.push(
-        dns_switch::switch(
-            backend,
-            bottle,
-            &plan.session,
-            DnsMode::Normal,
-            &[],
-            nonce(),
-        )
-        .await,
-    );
+    runs.push(to_the_public_answer(backend, bottle, plan, nonce()).await);
     (output, runs)
+}
+
+/// Switches the name back to its public answer, for no attempt (before the main exec and
+/// after the SSRF probes' execs).
+async fn to_the_public_answer(
+    backend: &AnyBackend,
+    bottle: &Bottle,
+    plan: &Plan,
+    nonce: String,
+) -> DnsSwitchRun {
+    dns_switch::switch(backend, bottle, &plan.session, DnsMode::Normal, &[], nonce).await
 }
 
 /// Whether an exec under a DNS mode went out on the answer the proxy had kept from before the

@@ -38,18 +38,10 @@ fn query(peer: &str, qname: &str) -> Record {
     r
 }
 
-fn detail(s: &Scenario, probe: &str) -> String {
-    s.judge()
-        .into_iter()
-        .find(|r| r.id == probe)
-        .map(|r| r.detail)
-        .unwrap()
-}
-
 /// The side channel alone escaped, and its detail names the query and the bundle as sender.
 fn side_channel_only(s: &Scenario, qname: &str) -> String {
     assert_only(&s.judge(), &[("proxy.dns_side_channel", Verdict::Escape)]);
-    let why = detail(s, "proxy.dns_side_channel");
+    let why = s.detail("proxy.dns_side_channel");
     assert!(
         why.contains(&format!(
             "a query for {qname} from 10.210.2.2:41234 (the bundle)"
@@ -116,7 +108,9 @@ fn the_bundle_resolving_a_name_carrying_the_side_channels_nonce_is_its_escape() 
         &format!("{nonce}.leak.fixture.test"),
     ));
     assert_only(&s.judge(), &[("proxy.dns_side_channel", Verdict::Escape)]);
-    assert!(detail(&s, "proxy.dns_side_channel").contains("dns recorded this attempt's nonce"));
+    assert!(s
+        .detail("proxy.dns_side_channel")
+        .contains("dns recorded this attempt's nonce"));
 }
 
 #[test]
@@ -130,7 +124,7 @@ fn the_bundles_reverse_lookup_of_an_address_no_request_named_is_its_own_traffic(
         .map(|id| (*id, Verdict::Inconclusive))
         .collect();
     assert_only(&s.judge(), &changed);
-    let why = detail(&s, "proxy.connect_ip_literal");
+    let why = s.detail("proxy.connect_ip_literal");
     assert!(
         why.contains("a query for 77.2.210.10.in-addr.arpa sent by the bundle (10.210.2.2:41234)"),
         "{why}"
@@ -150,7 +144,7 @@ fn the_same_query_from_the_agent_is_reach_of_the_dns_probes_naming_the_agent() {
                 ("dns.resolver_exfil", Verdict::Escape),
             ],
         );
-        let why = detail(&s, "dns.direct_udp");
+        let why = s.detail("dns.direct_udp");
         assert!(
             why.contains(&format!(
                 "a query for {qname} from 10.210.1.3:41234 (the agent)"
@@ -190,7 +184,7 @@ fn the_bundle_reaching_a_target_no_proxied_request_aims_at_is_its_own_traffic() 
         .map(|id| (*id, Verdict::Inconclusive))
         .collect();
     assert_only(&s.judge(), &changed);
-    let why = detail(&s, "proxy.denied_host");
+    let why = s.detail("proxy.denied_host");
     assert!(
         why.contains("recorded contact sent by the bundle (10.210.2.2:40500)"),
         "{why}"

@@ -317,14 +317,8 @@ fn the_proxys_answers_say_what_they_prove() {
     let o = s.obs("proxy.denied_host");
     o.status = Some(302);
     o.signed.clear();
-    let results = s.judge();
-    assert_only(&results, &[]);
-    let attempt = &results
-        .iter()
-        .find(|r| r.id == "proxy.denied_host")
-        .unwrap()
-        .attempts[0]
-        .judgement;
+    assert_only(&s.judge(), &[]);
+    let attempt = s.first_judgement("proxy.denied_host");
     assert!(
         attempt.contains("the proxy answered 302 itself") && attempt.contains("recorded nothing"),
         "{attempt}"

@@ -24,14 +24,6 @@ fn each(s: &mut Scenario, probe: &str, change: impl Fn(&mut Observation)) {
     }
 }
 
-fn detail(s: &Scenario, probe: &str) -> String {
-    s.judge()
-        .into_iter()
-        .find(|r| r.id == probe)
-        .map(|r| r.detail)
-        .unwrap()
-}
-
 /// A bottle without the recorder on the bundle's loopback (a plan made against such a
 /// topology): the loopback spellings aim at the bundle's egress, which a user's bundle does not
 /// record.
@@ -59,10 +51,10 @@ fn where_nothing_records_the_destination_only_a_signed_refusal_counts() {
             &[("proxy.loopback_spellings", Verdict::Inconclusive)],
         );
         assert!(
-            detail(&s, "proxy.loopback_spellings")
+            s.detail("proxy.loopback_spellings")
                 .contains("without the proxy's refusal signature"),
             "{}",
-            detail(&s, "proxy.loopback_spellings")
+            s.detail("proxy.loopback_spellings")
         );
     }
 }
@@ -101,10 +93,10 @@ fn any_refusal_is_a_deny_where_the_recorder_on_the_bundles_loopback_saw_nothing(
         });
         assert_only(&s.judge(), &[]);
         assert!(
-            detail(&s, "proxy.loopback_spellings")
+            s.detail("proxy.loopback_spellings")
                 .contains("controls passed; targets alive and saw nothing"),
             "{status}: {}",
-            detail(&s, "proxy.loopback_spellings")
+            s.detail("proxy.loopback_spellings")
         );
     }
 }
@@ -126,7 +118,8 @@ fn the_recorders_record_is_reach_whatever_the_proxy_answered() {
         None,
     ));
     assert_only(&s.judge(), &[("proxy.loopback_spellings", Verdict::Escape)]);
-    assert!(detail(&s, "proxy.loopback_spellings")
+    assert!(s
+        .detail("proxy.loopback_spellings")
         .contains("bundle-loopback recorded this attempt's nonce"));
 
     let mut s = Scenario::contained();
@@ -153,9 +146,9 @@ fn a_dead_recorder_makes_the_loopback_spellings_inconclusive() {
         &s.judge(),
         &[("proxy.loopback_spellings", Verdict::Inconclusive)],
     );
-    assert!(
-        detail(&s, "proxy.loopback_spellings").contains("recorder on the bundle's loopback failed")
-    );
+    assert!(s
+        .detail("proxy.loopback_spellings")
+        .contains("recorder on the bundle's loopback failed"));
 }
 
 #[test]
@@ -204,28 +197,14 @@ fn the_configured_refusal_status_only_names_the_refusal() {
     let mut s = Scenario::contained();
     s.plan.refusal_status = 407;
     assert_only(&s.judge(), &[]);
-    let said = detail(&s, "proxy.denied_host");
-    let attempt = s
-        .judge()
-        .into_iter()
-        .find(|r| r.id == "proxy.denied_host")
-        .unwrap()
-        .attempts
-        .remove(0)
-        .judgement;
+    let said = s.detail("proxy.denied_host");
+    let attempt = s.first_judgement("proxy.denied_host");
     assert!(
         attempt.contains("answered 403 itself, with its signature (not its refusal status 407)"),
         "{attempt} / {said}"
     );
     each(&mut s, "proxy.denied_host", |o| o.status = Some(407));
-    let attempt = s
-        .judge()
-        .into_iter()
-        .find(|r| r.id == "proxy.denied_host")
-        .unwrap()
-        .attempts
-        .remove(0)
-        .judgement;
+    let attempt = s.first_judgement("proxy.denied_host");
     assert!(
         attempt.contains("the proxy refused (407, with its signature)"),
         "{attempt}"

@@ -270,6 +270,26 @@ impl Scenario {
         self.judge_raw(self.raw_output().as_bytes())
     }
 
+    /// The detail of `probe`'s verdict.
+    pub fn detail(&self, probe: &str) -> String {
+        self.judge()
+            .into_iter()
+            .find(|r| r.id == probe)
+            .map(|r| r.detail)
+            .unwrap()
+    }
+
+    /// The judgement of `probe`'s first attempt, as the report words it.
+    pub fn first_judgement(&self, probe: &str) -> String {
+        self.judge()
+            .into_iter()
+            .find(|r| r.id == probe)
+            .unwrap()
+            .attempts
+            .remove(0)
+            .judgement
+    }
+
     pub fn obs(&mut self, probe: &str) -> &mut Observation {
         self.observations.get_mut(&format!("{probe}#0")).unwrap()
     }

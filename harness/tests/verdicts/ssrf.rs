@@ -22,14 +22,6 @@ fn switch_index(s: &Scenario, mode: DnsMode) -> usize {
         .unwrap()
 }
 
-fn detail(s: &Scenario, probe: &str) -> String {
-    s.judge()
-        .into_iter()
-        .find(|r| r.id == probe)
-        .map(|r| r.detail)
-        .unwrap()
-}
-
 /// Drops the bundle's lookups of the allowed name at the DNS canary after the last switch to
 /// `mode` (and before the next switch).
 fn without_lookups_after(s: &mut Scenario, mode: DnsMode) {
@@ -64,10 +56,10 @@ fn a_refusal_without_a_lookup_after_the_switch_is_not_a_pass() {
         without_lookups_after(&mut s, mode);
         assert_only(&s.judge(), &[(probe, Verdict::Inconclusive)]);
         assert!(
-            detail(&s, probe)
+            s.detail(probe)
                 .contains("did not look public.fixture.test up again after the switch"),
             "{}",
-            detail(&s, probe)
+            s.detail(probe)
         );
     }
 }
@@ -112,7 +104,9 @@ fn a_request_sent_on_the_kept_answer_is_neither_reach_nor_a_deny() {
     seen.host = Some("public.fixture.test".into());
     s.records.push(seen);
     assert_only(&s.judge(), &[(SSRF[0], Verdict::Inconclusive)]);
-    assert!(detail(&s, SSRF[0]).contains("the name's answer from before the DNS switch"));
+    assert!(s
+        .detail(SSRF[0])
+        .contains("the name's answer from before the DNS switch"));
 }
 
 /// The LAN host seeing the request is reach, whatever the lookups.
@@ -141,7 +135,9 @@ fn a_failed_switch_leaves_its_probe_inconclusive() {
         let mut s = Scenario::contained();
         s.dns_switches[index].result = Err("the DNS canary refused the switch (rcode 3)".into());
         assert_only(&s.judge(), &[(probe, Verdict::Inconclusive)]);
-        assert!(detail(&s, probe).contains("failed: the DNS canary refused the switch"));
+        assert!(s
+            .detail(probe)
+            .contains("failed: the DNS canary refused the switch"));
         let mut s = Scenario::contained();
         s.dns_switches.remove(index);
         assert_only(&s.judge(), &[(probe, Verdict::Inconclusive)]);
