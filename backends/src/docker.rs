@@ -2,9 +2,10 @@
 //! bollard (never the docker CLI). See `docs/backends/docker.md` for what Docker can and cannot
 //! enforce.
 //!
-//! A bring-up flows `subnets` -> `plan` (networks) -> `layout` (topology, containers, with
-//! `commands`) -> `bring_up` (through `create`, then `routes`); `attach` finds a bottle again.
+//! A bring-up flows `subnets` -> `plan` (networks) -> `addresses` (the layout) -> `layout`
+//! (containers, with `commands`) -> `bring_up` (through `create`, then `routes`); `attach` finds a bottle again.
 
+pub(crate) mod addresses;
 pub(crate) mod attach;
 pub(crate) mod bring_up;
 pub(crate) mod bundle_state;

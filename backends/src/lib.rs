@@ -22,5 +22,7 @@ pub use bundle_health::BundleHealth;
 pub use errors::BackendError;
 pub use platform::{Arch, EngineHost, EnginePlatform};
 pub use spec::{BottleSpec, ImageSource, Ports, Sabotage};
-pub use topology::{Bottle, DnsSwitch, FixtureHost, HostName, NetworkInfo, Topology};
+pub use topology::{
+    AgentSide, Bottle, DnsSwitch, EngineView, FixtureHost, HostName, Layout, NetworkInfo, Topology,
+};
 pub use vantage::Vantage;

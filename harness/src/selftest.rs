@@ -310,7 +310,7 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
     let engine_here = clean
         .topology
         .as_ref()
-        .is_none_or(|t| t.engine_host.routes_to_bridges());
+        .is_none_or(|t| t.layout().engine_host.routes_to_bridges());
     // A probe the clean bottle skips (by design there, with its reason) cannot be required to
     // escape on the broken one.
     let skipped_clean: Vec<&str> = clean

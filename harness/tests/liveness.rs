@@ -11,7 +11,7 @@ use bottle_backends::Topology;
 use bottle_fixtures::RecordSink;
 use bottle_harness::host::{liveness_checks, HostCanaries};
 use bottle_harness::plan::{HostGatewayRoute, HostSide};
-use common::{bare_host, full_host, full_topology, microvm_topology};
+use common::{bare_host, full_host, full_topology, microvm_topology, TopologyBuilder};
 
 /// Canaries as `HostCanaries::start` would report them for `host`, without opening sockets.
 fn canaries(host: &HostSide) -> HostCanaries {
@@ -78,9 +78,10 @@ fn the_microvm_checks_without_ipv6_are_pinned() {
 /// ports and protocols as from here), and only this machine's canaries from this machine.
 #[test]
 fn with_a_checker_the_fixtures_are_checked_from_it() {
-    let mut topology = full_topology();
-    topology.engine_host = bottle_backends::EngineHost::DockerDesktop;
-    topology.checker_ips = vec!["10.210.3.60".parse().unwrap()];
+    let topology = TopologyBuilder::from(&full_topology())
+        .docker_desktop()
+        .layout(|l| l.checker_ips = vec!["10.210.3.60".parse().unwrap()])
+        .build();
     let with_checker = render(&topology, &full_host());
     insta::assert_snapshot!("liveness_full_docker_with_checker", with_checker);
     // Nothing else changes but the bridges' IPv6 gateways, which are the engine VM's there,
@@ -137,8 +138,9 @@ fn with_a_checker_the_fixtures_are_checked_from_it() {
 /// there reaches this machine's loopback (Docker Desktop), and never from here.
 #[test]
 fn each_host_gateway_route_is_checked_from_the_checker() {
-    let mut topology = full_topology();
-    topology.engine_host = bottle_backends::EngineHost::DockerDesktop;
+    let topology = TopologyBuilder::from(&full_topology())
+        .docker_desktop()
+        .build();
     let host = full_host();
     let route = |ip: &str, to_loopback| HostGatewayRoute {
         name: "host.docker.internal".into(),

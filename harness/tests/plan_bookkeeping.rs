@@ -13,7 +13,7 @@ use bottle_harness::config::{ProxyConfig, TimeoutConfig};
 use bottle_harness::plan::{self, HostSide, Plan};
 use bottle_probes::catalogue::{Expect, CATALOGUE};
 use bottle_probes::wire::{AttemptKind, Stage};
-use common::{bare_host, full_host, full_topology, microvm_topology};
+use common::{bare_host, full_host, full_topology, microvm_topology, TopologyBuilder};
 
 const TIMEOUTS: TimeoutConfig = TimeoutConfig {
     adaptive: true,
@@ -221,27 +221,32 @@ fn a_narrowed_plan_holds_the_chosen_probes_and_exactly_their_controls() {
 
 #[test]
 fn the_plan_carries_the_bottles_facts_the_verdicts_rest_on() {
-    let mut topology = full_topology();
+    let topology = full_topology();
     let plan = build(&topology, &full_host(), None);
-    let mut agent_ips = vec![topology.agent_ip];
-    agent_ips.extend(&topology.agent_extra_ips);
+    let mut agent_ips = vec![topology.layout().agent_ip];
+    agent_ips.extend(&topology.layout().agent_extra_ips);
     assert_eq!(plan.agent_ips, agent_ips);
     assert!(
         plan.agent_ips.len() > 1,
         "the fixture has an extra agent address"
     );
-    assert_eq!(plan.bundle_ip, topology.bundle_ip);
-    assert_eq!(plan.bundle_upstream_ip, topology.bundle_upstream_ip);
-    assert_eq!(plan.declared_ports, topology.ports.declared());
+    assert_eq!(plan.bundle_ip, topology.layout().bundle_ip);
+    assert_eq!(
+        plan.bundle_upstream_ip,
+        topology.layout().bundle_upstream_ip
+    );
+    assert_eq!(plan.declared_ports, topology.layout().ports.declared());
     assert_eq!(plan.refusal_status, ProxyConfig::default().refusal_status);
     // The dialers of the inbound probe: the outside hosts, the neighbour's by its name.
-    let neighbour = topology.neighbour.as_ref().unwrap().name.clone();
+    let neighbour = topology.layout().neighbour.as_ref().unwrap().name.clone();
     assert_eq!(
         plan.dialers,
         vec!["public".to_string(), "lan".into(), neighbour]
     );
     // Without an inbound port nothing dials, and no dialer is expected.
-    topology.inbound_port = None;
+    let topology = TopologyBuilder::from(&topology)
+        .layout(|l| l.inbound_port = None)
+        .build();
     let plan = build(&topology, &full_host(), None);
     assert!(plan.dialers.is_empty());
     let inbound = plan.probe("inbound.agent_listener").unwrap();

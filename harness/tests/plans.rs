@@ -12,7 +12,7 @@ use bottle_fixtures::dns_canary::DnsMode;
 use bottle_harness::config::{ProxyConfig, TimeoutConfig};
 use bottle_harness::plan::{self, HostSide, Plan};
 use bottle_harness::target::Target;
-use common::{bare_host, full_host, full_topology, microvm_topology};
+use common::{bare_host, full_host, full_topology, microvm_topology, TopologyBuilder};
 
 fn build(topology: &Topology, host: &HostSide, only: Option<&[String]>) -> Plan {
     let mut counter = 0u32;
@@ -118,7 +118,7 @@ fn a_resolver_the_harness_does_not_own_is_sent_nothing() {
     use bottle_probes::wire::AttemptKind;
     let topology = microvm_topology();
     assert!(
-        !topology.resolver_owned,
+        !topology.agent().resolver_owned,
         "the microVM topology's resolver is not owned"
     );
     let plan = build(&topology, &bare_host(), None);
@@ -159,8 +159,9 @@ fn a_resolver_the_harness_does_not_own_is_sent_nothing() {
 #[test]
 fn docker_desktop_skips_what_this_machine_cannot_see() {
     let local = build(&full_topology(), &full_host(), None);
-    let mut desktop_topology = full_topology();
-    desktop_topology.engine_host = bottle_backends::EngineHost::DockerDesktop;
+    let desktop_topology = TopologyBuilder::from(&full_topology())
+        .docker_desktop()
+        .build();
     let desktop = build(&desktop_topology, &full_host(), None);
     let gateways = desktop.probe("lan.network_gateways").unwrap();
     assert!(gateways.attempts.is_empty());
@@ -242,10 +243,13 @@ fn host_docker_internal_is_aimed_at_only_where_it_leads_to_this_machine() {
     };
     let host = full_host();
     let named_attempts = |reported, ip: &str| {
-        let mut t = full_topology();
-        t.engine_host = bottle_backends::EngineHost::DockerDesktop;
-        t.engine_host_reported = reported;
-        t.engine_host_names = vec![named(ip)];
+        let t = TopologyBuilder::from(&full_topology())
+            .docker_desktop()
+            .engine(|e| {
+                e.reported = reported;
+                e.host_names = vec![named(ip)];
+            })
+            .build();
         let plan = build(&t, &host, None);
         ["localhost.agent_loopback", "localhost.host_addresses"]
             .iter()
@@ -311,8 +315,9 @@ fn host_docker_internal_is_aimed_at_only_where_it_leads_to_this_machine() {
 /// skipped with the reason, never judged.
 #[test]
 fn the_ssrf_probes_are_skipped_without_the_dns_switch_or_the_lan_hosts_internal_leg() {
-    let mut t = full_topology();
-    t.dns_switch = None;
+    let t = TopologyBuilder::from(&full_topology())
+        .layout(|l| l.dns_switch = None)
+        .build();
     let plan = build(&t, &full_host(), None);
     for id in [
         "proxy_matching.internal_name",
@@ -329,8 +334,9 @@ fn the_ssrf_probes_are_skipped_without_the_dns_switch_or_the_lan_hosts_internal_
             "{id}"
         );
     }
-    let mut t = full_topology();
-    t.lan_internal_ip = None;
+    let t = TopologyBuilder::from(&full_topology())
+        .layout(|l| l.lan_internal_ip = None)
+        .build();
     let plan = build(&t, &full_host(), None);
     for id in [
         "proxy_matching.internal_name",
@@ -403,7 +409,10 @@ fn every_name_a_proxy_attempt_asks_for_is_a_test_name_of_the_canarys_zone() {
     use bottle_probes::wire::AttemptKind;
     let t = full_topology();
     let plan = build(&t, &full_host(), None);
-    let zone = bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host);
+    let zone = bottle_backends::proxy_names::public_zone(
+        &t.layout().allowed_host,
+        &t.layout().denied_host,
+    );
     let strip_port = |text: &str| -> String {
         let host = if text.starts_with('[') {
             text.to_string()
@@ -461,7 +470,10 @@ fn every_name_a_proxy_attempt_asks_for_is_a_test_name_of_the_canarys_zone() {
 fn the_plan_lists_the_names_the_proxy_attempts_ask_for() {
     let t = full_topology();
     let plan = build(&t, &full_host(), None);
-    let want = bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host);
+    let want = bottle_backends::proxy_names::public_zone(
+        &t.layout().allowed_host,
+        &t.layout().denied_host,
+    );
     assert_eq!(plan.proxy_names, want);
     for name in [
         "public.fixture.test",

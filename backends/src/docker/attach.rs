@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
 use bollard::Docker;
 
+use super::bring_up::AgentPlacement;
 use super::images;
 use super::roles::ContainerRole;
 use super::routes::METADATA_IP;
@@ -16,11 +17,11 @@ use crate::errors::BackendError;
 use crate::labels;
 use crate::platform::{EngineHost, EnginePlatform};
 use crate::spec::{host_in, hosts};
-use crate::topology::{Bottle, Topology};
+use crate::topology::{Bottle, EngineView, Layout, Topology};
 
 /// The handle to a bottle whose agent is `agent_name` with the probe at `probe_path`.
 pub(crate) fn bottle_from(topology: Topology, agent_name: String, probe_path: &str) -> Bottle {
-    let run_id = topology.run_id.clone();
+    let run_id = topology.layout().run_id.clone();
     Bottle {
         fixture_refs: ContainerRole::RECORD_HOLDERS
             .iter()
@@ -33,27 +34,14 @@ pub(crate) fn bottle_from(topology: Topology, agent_name: String, probe_path: &s
     }
 }
 
-/// Finds a running bottle by its run id, from the topology label on its bundle.
-pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, BackendError> {
-    let options = ListContainersOptions {
-        all: true,
-        filters: Some(HashMap::from([(
-            "label".to_string(),
-            vec![format!("{}={run_id}", labels::RUN)],
-        )])),
-        ..Default::default()
-    };
-    let found = docker
-        .list_containers(Some(options))
-        .await
-        .map_err(BackendError::engine("listing bottles"))?;
-    // The raw label: an unknown role is named as it is in the "not running" error.
-    let role_of = |c: &bollard::models::ContainerSummary| {
-        c.labels
-            .as_ref()
-            .and_then(|l| l.get(labels::ROLE).cloned())
-            .unwrap_or_default()
-    };
+/// Finds a running bottle by its run id: the layout from the label on its bundle, checked
+/// against the engine; the engine's facts read again; the agent's side as `agent` says.
+pub(crate) async fn attach(
+    docker: &Docker,
+    run_id: &str,
+    agent: &AgentPlacement,
+) -> Result<Bottle, BackendError> {
+    let found = run_containers(docker, run_id).await?;
     let corrupt = |reason: String| BackendError::Corrupt {
         run_id: run_id.to_string(),
         reason,
@@ -67,21 +55,18 @@ pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, Back
         .as_ref()
         .and_then(|l| l.get(labels::TOPOLOGY))
         .ok_or_else(|| corrupt("the bundle has no topology label".into()))?;
-    let mut topology: Topology = serde_json::from_str(json)
+    let layout: Layout = serde_json::from_str(json)
         .map_err(|e| corrupt(format!("the topology label is unreadable: {e}")))?;
-    // What only the running engine can say is asked again, never taken from the label: where
-    // its host-gateway leads (`checker::complete_topology`) and whether it is Docker Desktop.
-    topology.engine_host_names.clear();
-    topology.engine_host_reported = reported_engine_host(docker).await?;
-    if topology.engine_host_reported == EngineHost::DockerDesktop
-        && topology.engine_host.routes_to_bridges()
-    {
+    // What only the running engine can say is asked again, never taken from the label: whether
+    // it is Docker Desktop, and where its host-gateway leads (`checker::engine_host_names`).
+    let reported = reported_engine_host(docker).await?;
+    if reported == EngineHost::DockerDesktop && layout.engine_host.routes_to_bridges() {
         return Err(corrupt(
             "the label says the engine is on this machine, and the engine reports Docker Desktop"
                 .into(),
         ));
     }
-    verify_topology(docker, run_id, &topology).await?;
+    verify_layout(docker, run_id, &layout).await?;
     for container in &found {
         if container.state.as_ref().map(|s| s.to_string()).as_deref() != Some("running") {
             return Err(corrupt(format!(
@@ -96,13 +81,44 @@ pub(crate) async fn attach(docker: &Docker, run_id: &str) -> Result<Bottle, Back
         .and_then(|agent| agent.command.clone())
         .and_then(|c| c.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| images::BUILTIN_PROBE_PATH.to_string());
-    let mut bottle = bottle_from(
+    let engine = EngineView {
+        reported,
+        host_names: super::checker::engine_host_names(docker, &layout).await?,
+    };
+    let topology = Topology::assemble(layout, engine, agent.agent_side());
+    Ok(bottle_from(
         topology,
         ContainerRole::Agent.container_name(run_id),
         &probe_path,
-    );
-    super::checker::complete_topology(docker, &mut bottle.topology).await?;
-    Ok(bottle)
+    ))
+}
+
+/// Every container of the run, running or not.
+async fn run_containers(
+    docker: &Docker,
+    run_id: &str,
+) -> Result<Vec<bollard::models::ContainerSummary>, BackendError> {
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![format!("{}={run_id}", labels::RUN)],
+        )])),
+        ..Default::default()
+    };
+    docker
+        .list_containers(Some(options))
+        .await
+        .map_err(BackendError::engine("listing bottles"))
+}
+
+/// A container's role label as it is (an unknown role is named as it is in the "not running"
+/// error).
+fn role_of(c: &bollard::models::ContainerSummary) -> String {
+    c.labels
+        .as_ref()
+        .and_then(|l| l.get(labels::ROLE).cloned())
+        .unwrap_or_default()
 }
 
 /// Where the engine runs, as it says itself (`GET /info`).
@@ -123,17 +139,13 @@ async fn reported_engine_host(docker: &Docker) -> Result<EngineHost, BackendErro
 /// names carries this run's label and the subnet it claims, and every address it will send to
 /// lies inside one of them. A label that was edited can then not aim the harness at addresses
 /// it did not create.
-async fn verify_topology(
-    docker: &Docker,
-    run_id: &str,
-    topology: &Topology,
-) -> Result<(), BackendError> {
+async fn verify_layout(docker: &Docker, run_id: &str, layout: &Layout) -> Result<(), BackendError> {
     let corrupt = |reason: String| BackendError::Corrupt {
         run_id: run_id.to_string(),
         reason,
     };
-    let gateways = verify_networks(docker, run_id, topology, &corrupt).await?;
-    verify_addresses(topology, &gateways).map_err(corrupt)
+    let gateways = verify_networks(docker, run_id, layout, &corrupt).await?;
+    verify_addresses(layout, &gateways).map_err(corrupt)
 }
 
 /// The claimed networks' gateways, once each claimed network is one of this run's with the
@@ -141,7 +153,7 @@ async fn verify_topology(
 async fn verify_networks(
     docker: &Docker,
     run_id: &str,
-    topology: &Topology,
+    layout: &Layout,
     corrupt: &impl Fn(String) -> BackendError,
 ) -> Result<Vec<Ipv4Addr>, BackendError> {
     let networks = docker
@@ -154,7 +166,7 @@ async fn verify_networks(
         .await
         .map_err(BackendError::engine("listing the bottle's networks"))?;
     let mut gateways = Vec::new();
-    for claimed in topology.networks() {
+    for claimed in layout.networks() {
         let real = networks
             .iter()
             .find(|n| n.name.as_deref() == Some(claimed.name.as_str()))
@@ -187,14 +199,14 @@ async fn verify_networks(
 
 /// Whether every address the topology will send to lies inside the run's networks (given by
 /// their gateways); the error is why the label is corrupt.
-fn verify_addresses(topology: &Topology, gateways: &[Ipv4Addr]) -> Result<(), String> {
+fn verify_addresses(layout: &Layout, gateways: &[Ipv4Addr]) -> Result<(), String> {
     let inside = |ip: Ipv4Addr| {
         gateways
             .iter()
             .any(|gw| gw.octets()[..3] == ip.octets()[..3])
     };
-    if let Some(public_v6) = topology.public_v6 {
-        let inside_v6 = topology
+    if let Some(public_v6) = layout.public_v6 {
+        let inside_v6 = layout
             .public_v6_network
             .as_ref()
             .and_then(|n| n.gateway_v6)
@@ -205,7 +217,7 @@ fn verify_addresses(topology: &Topology, gateways: &[Ipv4Addr]) -> Result<(), St
             ));
         }
     }
-    if let Some(metadata) = &topology.metadata {
+    if let Some(metadata) = &layout.metadata {
         if metadata.ip != METADATA_IP {
             return Err(format!(
                 "the metadata fixture claims {} instead of {METADATA_IP}",
@@ -213,32 +225,32 @@ fn verify_addresses(topology: &Topology, gateways: &[Ipv4Addr]) -> Result<(), St
             ));
         }
     }
-    let neighbour_ips = topology
+    let neighbour_ips = layout
         .neighbour
         .iter()
         .map(|n| ("neighbour", n.ip))
         .chain(
-            topology
+            layout
                 .neighbour_upstream_ip
                 .map(|ip| ("neighbour upstream", ip)),
         )
         .chain(
-            topology
+            layout
                 .metadata_upstream_ip
                 .map(|ip| ("metadata fixture", ip)),
         )
         .chain(
-            topology
+            layout
                 .metadata_leg_ip
                 .map(|ip| ("metadata fixture's leg", ip)),
         );
     for (what, ip) in neighbour_ips.chain([
-        ("agent", topology.agent_ip),
-        ("bundle", topology.bundle_ip),
-        ("bundle upstream", topology.bundle_upstream_ip),
-        ("public host", topology.public.ip),
-        ("LAN host", topology.lan.ip),
-        ("DNS canary", topology.dns.ip),
+        ("agent", layout.agent_ip),
+        ("bundle", layout.bundle_ip),
+        ("bundle upstream", layout.bundle_upstream_ip),
+        ("public host", layout.public.ip),
+        ("LAN host", layout.lan.ip),
+        ("DNS canary", layout.dns.ip),
     ]) {
         if !inside(ip) {
             return Err(format!(
@@ -246,19 +258,19 @@ fn verify_addresses(topology: &Topology, gateways: &[Ipv4Addr]) -> Result<(), St
             ));
         }
     }
-    verify_checker(topology, gateways)
+    verify_checker(layout, gateways)
 }
 
 /// Whether the checker's claimed addresses are its pinned ones (`.60` of a claimed network,
 /// `::3c` of the public IPv6 network): records from them are explained away as the harness's
 /// own, so a label that claimed the agent's or the bundle's address would hide their traffic.
-fn verify_checker(topology: &Topology, gateways: &[Ipv4Addr]) -> Result<(), String> {
-    let public6_v6 = topology
+fn verify_checker(layout: &Layout, gateways: &[Ipv4Addr]) -> Result<(), String> {
+    let public6_v6 = layout
         .public_v6_network
         .as_ref()
         .and_then(|n| n.gateway_v6)
         .map(|gw| v6_host(gw, u16::from(hosts::CHECKER)));
-    for ip in &topology.checker_ips {
+    for ip in &layout.checker_ips {
         let pinned = match ip {
             IpAddr::V4(ip) => gateways
                 .iter()
@@ -279,26 +291,26 @@ mod tests {
     use super::*;
     use crate::docker::layout::tests::planned_with;
 
-    fn gateways(topology: &Topology) -> Vec<Ipv4Addr> {
-        topology.networks().iter().map(|n| n.gateway).collect()
+    fn gateways(layout: &Layout) -> Vec<Ipv4Addr> {
+        layout.networks().iter().map(|n| n.gateway).collect()
     }
 
     /// A label may claim only the checker's pinned addresses for it: records from those are
     /// explained as the harness's own, so claiming the agent's would hide the agent.
     #[test]
     fn a_label_cannot_make_another_address_the_checkers() {
-        let (topology, _) = planned_with(EngineHost::DockerDesktop, true);
-        assert_eq!(topology.checker_ips.len(), 5);
-        assert_eq!(verify_addresses(&topology, &gateways(&topology)), Ok(()));
+        let (layout, _) = planned_with(EngineHost::DockerDesktop, true);
+        assert_eq!(layout.checker_ips.len(), 5);
+        assert_eq!(verify_addresses(&layout, &gateways(&layout)), Ok(()));
         let forged = [
-            IpAddr::V4(topology.agent_ip),
-            IpAddr::V4(topology.bundle_upstream_ip),
-            IpAddr::V4(host_in(topology.upstream_network.gateway, 61)),
-            IpAddr::V6(topology.public_v6.unwrap()),
+            IpAddr::V4(layout.agent_ip),
+            IpAddr::V4(layout.bundle_upstream_ip),
+            IpAddr::V4(host_in(layout.upstream_network.gateway, 61)),
+            IpAddr::V6(layout.public_v6.unwrap()),
             "192.0.2.60".parse().unwrap(),
         ];
         for ip in forged {
-            let mut edited = topology.clone();
+            let mut edited = layout.clone();
             edited.checker_ips.push(ip);
             let refused = verify_addresses(&edited, &gateways(&edited)).unwrap_err();
             assert!(refused.contains(&ip.to_string()), "{ip}: {refused}");

@@ -31,17 +31,32 @@ use super::subnets::{is_subnet_clash, SUBNET_ATTEMPTS};
 use crate::errors::BackendError;
 use crate::labels;
 use crate::spec::BottleSpec;
-use crate::topology::{Bottle, Topology};
+use crate::topology::{AgentSide, Bottle, EngineView, Layout, Topology};
 
 /// How long a fixture may take to print `CB-READY`.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Where the agent runs: in a container on the agent network (docker backend), or outside
-/// Docker (a microVM whose only allowed peer is the bundle).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Docker (a microVM whose only allowed peer is the bundle), with the agent's side its backend
+/// built for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum AgentPlacement {
     Container,
-    External,
+    External(AgentSide),
+}
+
+impl AgentPlacement {
+    pub(crate) fn in_container(&self) -> bool {
+        *self == AgentPlacement::Container
+    }
+
+    /// The agent's side of the bottle's topology.
+    pub(crate) fn agent_side(&self) -> AgentSide {
+        match self {
+            AgentPlacement::Container => AgentSide::container(),
+            AgentPlacement::External(side) => side.clone(),
+        }
+    }
 }
 
 /// Brings the bottle up. On error the caller tears down by run id; every object is labelled
@@ -52,7 +67,7 @@ pub(crate) async fn launch(
     images: &Images,
     agent: AgentPlacement,
 ) -> Result<Bottle, BackendError> {
-    let in_container = agent == AgentPlacement::Container;
+    let in_container = agent.in_container();
     // A microVM's traffic leaves through the host, so the host must keep its address on the
     // agent network; its own allow list is what confines it there.
     let host_block = in_container && !spec.sabotage.no_host_block;
@@ -64,7 +79,7 @@ pub(crate) async fn launch(
         // The side network is made for every container agent: the LAN host's internal leg
         // (the SSRF probes' target) is there even where the metadata fixture cannot be.
         let networks = plan_networks(spec, host_block, in_container, with_v6, attempt);
-        let (topology, containers) = plan_bottle(
+        let (layout, containers) = plan_bottle(
             spec,
             images,
             in_container,
@@ -72,8 +87,8 @@ pub(crate) async fn launch(
             &networks,
             &files,
         )?;
-        let errors = match bring_up(docker, spec, &networks, &containers, &topology).await {
-            Ok(()) => return finish(docker, spec, images, in_container, topology).await,
+        let errors = match bring_up(docker, spec, &networks, &containers, &layout).await {
+            Ok(()) => return finish(docker, spec, images, &agent, layout).await,
             Err(BringUpError::Container(error)) => return Err(error),
             Err(BringUpError::Networks(errors)) => errors,
         };
@@ -154,7 +169,7 @@ async fn bring_up(
     spec: &BottleSpec,
     networks: &[PlannedNetwork],
     containers: &[PlannedContainer],
-    topology: &Topology,
+    layout: &Layout,
 ) -> Result<(), BringUpError> {
     let run_labels = labels::run_labels(&spec.run_id, spec.keep);
     let progress = tokio::sync::watch::Sender::new(Progress::default());
@@ -185,7 +200,7 @@ async fn bring_up(
     let start_containers = futures_util::future::join_all(containers.iter().map(|planned| {
         let (progress, run_labels) = (&progress, &run_labels);
         async move {
-            let result = container_up(docker, spec, planned, run_labels, topology, progress).await;
+            let result = container_up(docker, spec, planned, run_labels, layout, progress).await;
             if let Err(StepError::Failed(_)) = &result {
                 progress.send_modify(|p| p.failed = true);
             }
@@ -213,7 +228,7 @@ async fn container_up(
     spec: &BottleSpec,
     planned: &PlannedContainer,
     run_labels: &HashMap<String, String>,
-    topology: &Topology,
+    layout: &Layout,
     progress: &tokio::sync::watch::Sender<Progress>,
 ) -> Result<(), StepError> {
     let name = planned.role.container_name(&spec.run_id);
@@ -259,7 +274,7 @@ async fn container_up(
         crate::trace::step(&format!("launch: {name} ready"));
     }
     if planned.route_metadata {
-        route_bundle_to_metadata(docker, spec, topology)
+        route_bundle_to_metadata(docker, spec, layout)
             .await
             .map_err(StepError::Failed)?;
         crate::trace::step("launch: bundle routed to the metadata service");
@@ -307,21 +322,24 @@ async fn wait_ready(docker: &Docker, name: &str) -> Result<(), BackendError> {
         })?
 }
 
-/// What follows a bring-up: the ip-forward sabotage's routes, the agent network's IPv6 gateway.
+/// What follows a bring-up: the ip-forward sabotage's routes, the agent network's IPv6
+/// gateway, a user's bundle's ports; then the engine's facts are read and the topology is
+/// assembled.
 async fn finish(
     docker: &Docker,
     spec: &BottleSpec,
     images: &Images,
-    in_container: bool,
-    topology: Topology,
+    agent: &AgentPlacement,
+    layout: Layout,
 ) -> Result<Bottle, BackendError> {
+    let in_container = agent.in_container();
     if in_container && spec.sabotage.ip_forward {
-        route_through_bundle(docker, &spec.run_id, &topology).await?;
+        route_through_bundle(docker, &spec.run_id, &layout).await?;
     }
     // With IPv6 on the agent network (ipv6-host), the host's address there must be usable
     // before the probes run, or they would miss a host that is about to answer. (The LAN
     // network's is awaited by the harness before its liveness checks, after the probes.)
-    if let Some(gateway) = topology.agent_network.gateway_v6 {
+    if let Some(gateway) = layout.agent_network.gateway_v6 {
         crate::hostnet::wait_usable_v6(gateway).await;
     }
     let probe_path = images.probe_path();
@@ -332,14 +350,17 @@ async fn finish(
         let checker_name = ContainerRole::Checker.container_name(&spec.run_id);
         let from = if in_container {
             WaitFrom::Agent(&agent_name, probe_path)
-        } else if !topology.checker_ips.is_empty() {
+        } else if !layout.checker_ips.is_empty() {
             WaitFrom::Checker(&checker_name)
         } else {
             WaitFrom::ThisMachine
         };
-        wait_bundle_ports(docker, &topology, &images.bundle, from).await?;
+        wait_bundle_ports(docker, &layout, &images.bundle, from).await?;
     }
-    let mut bottle = bottle_from(topology, agent_name, probe_path);
-    super::checker::complete_topology(docker, &mut bottle.topology).await?;
-    Ok(bottle)
+    let engine = EngineView {
+        reported: spec.engine_host_reported,
+        host_names: super::checker::engine_host_names(docker, &layout).await?,
+    };
+    let topology = Topology::assemble(layout, engine, agent.agent_side());
+    Ok(bottle_from(topology, agent_name, probe_path))
 }

@@ -22,35 +22,36 @@ use futures_util::StreamExt;
 use super::roles::ContainerRole;
 use super::vantage::DESKTOP_HOST_NAME;
 use crate::errors::BackendError;
-use crate::topology::{HostName, Topology};
+use crate::topology::{HostName, Layout};
 
 /// How long reading the checker's `/etc/hosts` may take (one small archive).
 const HOSTS_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of the archive that is read: `/etc/hosts` is a few hundred bytes.
 const HOSTS_MAX_BYTES: usize = 64 * 1024;
 
-/// Adds what only the running engine knows to a topology with a checker: the addresses the
-/// engine's names for this machine lead to. Without a checker there is nothing to add.
-pub(crate) async fn complete_topology(
+/// What only the running engine knows about a bottle with a checker: the addresses the
+/// engine's names for this machine lead to, read from the checker. Without a checker there is
+/// nothing to read.
+pub(crate) async fn engine_host_names(
     docker: &Docker,
-    topology: &mut Topology,
-) -> Result<(), BackendError> {
-    if topology.checker_ips.is_empty() {
-        return Ok(());
+    layout: &Layout,
+) -> Result<Vec<HostName>, BackendError> {
+    if layout.checker_ips.is_empty() {
+        return Ok(vec![]);
     }
-    let name = ContainerRole::Checker.container_name(&topology.run_id);
-    let hosts = read_etc_hosts(docker, &topology.run_id, &name).await?;
-    topology.engine_host_names = host_names(&hosts, &[DESKTOP_HOST_NAME]);
-    if topology.engine_host_names.is_empty() {
+    let name = ContainerRole::Checker.container_name(&layout.run_id);
+    let hosts = read_etc_hosts(docker, &layout.run_id, &name).await?;
+    let found = host_names(&hosts, &[DESKTOP_HOST_NAME]);
+    if found.is_empty() {
         return Err(BackendError::Checker {
-            run_id: topology.run_id.clone(),
+            run_id: layout.run_id.clone(),
             reason: format!(
                 "its /etc/hosts does not map {DESKTOP_HOST_NAME} (the engine's host-gateway): {:?}",
                 hosts.trim()
             ),
         });
     }
-    Ok(())
+    Ok(found)
 }
 
 /// The checker's `/etc/hosts`, through the engine's archive endpoint (no exec, no shell).

@@ -167,7 +167,7 @@ impl BottleBackend for DockerBackend {
 
     async fn attach(&self, run_id: &str) -> Result<Bottle, BackendError> {
         let docker = self.client().await?;
-        super::attach::attach(docker, run_id).await
+        super::attach::attach(docker, run_id, &super::bring_up::AgentPlacement::Container).await
     }
 
     async fn exec_in_agent(

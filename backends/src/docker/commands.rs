@@ -1,18 +1,18 @@
 //! The command lines of the fixture containers (`bottle-fixture bundle ...` and
 //! `bottle-fixture canary ...`): which listeners each binds, which addresses it also holds, the
-//! names it records them under and whom it keeps dialling. All of it follows from the topology.
+//! names it records them under and whom it keeps dialling. All of it follows from the layout.
 
 use std::net::Ipv4Addr;
 
 use super::routes::METADATA_IP;
 use crate::proxy_names;
 use crate::spec::{host_in, hosts, BottleSpec};
-use crate::topology::Topology;
+use crate::topology::Layout;
 
 /// The bundle's command: pipelock, git-gate and supervise on every interface, egress on the
 /// bundle's loopback, plus whatever the sabotage asks for.
-pub(crate) fn bundle_cmd(spec: &BottleSpec, topology: &Topology) -> Vec<String> {
-    let dns_ip = topology.dns.ip;
+pub(crate) fn bundle_cmd(spec: &BottleSpec, layout: &Layout) -> Vec<String> {
+    let dns_ip = layout.dns.ip;
     let ports = spec.ports;
     let egress_host = if spec.sabotage.egress_all_interfaces {
         "0.0.0.0"
@@ -36,9 +36,9 @@ pub(crate) fn bundle_cmd(spec: &BottleSpec, topology: &Topology) -> Vec<String> 
         // The upstream network stands for the internet: pipelock's SSRF check exempts it (as
         // `ssrf.ip_allowlist` would), and every other private address stays internal.
         "--public-net".into(),
-        topology.upstream_network.subnet.clone(),
+        layout.upstream_network.subnet.clone(),
     ];
-    if let Some(subnet) = topology
+    if let Some(subnet) = layout
         .public_v6_network
         .as_ref()
         .and_then(|n| n.subnet_v6.clone())
@@ -86,12 +86,12 @@ pub(crate) struct FixtureCommands {
     pub(crate) neighbour: Vec<String>,
 }
 
-/// The fixture hosts' commands for a docker topology (which always has a neighbour).
-pub(crate) fn fixture_commands(topology: &Topology) -> FixtureCommands {
+/// The fixture hosts' commands for a docker layout (which always has a neighbour).
+pub(crate) fn fixture_commands(layout: &Layout) -> FixtureCommands {
     FixtureCommands {
-        public: public_cmd(topology),
-        lan: lan_cmd(topology),
-        neighbour: neighbour_cmd(topology),
+        public: public_cmd(layout),
+        lan: lan_cmd(layout),
+        neighbour: neighbour_cmd(layout),
     }
 }
 
@@ -125,8 +125,8 @@ fn canary_cmd(name: &str, tcp: &[u16], udp: bool) -> Vec<String> {
 
 /// Dialers: every outside host keeps trying the agent's inbound listener, at the agent's
 /// address and at any address it has on that host's own network.
-fn dial(cmd: &mut Vec<String>, topology: &Topology, targets: &[Ipv4Addr]) {
-    if let Some(port) = topology.inbound_port {
+fn dial(cmd: &mut Vec<String>, layout: &Layout, targets: &[Ipv4Addr]) {
+    if let Some(port) = layout.inbound_port {
         for ip in targets {
             cmd.extend(["--dial".to_string(), format!("{ip}:{port}")]);
         }
@@ -136,19 +136,19 @@ fn dial(cmd: &mut Vec<String>, topology: &Topology, targets: &[Ipv4Addr]) {
 /// The public host also stands for the DNS canary: it keeps its own address (a secondary on
 /// the public host's upstream interface) and its own name in the records, and the bring-up
 /// starts one container fewer (each costs ~150-300 ms here).
-fn public_cmd(topology: &Topology) -> Vec<String> {
-    let upstream_base = topology.upstream_network.gateway;
-    let dns_ip = topology.dns.ip;
+fn public_cmd(layout: &Layout) -> Vec<String> {
+    let upstream_base = layout.upstream_network.gateway;
+    let dns_ip = layout.dns.ip;
     let mut cmd = canary_cmd("public", &[80, 443], true);
     dial(
         &mut cmd,
-        topology,
+        layout,
         &[
-            topology.agent_ip,
+            layout.agent_ip,
             host_in(upstream_base, hosts::AGENT_UPSTREAM),
         ],
     );
-    let public_ip = topology.public.ip;
+    let public_ip = layout.public.ip;
     cmd.extend([
         "--address".to_string(),
         format!("@{public_ip}:dns={dns_ip}"),
@@ -156,20 +156,20 @@ fn public_cmd(topology: &Topology) -> Vec<String> {
         format!("{dns_ip}=dns"),
     ]);
     cmd.extend(["--dns".to_string(), format!("{dns_ip}:53")]);
-    cmd.extend(dns_zone(topology));
+    cmd.extend(dns_zone(layout));
     cmd
 }
 
 /// The DNS canary's zone: the names of the proxy probes (every one resolves here and nowhere
 /// else), and the allowed name's switch between the public host and the LAN host's internal
 /// address, which the harness sets between its probe execs (the SSRF probes).
-fn dns_zone(topology: &Topology) -> Vec<String> {
-    let public_ip = topology.public.ip;
+fn dns_zone(layout: &Layout) -> Vec<String> {
+    let public_ip = layout.public.ip;
     let mut flags = Vec::new();
-    for name in proxy_names::public_zone(&topology.allowed_host, &topology.denied_host) {
+    for name in proxy_names::public_zone(&layout.allowed_host, &layout.denied_host) {
         flags.extend(["--dns-answer".to_string(), format!("{name}={public_ip}")]);
     }
-    if let (Some(internal), Some(switch)) = (topology.lan_internal_ip, &topology.dns_switch) {
+    if let (Some(internal), Some(switch)) = (layout.lan_internal_ip, &layout.dns_switch) {
         flags.extend([
             "--dns-switch".to_string(),
             format!("{}={public_ip},{internal},{}", switch.name, switch.secret),
@@ -178,9 +178,9 @@ fn dns_zone(topology: &Topology) -> Vec<String> {
     flags
 }
 
-fn lan_cmd(topology: &Topology) -> Vec<String> {
-    let mut cmd = canary_cmd("lan", &topology.lan.ports, true);
-    dial(&mut cmd, topology, &[topology.agent_ip]);
+fn lan_cmd(layout: &Layout) -> Vec<String> {
+    let mut cmd = canary_cmd("lan", &layout.lan.ports, true);
+    dial(&mut cmd, layout, &[layout.agent_ip]);
     cmd
 }
 
@@ -190,27 +190,27 @@ fn lan_cmd(topology: &Topology) -> Vec<String> {
 /// check; both listen on port 80 only and carry the name `metadata` in the records. The
 /// neighbour's own addresses and listeners are unchanged, and it has no IPv6, so the
 /// default route the (non-internal) metadata network gives it leads nowhere new.
-fn neighbour_cmd(topology: &Topology) -> Vec<String> {
-    let neighbour = topology
+fn neighbour_cmd(layout: &Layout) -> Vec<String> {
+    let neighbour = layout
         .neighbour
         .as_ref()
-        .expect("a docker topology has a neighbour");
-    let neighbour_base = topology
+        .expect("a docker layout has a neighbour");
+    let neighbour_base = layout
         .neighbour_network
         .as_ref()
-        .expect("a docker topology has a neighbour network")
+        .expect("a docker layout has a neighbour network")
         .gateway;
-    let upstream_base = topology.upstream_network.gateway;
+    let upstream_base = layout.upstream_network.gateway;
     let mut cmd = canary_cmd("neighbour", &neighbour.ports, true);
     dial(
         &mut cmd,
-        topology,
+        layout,
         &[
-            topology.agent_ip,
+            layout.agent_ip,
             host_in(neighbour_base, hosts::AGENT_NEIGHBOUR),
         ],
     );
-    if let (Some(_), Some(leg)) = (&topology.metadata, topology.metadata_leg_ip) {
+    if let (Some(_), Some(leg)) = (&layout.metadata, layout.metadata_leg_ip) {
         let neighbour_upstream = host_in(upstream_base, hosts::NEIGHBOUR_UPSTREAM);
         let metadata_upstream_ip = host_in(upstream_base, hosts::METADATA_UPSTREAM);
         for (held, alias, ip) in [

@@ -1,23 +1,22 @@
-//! The bottle's layout on one attempt's planned networks: the [`Topology`] the probes are
-//! planned against (every pinned address follows from the subnets) and the containers to
-//! start (bundle; public host, which also stands for the DNS canary; LAN host; neighbour
+//! The bottle on one attempt's planned networks: the [`Layout`] the probes are planned against
+//! (`addresses` pins every address inside the subnets) and the containers to start (bundle; public host, which also stands for the DNS canary; LAN host; neighbour
 //! bundle, which also stands for the metadata service; agent; and the harness's own vantage
 //! points, whose shapes `vantage` owns), with the sabotages applied.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use super::addresses::plan_layout;
 use super::commands::{bundle_cmd, fixture_commands};
 use super::images::{self, Images};
 use super::plan::{AgentFile, PlannedContainer, PlannedNetwork};
-use super::roles::{ContainerRole, NetworkRole};
-use super::routes::{METADATA_IP, ROUTED_ROLES, SABOTAGE_TOOL_DIR};
-use super::subnets::v6_host;
-use super::vantage::{checker, checker_legs, recorder, wants_checker, CheckerLeg};
+use super::roles::ContainerRole;
+use super::routes::{ROUTED_ROLES, SABOTAGE_TOOL_DIR};
+use super::vantage::{checker, recorder, wants_checker};
 use crate::errors::BackendError;
 use crate::labels;
 use crate::spec::{host_in, hosts, BottleSpec};
-use crate::topology::{DnsSwitch, FixtureHost, NetworkInfo, Topology};
+use crate::topology::{Layout, NetworkInfo};
 
 /// What the bottle's containers need copied in before they start. Read once, before any
 /// attempt at a bring-up.
@@ -67,7 +66,7 @@ pub(crate) fn bottle_files(
     Ok(files)
 }
 
-/// Everything about the bottle that follows from its networks' subnets: the topology the
+/// Everything about the bottle that follows from its networks' subnets: the layout the
 /// probes are planned against and the containers to start.
 pub(crate) fn plan_bottle(
     spec: &BottleSpec,
@@ -76,176 +75,10 @@ pub(crate) fn plan_bottle(
     metadata_unavailable: Option<String>,
     networks: &[PlannedNetwork],
     files: &BottleFiles,
-) -> Result<(Topology, Vec<PlannedContainer>), BackendError> {
-    let topology = plan_topology(spec, in_container, metadata_unavailable, networks);
-    let containers = plan_containers(spec, images, in_container, &topology, files)?;
-    Ok((topology, containers))
-}
-
-/// The planned networks as the topology describes them.
-struct Networks {
-    agent: NetworkInfo,
-    upstream: NetworkInfo,
-    lan: NetworkInfo,
-    neighbour: NetworkInfo,
-    public6: NetworkInfo,
-    metadata: Option<NetworkInfo>,
-    checker: Option<NetworkInfo>,
-}
-
-impl Networks {
-    fn from_plan(networks: &[PlannedNetwork]) -> Self {
-        let info = |role: NetworkRole| {
-            networks
-                .iter()
-                .find(|n| n.role == role)
-                .map(PlannedNetwork::info)
-        };
-        let network = |role| info(role).expect("plan_networks plans every network but one");
-        Self {
-            agent: network(NetworkRole::Agent),
-            upstream: network(NetworkRole::Upstream),
-            lan: network(NetworkRole::Lan),
-            neighbour: network(NetworkRole::Neighbour),
-            public6: network(NetworkRole::Public6),
-            metadata: info(NetworkRole::Metadata),
-            checker: info(NetworkRole::Checker),
-        }
-    }
-}
-
-/// The topology the probes are planned against: every address pinned inside the planned subnets.
-// Long: one literal naming every field of the topology, each next to the address it is pinned to.
-fn plan_topology(
-    spec: &BottleSpec,
-    in_container: bool,
-    metadata_unavailable: Option<String>,
-    networks: &[PlannedNetwork],
-) -> Topology {
-    let Networks {
-        agent: agent_net,
-        upstream: upstream_net,
-        lan: lan_net,
-        neighbour: neighbour_net,
-        public6: public6_net,
-        metadata: metadata_net,
-        checker: checker_net,
-    } = Networks::from_plan(networks);
-    let agent_base = agent_net.gateway;
-    let upstream_base = upstream_net.gateway;
-    let neighbour_base = neighbour_net.gateway;
-    // The public host's IPv6 address lives on a network only it joins (and the harness's
-    // checker, where the bottle has one), so no other fixture
-    // (and never the bundle) talks IPv6 behind the harness's back. An engine that cannot make
-    // IPv6 networks leaves it out, and the IPv6 probe of the public host says so.
-    let public_v6 = public6_net
-        .subnet_v6
-        .as_ref()
-        .and(public6_net.gateway_v6)
-        .map(|gateway| v6_host(gateway, u16::from(hosts::PUBLIC)));
-    let mut agent_extra_ips = Vec::new();
-    if spec.sabotage.agent_on_upstream {
-        agent_extra_ips.push(host_in(upstream_base, hosts::AGENT_UPSTREAM));
-    }
-    if spec.sabotage.neighbour_reachable {
-        agent_extra_ips.push(host_in(neighbour_base, hosts::AGENT_NEIGHBOUR));
-    }
-    let mut neighbour_ports = spec.ports.declared();
-    neighbour_ports.push(spec.ports.egress);
-    let with_metadata = metadata_unavailable.is_none();
-    let fixture = |name: &str, ip: Ipv4Addr, ports: Vec<u16>| FixtureHost {
-        name: name.into(),
-        ip,
-        ports,
-    };
-    // The LAN host's second leg, on the network the bundle shares with the metadata fixture:
-    // a private address the bundle can reach, where the SSRF probes' allowed names lead.
-    let lan_internal_ip = metadata_net
-        .as_ref()
-        .map(|n| host_in(n.gateway, hosts::LAN_INTERNAL));
-    let checker_ips = checker_net
-        .as_ref()
-        .map(|own| {
-            checker_legs(own, &upstream_net, &lan_net, &public6_net)
-                .iter()
-                .flat_map(CheckerLeg::addresses)
-                .collect()
-        })
-        .unwrap_or_default();
-    Topology {
-        checker_ips,
-        checker_network: checker_net,
-        bundle_loopback_port: Some(hosts::BUNDLE_LOOPBACK_PORT),
-        // Read from the engine once the bottle runs (see `checker::complete_topology`).
-        engine_host_names: vec![],
-        // The SSRF probes' switch, wherever the LAN host has an internal leg to lead to.
-        dns_switch: lan_internal_ip.map(|_| DnsSwitch {
-            name: spec.allowed_host.clone(),
-            secret: spec.dns_switch_secret.clone(),
-        }),
-        lan_internal_ip,
-        metadata: with_metadata.then(|| fixture("metadata", METADATA_IP, vec![80])),
-        metadata_upstream_ip: with_metadata
-            .then_some(host_in(upstream_base, hosts::METADATA_UPSTREAM)),
-        metadata_unavailable,
-        inbound_port: in_container.then_some(hosts::INBOUND_PORT),
-        agent_ip_v6: agent_net
-            .gateway_v6
-            .filter(|_| in_container)
-            .map(|gateway| v6_host(gateway, u16::from(hosts::AGENT))),
-        metadata_leg_ip: metadata_net
-            .as_ref()
-            .filter(|_| with_metadata)
-            .map(|n| host_in(n.gateway, hosts::METADATA_UPSTREAM)),
-        metadata_network: metadata_net,
-        backend: "docker".into(),
-        run_id: spec.run_id.clone(),
-        agent_ip: if in_container {
-            host_in(agent_base, hosts::AGENT)
-        } else {
-            // The microVM's connections originate from the host's address on this bridge.
-            host_in(agent_base, 1)
-        },
-        agent_extra_ips,
-        bundle_ip: host_in(agent_base, hosts::BUNDLE),
-        bundle_upstream_ip: host_in(upstream_base, hosts::BUNDLE),
-        bundle_name: ContainerRole::Bundle.as_str().into(),
-        ports: spec.ports,
-        public: fixture(
-            "public",
-            host_in(upstream_base, hosts::PUBLIC),
-            vec![80, 443],
-        ),
-        // 443 too: the SSRF probes' tunnels ask for the controls' port (see
-        // `plan::proxy_matching`), and a proxy without the check must get there.
-        lan: fixture(
-            "lan",
-            host_in(lan_net.gateway, hosts::LAN),
-            vec![80, 22, 443],
-        ),
-        dns: fixture("dns", host_in(upstream_base, hosts::DNS), vec![53]),
-        allowed_host: spec.allowed_host.clone(),
-        denied_host: spec.denied_host.clone(),
-        engine_host: spec.engine_host,
-        engine_host_reported: spec.engine_host_reported,
-        sabotaged: !spec.sabotage.is_clean(),
-        resolver_owned: true,
-        guest_host_gateway: None,
-        // Docker's embedded DNS on user-defined networks; a microVM's resolver is smolvm's.
-        agent_resolver: in_container.then(|| "127.0.0.11:53".parse().expect("literal")),
-        public_v6,
-        public_v6_network: Some(public6_net),
-        neighbour: Some(fixture(
-            "neighbour",
-            host_in(neighbour_base, hosts::BUNDLE),
-            neighbour_ports,
-        )),
-        neighbour_upstream_ip: Some(host_in(upstream_base, hosts::NEIGHBOUR_UPSTREAM)),
-        neighbour_network: Some(neighbour_net),
-        agent_network: agent_net,
-        upstream_network: upstream_net,
-        lan_network: lan_net,
-    }
+) -> Result<(Layout, Vec<PlannedContainer>), BackendError> {
+    let layout = plan_layout(spec, in_container, metadata_unavailable, networks);
+    let containers = plan_containers(spec, images, in_container, &layout, files)?;
+    Ok((layout, containers))
 }
 
 /// The containers to start, in this order: bundle, public host, LAN host, neighbour, (for a
@@ -255,21 +88,21 @@ fn plan_containers(
     spec: &BottleSpec,
     images: &Images,
     in_container: bool,
-    topology: &Topology,
+    layout: &Layout,
     files: &BottleFiles,
 ) -> Result<Vec<PlannedContainer>, BackendError> {
     let sabotage = &spec.sabotage;
-    let commands = fixture_commands(topology);
+    let commands = fixture_commands(layout);
     let mut planned = vec![
-        bundle(spec, images, topology),
-        public_host(images, topology, commands.public),
-        lan_host(images, topology, commands.lan),
-        neighbour_host(images, topology, commands.neighbour),
+        bundle(spec, images, layout),
+        public_host(images, layout, commands.public),
+        lan_host(images, layout, commands.lan),
+        neighbour_host(images, layout, commands.neighbour),
         // Planned (and its sabotage checked) even when the agent is a microVM, then left out.
-        agent(spec, images, topology)?,
+        agent(spec, images, layout)?,
     ];
-    if let Some(own) = &topology.checker_network {
-        planned.push(checker(images, topology, own, files.checker.clone()));
+    if let Some(own) = &layout.checker_network {
+        planned.push(checker(images, layout, own, files.checker.clone()));
     }
     planned.push(recorder(images, files.recorder.clone()));
     let planned = planned
@@ -284,14 +117,14 @@ fn plan_containers(
             }
             // Sabotage: the agent resolves through the bundle's forwarder.
             if p.role == ContainerRole::Agent && sabotage.resolver_forwards {
-                p.dns = topology.bundle_ip;
+                p.dns = layout.bundle_ip;
             }
             if p.role == ContainerRole::Agent {
                 p.files = files.agent.clone();
             }
             // The bundle's route to the metadata service needs only the bundle's own leg: it
             // is set as soon as the bundle runs, while the other containers still start.
-            p.route_metadata = p.role == ContainerRole::Bundle && topology.metadata.is_some();
+            p.route_metadata = p.role == ContainerRole::Bundle && layout.metadata.is_some();
             p
         })
         .collect();
@@ -299,19 +132,19 @@ fn plan_containers(
 }
 
 /// The bundle on the agent network, with legs on the upstream and metadata networks. It carries
-/// the topology label, by which `attach` finds the bottle again.
-fn bundle(spec: &BottleSpec, images: &Images, topology: &Topology) -> PlannedContainer {
-    let topology_json = serde_json::to_string(topology).expect("topology serialises");
-    let bundle_metadata_ip = topology
+/// the layout label, by which `attach` finds the bottle again.
+fn bundle(spec: &BottleSpec, images: &Images, layout: &Layout) -> PlannedContainer {
+    let topology_json = serde_json::to_string(layout).expect("layout serialises");
+    let bundle_metadata_ip = layout
         .metadata_network
         .as_ref()
         .map(|n| host_in(n.gateway, hosts::BUNDLE));
     let more = std::iter::once((
-        topology.upstream_network.name.clone(),
-        topology.bundle_upstream_ip,
+        layout.upstream_network.name.clone(),
+        layout.bundle_upstream_ip,
     ))
     .chain(
-        topology
+        layout
             .metadata_network
             .as_ref()
             .zip(bundle_metadata_ip)
@@ -325,20 +158,20 @@ fn bundle(spec: &BottleSpec, images: &Images, topology: &Topology) -> PlannedCon
     } else {
         (
             vec![images::FIXTURE_PATH.to_string()],
-            bundle_cmd(spec, topology),
+            bundle_cmd(spec, layout),
         )
     };
     PlannedContainer::new(
         ContainerRole::Bundle,
         images.bundle.clone(),
-        topology.agent_network.name.clone(),
-        topology.bundle_ip,
-        topology.dns.ip,
+        layout.agent_network.name.clone(),
+        layout.bundle_ip,
+        layout.dns.ip,
     )
     .entrypoint(entrypoint)
     .cmd(cmd)
     .image_command(images.bundle_is_user)
-    .aliases(vec![topology.bundle_name.clone()])
+    .aliases(vec![layout.bundle_name.clone()])
     .more(more)
     // A dual-homed bundle must not route between its legs.
     .sysctl(
@@ -353,7 +186,7 @@ fn bundle(spec: &BottleSpec, images: &Images, topology: &Topology) -> PlannedCon
 fn fixture_host(
     role: ContainerRole,
     images: &Images,
-    topology: &Topology,
+    layout: &Layout,
     (network, ip): (&NetworkInfo, Ipv4Addr),
     cmd: Vec<String>,
 ) -> PlannedContainer {
@@ -362,7 +195,7 @@ fn fixture_host(
         images.fixture.clone(),
         network.name.clone(),
         ip,
-        topology.dns.ip,
+        layout.dns.ip,
     )
     .entrypoint(vec![images::FIXTURE_PATH.to_string()])
     .cmd(cmd)
@@ -371,67 +204,67 @@ fn fixture_host(
 
 /// The public host on the upstream network (named as both the allowed and the denied host),
 /// with its own IPv6 leg.
-fn public_host(images: &Images, topology: &Topology, cmd: Vec<String>) -> PlannedContainer {
-    let on = (&topology.upstream_network, topology.public.ip);
-    let more_v6 = topology
+fn public_host(images: &Images, layout: &Layout, cmd: Vec<String>) -> PlannedContainer {
+    let on = (&layout.upstream_network, layout.public.ip);
+    let more_v6 = layout
         .public_v6_network
         .as_ref()
-        .zip(topology.public_v6)
+        .zip(layout.public_v6)
         .map(|(n, ip_v6)| (n.name.clone(), host_in(n.gateway, hosts::PUBLIC), ip_v6))
         .into_iter()
         .collect();
     // No network aliases: every name the suite uses resolves at the DNS canary only (see
     // `commands::public_cmd`), so the zone is the harness's and one place says what it holds.
-    fixture_host(ContainerRole::Public, images, topology, on, cmd)
+    fixture_host(ContainerRole::Public, images, layout, on, cmd)
         .more_v6(more_v6)
         // For the DNS canary's address (a fixture, never the bottle).
         .cap_add(vec!["NET_ADMIN".into()])
 }
 
 /// The LAN host, alone on the LAN network.
-fn lan_host(images: &Images, topology: &Topology, cmd: Vec<String>) -> PlannedContainer {
-    let on = (&topology.lan_network, topology.lan.ip);
+fn lan_host(images: &Images, layout: &Layout, cmd: Vec<String>) -> PlannedContainer {
+    let on = (&layout.lan_network, layout.lan.ip);
     // Its internal leg, where the SSRF probes' allowed names resolve: reachable from the
     // bundle (a proxy without an SSRF check gets there), never from the agent.
-    let more = topology
+    let more = layout
         .metadata_network
         .as_ref()
-        .zip(topology.lan_internal_ip)
+        .zip(layout.lan_internal_ip)
         .map(|(n, ip)| (n.name.clone(), ip))
         .into_iter()
         .collect();
-    fixture_host(ContainerRole::Lan, images, topology, on, cmd).more(more)
+    fixture_host(ContainerRole::Lan, images, layout, on, cmd).more(more)
 }
 
 /// A second bottle's bundle: its service ports on its own agent network, and a leg on the
 /// upstream network like any bundle (where the harness checks it is alive).
-fn neighbour_host(images: &Images, topology: &Topology, cmd: Vec<String>) -> PlannedContainer {
-    let network = topology
+fn neighbour_host(images: &Images, layout: &Layout, cmd: Vec<String>) -> PlannedContainer {
+    let network = layout
         .neighbour_network
         .as_ref()
-        .expect("a docker topology has a neighbour network");
-    let neighbour = topology
+        .expect("a docker layout has a neighbour network");
+    let neighbour = layout
         .neighbour
         .as_ref()
-        .expect("a docker topology has a neighbour");
+        .expect("a docker layout has a neighbour");
     let more = std::iter::once((
-        topology.upstream_network.name.clone(),
-        host_in(topology.upstream_network.gateway, hosts::NEIGHBOUR_UPSTREAM),
+        layout.upstream_network.name.clone(),
+        host_in(layout.upstream_network.gateway, hosts::NEIGHBOUR_UPSTREAM),
     ))
     // The metadata service's leg, next to the bundle's.
     .chain(
-        topology
+        layout
             .metadata_network
             .as_ref()
-            .zip(topology.metadata_leg_ip)
+            .zip(layout.metadata_leg_ip)
             .map(|(n, ip)| (n.name.clone(), ip)),
     )
     .collect();
     let on = (network, neighbour.ip);
-    fixture_host(ContainerRole::Neighbour, images, topology, on, cmd)
+    fixture_host(ContainerRole::Neighbour, images, layout, on, cmd)
         .more(more)
         // For the metadata service's addresses (a fixture, never the bottle).
-        .cap_add(if topology.metadata.is_some() {
+        .cap_add(if layout.metadata.is_some() {
             vec!["NET_ADMIN".into()]
         } else {
             vec![]
@@ -443,22 +276,22 @@ fn neighbour_host(images: &Images, topology: &Topology, cmd: Vec<String>) -> Pla
 fn agent(
     spec: &BottleSpec,
     images: &Images,
-    topology: &Topology,
+    layout: &Layout,
 ) -> Result<PlannedContainer, BackendError> {
     let sabotage = &spec.sabotage;
-    let upstream_base = topology.upstream_network.gateway;
+    let upstream_base = layout.upstream_network.gateway;
     let mut more = Vec::new();
     if sabotage.agent_on_upstream {
         more.push((
-            topology.upstream_network.name.clone(),
+            layout.upstream_network.name.clone(),
             host_in(upstream_base, hosts::AGENT_UPSTREAM),
         ));
     }
     if sabotage.neighbour_reachable {
-        let neighbour_net = topology
+        let neighbour_net = layout
             .neighbour_network
             .as_ref()
-            .expect("a docker topology has a neighbour network");
+            .expect("a docker layout has a neighbour network");
         more.push((
             neighbour_net.name.clone(),
             host_in(neighbour_net.gateway, hosts::AGENT_NEIGHBOUR),
@@ -472,13 +305,13 @@ fn agent(
     Ok(PlannedContainer::new(
         ContainerRole::Agent,
         images.agent.clone(),
-        topology.agent_network.name.clone(),
-        topology.agent_ip,
-        topology.dns.ip,
+        layout.agent_network.name.clone(),
+        layout.agent_ip,
+        layout.dns.ip,
     )
     .entrypoint(vec![images.probe_path().to_string()])
     .cmd(vec!["idle".to_string()])
-    .ip_v6(topology.agent_ip_v6)
+    .ip_v6(layout.agent_ip_v6)
     .more(more)
     .binds(binds))
 }
@@ -503,6 +336,7 @@ fn engine_socket_bind() -> Result<String, BackendError> {
 pub(crate) mod tests {
     use super::*;
     use crate::docker::plan::plan_networks;
+    use crate::docker::subnets::v6_host;
     use crate::platform::{Arch, EngineHost};
     use crate::spec::{ImageSource, Ports, Sabotage};
 
@@ -539,7 +373,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn planned(engine_host: EngineHost) -> (Topology, Vec<PlannedContainer>) {
+    fn planned(engine_host: EngineHost) -> (Layout, Vec<PlannedContainer>) {
         planned_with(engine_host, true)
     }
 
@@ -547,7 +381,7 @@ pub(crate) mod tests {
     pub(crate) fn planned_with(
         engine_host: EngineHost,
         with_v6: bool,
-    ) -> (Topology, Vec<PlannedContainer>) {
+    ) -> (Layout, Vec<PlannedContainer>) {
         let probe = std::env::temp_dir().join(format!("cb-layout-probe-{}", std::process::id()));
         std::fs::write(&probe, b"\x7fELF probe").unwrap();
         let spec = spec(engine_host, &probe);
@@ -570,11 +404,11 @@ pub(crate) mod tests {
     /// mapped to the engine's host-gateway.
     #[test]
     fn only_an_engine_elsewhere_gets_a_checker_on_the_fixture_networks() {
-        let (topology, containers) = planned(EngineHost::Local);
-        assert!(topology.checker_ips.is_empty());
+        let (layout, containers) = planned(EngineHost::Local);
+        assert!(layout.checker_ips.is_empty());
         assert!(!containers.iter().any(|c| c.role == ContainerRole::Checker));
 
-        let (topology, containers) = planned(EngineHost::DockerDesktop);
+        let (layout, containers) = planned(EngineHost::DockerDesktop);
         let checker: Vec<_> = containers
             .iter()
             .filter(|c| c.role == ContainerRole::Checker)
@@ -589,17 +423,17 @@ pub(crate) mod tests {
         assert_eq!(checker.files.len(), 1);
         assert_eq!(checker.files[0].bytes.as_slice(), b"\x7fELF probe");
         let joined = checker.networks();
-        assert!(!joined.contains(&topology.agent_network.name.as_str()));
-        let own = topology.checker_network.as_ref().unwrap();
-        let public6 = topology.public_v6_network.as_ref().unwrap();
+        assert!(!joined.contains(&layout.agent_network.name.as_str()));
+        let own = layout.checker_network.as_ref().unwrap();
+        let public6 = layout.public_v6_network.as_ref().unwrap();
         // Its own network first: the one it is created on, where its default route goes.
         assert_eq!(checker.network, own.name);
         assert_eq!(
             joined,
             [
                 &own.name,
-                &topology.upstream_network.name,
-                &topology.lan_network.name,
+                &layout.upstream_network.name,
+                &layout.lan_network.name,
                 &public6.name
             ]
             .map(String::as_str)
@@ -611,8 +445,8 @@ pub(crate) mod tests {
         assert_eq!(checker.ip, host_in(own.gateway, hosts::CHECKER));
         let mut expected = vec![
             at(own),
-            at(&topology.upstream_network),
-            at(&topology.lan_network),
+            at(&layout.upstream_network),
+            at(&layout.lan_network),
             at(public6),
         ];
         expected.extend(
@@ -620,16 +454,16 @@ pub(crate) mod tests {
                 .gateway_v6
                 .map(|g| std::net::IpAddr::V6(v6_host(g, u16::from(hosts::CHECKER)))),
         );
-        assert_eq!(topology.checker_ips, expected);
-        assert_eq!(topology.checker_ips.len(), 5, "public6 has IPv6 here");
+        assert_eq!(layout.checker_ips, expected);
+        assert_eq!(layout.checker_ips.len(), 5, "public6 has IPv6 here");
         // Without IPv6 the public IPv6 network is not joined, and no address there is claimed.
-        let (topology, containers) = planned_with(EngineHost::DockerDesktop, false);
+        let (layout, containers) = planned_with(EngineHost::DockerDesktop, false);
         let checker = containers
             .iter()
             .find(|c| c.role == ContainerRole::Checker)
             .unwrap();
         assert_eq!(checker.networks().len(), 3);
-        assert_eq!(topology.checker_ips.len(), 3);
+        assert_eq!(layout.checker_ips.len(), 3);
         // Everything else is as on a local engine.
         assert_eq!(containers.len(), planned(EngineHost::Local).1.len() + 1);
     }

@@ -16,7 +16,7 @@ use bollard::Docker;
 use super::bundle_state::bundle_health;
 use super::images;
 use crate::errors::BackendError;
-use crate::topology::Topology;
+use crate::topology::Layout;
 
 /// How long a user's bundle may take to open its ports after it started.
 pub(crate) const BUNDLE_READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,12 +33,12 @@ pub(crate) enum WaitFrom<'a> {
 
 /// The declared ports of the bundle, as the agent addresses them (or, from the checker, at the
 /// bundle's upstream address).
-fn declared(topology: &Topology, from: &WaitFrom) -> Vec<SocketAddr> {
+fn declared(layout: &Layout, from: &WaitFrom) -> Vec<SocketAddr> {
     let ip = match from {
-        WaitFrom::Checker(_) => topology.bundle_upstream_ip,
-        WaitFrom::Agent(..) | WaitFrom::ThisMachine => topology.bundle_ip,
+        WaitFrom::Checker(_) => layout.bundle_upstream_ip,
+        WaitFrom::Agent(..) | WaitFrom::ThisMachine => layout.bundle_ip,
     };
-    topology
+    layout
         .ports
         .declared()
         .into_iter()
@@ -50,11 +50,11 @@ fn declared(topology: &Topology, from: &WaitFrom) -> Vec<SocketAddr> {
 /// the error names the image and the first port that never opened, with the bundle's state.
 pub(crate) async fn wait_bundle_ports(
     docker: &Docker,
-    topology: &Topology,
+    layout: &Layout,
     image: &str,
     from: WaitFrom<'_>,
 ) -> Result<(), BackendError> {
-    let addrs = declared(topology, &from);
+    let addrs = declared(layout, &from);
     let started = Instant::now();
     let closed = match from {
         WaitFrom::Agent(agent_name, probe_path) => {
@@ -72,7 +72,7 @@ pub(crate) async fn wait_bundle_ports(
     let Some((addr, last)) = closed.into_iter().next() else {
         return Ok(());
     };
-    let state = match bundle_health(docker, &topology.run_id).await {
+    let state = match bundle_health(docker, &layout.run_id).await {
         Ok(health) => health
             .failure()
             .map(|f| format!("; {f}"))

@@ -12,7 +12,7 @@ use super::roles::ContainerRole;
 use crate::errors::BackendError;
 use crate::platform::EngineHost;
 use crate::spec::BottleSpec;
-use crate::topology::Topology;
+use crate::topology::Layout;
 
 /// The metadata address; only ever held by the harness's fixture, inside the bottle's world.
 pub(crate) const METADATA_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
@@ -54,9 +54,9 @@ pub(crate) fn metadata_unavailable(in_container: bool, engine_host: EngineHost) 
 pub(crate) async fn route_bundle_to_metadata(
     docker: &Docker,
     spec: &BottleSpec,
-    topology: &Topology,
+    layout: &Layout,
 ) -> Result<(), BackendError> {
-    let (Some(metadata), Some(via)) = (&topology.metadata, topology.metadata_leg_ip) else {
+    let (Some(metadata), Some(via)) = (&layout.metadata, layout.metadata_leg_ip) else {
         return Ok(());
     };
     let bundle = ContainerRole::Bundle.container_name(&spec.run_id);
@@ -134,11 +134,11 @@ async fn nsenter(
 pub(crate) async fn route_through_bundle(
     docker: &Docker,
     run_id: &str,
-    topology: &Topology,
+    layout: &Layout,
 ) -> Result<(), BackendError> {
     let agent_tool = format!("/{SABOTAGE_TOOL_DIR}/bottle-fixture");
-    let mut destinations = vec![topology.upstream_network.subnet.clone()];
-    if let Some(metadata) = &topology.metadata {
+    let mut destinations = vec![layout.upstream_network.subnet.clone()];
+    if let Some(metadata) = &layout.metadata {
         destinations.push(format!("{}/32", metadata.ip));
     }
     for destination in destinations {
@@ -146,7 +146,7 @@ pub(crate) async fn route_through_bundle(
             agent_tool.clone(),
             "route".to_string(),
             destination,
-            topology.bundle_ip.to_string(),
+            layout.bundle_ip.to_string(),
         ];
         super::exec::exec_checked(
             docker,
@@ -156,7 +156,7 @@ pub(crate) async fn route_through_bundle(
         )
         .await?;
     }
-    if !topology.engine_host.routes_to_bridges() {
+    if !layout.engine_host.routes_to_bridges() {
         return Err(BackendError::FixtureStart {
             name: ContainerRole::Bundle.container_name(run_id),
             reason: "the ip-forward sabotage sets its NAT rule with nsenter from this machine, which needs the engine on this machine (not Docker Desktop's VM)".into(),
@@ -164,7 +164,7 @@ pub(crate) async fn route_through_bundle(
     }
     let bundle = ContainerRole::Bundle.container_name(run_id);
     let pid = container_pid(docker, &bundle).await?;
-    let subnet = topology.agent_network.subnet.clone();
+    let subnet = layout.agent_network.subnet.clone();
     nsenter(
         &bundle,
         pid,

@@ -16,7 +16,7 @@ use super::subnets::v6_host;
 use crate::backend::ExecOutput;
 use crate::errors::BackendError;
 use crate::spec::{host_in, hosts, BottleSpec};
-use crate::topology::{Bottle, NetworkInfo, Topology};
+use crate::topology::{Bottle, Layout, NetworkInfo};
 use crate::vantage::Vantage;
 
 /// Runs the probe with `probe_args` at `vantage`; an error when the bottle has no such place.
@@ -43,11 +43,11 @@ pub(crate) fn container_of(bottle: &Bottle, vantage: Vantage) -> Result<String, 
         reason: reason.into(),
     };
     let role = match vantage {
-        Vantage::Checker if bottle.topology.checker_ips.is_empty() => return Err(missing(
+        Vantage::Checker if bottle.topology.layout().checker_ips.is_empty() => return Err(missing(
             "the bottle has none (its engine is on this machine, which checks the fixtures itself)",
         )),
         Vantage::Checker => ContainerRole::Checker,
-        Vantage::BundleNamespace if bottle.topology.bundle_loopback_port.is_none() => {
+        Vantage::BundleNamespace if bottle.topology.layout().bundle_loopback_port.is_none() => {
             return Err(missing(
                 "the bottle has no recorder on the bundle's loopback",
             ))
@@ -81,7 +81,7 @@ impl CheckerLeg {
 /// The checker's networks, first its own (the one it is created on, its way to the engine's
 /// host-gateway), then the upstream network (the public host, the DNS canary, the neighbour's
 /// and the metadata service's upstream legs), the LAN network and, when it has IPv6, the
-/// public host's IPv6 network. The one list both the topology's `checker_ips` and the
+/// public host's IPv6 network. The one list both the layout's `checker_ips` and the
 /// checker's container come from.
 pub(crate) fn checker_legs(
     own: &NetworkInfo,
@@ -114,21 +114,16 @@ pub(crate) fn checker_legs(
 /// which is the DNS canary here.
 pub(crate) fn checker(
     images: &Images,
-    topology: &Topology,
+    layout: &Layout,
     own: &NetworkInfo,
     files: Vec<AgentFile>,
 ) -> PlannedContainer {
-    let public6 = topology
+    let public6 = layout
         .public_v6_network
         .as_ref()
-        .expect("a docker topology has a public IPv6 network");
-    let mut legs = checker_legs(
-        own,
-        &topology.upstream_network,
-        &topology.lan_network,
-        public6,
-    )
-    .into_iter();
+        .expect("a docker layout has a public IPv6 network");
+    let mut legs =
+        checker_legs(own, &layout.upstream_network, &layout.lan_network, public6).into_iter();
     let first = legs.next().expect("the checker's own network");
     let (mut more, mut more_v6) = (Vec::new(), Vec::new());
     for leg in legs {
@@ -142,7 +137,7 @@ pub(crate) fn checker(
         images.fixture.clone(),
         first.network,
         first.ip,
-        topology.dns.ip,
+        layout.dns.ip,
     )
     .entrypoint(vec![images::USER_PROBE_PATH.to_string()])
     .cmd(vec!["idle".to_string()])

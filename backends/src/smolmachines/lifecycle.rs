@@ -28,7 +28,7 @@ use crate::errors::BackendError;
 use crate::labels;
 use crate::platform::{Arch, EngineHost, EnginePlatform};
 use crate::spec::{BottleSpec, ImageSource};
-use crate::topology::Bottle;
+use crate::topology::{AgentSide, Bottle};
 use crate::vantage::Vantage;
 
 /// The machine name of a run's agent.
@@ -41,8 +41,17 @@ pub(crate) fn state_dir(run_id: &str) -> PathBuf {
     cache_dir().join("state").join(run_id)
 }
 
+/// The backend's name, as reports and errors give it.
+const BACKEND_NAME: &str = "smolmachines";
+
 /// The host as a smolvm 1.x virtio-net guest sees it (`host.smolvm.internal`).
 pub(crate) const SMOLVM_HOST_GATEWAY: std::net::Ipv4Addr = std::net::Ipv4Addr::new(100, 96, 0, 1);
+
+/// The agent outside Docker: a smolvm guest, which reaches the host through its VMM's gateway
+/// and resolves through the resolver smolvm gives it (not the harness's).
+fn microvm_placement() -> AgentPlacement {
+    AgentPlacement::External(AgentSide::microvm(BACKEND_NAME, SMOLVM_HOST_GATEWAY))
+}
 
 /// Where the probe sits inside the agent image.
 const PROBE_PATH: &str = images::BUILTIN_PROBE_PATH;
@@ -146,11 +155,11 @@ impl SmolBackend {
                 self.runner.clone(),
             )),
             (Availability::Unavailable { reason }, _) => Err(BackendError::Unavailable {
-                backend: "smolmachines",
+                backend: BACKEND_NAME,
                 reason: reason.clone(),
             }),
             _ => Err(BackendError::Unavailable {
-                backend: "smolmachines",
+                backend: BACKEND_NAME,
                 reason: "smolvm not found".into(),
             }),
         }
@@ -258,7 +267,7 @@ pub fn teardown_machine(smolvm: &Smolvm, run_id: &str) -> Result<bool, BackendEr
 
 impl BottleBackend for SmolBackend {
     fn name(&self) -> &'static str {
-        "smolmachines"
+        BACKEND_NAME
     }
 
     async fn availability(&self) -> Availability {
@@ -270,7 +279,7 @@ impl BottleBackend for SmolBackend {
     /// when the bundle's image is prepared.
     async fn platform(&self) -> Result<EnginePlatform, BackendError> {
         let arch = Arch::host().ok_or_else(|| BackendError::Platform {
-            backend: "smolmachines",
+            backend: BACKEND_NAME,
             reason: format!(
                 "this machine's architecture {} has no in-bottle binaries",
                 std::env::consts::ARCH
@@ -295,14 +304,13 @@ impl BottleBackend for SmolBackend {
         let smolvm = self.smolvm(&spec.run_id).await?;
         let docker = self.docker.client().await?;
         let (artifact, _, prepared) = self.agent_artifact(docker, spec).await?;
-        let mut bottle =
-            bring_up::launch(docker, spec, &prepared, AgentPlacement::External).await?;
+        let bottle = bring_up::launch(docker, spec, &prepared, microvm_placement()).await?;
         let smolfile_spec = SmolfileSpec {
             mode: self.mode,
             image: artifact.display().to_string(),
             entrypoint: vec![PROBE_PATH.to_string()],
             cmd: vec!["idle".to_string()],
-            bundle_ip: bottle.topology.bundle_ip,
+            bundle_ip: bottle.topology.layout().bundle_ip,
             pipelock_port: spec.ports.pipelock,
             extra_env: vec![],
         };
@@ -317,21 +325,22 @@ impl BottleBackend for SmolBackend {
             name: "smolvm".into(),
             reason: e.to_string(),
         })??;
-        bottle.topology.backend = "smolmachines".into();
-        bottle.topology.resolver_owned = false;
-        bottle.topology.guest_host_gateway = Some(SMOLVM_HOST_GATEWAY);
-        bottle.agent_ref = name;
-        bottle.probe_path = PROBE_PATH.to_string();
-        Ok(bottle)
+        Ok(Bottle {
+            agent_ref: name,
+            probe_path: PROBE_PATH.to_string(),
+            ..bottle
+        })
     }
 
     async fn attach(&self, run_id: &str) -> Result<Bottle, BackendError> {
         self.smolvm(run_id).await?;
         let docker = self.docker.client().await?;
-        let mut bottle = attach::attach(docker, run_id).await?;
-        bottle.agent_ref = machine_name(run_id);
-        bottle.probe_path = PROBE_PATH.to_string();
-        Ok(bottle)
+        let bottle = attach::attach(docker, run_id, &microvm_placement()).await?;
+        Ok(Bottle {
+            agent_ref: machine_name(run_id),
+            probe_path: PROBE_PATH.to_string(),
+            ..bottle
+        })
     }
 
     async fn exec_in_agent(

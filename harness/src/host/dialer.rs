@@ -18,19 +18,22 @@ pub(crate) struct HostDialer {
 
 impl HostDialer {
     pub(crate) fn start(topology: &Topology, canaries: &HostCanaries) -> Option<Self> {
-        let port = topology.inbound_port?;
+        let port = topology.layout().inbound_port?;
         // Where the engine is not on this machine (Docker Desktop), no bridge is this machine's:
         // a packet to the agent's address would leave by its default route.
-        if !topology.engine_host.routes_to_bridges() {
+        if !topology.layout().engine_host.routes_to_bridges() {
             return None;
         }
         let mut targets = Vec::new();
         let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-        if routed_via_bridge(topology.agent_ip, &table) {
-            targets.push(SocketAddr::new(topology.agent_ip.into(), port));
+        if routed_via_bridge(topology.layout().agent_ip, &table) {
+            targets.push(SocketAddr::new(topology.layout().agent_ip.into(), port));
         }
         // An agent network with IPv6 has this machine's address as its gateway: on-link.
-        if let (Some(ip), Some(_)) = (topology.agent_ip_v6, topology.agent_network.gateway_v6) {
+        if let (Some(ip), Some(_)) = (
+            topology.layout().agent_ip_v6,
+            topology.layout().agent_network.gateway_v6,
+        ) {
             targets.push(SocketAddr::new(ip.into(), port));
         }
         if targets.is_empty() {

@@ -182,7 +182,7 @@ pub fn liveness_checks(
     let mut checks = Checks {
         list: Vec::new(),
         nonce: &mut nonce,
-        fixtures_from_checker: !topology.engine_host.routes_to_bridges(),
+        fixtures_from_checker: !topology.layout().engine_host.routes_to_bridges(),
     };
     ipv6_checks(&mut checks, topology, canaries, host_addresses_v6);
     upstream_checks(&mut checks, topology);
@@ -224,7 +224,7 @@ fn ipv6_checks(
         // (one still tentative fails here, so its probe cannot pass on a silence).
         let mut v6: Vec<Ipv6Addr> = host_addresses_v6.to_vec();
         // The bridges' gateways are this machine's only when the engine runs here.
-        if topology.engine_host.routes_to_bridges() {
+        if topology.layout().engine_host.routes_to_bridges() {
             v6.extend(topology.networks().iter().filter_map(|n| n.gateway_v6));
         }
         v6.sort_unstable();
@@ -238,8 +238,8 @@ fn ipv6_checks(
             );
         }
     }
-    if let Some(ip) = topology.public_v6 {
-        for port in &topology.public.ports {
+    if let Some(ip) = topology.layout().public_v6 {
+        for port in &topology.layout().public.ports {
             checks.add(Target::Public, ip, *port, CheckKind::Tcp);
         }
     }
@@ -250,7 +250,10 @@ fn ipv6_checks(
 fn upstream_checks(checks: &mut Checks, topology: &Topology) {
     // The metadata fixture is checked on its upstream address: this machine's own route to
     // 169.254.169.254 is not the harness's and is never used.
-    if let (Some(metadata), Some(ip)) = (&topology.metadata, topology.metadata_upstream_ip) {
+    if let (Some(metadata), Some(ip)) = (
+        &topology.layout().metadata,
+        topology.layout().metadata_upstream_ip,
+    ) {
         for port in &metadata.ports {
             checks.add(Target::Metadata, ip, *port, CheckKind::Tcp);
         }
@@ -259,7 +262,10 @@ fn upstream_checks(checks: &mut Checks, topology: &Topology) {
     // network, which this machine holds no address on (`inhibit_ipv4`), so it is not checked
     // from here: the LAN host is checked on its own network, and its one canary process
     // listens on every address it has.
-    if let (Some(neighbour), Some(ip)) = (&topology.neighbour, topology.neighbour_upstream_ip) {
+    if let (Some(neighbour), Some(ip)) = (
+        &topology.layout().neighbour,
+        topology.layout().neighbour_upstream_ip,
+    ) {
         for port in &neighbour.ports {
             checks.add(Target::Neighbour, ip, *port, CheckKind::Tcp);
         }
@@ -275,19 +281,19 @@ fn upstream_checks(checks: &mut Checks, topology: &Topology) {
 /// - the metadata service at 169.254.169.254 through the bundle's own route to it (this
 ///   machine checks its upstream address, not that route).
 fn bundle_namespace_checks(checks: &mut Checks, topology: &Topology) {
-    let Some(port) = topology.bundle_loopback_port else {
+    let Some(port) = topology.layout().bundle_loopback_port else {
         return;
     };
     let from = CheckFrom::At(Vantage::BundleNamespace);
     for ip in [Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 0, 0, 2)] {
         checks.add_from(Target::BundleLoopback, ip, port, CheckKind::Tcp, from);
     }
-    if let Some(ip) = topology.lan_internal_ip {
-        for port in &topology.lan.ports {
+    if let Some(ip) = topology.layout().lan_internal_ip {
+        for port in &topology.layout().lan.ports {
             checks.add_from(Target::Lan, ip, *port, CheckKind::Tcp, from);
         }
     }
-    if let Some(metadata) = &topology.metadata {
+    if let Some(metadata) = &topology.layout().metadata {
         for port in &metadata.ports {
             checks.add_from(Target::Metadata, metadata.ip, *port, CheckKind::Tcp, from);
         }
@@ -315,20 +321,30 @@ fn ipv4_checks(
             CheckKind::Tcp,
         );
     }
-    for port in &topology.public.ports {
-        checks.add(Target::Public, topology.public.ip, *port, CheckKind::Tcp);
+    for port in &topology.layout().public.ports {
+        checks.add(
+            Target::Public,
+            topology.layout().public.ip,
+            *port,
+            CheckKind::Tcp,
+        );
     }
-    for port in &topology.lan.ports {
-        checks.add(Target::Lan, topology.lan.ip, *port, CheckKind::Tcp);
+    for port in &topology.layout().lan.ports {
+        checks.add(Target::Lan, topology.layout().lan.ip, *port, CheckKind::Tcp);
     }
     let echo = bottle_backends::spec::hosts::UDP_ECHO_PORT;
-    checks.add(Target::Public, topology.public.ip, echo, CheckKind::Udp);
-    checks.add(Target::Lan, topology.lan.ip, echo, CheckKind::Udp);
-    if let Some(ip) = topology.neighbour_upstream_ip {
+    checks.add(
+        Target::Public,
+        topology.layout().public.ip,
+        echo,
+        CheckKind::Udp,
+    );
+    checks.add(Target::Lan, topology.layout().lan.ip, echo, CheckKind::Udp);
+    if let Some(ip) = topology.layout().neighbour_upstream_ip {
         checks.add(Target::Neighbour, ip, echo, CheckKind::Udp);
     }
-    checks.add(Target::Dns, topology.dns.ip, 53, CheckKind::DnsUdp);
-    checks.add(Target::Dns, topology.dns.ip, 53, CheckKind::DnsTcp);
+    checks.add(Target::Dns, topology.layout().dns.ip, 53, CheckKind::DnsUdp);
+    checks.add(Target::Dns, topology.layout().dns.ip, 53, CheckKind::DnsTcp);
 }
 
 /// Sends one check; the target's records decide whether it counts (see `verdict`).

@@ -33,19 +33,19 @@ pub fn build(
     for spec in CATALOGUE.iter().filter(|s| wanted(s, only)) {
         probes.push(plan_probe(spec, &inputs, &mut nonce));
     }
-    let mut agent_ips = vec![topology.agent_ip];
-    agent_ips.extend(topology.agent_extra_ips.iter().copied());
+    let mut agent_ips = vec![topology.layout().agent_ip];
+    agent_ips.extend(topology.layout().agent_extra_ips.iter().copied());
     Plan {
         session: nonce(),
         probes,
         agent_ips,
-        bundle_upstream_ip: topology.bundle_upstream_ip,
-        bundle_ip: topology.bundle_ip,
-        declared_ports: topology.ports.declared(),
-        resolver_owned: topology.resolver_owned,
-        expected_resolver: topology.agent_resolver,
-        allowed_host: topology.allowed_host.clone(),
-        denied_host: topology.denied_host.clone(),
+        bundle_upstream_ip: topology.layout().bundle_upstream_ip,
+        bundle_ip: topology.layout().bundle_ip,
+        declared_ports: topology.layout().ports.declared(),
+        resolver_owned: topology.agent().resolver_owned,
+        expected_resolver: topology.agent().resolver,
+        allowed_host: topology.layout().allowed_host.clone(),
+        denied_host: topology.layout().denied_host.clone(),
         proxy_names: proxy_names(topology),
         refusal_status: proxy.refusal_status,
         dialers: dialers(topology),
@@ -117,22 +117,22 @@ fn plan_probe(
 /// Why a probe has no attempts on this bottle by design, if it has none for that reason.
 fn skipped(spec: &ProbeSpec, t: &Topology) -> Option<String> {
     match spec.family {
-        Family::Metadata if t.metadata.is_none() => Some(format!(
+        Family::Metadata if t.layout().metadata.is_none() => Some(format!(
             "no metadata fixture on this bottle: {}",
-            t.metadata_unavailable
+            t.layout().metadata_unavailable
                 .as_deref()
                 .unwrap_or("the backend does not provide one")
         )),
-        Family::Dns if !t.resolver_owned && spec.id.starts_with("dns.resolver_") => Some(
+        Family::Dns if !t.agent().resolver_owned && spec.id.starts_with("dns.resolver_") => Some(
             "the agent's resolver forwards to a resolver the harness does not own (this machine's): a query through it could reach a real resolver, so none is sent"
                 .to_string(),
         ),
-        Family::Lan if spec.id == "lan.network_gateways" && t.engine_host == EngineHost::DockerDesktop => Some(
+        Family::Lan if spec.id == "lan.network_gateways" && t.layout().engine_host == EngineHost::DockerDesktop => Some(
             "Docker Desktop: the networks' gateways are addresses of the engine's VM, where no harness canary can listen (this machine cannot route to them)"
                 .to_string(),
         ),
         Family::ProxyMatching => proxy_matching::skipped(spec.id, t),
-        Family::Inbound if t.inbound_port.is_none() => Some(
+        Family::Inbound if t.layout().inbound_port.is_none() => Some(
             "nothing dials the agent on this backend (its fixture hosts cannot reach a microVM agent's address)"
                 .to_string(),
         ),
@@ -142,14 +142,14 @@ fn skipped(spec: &ProbeSpec, t: &Topology) -> Option<String> {
 
 /// The names the proxy attempts ask for (see `Plan::proxy_names`).
 fn proxy_names(t: &Topology) -> Vec<String> {
-    bottle_backends::proxy_names::public_zone(&t.allowed_host, &t.denied_host)
+    bottle_backends::proxy_names::public_zone(&t.layout().allowed_host, &t.layout().denied_host)
 }
 
 /// The fixture hosts that dial the agent's inbound listener, when anything does.
 fn dialers(topology: &Topology) -> Vec<String> {
-    if topology.inbound_port.is_some() {
+    if topology.layout().inbound_port.is_some() {
         let mut names = vec!["public".to_string(), "lan".to_string()];
-        names.extend(topology.neighbour.as_ref().map(|n| n.name.clone()));
+        names.extend(topology.layout().neighbour.as_ref().map(|n| n.name.clone()));
         names
     } else {
         Vec::new()

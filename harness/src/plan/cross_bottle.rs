@@ -12,7 +12,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
     let t = i.topology;
     match a.spec().id {
         "cross_bottle.neighbour_bundle" => {
-            if let Some(neighbour) = &t.neighbour {
+            if let Some(neighbour) = &t.layout().neighbour {
                 for port in &neighbour.ports {
                     let addr = SocketAddr::new(neighbour.ip.into(), *port);
                     a.add(

@@ -18,14 +18,14 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             a.add(
                 AttemptKind::Resolver {
                     tcp,
-                    qname: t.bundle_name.clone(),
+                    qname: t.layout().bundle_name.clone(),
                 },
                 None,
-                format!("{} via the agent's resolver", t.bundle_name),
+                format!("{} via the agent's resolver", t.layout().bundle_name),
             );
         }
         "dns.direct_udp" | "dns.direct_tcp" => {
-            let server = SocketAddr::new(t.dns.ip.into(), 53);
+            let server = SocketAddr::new(t.layout().dns.ip.into(), 53);
             let qname = format!("{}.direct.fixture.test", a.qname_nonce());
             let kind = if tcp {
                 AttemptKind::DnsTcp { server, qname }

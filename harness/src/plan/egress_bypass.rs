@@ -13,7 +13,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
     let t = i.topology;
     match a.spec().id {
         "egress_bypass.direct_egress" => {
-            let addr = SocketAddr::new(t.bundle_ip.into(), t.ports.egress);
+            let addr = SocketAddr::new(t.layout().bundle_ip.into(), t.layout().ports.egress);
             a.add(
                 AttemptKind::Tcp { addr },
                 Some(Target::Bundle),
@@ -23,12 +23,12 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
         "egress_bypass.port_sweep" => {
             a.add_timed(
                 AttemptKind::Sweep {
-                    ip: IpAddr::V4(t.bundle_ip),
+                    ip: IpAddr::V4(t.layout().bundle_ip),
                     first: 1,
                     last: u16::MAX,
                 },
                 Some(Target::Bundle),
-                format!("{}:1-65535", t.bundle_ip),
+                format!("{}:1-65535", t.layout().bundle_ip),
                 i.timeouts.sweep_ms,
             );
         }

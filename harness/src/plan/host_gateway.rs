@@ -18,7 +18,8 @@ use super::model::{HostGatewayRoute, HostSide};
 /// agent nor the checker may be aimed at.
 pub(super) fn routes(topology: &Topology, host: &HostSide) -> Vec<HostGatewayRoute> {
     topology
-        .engine_host_names
+        .engine()
+        .host_names
         .iter()
         .filter_map(|named| {
             let this_machine = match named.ip {
@@ -27,7 +28,7 @@ pub(super) fn routes(topology: &Topology, host: &HostSide) -> Vec<HostGatewayRou
             };
             let desktops_own = match named.ip {
                 IpAddr::V4(ip) => {
-                    topology.engine_host_reported == EngineHost::DockerDesktop
+                    topology.engine().reported == EngineHost::DockerDesktop
                         && ip.is_private()
                         && !on_a_network_of_this_machine(ip, &host.subnets_v4)
                 }

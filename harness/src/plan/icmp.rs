@@ -15,10 +15,10 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
         "icmp.bundle_control" => {
             a.add(
                 AttemptKind::Ping {
-                    ip: t.bundle_ip.into(),
+                    ip: t.layout().bundle_ip.into(),
                 },
                 None,
-                format!("ping {}", t.bundle_ip),
+                format!("ping {}", t.layout().bundle_ip),
             );
         }
         "icmp.echo" => {
@@ -38,11 +38,15 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
 fn echo_targets(i: &Inputs) -> Vec<(IpAddr, Target, &'static str)> {
     let (t, host) = (i.topology, i.host);
     let mut pings = vec![
-        (IpAddr::V4(t.public.ip), Target::Public, "public host"),
-        (IpAddr::V4(t.lan.ip), Target::Lan, "LAN host"),
-        (IpAddr::V4(t.dns.ip), Target::Dns, "DNS canary"),
+        (
+            IpAddr::V4(t.layout().public.ip),
+            Target::Public,
+            "public host",
+        ),
+        (IpAddr::V4(t.layout().lan.ip), Target::Lan, "LAN host"),
+        (IpAddr::V4(t.layout().dns.ip), Target::Dns, "DNS canary"),
     ];
-    if let Some(neighbour) = &t.neighbour {
+    if let Some(neighbour) = &t.layout().neighbour {
         pings.push((neighbour.ip.into(), Target::Neighbour, "neighbour bottle"));
     }
     // This machine only with a target-side view of its echo requests.
@@ -50,10 +54,10 @@ fn echo_targets(i: &Inputs) -> Vec<(IpAddr, Target, &'static str)> {
     if host.icmp_recorder {
         host_ips.extend(host.addresses.iter().copied());
         // The bridges' gateways are this machine's only when the engine runs here.
-        if t.engine_host.routes_to_bridges() {
+        if t.layout().engine_host.routes_to_bridges() {
             host_ips.extend(t.networks().iter().map(|n| n.gateway));
         }
-        host_ips.extend(t.guest_host_gateway);
+        host_ips.extend(t.agent().host_gateway);
     }
     host_ips.sort_unstable();
     host_ips.dedup();

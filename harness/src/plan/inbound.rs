@@ -10,14 +10,17 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
     let t = i.topology;
     match a.spec().id {
         "inbound.agent_listener" => {
-            if let Some(port) = t.inbound_port {
+            if let Some(port) = t.layout().inbound_port {
                 a.add(
                     AttemptKind::Listen {
                         port,
-                        own: t.agent_ip,
+                        own: t.layout().agent_ip,
                     },
                     None,
-                    format!("{}:{port} in the agent, dialled from outside", t.agent_ip),
+                    format!(
+                        "{}:{port} in the agent, dialled from outside",
+                        t.layout().agent_ip
+                    ),
                 );
             }
         }

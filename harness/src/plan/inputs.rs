@@ -22,7 +22,10 @@ pub(super) struct Inputs<'a> {
 impl Inputs<'_> {
     /// pipelock, where the proxy attempts go: the bundle's proxy port.
     pub fn pipelock(&self) -> SocketAddr {
-        SocketAddr::new(self.topology.bundle_ip.into(), self.topology.ports.pipelock)
+        SocketAddr::new(
+            self.topology.layout().bundle_ip.into(),
+            self.topology.layout().ports.pipelock,
+        )
     }
 }
 

@@ -27,7 +27,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             // Without the dual-stack canary there is nothing to aim at on IPv6. The bridges'
             // gateways are this machine's only when the engine runs here (on Docker Desktop
             // they are the engine VM's, where no canary listens).
-            if host.all_interfaces_v6 && t.engine_host.routes_to_bridges() {
+            if host.all_interfaces_v6 && t.layout().engine_host.routes_to_bridges() {
                 addresses.extend(t.networks().iter().filter_map(|n| n.gateway_v6));
             }
             addresses.sort_unstable();
@@ -54,8 +54,8 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             }
         }
         "ipv6.public_host" => {
-            if let Some(ip) = t.public_v6 {
-                for port in &t.public.ports {
+            if let Some(ip) = t.layout().public_v6 {
+                for port in &t.layout().public.ports {
                     let addr = SocketAddr::new(ip.into(), *port);
                     a.add(
                         AttemptKind::Tcp { addr },

@@ -13,8 +13,8 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
     let (t, host) = (i.topology, i.host);
     match a.spec().id {
         "lan.fixture_host" => {
-            for port in &t.lan.ports {
-                let addr = SocketAddr::new(t.lan.ip.into(), *port);
+            for port in &t.layout().lan.ports {
+                let addr = SocketAddr::new(t.layout().lan.ip.into(), *port);
                 a.add(
                     AttemptKind::Tcp { addr },
                     Some(Target::Lan),

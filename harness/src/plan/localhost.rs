@@ -20,7 +20,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                 Some(Target::HostLoopback),
                 addr.to_string(),
             );
-            if let Some(gateway) = t.guest_host_gateway {
+            if let Some(gateway) = t.agent().host_gateway {
                 // The host's loopback as a microVM reaches it through its VMM's gateway.
                 let addr = SocketAddr::new(gateway.into(), host.loopback_canary.port());
                 a.add(
@@ -44,7 +44,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             }
         }
         "localhost.host_addresses" => {
-            for ip in host.addresses.iter().chain(t.guest_host_gateway.iter()) {
+            for ip in host.addresses.iter().chain(t.agent().host_gateway.iter()) {
                 let addr = SocketAddr::new((*ip).into(), host.all_interfaces_port);
                 a.add(
                     AttemptKind::Tcp { addr },

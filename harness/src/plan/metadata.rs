@@ -13,7 +13,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
     let t = i.topology;
     match a.spec().id {
         "metadata.direct" => {
-            if let Some(metadata) = &t.metadata {
+            if let Some(metadata) = &t.layout().metadata {
                 for port in &metadata.ports {
                     let addr = SocketAddr::new(metadata.ip.into(), *port);
                     a.add(
@@ -25,7 +25,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             }
         }
         "metadata.via_proxy" => {
-            if let Some(metadata) = &t.metadata {
+            if let Some(metadata) = &t.layout().metadata {
                 let pipelock = i.pipelock();
                 a.add(
                     AttemptKind::HttpProxy {

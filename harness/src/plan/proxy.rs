@@ -23,9 +23,9 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
     match spec.id {
         "proxy.allowed_http" | "proxy.denied_host" => {
             let host_name = if spec.expect == Expect::Allow {
-                &t.allowed_host
+                &t.layout().allowed_host
             } else {
-                &t.denied_host
+                &t.layout().denied_host
             };
             a.add(
                 AttemptKind::HttpProxy {
@@ -40,9 +40,9 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
         }
         "proxy.allowed_connect" | "proxy.denied_connect" | "proxy.connect_ip_literal" => {
             let authority = match spec.id {
-                "proxy.allowed_connect" => format!("{}:443", t.allowed_host),
-                "proxy.denied_connect" => format!("{}:443", t.denied_host),
-                _ => format!("{}:443", t.public.ip),
+                "proxy.allowed_connect" => format!("{}:443", t.layout().allowed_host),
+                "proxy.denied_connect" => format!("{}:443", t.layout().denied_host),
+                _ => format!("{}:443", t.layout().public.ip),
             };
             a.add(
                 AttemptKind::ConnectProxy {
@@ -58,9 +58,9 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             // At the harness's recorder on the bundle's loopback, which records whatever
             // reaches it; a bottle without one leaves the bundle's egress, which only the
             // built-in bundle records.
-            let (port, target) = match t.bundle_loopback_port {
+            let (port, target) = match t.layout().bundle_loopback_port {
                 Some(port) => (port, Target::BundleLoopback),
-                None => (t.ports.egress, Target::Bundle),
+                None => (t.layout().ports.egress, Target::Bundle),
             };
             for spelled in [
                 "127.1",
@@ -115,7 +115,7 @@ fn side_channel(a: &mut Attempts, i: &Inputs) {
 
 /// The IP literal the side channel asks for: the upstream network's never-assigned host.
 fn side_channel_ip(t: &Topology) -> Ipv4Addr {
-    let [a, b, c, _] = t.upstream_network.gateway.octets();
+    let [a, b, c, _] = t.layout().upstream_network.gateway.octets();
     Ipv4Addr::new(a, b, c, hosts::NEVER_ASSIGNED)
 }
 

@@ -22,18 +22,18 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
     let refusal = i.proxy.user_refusal();
     match a.spec().id {
         "proxy_matching.tls_control" => {
-            let authority = format!("{}:443", t.allowed_host);
+            let authority = format!("{}:443", t.layout().allowed_host);
             a.add(
-                tls(pipelock, &authority, &t.allowed_host, refusal),
+                tls(pipelock, &authority, &t.layout().allowed_host, refusal),
                 Some(Target::Public),
                 format!(
                     "CONNECT {authority} + ClientHello SNI {} via {pipelock}",
-                    t.allowed_host
+                    t.layout().allowed_host
                 ),
             );
         }
         "proxy_matching.lookalike_names" => {
-            for name in proxy_names::lookalikes(&t.allowed_host) {
+            for name in proxy_names::lookalikes(&t.layout().allowed_host) {
                 for connect in [false, true] {
                     let (kind, destination) = by_name(pipelock, &name, connect, 443, &refusal);
                     a.add(kind, Some(Target::Public), destination);
@@ -41,7 +41,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             }
         }
         "proxy_matching.denied_spellings" => {
-            for spelling in proxy_names::denied_spellings(&t.denied_host) {
+            for spelling in proxy_names::denied_spellings(&t.layout().denied_host) {
                 a.add(
                     request(pipelock, &spelling.authority, "", &spelling.host, &refusal),
                     Some(Target::Public),
@@ -53,7 +53,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             }
         }
         "proxy_matching.userinfo" => {
-            let (allowed, denied) = (&t.allowed_host, &t.denied_host);
+            let (allowed, denied) = (&t.layout().allowed_host, &t.layout().denied_host);
             let userinfo = format!("{allowed}@{denied}");
             a.add(
                 request(pipelock, &userinfo, "", denied, &refusal),
@@ -68,7 +68,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             );
         }
         "proxy_matching.host_header" => {
-            let (allowed, denied) = (&t.allowed_host, &t.denied_host);
+            let (allowed, denied) = (&t.layout().allowed_host, &t.layout().denied_host);
             a.add_delivered(
                 request(pipelock, allowed, "", denied, &refusal),
                 Target::Public,
@@ -77,19 +77,19 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             );
         }
         "proxy_matching.sni_fronting" => {
-            let authority = format!("{}:443", t.allowed_host);
+            let authority = format!("{}:443", t.layout().allowed_host);
             a.add(
-                tls(pipelock, &authority, &t.denied_host, refusal),
+                tls(pipelock, &authority, &t.layout().denied_host, refusal),
                 Some(Target::Public),
                 format!(
                     "CONNECT {authority} + ClientHello SNI {} via {pipelock}",
-                    t.denied_host
+                    t.layout().denied_host
                 ),
             );
         }
         "proxy_matching.ip_literal_forms" => {
-            let v6 = t.public_v6.map(|ip| format!("[{ip}]"));
-            for (what, literal) in ip_forms(t.public.ip)
+            let v6 = t.layout().public_v6.map(|ip| format!("[{ip}]"));
+            for (what, literal) in ip_forms(t.layout().public.ip)
                 .into_iter()
                 .chain(v6.map(|l| ("its IPv6 address", l)))
             {
@@ -107,7 +107,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
         // proxy allows it), in execs of their own after every other attempt, while the DNS
         // canary leads it to the LAN host's internal address (`dns_mode`).
         "proxy_matching.internal_name" => {
-            let name = &t.allowed_host;
+            let name = &t.layout().allowed_host;
             for connect in [false, true] {
                 let (kind, destination) =
                     by_name(pipelock, name, connect, SSRF_TUNNEL_PORT, &refusal);
@@ -115,7 +115,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             }
         }
         "proxy_matching.dns_rebinding" => {
-            let name = &t.allowed_host;
+            let name = &t.layout().allowed_host;
             // The first lookup after the switch is the public host: a pinned proxy may deliver
             // there; only the LAN host must never see the nonce.
             for connect in [false, true] {
@@ -140,13 +140,13 @@ pub(super) fn dns_mode(id: &str) -> Option<DnsMode> {
 /// Why an SSRF probe of this family has nothing to send on this bottle, if it has not.
 pub(super) fn skipped(id: &str, t: &bottle_backends::Topology) -> Option<String> {
     dns_mode(id)?;
-    if t.dns_switch.is_none() {
+    if t.layout().dns_switch.is_none() {
         return Some(
             "the harness cannot switch the allowed name's answer at the bundle's resolver on this bottle, so no name the proxy allows can be led to an internal address"
                 .into(),
         );
     }
-    if t.lan_internal_ip.is_none() {
+    if t.layout().lan_internal_ip.is_none() {
         return Some(
             "the LAN host has no address the bundle can reach on this bottle (no side network), so a proxy without the check could not show it"
                 .into(),

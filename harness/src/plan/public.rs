@@ -14,7 +14,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
     match id {
         "public.direct_http" | "public.direct_https" => {
             let port = if id.ends_with("https") { 443 } else { 80 };
-            let addr = SocketAddr::new(t.public.ip.into(), port);
+            let addr = SocketAddr::new(t.layout().public.ip.into(), port);
             a.add(
                 AttemptKind::Tcp { addr },
                 Some(Target::Public),

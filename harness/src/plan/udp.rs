@@ -13,8 +13,11 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
     match a.spec().id {
         "udp.echo" => {
             let echo = bottle_backends::spec::hosts::UDP_ECHO_PORT;
-            let mut hosts = vec![(t.public.ip, Target::Public), (t.lan.ip, Target::Lan)];
-            if let Some(neighbour) = &t.neighbour {
+            let mut hosts = vec![
+                (t.layout().public.ip, Target::Public),
+                (t.layout().lan.ip, Target::Lan),
+            ];
+            if let Some(neighbour) = &t.layout().neighbour {
                 hosts.push((neighbour.ip, Target::Neighbour));
             }
             for (ip, target) in hosts {

@@ -37,7 +37,7 @@ impl Report {
         report.kept = parts.kept;
         report.timings = parts.timings;
         report.known_gaps = parts.known_gaps;
-        report.sabotaged = parts.topology.sabotaged;
+        report.sabotaged = parts.topology.layout().sabotaged;
         report.topology = Some(parts.topology.clone());
         report.bundle = Some(parts.bundle);
         report

@@ -51,12 +51,13 @@ async fn send(
 ) -> Result<(), String> {
     let topology = &bottle.topology;
     let switch = topology
+        .layout()
         .dns_switch
         .as_ref()
         .ok_or("the bottle has no DNS switch")?;
-    let server = SocketAddr::new(topology.dns.ip.into(), 53);
+    let server = SocketAddr::new(topology.layout().dns.ip.into(), 53);
     let qname = switch_qname(nonce, mode, &switch.secret);
-    let rcode = if topology.engine_host.routes_to_bridges() {
+    let rcode = if topology.layout().engine_host.routes_to_bridges() {
         tokio::task::spawn_blocking(move || host::ask_dns_udp(server, &qname))
             .await
             .map_err(|e| format!("the switch query's thread failed: {e}"))??

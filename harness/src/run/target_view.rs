@@ -102,7 +102,7 @@ pub(crate) async fn observe_targets(
         liveness: liveness_by_target(&checks, sent, &records, &vanished),
         liveness_nonces: checks.iter().map(|c| c.nonce.clone()).collect(),
         liveness_peers,
-        liveness_sources: bottle.topology.checker_ips.clone(),
+        liveness_sources: bottle.topology.layout().checker_ips.clone(),
         vanished_attempts,
         records,
         rejected_records,

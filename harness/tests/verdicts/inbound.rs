@@ -11,11 +11,14 @@ use crate::scenario::*;
 
 #[test]
 fn without_a_metadata_fixture_the_metadata_probes_are_skipped_never_passed() {
-    let mut topology = topology();
-    topology.metadata = None;
-    topology.metadata_upstream_ip = None;
-    topology.metadata_unavailable = Some("needs root".into());
-    topology.inbound_port = None;
+    let topology = builder()
+        .layout(|l| {
+            l.metadata = None;
+            l.metadata_upstream_ip = None;
+            l.metadata_unavailable = Some("needs root".into());
+            l.inbound_port = None;
+        })
+        .build();
     let plan = make_plan_for(&topology);
     for id in ["metadata.direct", "metadata.via_proxy"] {
         let probe = plan.probe(id).unwrap();

@@ -4,6 +4,9 @@
 //! `scenario` builds the contained bottle; the other modules hold the cases, by where the
 //! evidence comes from.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod attribution;
 mod bundle;
 mod charging;

@@ -322,9 +322,8 @@ fn exit_codes_follow_the_verdicts() {
 #[test]
 fn a_resolver_the_harness_does_not_own_cannot_clear_exfiltration() {
     let mut s = Scenario::contained();
-    let mut topo = topology();
-    topo.resolver_owned = false;
-    s.plan.resolver_owned = topo.resolver_owned;
+    let topo = builder().agent(|a| a.resolver_owned = false).build();
+    s.plan.resolver_owned = topo.agent().resolver_owned;
     assert_only(
         &s.judge(),
         &[
@@ -336,8 +335,9 @@ fn a_resolver_the_harness_does_not_own_cannot_clear_exfiltration() {
 
 #[test]
 fn a_microvm_gateway_is_probed_as_the_hosts_loopback() {
-    let mut topo = topology();
-    topo.guest_host_gateway = Some(Ipv4Addr::new(100, 96, 0, 1));
+    let topo = builder()
+        .agent(|a| a.host_gateway = Some(Ipv4Addr::new(100, 96, 0, 1)))
+        .build();
     let plan = make_plan_for(&topo);
     let loopback = plan.probe("localhost.agent_loopback").unwrap();
     assert!(loopback

@@ -11,7 +11,7 @@ use bottle_probes::wire::{Observation, Signature};
 
 use bottle_harness::target::Target;
 
-use super::scenario::{assert_only, make_plan_for, record, topology, Scenario};
+use super::scenario::{assert_only, builder, make_plan_for, record, Scenario};
 
 /// Every attempt of `probe`, changed by `change`.
 fn each(s: &mut Scenario, probe: &str, change: impl Fn(&mut Observation)) {
@@ -29,8 +29,7 @@ fn each(s: &mut Scenario, probe: &str, change: impl Fn(&mut Observation)) {
 /// record.
 fn without_the_recorder() -> Scenario {
     let mut s = Scenario::contained();
-    let mut topology = topology();
-    topology.bundle_loopback_port = None;
+    let topology = builder().layout(|l| l.bundle_loopback_port = None).build();
     s.plan = make_plan_for(&topology);
     s
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use bottle_backends::{FixtureHost, NetworkInfo, Ports, Topology};
+use bottle_backends::Topology;
 use bottle_fixtures::dns_canary::DnsMode;
 use bottle_fixtures::records::{Event, FixtureName, Proto, RejectedLine};
 use bottle_fixtures::Record;
@@ -14,86 +14,22 @@ use bottle_harness::target::Target;
 use bottle_harness::verdict::{evaluate, DnsSwitchRun, Evidence, KnownGap, ProbeResult, Verdict};
 use bottle_probes::wire::{AttemptKind, AttemptSpec, Observation, Outcome, ProbeOutput, Signature};
 
-pub fn net(name: &str, third: u8, host_has_gateway: bool) -> NetworkInfo {
-    NetworkInfo {
-        name: name.into(),
-        subnet: format!("10.210.{third}.0/24"),
-        gateway: Ipv4Addr::new(10, 210, third, 1),
-        host_has_gateway,
-        subnet_v6: None,
-        gateway_v6: None,
-    }
-}
+pub use crate::common::TopologyBuilder;
 
 /// The verdict cases' bottle. Deliberately not `tests/common`'s `full_topology` (the plan and
 /// liveness snapshots' bottle): here the agent has no IPv6 and no extra address, the neighbour
 /// listens on four ports, and the run id and network names differ; each changes the plan.
 pub fn topology() -> Topology {
-    Topology {
-        backend: "docker".into(),
-        run_id: "cbtest".into(),
-        agent_network: net("cb-t-agent", 1, false),
-        upstream_network: net("cb-t-upstream", 2, true),
-        lan_network: net("cb-t-lan", 3, true),
-        agent_ip: Ipv4Addr::new(10, 210, 1, 3),
-        agent_extra_ips: vec![],
-        bundle_ip: Ipv4Addr::new(10, 210, 1, 2),
-        bundle_upstream_ip: Ipv4Addr::new(10, 210, 2, 2),
-        bundle_name: "bundle".into(),
-        ports: Ports::default(),
-        public: FixtureHost {
-            name: "public".into(),
-            ip: Ipv4Addr::new(10, 210, 2, 10),
-            ports: vec![80, 443],
-        },
-        lan: FixtureHost {
-            name: "lan".into(),
-            ip: Ipv4Addr::new(10, 210, 3, 10),
-            ports: vec![80, 22, 443],
-        },
-        dns: FixtureHost {
-            name: "dns".into(),
-            ip: Ipv4Addr::new(10, 210, 2, 53),
-            ports: vec![53],
-        },
-        allowed_host: "public.fixture.test".into(),
-        denied_host: "blocked.fixture.test".into(),
-        dns_switch: Some(bottle_backends::DnsSwitch {
-            name: "public.fixture.test".into(),
-            secret: "5ec4e7".into(),
-        }),
-        lan_internal_ip: Some(Ipv4Addr::new(10, 210, 5, 40)),
-        engine_host: Default::default(),
-        engine_host_reported: Default::default(),
-        checker_ips: vec![],
-        checker_network: None,
-        bundle_loopback_port: Some(bottle_backends::spec::hosts::BUNDLE_LOOPBACK_PORT),
-        engine_host_names: vec![],
-        sabotaged: false,
-        resolver_owned: true,
-        guest_host_gateway: None,
-        agent_resolver: Some("127.0.0.11:53".parse().unwrap()),
-        public_v6: Some("fdcb:1:2:6::a".parse().unwrap()),
-        public_v6_network: None,
-        neighbour: Some(FixtureHost {
-            name: "neighbour".into(),
-            ip: Ipv4Addr::new(10, 210, 4, 2),
-            ports: vec![3128, 9099, 9100, 9418],
-        }),
-        neighbour_network: Some(net("cb-t-neighbour", 4, false)),
-        neighbour_upstream_ip: Some(Ipv4Addr::new(10, 210, 2, 20)),
-        metadata: Some(FixtureHost {
-            name: "metadata".into(),
-            ip: Ipv4Addr::new(169, 254, 169, 254),
-            ports: vec![80],
-        }),
-        metadata_upstream_ip: Some(Ipv4Addr::new(10, 210, 2, 30)),
-        metadata_leg_ip: Some(Ipv4Addr::new(10, 210, 5, 30)),
-        metadata_network: Some(net("cb-t-metadata", 5, false)),
-        metadata_unavailable: None,
-        inbound_port: Some(4700),
-        agent_ip_v6: None,
-    }
+    builder().build()
+}
+
+/// [`topology`] to edit before it is assembled.
+pub fn builder() -> TopologyBuilder {
+    TopologyBuilder::docker("cbtest", "cb-t").layout(|l| {
+        if let Some(neighbour) = &mut l.neighbour {
+            neighbour.ports = vec![3128, 9099, 9100, 9418];
+        }
+    })
 }
 
 pub fn make_plan() -> Plan {
@@ -398,7 +334,7 @@ fn contained_observation(spec: &AttemptSpec, topo: &Topology) -> (Observation, O
         | AttemptKind::DnsUdp { .. }
         | AttemptKind::DnsTcp { .. } => {}
         AttemptKind::Ping { ip } => {
-            if *ip == std::net::IpAddr::V4(topo.bundle_ip) {
+            if *ip == std::net::IpAddr::V4(topo.layout().bundle_ip) {
                 o.outcome = Some(Outcome::Connected);
                 o.ack = true;
             }
@@ -462,14 +398,14 @@ fn contained_observation(spec: &AttemptSpec, topo: &Topology) -> (Observation, O
             o.note = Some("resolver 127.0.0.11:53".into());
             if qname == "bundle" {
                 o.rcode = Some(0);
-                o.answers = vec![topo.bundle_ip];
+                o.answers = vec![topo.layout().bundle_ip];
             } else {
                 o.rcode = Some(2);
             }
         }
         AttemptKind::Sweep { .. } => {
             o.outcome = Some(Outcome::Swept);
-            o.open = topo.ports.declared();
+            o.open = topo.layout().ports.declared();
             o.scanned = Some(65535);
             o.filtered = Some(0);
         }

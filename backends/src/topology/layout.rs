@@ -1,5 +1,7 @@
-//! What a bottle looks like once it is up: its addresses, as the probes need them. Serialised
-//! into a label on the bundle container so that a later `probe --bottle ID` finds it again.
+//! What the harness planned for a bottle: its networks, the addresses pinned inside them, the
+//! fixture hosts, names and ports. The only part of a [`super::Topology`] stored in the label on
+//! the bundle container, so that a later `probe --bottle ID` finds it again (and checks it
+//! against the engine before sending anything).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -35,10 +37,10 @@ pub struct FixtureHost {
     pub ports: Vec<u16>,
 }
 
-/// The addresses of a running bottle.
+/// The bottle as the harness planned it: every address here was chosen by the harness (pinned
+/// inside subnets it created) before anything started.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Topology {
-    pub backend: String,
+pub struct Layout {
     pub run_id: String,
     pub agent_network: NetworkInfo,
     pub upstream_network: NetworkInfo,
@@ -73,24 +75,6 @@ pub struct Topology {
     /// gateways are the engine VM's addresses, not this machine's.
     #[serde(default)]
     pub engine_host: crate::platform::EngineHost,
-    /// What the engine itself reported (`engine_host` may be overridden): only an engine that
-    /// says it is Docker Desktop is trusted to lead `host.docker.internal` to this machine
-    /// through its own network stack; elsewhere that address must be one of this machine's.
-    #[serde(default)]
-    pub engine_host_reported: crate::platform::EngineHost,
-    /// The resolver the agent is configured with (Docker's embedded DNS, 127.0.0.11:53), when the
-    /// backend knows it; the resolver probes must have asked exactly this one.
-    #[serde(default)]
-    pub agent_resolver: Option<std::net::SocketAddr>,
-    /// The host as the agent sees it through its VMM's gateway (smolvm: `host.smolvm.internal`,
-    /// 100.96.0.1); the localhost probes also aim there. None for containers.
-    #[serde(default)]
-    pub guest_host_gateway: Option<Ipv4Addr>,
-    /// Whether the agent's resolver forwards only to a harness-owned upstream (the DNS canary).
-    /// False under smolvm, which gives the guest the host's resolver: a forwarded name would
-    /// leave unseen, so resolver-exfiltration probes cannot be judged.
-    #[serde(default = "owned_by_default")]
-    pub resolver_owned: bool,
     /// The public fixture host's IPv6 address, on a network of its own that only it joins (so
     /// the bundle's proxied path stays IPv4 and unchanged), when the engine can make one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,12 +127,6 @@ pub struct Topology {
     /// engine's host-gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checker_network: Option<NetworkInfo>,
-    /// Names the engine gives its containers for this machine, with the address each leads to
-    /// (Docker Desktop's `host.docker.internal`). Read from the engine once the bottle runs
-    /// (the checker's `/etc/hosts`, where the engine wrote what `host-gateway` is), never from
-    /// the topology label; the localhost probes also aim there.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub engine_host_names: Vec<HostName>,
     /// The port of the harness's recorder on the bundle's own loopback (every loopback
     /// address of the bundle's network namespace, `ContainerRole::Recorder` in the docker
     /// backend), when the bottle has one: a proxy that forwards a request to itself leaves a
@@ -167,18 +145,7 @@ pub struct DnsSwitch {
     pub secret: String,
 }
 
-/// A name and the address it leads to, as the engine resolves it for its containers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostName {
-    pub name: String,
-    pub ip: IpAddr,
-}
-
-fn owned_by_default() -> bool {
-    true
-}
-
-impl Topology {
+impl Layout {
     /// Every network the bottle owns (the neighbour's too).
     pub fn networks(&self) -> Vec<&NetworkInfo> {
         let mut networks = vec![
@@ -192,17 +159,4 @@ impl Topology {
         networks.extend(self.checker_network.iter());
         networks
     }
-}
-
-/// A handle to a running bottle.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Bottle {
-    pub run_id: String,
-    pub topology: Topology,
-    /// The agent container (docker) or machine (smolmachines) to exec in.
-    pub agent_ref: String,
-    /// Where the probe binary lives inside the agent.
-    pub probe_path: String,
-    /// Containers holding fixture records, by fixture name.
-    pub fixture_refs: Vec<(String, String)>,
 }
