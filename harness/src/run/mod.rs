@@ -19,9 +19,11 @@ mod phase;
 mod probe_existing;
 mod probe_phase;
 mod reap;
+mod records;
 mod send_checks;
 mod target_view;
 mod up;
+mod vanished;
 
 pub(crate) use availability::{require_available, spec_for_engine};
 pub use down::down;

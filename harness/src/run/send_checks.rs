@@ -19,6 +19,21 @@ use crate::select::AnyBackend;
 /// Slack on top of the checks' own timeout for the exec's round trip to a vantage point.
 const VANTAGE_SLACK: Duration = Duration::from_secs(10);
 
+/// Waits until every IPv6 gateway of the bottle's networks is usable: a bridge's IPv6 address
+/// is unusable for about a second after its first port comes up (duplicate address
+/// detection), and the IPv6 liveness checks go through it.
+pub(super) async fn wait_gateways_v6(bottle: &Bottle) {
+    futures_util::future::join_all(
+        bottle
+            .topology
+            .networks()
+            .iter()
+            .filter_map(|n| n.gateway_v6)
+            .map(bottle_backends::hostnet::wait_usable_v6),
+    )
+    .await;
+}
+
 /// Sends every check at once. What each returned, in `checks` order, and the harness's own end
 /// of every connection and socket this machine's checks opened (a vantage point's checks come
 /// from its own addresses).

@@ -1,16 +1,15 @@
 //! The targets' side of the probe phase, after the exec: the harness's own liveness checks
-//! against every target it owns, which of this machine's addresses vanished meanwhile (and so
-//! which attempts prove nothing), and every record the targets kept. All of it travels on in
-//! [`TargetView`]; the plan is never edited.
+//! against every target it owns (`send_checks`), which of this machine's addresses vanished
+//! meanwhile and so which attempts prove nothing (`vanished`), and every record the targets
+//! kept (`records`), put together into one [`TargetView`]; the plan is never edited.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use bottle_backends::{Bottle, BottleBackend};
-use bottle_fixtures::records::{Proto, RejectedLine};
+use bottle_backends::Bottle;
+use bottle_fixtures::records::RejectedLine;
 use bottle_fixtures::Record;
-use bottle_probes::AttemptKind;
 
 use crate::errors::HarnessError;
 use crate::host::{self, HostCanaries, LivenessCheck};
@@ -22,11 +21,6 @@ use crate::target::Target;
 /// liveness checks sent after it must show up in each target's records, and a container's log is
 /// ordered, so every earlier record of a checked target is in what the harness reads.
 const SETTLE: Duration = Duration::from_millis(50);
-
-/// Reads of the fixtures' records until every answered liveness check shows (see
-/// [`read_records`]).
-const RECORD_ROUNDS: usize = 6;
-const RECORD_RETRY: Duration = Duration::from_millis(200);
 
 /// What the targets saw, and what the harness's own checks of them showed.
 pub(crate) struct TargetView {
@@ -59,17 +53,7 @@ pub(crate) async fn observe_targets(
     nonce: impl FnMut() -> String,
 ) -> Result<TargetView, HarnessError> {
     tokio::time::sleep(SETTLE).await;
-    // A bridge's IPv6 address is unusable for about a second after its first port comes up
-    // (duplicate address detection); the IPv6 liveness checks go through it.
-    futures_util::future::join_all(
-        bottle
-            .topology
-            .networks()
-            .iter()
-            .filter_map(|n| n.gateway_v6)
-            .map(bottle_backends::hostnet::wait_usable_v6),
-    )
-    .await;
+    super::send_checks::wait_gateways_v6(bottle).await;
     bottle_backends::trace::step("report: IPv6 gateways usable");
     let checks = host::liveness_checks(
         &bottle.topology,
@@ -85,9 +69,9 @@ pub(crate) async fn observe_targets(
     // Host addresses can vanish while a run is in flight (another bottle's bridge being torn
     // down). An address that is gone proves nothing either way: its attempts and checks are
     // dropped rather than judged.
-    let vanished = vanished_addresses(checked_addresses);
-    let vanished_attempts = vanished_attempts(plan, &vanished);
-    let (records, rejected_records) = read_records(
+    let vanished = super::vanished::vanished_addresses(checked_addresses);
+    let vanished_attempts = super::vanished::vanished_attempts(plan, &vanished);
+    let (records, rejected_records) = super::records::read_records(
         backend,
         bottle,
         plan,
@@ -107,91 +91,6 @@ pub(crate) async fn observe_targets(
         records,
         rejected_records,
     })
-}
-
-/// The addresses among `checked` that this machine no longer has.
-fn vanished_addresses(checked: &[IpAddr]) -> Vec<IpAddr> {
-    let (present_v6, present_link_local) = host::host_addresses_v6();
-    let present =
-        host::all_host_addresses(&host::host_addresses(), &present_v6, &present_link_local);
-    checked
-        .iter()
-        .filter(|ip| !present.contains(ip))
-        .copied()
-        .collect()
-}
-
-/// The attempts that aimed at a vanished address of this machine.
-fn vanished_attempts(plan: &Plan, vanished: &[IpAddr]) -> BTreeSet<String> {
-    if vanished.is_empty() {
-        return BTreeSet::new();
-    }
-    let on_this_machine = |target: Option<Target>| target == Some(Target::HostAllInterfaces);
-    plan.probes
-        .iter()
-        .flat_map(|p| &p.attempts)
-        .filter(|a| match &a.spec.kind {
-            AttemptKind::Tcp { addr } => on_this_machine(a.target) && vanished.contains(&addr.ip()),
-            AttemptKind::TcpLinkLocal { ip, .. } => vanished.contains(&IpAddr::V6(*ip)),
-            AttemptKind::Ping { ip } => on_this_machine(a.target) && vanished.contains(ip),
-            _ => false,
-        })
-        .map(|a| a.spec.id.clone())
-        .collect()
-}
-
-/// The fixtures' records and this machine's canaries'. A container's log reaches the engine
-/// asynchronously: a check the target answered (it records before it answers) may not be in
-/// the log yet on a loaded machine. Read again, briefly, until every answered check shows; what
-/// is still missing is judged as missing.
-async fn read_records(
-    backend: &AnyBackend,
-    bottle: &Bottle,
-    plan: &Plan,
-    canaries: &HostCanaries,
-    checks: &[LivenessCheck],
-    sent: &[Result<(), String>],
-    vanished_attempts: &BTreeSet<String>,
-) -> Result<(Vec<Record>, Vec<RejectedLine>), HarnessError> {
-    let answered: Vec<&str> = checks
-        .iter()
-        .zip(sent)
-        .filter(|(_, result)| result.is_ok())
-        .map(|(check, _)| check.nonce.as_str())
-        .collect();
-    // The nonces of this run: its attempts (those still judged) and its checks.
-    let run_nonces: Vec<&str> = plan
-        .probes
-        .iter()
-        .flat_map(|p| &p.attempts)
-        .filter(|a| !vanished_attempts.contains(&a.spec.id))
-        .map(|a| a.spec.nonce.as_str())
-        .chain(checks.iter().map(|c| c.nonce.as_str()))
-        .collect();
-    let mut records = Vec::new();
-    let mut rejected = Vec::new();
-    for round in 0..RECORD_ROUNDS {
-        let log = backend.fixture_records(bottle).await?;
-        (records, rejected) = (log.records, log.rejected);
-        // This machine's ICMP recorder sees every echo request to any of its addresses,
-        // other runs' probes included (a sabotaged bottle next door pings this machine too):
-        // only a ping carrying one of this run's nonces is this run's evidence.
-        records.extend(
-            canaries
-                .sink
-                .snapshot()
-                .into_iter()
-                .filter(|r| r.proto != Proto::Icmp || run_nonces.iter().any(|n| r.mentions(n))),
-        );
-        let complete = answered
-            .iter()
-            .all(|nonce| records.iter().any(|r| r.mentions(nonce)));
-        if complete || round + 1 == RECORD_ROUNDS {
-            break;
-        }
-        tokio::time::sleep(RECORD_RETRY).await;
-    }
-    Ok((records, rejected))
 }
 
 /// Each target's liveness: alive only if every port and protocol the probes use there answered
@@ -223,118 +122,4 @@ fn liveness_by_target(
         }
     }
     liveness
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plan::{PlannedAttempt, PlannedProbe};
-    use bottle_probes::wire::{AttemptSpec, Stage};
-
-    fn attempt(id: &str, kind: AttemptKind, target: Option<Target>) -> PlannedAttempt {
-        PlannedAttempt {
-            spec: AttemptSpec {
-                id: id.into(),
-                kind,
-                nonce: format!("nonce-{id}"),
-                timeout_ms: 1500,
-                stage: Stage::Adaptive,
-            },
-            target,
-            destination: id.into(),
-            delivery: Default::default(),
-        }
-    }
-
-    /// A plan of one probe with `attempts`.
-    fn plan_of(attempts: Vec<PlannedAttempt>) -> Plan {
-        Plan {
-            session: "s".into(),
-            probes: vec![PlannedProbe {
-                spec: bottle_probes::catalogue::find("localhost.host_addresses").unwrap(),
-                attempts,
-                skipped: None,
-                dns_mode: None,
-            }],
-            agent_ips: vec![],
-            bundle_upstream_ip: "10.0.0.2".parse().unwrap(),
-            bundle_ip: "10.0.0.3".parse().unwrap(),
-            declared_ports: vec![],
-            resolver_owned: true,
-            expected_resolver: None,
-            allowed_host: "a".into(),
-            denied_host: "b".into(),
-            proxy_names: vec![],
-            refusal_status: 403,
-            dialers: vec![],
-            host_gateway: vec![],
-        }
-    }
-
-    #[test]
-    fn only_attempts_at_a_vanished_address_of_this_machine_vanish() {
-        let gone: IpAddr = "192.0.2.9".parse().unwrap();
-        let gone_v6: IpAddr = "fe80::9".parse().unwrap();
-        let host = Some(Target::HostAllInterfaces);
-        let attempts = vec![
-            attempt(
-                "tcp-host",
-                AttemptKind::Tcp {
-                    addr: SocketAddr::new(gone, 41001),
-                },
-                host,
-            ),
-            // The same address as another target's is not this machine's address.
-            attempt(
-                "tcp-public",
-                AttemptKind::Tcp {
-                    addr: SocketAddr::new(gone, 80),
-                },
-                Some(Target::Public),
-            ),
-            attempt(
-                "tcp-present",
-                AttemptKind::Tcp {
-                    addr: "192.0.2.2:41001".parse().unwrap(),
-                },
-                host,
-            ),
-            attempt(
-                "link-local",
-                AttemptKind::TcpLinkLocal {
-                    ip: "fe80::9".parse().unwrap(),
-                    port: 41001,
-                },
-                host,
-            ),
-            attempt(
-                "link-local-present",
-                AttemptKind::TcpLinkLocal {
-                    ip: "fe80::1".parse().unwrap(),
-                    port: 41001,
-                },
-                host,
-            ),
-            attempt("ping-host", AttemptKind::Ping { ip: gone }, host),
-            attempt(
-                "ping-public",
-                AttemptKind::Ping { ip: gone },
-                Some(Target::Public),
-            ),
-            attempt(
-                "udp-host",
-                AttemptKind::Udp {
-                    addr: SocketAddr::new(gone, 7),
-                },
-                host,
-            ),
-        ];
-        let plan = plan_of(attempts);
-        let vanished = vanished_attempts(&plan, &[gone, gone_v6]);
-        assert_eq!(
-            vanished.iter().map(String::as_str).collect::<Vec<_>>(),
-            ["link-local", "ping-host", "tcp-host"]
-        );
-        assert!(vanished_attempts(&plan, &[]).is_empty());
-    }
 }
