@@ -35,6 +35,14 @@ pub enum BackendError {
         path: String,
         reason: String,
     },
+    /// A binary the images are built from cannot be read.
+    #[error("cannot read {what} at {path}: {source} (build the workspace first: cargo build --workspace)")]
+    ArtifactUnreadable {
+        what: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// A fixture or bundle container exited or never said it was ready.
     #[error("fixture {name} failed to start: {reason}")]
     FixtureStart { name: String, reason: String },
@@ -66,9 +74,34 @@ pub enum BackendError {
         code: String,
         message: String,
     },
-    /// A cached artifact could not be read or written.
+    /// A cached artifact is not what it must be.
     #[error("smolmachines cache {path}: {reason}")]
     Cache { path: String, reason: String },
+    /// A file of the smolmachines backend's own (a cached artifact, a machine's state, its
+    /// Smolfile) could not be written or read.
+    #[error("smolmachines: cannot {step} {path}: {source}")]
+    SmolFile {
+        path: String,
+        step: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A program the backend runs on this machine could not be started for `step`.
+    #[error("{name}: {step}: cannot run {program}: {source}")]
+    Spawn {
+        name: String,
+        step: String,
+        program: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A blocking task the backend ran on its own thread panicked or was cancelled.
+    #[error("{step}: the task failed: {source}")]
+    Task {
+        step: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     /// The harness's checker container (see `Topology::checker_ips`) is missing or could not
     /// tell where the engine's host-gateway leads.
     #[error("bottle {run_id}: the checker: {reason}")]
@@ -80,7 +113,14 @@ pub enum BackendError {
         vantage: crate::Vantage,
         reason: String,
     },
-    /// Labels on an object the harness made are missing or unreadable.
+    /// The topology label on a bottle's bundle is not a layout this harness can read.
+    #[error("bottle {run_id}: the topology label is unreadable: {source}")]
+    UnreadableLabel {
+        run_id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Labels on an object the harness made are missing or do not match the engine.
     #[error("bottle {run_id}: {reason}")]
     Corrupt { run_id: String, reason: String },
 }

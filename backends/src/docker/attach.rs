@@ -55,8 +55,11 @@ pub(crate) async fn attach(
         .as_ref()
         .and_then(|l| l.get(labels::TOPOLOGY))
         .ok_or_else(|| corrupt("the bundle has no topology label".into()))?;
-    let layout: Layout = serde_json::from_str(json)
-        .map_err(|e| corrupt(format!("the topology label is unreadable: {e}")))?;
+    let layout: Layout =
+        serde_json::from_str(json).map_err(|source| BackendError::UnreadableLabel {
+            run_id: run_id.to_string(),
+            source,
+        })?;
     // What only the running engine can say is asked again, never taken from the label: whether
     // it is Docker Desktop, and where its host-gateway leads (`checker::engine_host_names`).
     let reported = reported_engine_host(docker).await?;

@@ -49,10 +49,10 @@ impl Images {
 }
 
 pub(crate) fn read_binary(what: &'static str, path: &Path) -> Result<Vec<u8>, BackendError> {
-    std::fs::read(path).map_err(|e| BackendError::Artifact {
+    std::fs::read(path).map_err(|source| BackendError::ArtifactUnreadable {
         what,
         path: path.display().to_string(),
-        reason: format!("{e} (build the workspace first: cargo build --workspace)"),
+        source,
     })
 }
 

@@ -101,9 +101,9 @@ async fn nsenter(
         .args(args);
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
-        .map_err(|e| BackendError::FixtureStart {
-            name: container.to_string(),
-            reason: e.to_string(),
+        .map_err(|source| BackendError::Task {
+            step: format!("{what} in {container}"),
+            source,
         })?;
     match output {
         Ok(out) if out.status.success() => Ok(()),
@@ -114,9 +114,11 @@ async fn nsenter(
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
         }),
-        Err(error) => Err(BackendError::FixtureStart {
-            name: container.to_string(),
-            reason: format!("{what}: cannot run nsenter: {error}"),
+        Err(source) => Err(BackendError::Spawn {
+            name: format!("fixture {container} failed to start"),
+            step: what.to_string(),
+            program: "nsenter",
+            source,
         }),
     }
 }

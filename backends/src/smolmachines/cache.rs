@@ -159,30 +159,33 @@ pub fn ensure(
         path: artifact.display().to_string(),
         reason,
     };
+    let io_error = |step: &'static str| {
+        let path = artifact.display().to_string();
+        move |source| BackendError::SmolFile { path, step, source }
+    };
     let outcome = match verify(&artifact) {
         Ok(()) => return Ok((artifact, CacheOutcome::Hit)),
         Err(reason) if reason == "missing" => CacheOutcome::Built,
         Err(reason) => CacheOutcome::Rebuilt { reason },
     };
-    std::fs::create_dir_all(dir).map_err(|e| cache_error(format!("create the cache dir: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(io_error("create the cache dir"))?;
     let _ = std::fs::remove_file(sidecar_path(&artifact));
     let temp = dir.join(format!(".{key}.tar.{}.partial", std::process::id()));
-    let mut file = std::fs::File::create(&temp).map_err(|e| cache_error(format!("create: {e}")))?;
+    let mut file = std::fs::File::create(&temp).map_err(io_error("create"))?;
     let saved = save(&mut file).and_then(|()| {
         file.flush()
             .and_then(|()| file.sync_all())
-            .map_err(|e| cache_error(format!("write: {e}")))
+            .map_err(io_error("write"))
     });
     drop(file);
     if let Err(error) = saved {
         let _ = std::fs::remove_file(&temp);
         return Err(error);
     }
-    std::fs::rename(&temp, &artifact)
-        .map_err(|e| cache_error(format!("rename into place: {e}")))?;
-    let (hex, size) = digest_file(&artifact).map_err(|e| cache_error(format!("digest: {e}")))?;
+    std::fs::rename(&temp, &artifact).map_err(io_error("rename into place"))?;
+    let (hex, size) = digest_file(&artifact).map_err(io_error("digest"))?;
     std::fs::write(sidecar_path(&artifact), format!("{hex} {size}\n"))
-        .map_err(|e| cache_error(format!("write the checksum: {e}")))?;
+        .map_err(io_error("write the checksum"))?;
     verify(&artifact)
         .map_err(|reason| cache_error(format!("the saved image is not usable: {reason}")))?;
     Ok((artifact, outcome))

@@ -202,19 +202,21 @@ impl SmolBackend {
                     while let Some(chunk) = stream.next().await {
                         let chunk = chunk
                             .map_err(BackendError::engine(format!("saving image {reference}")))?;
-                        file.write_all(&chunk).map_err(|e| BackendError::Cache {
-                            path: reference.clone(),
-                            reason: format!("write: {e}"),
-                        })?;
+                        file.write_all(&chunk)
+                            .map_err(|source| BackendError::SmolFile {
+                                path: reference.clone(),
+                                step: "write",
+                                source,
+                            })?;
                     }
                     Ok(())
                 })
             })
         })
         .await
-        .map_err(|e| BackendError::Cache {
-            path: cache_dir().display().to_string(),
-            reason: format!("the save task failed: {e}"),
+        .map_err(|source| BackendError::Task {
+            step: format!("saving the agent image into {}", cache_dir().display()),
+            source,
         })??;
         Ok((artifact, outcome, prepared))
     }
@@ -222,14 +224,16 @@ impl SmolBackend {
 
 /// Renders and writes the Smolfile of a run; returns its path.
 pub(crate) fn write_smolfile(dir: &Path, spec: &SmolfileSpec) -> Result<PathBuf, BackendError> {
-    std::fs::create_dir_all(dir).map_err(|e| BackendError::Cache {
+    std::fs::create_dir_all(dir).map_err(|source| BackendError::SmolFile {
         path: dir.display().to_string(),
-        reason: e.to_string(),
+        step: "create the machine's state dir",
+        source,
     })?;
     let path = dir.join("Smolfile");
-    std::fs::write(&path, smolfile::render(spec)).map_err(|e| BackendError::Cache {
+    std::fs::write(&path, smolfile::render(spec)).map_err(|source| BackendError::SmolFile {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        step: "write the Smolfile",
+        source,
     })?;
     Ok(path)
 }
@@ -321,9 +325,9 @@ impl BottleBackend for SmolBackend {
             launch_machine(&smolvm, &run_id, &path)
         })
         .await
-        .map_err(|e| BackendError::FixtureStart {
-            name: "smolvm".into(),
-            reason: e.to_string(),
+        .map_err(|source| BackendError::Task {
+            step: "starting the smolvm machine".into(),
+            source,
         })??;
         Ok(Bottle {
             agent_ref: name,
@@ -357,9 +361,9 @@ impl BottleBackend for SmolBackend {
         let output =
             tokio::task::spawn_blocking(move || smolvm.exec(&name, &argv, timeout, max_output))
                 .await
-                .map_err(|e| BackendError::FixtureStart {
-                    name: "smolvm exec".into(),
-                    reason: e.to_string(),
+                .map_err(|source| BackendError::Task {
+                    step: "smolvm exec".into(),
+                    source,
                 })??;
         Ok(ExecOutput {
             exit_code: output.status.map(i64::from),
