@@ -17,6 +17,7 @@ pub(crate) mod create;
 pub(crate) mod exec;
 pub(crate) mod images;
 pub(crate) mod layout;
+pub(crate) mod placement;
 pub(crate) mod plan;
 pub(crate) mod readiness;
 pub(crate) mod records;

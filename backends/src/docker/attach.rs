@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
 use bollard::Docker;
 
-use super::bring_up::AgentPlacement;
 use super::images;
+use super::placement::AgentPlacement;
 use super::roles::ContainerRole;
 use super::routes::METADATA_IP;
 use super::subnets::v6_host;

@@ -23,6 +23,7 @@ use super::attach::bottle_from;
 use super::create::{create_container, create_network, upload_binary};
 use super::images::Images;
 use super::layout::{bottle_files, plan_bottle};
+use super::placement::AgentPlacement;
 use super::plan::{plan_networks, PlannedContainer, PlannedNetwork};
 use super::readiness::{wait_bundle_ports, WaitFrom};
 use super::roles::ContainerRole;
@@ -31,33 +32,10 @@ use super::subnets::{is_subnet_clash, SUBNET_ATTEMPTS};
 use crate::errors::BackendError;
 use crate::labels;
 use crate::spec::BottleSpec;
-use crate::topology::{AgentSide, Bottle, EngineView, Layout, Topology};
+use crate::topology::{Bottle, EngineView, Layout, Topology};
 
 /// How long a fixture may take to print `CB-READY`.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Where the agent runs: in a container on the agent network (docker backend), or outside
-/// Docker (a microVM whose only allowed peer is the bundle), with the agent's side its backend
-/// built for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum AgentPlacement {
-    Container,
-    External(AgentSide),
-}
-
-impl AgentPlacement {
-    pub(crate) fn in_container(&self) -> bool {
-        *self == AgentPlacement::Container
-    }
-
-    /// The agent's side of the bottle's topology.
-    pub(crate) fn agent_side(&self) -> AgentSide {
-        match self {
-            AgentPlacement::Container => AgentSide::container(),
-            AgentPlacement::External(side) => side.clone(),
-        }
-    }
-}
 
 /// Brings the bottle up. On error the caller tears down by run id; every object is labelled
 /// before anything can fail after it exists.

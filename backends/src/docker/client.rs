@@ -160,14 +160,14 @@ impl BottleBackend for DockerBackend {
             docker,
             spec,
             &images,
-            super::bring_up::AgentPlacement::Container,
+            super::placement::AgentPlacement::Container,
         )
         .await
     }
 
     async fn attach(&self, run_id: &str) -> Result<Bottle, BackendError> {
         let docker = self.client().await?;
-        super::attach::attach(docker, run_id, &super::bring_up::AgentPlacement::Container).await
+        super::attach::attach(docker, run_id, &super::placement::AgentPlacement::Container).await
     }
 
     async fn exec_in_agent(

@@ -116,7 +116,7 @@ pub(crate) fn plan_networks(
         network(NetworkRole::Public6, bases[5]).v6(v6(true, 5)),
         network(NetworkRole::Lan, bases[2]),
     ]);
-    if super::vantage::wants_checker(spec) {
+    if wants_checker(spec) {
         // The checker's own leg, its only one that is not `internal`: its way to the engine's
         // host-gateway (this machine as containers reach it), through which the harness
         // checks that its canaries answer there. Only the checker joins it.
@@ -304,4 +304,10 @@ impl PlannedContainer {
             .chain(self.more_v6.iter().map(|(network, _, _)| network.as_str()))
             .collect()
     }
+}
+
+/// Whether the bottle gets a checker container: only where this machine cannot send to the
+/// fixture hosts itself.
+pub(crate) fn wants_checker(spec: &BottleSpec) -> bool {
+    !spec.engine_host.routes_to_bridges()
 }

@@ -15,7 +15,7 @@ use super::roles::ContainerRole;
 use super::subnets::v6_host;
 use crate::backend::ExecOutput;
 use crate::errors::BackendError;
-use crate::spec::{host_in, hosts, BottleSpec};
+use crate::spec::{host_in, hosts};
 use crate::topology::{Bottle, Layout, NetworkInfo};
 use crate::vantage::Vantage;
 
@@ -55,12 +55,6 @@ pub(crate) fn container_of(bottle: &Bottle, vantage: Vantage) -> Result<String, 
         Vantage::BundleNamespace => ContainerRole::Recorder,
     };
     Ok(role.container_name(&bottle.run_id))
-}
-
-/// Whether the bottle gets a checker container: only where this machine cannot send to the
-/// fixture hosts itself.
-pub(crate) fn wants_checker(spec: &BottleSpec) -> bool {
-    !spec.engine_host.routes_to_bridges()
 }
 
 /// One network the checker joins, at its `.60` (and, on the public IPv6 network, `::3c`).

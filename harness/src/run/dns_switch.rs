@@ -105,7 +105,7 @@ async fn from_checker(
             MAX_OUTPUT_BYTES + 1,
         )
         .await;
-    let output: ProbeOutput = super::exec::interpret(output, session, &[&attempt.id])?;
+    let output: ProbeOutput = super::probe_output::interpret(output, session, &[&attempt.id])?;
     let observation = output
         .observations
         .get(&attempt.id)

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bottle_backends::{Bottle, BottleBackend, ExecOutput};
+use bottle_backends::{Bottle, BottleBackend};
 use bottle_probes::timing::Adaptive;
 use bottle_probes::wire::{ProbeOutput, Stage, MAX_OUTPUT_BYTES};
 use bottle_probes::AttemptSpec;
@@ -300,7 +300,7 @@ async fn run_probe_exec(
             }
         }
     }
-    interpret(output, session, &ids)
+    super::probe_output::interpret(output, session, &ids)
 }
 
 /// `bottle-probe run --session S [--sequential] [--adaptive A] [--trace] ATTEMPT...`
@@ -346,30 +346,6 @@ fn exec_budget_ms(attempts: &[&AttemptSpec], sequential: bool) -> u64 {
         attempts.iter().map(|a| u64::from(a.timeout_ms)).sum()
     } else {
         longest(Stage::Control) + longest(Stage::Fixed).max(longest(Stage::Adaptive))
-    }
-}
-
-/// The exec's result as the probe's parsed output, or why it is unusable.
-pub(super) fn interpret(
-    output: Result<ExecOutput, bottle_backends::BackendError>,
-    session: &str,
-    ids: &[&str],
-) -> Result<ProbeOutput, String> {
-    match output {
-        Err(error) => Err(format!("the probe exec failed: {error}")),
-        Ok(output) if output.truncated => Err(format!(
-            "the probe printed more than {MAX_OUTPUT_BYTES} bytes"
-        )),
-        Ok(output) if output.exit_code != Some(0) => Err(format!(
-            "the probe exited with {:?}: {}",
-            output.exit_code,
-            String::from_utf8_lossy(&output.stderr)
-                .chars()
-                .take(300)
-                .collect::<String>()
-        )),
-        Ok(output) => ProbeOutput::parse(&output.stdout, session, ids)
-            .map_err(|e| format!("the probe output was rejected: {e}")),
     }
 }
 

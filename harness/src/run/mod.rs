@@ -17,6 +17,7 @@ mod judge;
 mod options;
 mod phase;
 mod probe_existing;
+mod probe_output;
 mod probe_phase;
 mod reap;
 mod records;

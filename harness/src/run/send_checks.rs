@@ -151,7 +151,7 @@ async fn send_from(
         vantage,
         checks,
         &attempts,
-        super::exec::interpret(output, session, &ids),
+        super::probe_output::interpret(output, session, &ids),
     )
 }
 
