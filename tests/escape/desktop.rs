@@ -53,7 +53,7 @@ pub(crate) fn desktop_decisions(kind: BackendKind) -> Result<(), Failed> {
     let checker = report
         .topology
         .as_ref()
-        .map(|t| t.checker_ips.clone())
+        .map(|t| t.layout().checker_ips.clone())
         .unwrap_or_default();
     if checker.is_empty() {
         problems.push("the topology names no checker".into());

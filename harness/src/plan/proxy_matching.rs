@@ -17,43 +17,56 @@ use super::model::Delivery;
 use crate::target::Target;
 
 pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
-    let t = i.topology;
+    match a.spec().id {
+        "proxy_matching.tls_control" | "proxy_matching.sni_fronting" => tls_names(a, i),
+        "proxy_matching.userinfo" | "proxy_matching.host_header" => confusions(a, i),
+        "proxy_matching.internal_name" | "proxy_matching.dns_rebinding" => ssrf(a, i),
+        _ => spellings(a, i),
+    }
+}
+
+/// The TLS pair: the allowed name in the CONNECT and in the SNI (the control), or the denied
+/// one in the SNI (fronting).
+fn tls_names(a: &mut Attempts, i: &Inputs) {
+    let t = i.topology.layout();
     let pipelock = i.pipelock();
     let refusal = i.proxy.user_refusal();
     match a.spec().id {
         "proxy_matching.tls_control" => {
-            let authority = format!("{}:443", t.layout().allowed_host);
+            let authority = format!("{}:443", t.allowed_host);
             a.add(
-                tls(pipelock, &authority, &t.layout().allowed_host, refusal),
+                tls(pipelock, &authority, &t.allowed_host, refusal),
                 Some(Target::Public),
                 format!(
                     "CONNECT {authority} + ClientHello SNI {} via {pipelock}",
-                    t.layout().allowed_host
+                    t.allowed_host
                 ),
             );
         }
-        "proxy_matching.lookalike_names" => {
-            for name in proxy_names::lookalikes(&t.layout().allowed_host) {
-                for connect in [false, true] {
-                    let (kind, destination) = by_name(pipelock, &name, connect, 443, &refusal);
-                    a.add(kind, Some(Target::Public), destination);
-                }
-            }
+        "proxy_matching.sni_fronting" => {
+            let authority = format!("{}:443", t.allowed_host);
+            a.add(
+                tls(pipelock, &authority, &t.denied_host, refusal),
+                Some(Target::Public),
+                format!(
+                    "CONNECT {authority} + ClientHello SNI {} via {pipelock}",
+                    t.denied_host
+                ),
+            );
         }
-        "proxy_matching.denied_spellings" => {
-            for spelling in proxy_names::denied_spellings(&t.layout().denied_host) {
-                a.add(
-                    request(pipelock, &spelling.authority, "", &spelling.host, &refusal),
-                    Some(Target::Public),
-                    format!(
-                        "http://{}/ ({}) via {pipelock}",
-                        spelling.authority, spelling.what
-                    ),
-                );
-            }
-        }
+        other => no_plan(other),
+    }
+}
+
+/// One name for the proxy, another for the destination: in the userinfo or a fragment, or in
+/// the Host header.
+fn confusions(a: &mut Attempts, i: &Inputs) {
+    let t = i.topology.layout();
+    let pipelock = i.pipelock();
+    let refusal = i.proxy.user_refusal();
+    match a.spec().id {
         "proxy_matching.userinfo" => {
-            let (allowed, denied) = (&t.layout().allowed_host, &t.layout().denied_host);
+            let (allowed, denied) = (&t.allowed_host, &t.denied_host);
             let userinfo = format!("{allowed}@{denied}");
             a.add(
                 request(pipelock, &userinfo, "", denied, &refusal),
@@ -68,7 +81,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             );
         }
         "proxy_matching.host_header" => {
-            let (allowed, denied) = (&t.layout().allowed_host, &t.layout().denied_host);
+            let (allowed, denied) = (&t.allowed_host, &t.denied_host);
             a.add_delivered(
                 request(pipelock, allowed, "", denied, &refusal),
                 Target::Public,
@@ -76,20 +89,40 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                 Delivery::AtPublicAs(allowed.clone()),
             );
         }
-        "proxy_matching.sni_fronting" => {
-            let authority = format!("{}:443", t.layout().allowed_host);
-            a.add(
-                tls(pipelock, &authority, &t.layout().denied_host, refusal),
-                Some(Target::Public),
-                format!(
-                    "CONNECT {authority} + ClientHello SNI {} via {pipelock}",
-                    t.layout().denied_host
-                ),
-            );
+        other => no_plan(other),
+    }
+}
+
+/// Other spellings of the names and the public host's address: lookalikes of the allowed name,
+/// spellings of the denied one, and the address's literal forms.
+fn spellings(a: &mut Attempts, i: &Inputs) {
+    let t = i.topology.layout();
+    let pipelock = i.pipelock();
+    let refusal = i.proxy.user_refusal();
+    match a.spec().id {
+        "proxy_matching.lookalike_names" => {
+            for name in proxy_names::lookalikes(&t.allowed_host) {
+                for connect in [false, true] {
+                    let (kind, destination) = by_name(pipelock, &name, connect, 443, &refusal);
+                    a.add(kind, Some(Target::Public), destination);
+                }
+            }
+        }
+        "proxy_matching.denied_spellings" => {
+            for spelling in proxy_names::denied_spellings(&t.denied_host) {
+                a.add(
+                    request(pipelock, &spelling.authority, "", &spelling.host, &refusal),
+                    Some(Target::Public),
+                    format!(
+                        "http://{}/ ({}) via {pipelock}",
+                        spelling.authority, spelling.what
+                    ),
+                );
+            }
         }
         "proxy_matching.ip_literal_forms" => {
-            let v6 = t.layout().public_v6.map(|ip| format!("[{ip}]"));
-            for (what, literal) in ip_forms(t.layout().public.ip)
+            let v6 = t.public_v6.map(|ip| format!("[{ip}]"));
+            for (what, literal) in ip_forms(t.public.ip)
                 .into_iter()
                 .chain(v6.map(|l| ("its IPv6 address", l)))
             {
@@ -103,11 +136,20 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
                 }
             }
         }
-        // The SSRF probes ask for the allowed name itself (its positive controls showed the
-        // proxy allows it), in execs of their own after every other attempt, while the DNS
-        // canary leads it to the LAN host's internal address (`dns_mode`).
+        other => no_plan(other),
+    }
+}
+
+/// The SSRF probes ask for the allowed name itself (its positive controls showed the proxy
+/// allows it), in execs of their own after every other attempt, while the DNS canary leads it
+/// to the LAN host's internal address (`dns_mode`).
+fn ssrf(a: &mut Attempts, i: &Inputs) {
+    let t = i.topology.layout();
+    let pipelock = i.pipelock();
+    let refusal = i.proxy.user_refusal();
+    match a.spec().id {
         "proxy_matching.internal_name" => {
-            let name = &t.layout().allowed_host;
+            let name = &t.allowed_host;
             for connect in [false, true] {
                 let (kind, destination) =
                     by_name(pipelock, name, connect, SSRF_TUNNEL_PORT, &refusal);
@@ -115,7 +157,7 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             }
         }
         "proxy_matching.dns_rebinding" => {
-            let name = &t.layout().allowed_host;
+            let name = &t.allowed_host;
             // The first lookup after the switch is the public host: a pinned proxy may deliver
             // there; only the LAN host must never see the nonce.
             for connect in [false, true] {
