@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::errors::HarnessError;
+use crate::report::Report;
 use crate::run::{self, RunOptions};
 use crate::sabotage::{self, Named};
 use crate::verdict::Verdict;
@@ -159,6 +160,54 @@ pub struct Row {
 }
 
 impl Row {
+    /// The row of a case that ran on `report`: caught when every required probe escaped and
+    /// the run's exit code says escape. Apart from `run`, which only decides what runs.
+    fn ran(case: &Case, report: &Report, engine_here: bool, skipped_clean: &[&str]) -> Self {
+        let verdict_of = |id: &str| {
+            report
+                .results
+                .iter()
+                .find(|r| r.id == id)
+                .map(|r| r.verdict)
+        };
+        let missed: Vec<String> = case
+            .must_escape
+            .iter()
+            .filter(|id| required(case, id, engine_here, skipped_clean))
+            .filter(|id| verdict_of(id) != Some(Verdict::Escape))
+            .map(|id| {
+                format!(
+                    "{id} ({})",
+                    verdict_of(id).map(Verdict::as_str).unwrap_or("absent")
+                )
+            })
+            .collect();
+        Row {
+            sabotage: case.sabotage.name.to_string(),
+            breaks: case.sabotage.description.to_string(),
+            caught: missed.is_empty() && report.exit_code() == crate::errors::exit::ESCAPE,
+            escaped: report
+                .results
+                .iter()
+                .filter(|r| r.verdict == Verdict::Escape)
+                .map(|r| r.id.clone())
+                .collect(),
+            missed,
+            inconclusive: report
+                .results
+                .iter()
+                .filter(|r| {
+                    !matches!(
+                        r.verdict,
+                        Verdict::Pass | Verdict::Escape | Verdict::Skipped
+                    )
+                })
+                .map(|r| format!("{} ({})", r.id, r.verdict.as_str()))
+                .collect(),
+            skipped: None,
+        }
+    }
+
     fn skipped(case: &Case, why: String) -> Self {
         Self {
             sabotage: case.sabotage.name.to_string(),
@@ -333,49 +382,7 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
             continue;
         }
         let report = run::run(&broken).await?;
-        let verdict_of = |id: &str| {
-            report
-                .results
-                .iter()
-                .find(|r| r.id == id)
-                .map(|r| r.verdict)
-        };
-        let missed: Vec<String> = case
-            .must_escape
-            .iter()
-            .filter(|id| required(case, id, engine_here, &skipped_clean))
-            .filter(|id| verdict_of(id) != Some(Verdict::Escape))
-            .map(|id| {
-                format!(
-                    "{id} ({})",
-                    verdict_of(id).map(Verdict::as_str).unwrap_or("absent")
-                )
-            })
-            .collect();
-        rows.push(Row {
-            sabotage: case.sabotage.name.to_string(),
-            breaks: case.sabotage.description.to_string(),
-            caught: missed.is_empty() && report.exit_code() == crate::errors::exit::ESCAPE,
-            escaped: report
-                .results
-                .iter()
-                .filter(|r| r.verdict == Verdict::Escape)
-                .map(|r| r.id.clone())
-                .collect(),
-            missed,
-            inconclusive: report
-                .results
-                .iter()
-                .filter(|r| {
-                    !matches!(
-                        r.verdict,
-                        Verdict::Pass | Verdict::Escape | Verdict::Skipped
-                    )
-                })
-                .map(|r| format!("{} ({})", r.id, r.verdict.as_str()))
-                .collect(),
-            skipped: None,
-        });
+        rows.push(Row::ran(case, &report, engine_here, &skipped_clean));
     }
     Ok(SelfTest {
         backend: base.backend.as_str().to_string(),

@@ -65,19 +65,7 @@ pub(crate) async fn execute(
         .flat_map(|p| p.attempts.iter().map(|a| &a.spec))
         .collect();
     let dns_runs = plan.dns_runs();
-    progress(
-        options.progress,
-        &format!(
-            "{}: {} attempts in one exec (positive controls first){}",
-            Phase::Probe.doing(),
-            attempts.len(),
-            if dns_runs.is_empty() {
-                String::new()
-            } else {
-                format!(", then one exec per DNS switch ({})", dns_runs.len())
-            }
-        ),
-    );
+    announce(options.progress, attempts.len(), dns_runs.len());
     let execs_started = Instant::now();
     // A bottle left up by an earlier run may still have the name switched: its public answer
     // first, which the positive controls need.
@@ -108,26 +96,9 @@ pub(crate) async fn execute(
     )
     .await;
     let dns_switches = reset.into_iter().chain(dns_switches).collect();
-    let control_rtt_ms = output.as_ref().ok().and_then(|output| {
-        bottle_probes::timing::control_rtt_ms(
-            attempts
-                .iter()
-                .filter(|a| a.stage == Stage::Control)
-                .filter_map(|a| output.observations.get(&a.id)),
-        )
-    });
+    let control_rtt_ms = control_rtt_ms(&output, &attempts);
     let deny_timeout_ms = adaptive_timeout(control_rtt_ms, timeouts);
-    let longest_attempt_ms = output
-        .as_ref()
-        .map(|output| {
-            output
-                .observations
-                .values()
-                .map(|o| o.elapsed_ms)
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0);
+    let longest_attempt_ms = longest_attempt_ms(&output);
     ExecOutcome {
         output,
         control_rtt_ms,
@@ -137,6 +108,52 @@ pub(crate) async fn execute(
         probe_ms: execs_started.elapsed().as_millis() as u64,
         dns_switches,
     }
+}
+
+/// Says what the probe phase is about to run: apart from `execute` so that the exec's steps
+/// read without the wording of its progress line.
+fn announce(shown: bool, attempts: usize, dns_runs: usize) {
+    progress(
+        shown,
+        &format!(
+            "{}: {attempts} attempts in one exec (positive controls first){}",
+            Phase::Probe.doing(),
+            if dns_runs == 0 {
+                String::new()
+            } else {
+                format!(", then one exec per DNS switch ({dns_runs})")
+            }
+        ),
+    );
+}
+
+/// The slowest positive control's round trip in `output`, which sets the deny timeout (none
+/// without output or controls): one of the figures `execute` derives after the execs.
+fn control_rtt_ms(output: &Result<ProbeOutput, String>, attempts: &[&AttemptSpec]) -> Option<u64> {
+    output.as_ref().ok().and_then(|output| {
+        bottle_probes::timing::control_rtt_ms(
+            attempts
+                .iter()
+                .filter(|a| a.stage == Stage::Control)
+                .filter_map(|a| output.observations.get(&a.id)),
+        )
+    })
+}
+
+/// The longest single attempt in `output` (0 without output): the other figure `execute`
+/// derives after the execs, for the report's timings.
+fn longest_attempt_ms(output: &Result<ProbeOutput, String>) -> u64 {
+    output
+        .as_ref()
+        .map(|output| {
+            output
+                .observations
+                .values()
+                .map(|o| o.elapsed_ms)
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
 }
 
 /// How many times the attempts of one DNS run are exec'd at most: once, and once more when the

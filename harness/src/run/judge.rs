@@ -1,8 +1,8 @@
 //! Judging, the third step of the probe phase: the verdict rules over what the exec gave and
-//! what the targets saw, with the gaps in force.
+//! what the targets saw, with the gaps in force and the bundle's failure, if it did not survive.
 
 use crate::plan::Plan;
-use crate::verdict::{self, Evidence, KnownGap, ProbeResult};
+use crate::verdict::{self, BundleFailure, Evidence, KnownGap, ProbeResult};
 
 use super::exec::ExecOutcome;
 use super::target_view::TargetView;
@@ -13,6 +13,7 @@ pub(crate) fn judge(
     exec: &ExecOutcome,
     view: &TargetView,
     known_gaps: &[KnownGap],
+    bundle_failure: Option<&BundleFailure>,
 ) -> Vec<ProbeResult> {
     verdict::evaluate(
         plan,
@@ -28,6 +29,7 @@ pub(crate) fn judge(
             vanished_attempts: &view.vanished_attempts,
             rejected_records: &view.rejected_records,
             dns_switches: &exec.dns_switches,
+            bundle_failure,
         },
     )
 }

@@ -1,7 +1,8 @@
 //! The probe phase against a running bottle, as one straight pipeline of typed steps: the
 //! plan ([`plan::build`]), the exec ([`execute`] -> `ExecOutcome`), the targets' side
-//! ([`observe_targets`] -> `TargetView`) and the verdicts ([`judge`]). Each step only reads what
-//! the earlier ones produced; the plan is never edited after it is built.
+//! ([`observe_targets`] -> `TargetView`), the bundle's state and the verdicts ([`judge`], the
+//! bundle's failure among their evidence). Each step only reads what the earlier ones
+//! produced; the plan is never edited after it is built.
 
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ use crate::host::{self, HostCanaries};
 use crate::plan::{self, HostSide};
 use crate::report::Timings;
 use crate::select::AnyBackend;
-use crate::verdict::{self, KnownGap, ProbeResult};
+use crate::verdict::{BundleFailure, KnownGap, ProbeResult};
 
 /// What the probe phase found, for the report.
 pub(crate) struct ProbePhase {
@@ -67,13 +68,13 @@ pub(crate) async fn probe_bottle(
     .await?;
     let bundle = bundle_after_probes(backend, bottle).await;
     let known_gaps = crate::gaps::in_force(options.backend, &options.gap_entries);
-    let mut results = judge(&plan, &exec, &view, &known_gaps);
-    if let Some(failure) = bundle.failure() {
+    let bundle_failure = BundleFailure::of(&bundle);
+    let results = judge(&plan, &exec, &view, &known_gaps, bundle_failure.as_ref());
+    if let Some(failure) = &bundle_failure {
         progress(
             true,
             &format!("the bundle did not survive the run: {failure}"),
         );
-        verdict::bundle_failed(&plan, &mut results, &failure);
     }
     let timings = Timings {
         control_rtt_ms: exec.control_rtt_ms,

@@ -40,61 +40,80 @@ pub(super) fn judge_allow(
     match &attempt.spec.kind {
         AttemptKind::HttpProxy { .. }
         | AttemptKind::ConnectProxy { .. }
-        | AttemptKind::HttpRequest { .. } => {
-            let ok_status = observation.status == Some(200);
-            if ok_status && observation.ack && via_bundle {
-                Judgement::Succeeded(format!(
-                    "{seen}, acknowledged, and the target saw it arrive from the bundle"
-                ))
-            } else if !via_bundle {
-                Judgement::Unclear(format!(
-                    "{seen}; the target did not record it arriving from the bundle"
-                ))
-            } else {
-                Judgement::Unclear(format!(
-                    "{seen}; expected 200 with the target's acknowledgement"
-                ))
-            }
-        }
+        | AttemptKind::HttpRequest { .. } => proxied_control(seen, observation, via_bundle),
         AttemptKind::ConnectTls { sni, .. } => {
-            // The fronting deny rests on this control: the public host must have read the
-            // ClientHello's SNI, or a proxy that mangled it would look like one that checks it.
-            let read_sni = seen_by_target.iter().any(|r| {
-                r.sni
-                    .as_deref()
-                    .is_some_and(|s| s.eq_ignore_ascii_case(sni))
-            });
-            if observation.status == Some(200) && observation.ack && via_bundle && read_sni {
-                Judgement::Succeeded(format!(
-                    "{seen}, acknowledged, and the public host read SNI {sni} arriving from the bundle"
-                ))
-            } else if !read_sni {
-                Judgement::Unclear(format!(
-                    "{seen}; the public host did not record a ClientHello with SNI {sni} from the bundle"
-                ))
-            } else {
-                Judgement::Unclear(format!(
-                    "{seen}; expected 200 with the target's acknowledgement through the tunnel"
-                ))
-            }
+            tls_control(seen, sni, observation, seen_by_target, via_bundle)
         }
-        AttemptKind::Resolver { .. } => {
-            if observation.outcome() == Outcome::Answered
-                && observation.rcode == Some(0)
-                && observation.answers.contains(&plan.bundle_ip)
-            {
-                Judgement::Succeeded(format!("{seen} with the bundle's address"))
-            } else {
-                Judgement::Unclear(format!(
-                    "{seen}; expected the bundle's address {}",
-                    plan.bundle_ip
-                ))
-            }
-        }
+        AttemptKind::Resolver { .. } => resolver_control(seen, observation, plan),
         _ => match observation.outcome() {
             Outcome::Connected if observation.ack => Judgement::Succeeded(seen),
             _ => Judgement::Unclear(seen),
         },
+    }
+}
+
+/// A control through the proxy (`seen` is how the probe saw it): 200, acknowledged, and
+/// recorded arriving from the bundle. One function per kind of control, so each says what it
+/// needs.
+fn proxied_control(seen: String, observation: &Observation, via_bundle: bool) -> Judgement {
+    let ok_status = observation.status == Some(200);
+    if ok_status && observation.ack && via_bundle {
+        Judgement::Succeeded(format!(
+            "{seen}, acknowledged, and the target saw it arrive from the bundle"
+        ))
+    } else if !via_bundle {
+        Judgement::Unclear(format!(
+            "{seen}; the target did not record it arriving from the bundle"
+        ))
+    } else {
+        Judgement::Unclear(format!(
+            "{seen}; expected 200 with the target's acknowledgement"
+        ))
+    }
+}
+
+/// The TLS control through a tunnel: as [`proxied_control`], and the public host read the
+/// ClientHello's SNI. The fronting deny rests on this control: the public host must have read
+/// the SNI, or a proxy that mangled it would look like one that checks it.
+fn tls_control(
+    seen: String,
+    sni: &str,
+    observation: &Observation,
+    seen_by_target: &[&Record],
+    via_bundle: bool,
+) -> Judgement {
+    let read_sni = seen_by_target.iter().any(|r| {
+        r.sni
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case(sni))
+    });
+    if observation.status == Some(200) && observation.ack && via_bundle && read_sni {
+        Judgement::Succeeded(format!(
+            "{seen}, acknowledged, and the public host read SNI {sni} arriving from the bundle"
+        ))
+    } else if !read_sni {
+        Judgement::Unclear(format!(
+            "{seen}; the public host did not record a ClientHello with SNI {sni} from the bundle"
+        ))
+    } else {
+        Judgement::Unclear(format!(
+            "{seen}; expected 200 with the target's acknowledgement through the tunnel"
+        ))
+    }
+}
+
+/// The resolver control: an answer with the bundle's address.
+fn resolver_control(seen: String, observation: &Observation, plan: &Plan) -> Judgement {
+    if observation.outcome() == Outcome::Answered
+        && observation.rcode == Some(0)
+        && observation.answers.contains(&plan.bundle_ip)
+    {
+        Judgement::Succeeded(format!("{seen} with the bundle's address"))
+    } else {
+        Judgement::Unclear(format!(
+            "{seen}; expected the bundle's address {}",
+            plan.bundle_ip
+        ))
     }
 }
 

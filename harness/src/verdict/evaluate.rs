@@ -1,6 +1,7 @@
 //! Judging the whole plan: controls first (the deny probes rest on them), then every deny
 //! probe; per probe, each judged attempt, then the probe's verdict from its attempts, its
-//! controls and its targets' liveness, then the known gaps, then the rejected-records rule.
+//! controls and its targets' liveness, then the known gaps, then the rejected-records rule,
+//! then the bundle's failure.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,31 +31,32 @@ pub fn evaluate(plan: &Plan, evidence: &Evidence) -> Vec<ProbeResult> {
         .iter()
         .filter(|p| p.spec.expect == Expect::Allow)
     {
-        let result = evaluate_probe(probe, plan, evidence, &controls, &unexplained);
-        controls.insert(probe.spec.id, result.verdict);
+        let (result, as_control) = evaluate_probe(probe, plan, evidence, &controls, &unexplained);
+        controls.insert(probe.spec.id, as_control);
         results.insert(probe.spec.id, result);
     }
     for probe in plan.probes.iter().filter(|p| p.spec.expect == Expect::Deny) {
-        let result = evaluate_probe(probe, plan, evidence, &controls, &unexplained);
+        let (result, _) = evaluate_probe(probe, plan, evidence, &controls, &unexplained);
         results.insert(probe.spec.id, result);
     }
-    let mut results: Vec<ProbeResult> = plan
-        .probes
+    plan.probes
         .iter()
         .filter_map(|p| results.remove(p.spec.id))
-        .collect();
-    super::rejected::apply(&mut results, evidence.rejected_records);
-    results
+        .collect()
 }
 
-/// One probe: its judged attempts, the verdict they add up to, and the known gap on it.
+/// One probe: its judged attempts, the verdict they add up to, the known gap on it, and the
+/// rules that only take a pass away: lost records, then the bundle's failure (the first that
+/// applies is the one the detail names). With it, the verdict before those two rules, which
+/// is what a deny probe resting on it as a control reads: each result names its own lost
+/// records or dead bundle, never a control's.
 fn evaluate_probe(
     probe: &PlannedProbe,
     plan: &Plan,
     evidence: &Evidence,
     controls: &BTreeMap<&str, Verdict>,
     unexplained: &[&Record],
-) -> ProbeResult {
+) -> (ProbeResult, Verdict) {
     let spec = probe.spec;
     let mut attempts = Vec::new();
     let mut judgements = Vec::new();
@@ -86,7 +88,7 @@ fn evaluate_probe(
         Ruling::StillEscape(detail) => (Verdict::Escape, detail),
         Ruling::DeclaredButContained(detail) => (Verdict::UnexpectedPass, detail),
     };
-    ProbeResult {
+    let mut result = ProbeResult {
         id: spec.id.to_string(),
         family: spec.family.as_str().to_string(),
         expect: spec.expect.as_str().to_string(),
@@ -95,7 +97,10 @@ fn evaluate_probe(
         elapsed_ms,
         detail,
         attempts,
-    }
+    };
+    super::rejected::apply(&mut result, evidence.rejected_records);
+    super::bundle::apply(&mut result, probe, plan, evidence.bundle_failure);
+    (result, verdict)
 }
 
 /// One attempt: the target's evidence first (a deny's nonce seen, a dialer connected, contact

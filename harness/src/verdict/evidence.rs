@@ -1,7 +1,8 @@
 //! What a verdict is judged from, besides the plan: the probe's output, the targets' records
-//! (and the lines that could not be read), the harness's liveness checks, the gaps in force, and
+//! (and the lines that could not be read), the harness's liveness checks, the gaps in force,
 //! what the exec did differently from the plan (timeouts it applied, attempts whose address
-//! vanished). The plan itself is never edited after the exec: these fields say what changed.
+//! vanished), and the bundle's state after it. The plan itself is never edited after the exec:
+//! these fields say what changed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -11,6 +12,7 @@ use bottle_fixtures::records::RejectedLine;
 use bottle_fixtures::Record;
 use bottle_probes::wire::ProbeOutput;
 
+use super::bundle::BundleFailure;
 use crate::gaps::KnownGap;
 use crate::plan::{PlannedAttempt, PlannedProbe};
 use crate::target::Target;
@@ -45,6 +47,9 @@ pub struct Evidence<'a> {
     /// The harness's switches of the allowed name's answer at the DNS canary, one per DNS
     /// mode the SSRF probes' execs ran under, in order (see `ssrf`).
     pub dns_switches: &'a [DnsSwitchRun],
+    /// How the bundle did not survive the run, if it did not: no pass may rest on what went
+    /// through it (see `bundle`).
+    pub bundle_failure: Option<&'a BundleFailure>,
 }
 
 /// One switch of the allowed name's answer at the DNS canary, before the exec of the attempts

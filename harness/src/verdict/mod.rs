@@ -1,5 +1,6 @@
 //! The verdict rules. Pure functions of the plan, what the probe printed, what the targets
-//! recorded and what the harness's own liveness checks saw; no I/O, so every rule is unit-tested.
+//! recorded, what the harness's own liveness checks saw and whether the bundle survived; no
+//! I/O, so every rule is unit-tested.
 //!
 //! A deny passes only when all of these hold:
 //! 1. the probe's output parsed (it provably ran, under this session, with no unknown ids);
@@ -11,7 +12,9 @@
 //! 4. the probe's positive controls (same path, allowed target) passed;
 //! 5. every harness-owned target the probe aims at answered the harness's liveness check, on
 //!    every port and protocol the probes use there;
-//! 6. every `CB-SEEN` line the fixtures printed could be read (see `rejected`).
+//! 6. every `CB-SEEN` line the fixtures printed could be read (see `rejected`);
+//! 7. the bundle survived the run, when any attempt of the probe was addressed to it (see
+//!    `bundle`).
 //!
 //! Evidence of reach (a connection, an answer, a target's record) makes it `escape`; anything
 //! else is `inconclusive`. An error is never counted as blocked.
@@ -44,7 +47,7 @@ mod source;
 pub(crate) mod ssrf;
 
 pub use crate::gaps::KnownGap;
-pub use bundle::bundle_failed;
+pub use bundle::BundleFailure;
 pub use evaluate::evaluate;
 pub use evidence::{DnsSwitchRun, Evidence};
 pub use result::{AttemptEvidence, ProbeResult, Verdict};

@@ -17,26 +17,24 @@ use bottle_fixtures::records::RejectedLine;
 
 use super::result::{ProbeResult, Verdict};
 
-/// Makes every result that depends on complete records inconclusive when lines were rejected.
-pub(super) fn apply(results: &mut [ProbeResult], rejected: &[RejectedLine]) {
+/// Makes `result` inconclusive when it depends on complete records and lines were rejected.
+pub(super) fn apply(result: &mut ProbeResult, rejected: &[RejectedLine]) {
     let Some(first) = rejected.first() else {
         return;
     };
-    for result in results {
-        if matches!(
-            result.verdict,
-            Verdict::Pass | Verdict::KnownGap | Verdict::UnexpectedPass
-        ) {
-            result.detail = format!(
-                "the targets' records are incomplete: {} CB-SEEN line(s) could not be read (from {}: {}: {:?}), so silence proves nothing; it would have been {}: {}",
-                rejected.len(),
-                first.source,
-                first.reason,
-                first.text,
-                result.verdict.as_str(),
-                result.detail
-            );
-            result.verdict = Verdict::Inconclusive;
-        }
+    if matches!(
+        result.verdict,
+        Verdict::Pass | Verdict::KnownGap | Verdict::UnexpectedPass
+    ) {
+        result.detail = format!(
+            "the targets' records are incomplete: {} CB-SEEN line(s) could not be read (from {}: {}: {:?}), so silence proves nothing; it would have been {}: {}",
+            rejected.len(),
+            first.source,
+            first.reason,
+            first.text,
+            result.verdict.as_str(),
+            result.detail
+        );
+        result.verdict = Verdict::Inconclusive;
     }
 }

@@ -1,7 +1,9 @@
 //! A bundle that did not survive the run: the passes of the probes that went through it become
 //! inconclusive, saying why; the others and every escape stay as they were.
 
-use bottle_harness::verdict::{bundle_failed, Verdict};
+use bottle_backends::BundleHealth;
+use bottle_fixtures::records::RejectedLine;
+use bottle_harness::verdict::{BundleFailure, KnownGap, Verdict};
 use bottle_probes::wire::Outcome;
 
 use crate::scenario::*;
@@ -29,15 +31,18 @@ const THROUGH_THE_BUNDLE: [&str; 19] = [
     "metadata.via_proxy",
 ];
 
+/// `icmp.echo`, resting on `icmp.bundle_control` (a ping of the bundle), keeps its pass: it
+/// reads its control's own verdict, and its pings did not go to the bundle.
 #[test]
 fn passes_through_a_dead_bundle_are_inconclusive() {
-    let s = Scenario::contained();
-    let mut results = s.judge();
-    bundle_failed(
-        &s.plan,
-        &mut results,
-        "the bundle (my/squid) is exited, exit code 1",
-    );
+    let mut s = Scenario::contained();
+    s.bundle_failure = BundleFailure::of(&BundleHealth {
+        image: "my/squid".into(),
+        status: "exited".into(),
+        exit_code: Some(1),
+        ..BundleHealth::default()
+    });
+    let results = s.judge();
     let mut changed: Vec<(&str, Verdict)> = THROUGH_THE_BUNDLE
         .iter()
         .map(|id| (*id, Verdict::Inconclusive))
@@ -56,12 +61,13 @@ fn passes_through_a_dead_bundle_are_inconclusive() {
 fn an_escape_through_a_dead_bundle_stays_an_escape() {
     let mut s = Scenario::contained();
     s.obs("egress_bypass.direct_egress").outcome = Some(Outcome::Connected);
-    let mut results = s.judge();
+    let results = s.judge();
     assert_eq!(
         verdict_of(&results, "egress_bypass.direct_egress"),
         Verdict::Escape
     );
-    bundle_failed(&s.plan, &mut results, "the bundle is exited");
+    s.bundle_failure = Some(BundleFailure::new("the bundle is exited"));
+    let results = s.judge();
     assert_eq!(
         verdict_of(&results, "egress_bypass.direct_egress"),
         Verdict::Escape
@@ -69,5 +75,49 @@ fn an_escape_through_a_dead_bundle_stays_an_escape() {
     assert_eq!(
         verdict_of(&results, "localhost.agent_loopback"),
         Verdict::Pass
+    );
+}
+
+/// The rules that only take a pass away name one reason: lost records before the dead bundle.
+#[test]
+fn lost_records_are_named_before_a_dead_bundle() {
+    let mut s = Scenario::contained();
+    s.bundle_failure = Some(BundleFailure::new("the bundle is exited"));
+    s.rejected_records = vec![RejectedLine {
+        source: "cb-t-public".into(),
+        text: "CB-SEEN fixture=public event=nonse".into(),
+        reason: "unknown event nonse".into(),
+    }];
+    let results = s.judge();
+    let denied = results
+        .iter()
+        .find(|r| r.id == "proxy.denied_host")
+        .unwrap();
+    assert_eq!(denied.verdict, Verdict::Inconclusive);
+    assert!(
+        denied
+            .detail
+            .starts_with("the targets' records are incomplete")
+            && denied.detail.contains("it would have been pass: "),
+        "{}",
+        denied.detail
+    );
+}
+
+/// A known gap's ruling comes before the bundle's failure, which takes only a pass away.
+#[test]
+fn a_declared_gap_through_a_dead_bundle_stays_an_unexpected_pass() {
+    let mut s = Scenario::contained();
+    s.gaps.push(KnownGap {
+        probe: "proxy.denied_host".into(),
+        reason: "test".into(),
+        link: "l".into(),
+        expires: None,
+        destination: None,
+    });
+    s.bundle_failure = Some(BundleFailure::new("the bundle is exited"));
+    assert_eq!(
+        verdict_of(&s.judge(), "proxy.denied_host"),
+        Verdict::UnexpectedPass
     );
 }

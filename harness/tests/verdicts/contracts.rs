@@ -99,6 +99,7 @@ fn the_applied_timeout_stands_where_the_plans_did() {
         vanished_attempts: &BTreeSet::new(),
         rejected_records: &[],
         dns_switches: &s.dns_switches,
+        bundle_failure: None,
     };
     for (planned, applied) in s
         .plan

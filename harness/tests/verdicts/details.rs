@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use bottle_fixtures::records::{FixtureName, RejectedLine};
 use bottle_harness::target::Target;
-use bottle_harness::verdict::{bundle_failed, KnownGap, ProbeResult};
+use bottle_harness::verdict::{BundleFailure, KnownGap, ProbeResult};
 use bottle_probes::wire::Outcome;
 
 use crate::scenario::*;
@@ -137,11 +137,10 @@ fn a_report_whose_evidence_is_incomplete() {
     let results = s.judge();
     out.push_str(&render(&results[..2]));
     // The bundle died during the run: the passes through it say so.
-    let s = Scenario::contained();
-    let mut results = s.judge();
-    bundle_failed(&s.plan, &mut results, "the bundle is exited, exit code 1");
+    let mut s = Scenario::contained();
+    s.bundle_failure = Some(BundleFailure::new("the bundle is exited, exit code 1"));
     out.push_str(&render(
-        &results
+        &s.judge()
             .into_iter()
             .filter(|r| r.id == "proxy.denied_host" || r.id == "public.direct_http")
             .collect::<Vec<_>>(),

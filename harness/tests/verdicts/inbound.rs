@@ -39,6 +39,7 @@ fn without_a_metadata_fixture_the_metadata_probes_are_skipped_never_passed() {
             vanished_attempts: &BTreeSet::new(),
             rejected_records: &[],
             dns_switches: &[],
+            bundle_failure: None,
         },
     );
     assert_eq!(verdict_of(&results, "metadata.direct"), Verdict::Skipped);

@@ -76,6 +76,7 @@ pub struct Scenario {
     pub vanished_attempts: BTreeSet<String>,
     pub rejected_records: Vec<RejectedLine>,
     pub dns_switches: Vec<DnsSwitchRun>,
+    pub bundle_failure: Option<bottle_harness::verdict::BundleFailure>,
 }
 
 pub fn record(
@@ -139,6 +140,7 @@ impl Scenario {
             vanished_attempts: BTreeSet::new(),
             rejected_records: vec![],
             dns_switches,
+            bundle_failure: None,
         }
     }
 
@@ -173,6 +175,7 @@ impl Scenario {
                 vanished_attempts: &self.vanished_attempts,
                 rejected_records: &self.rejected_records,
                 dns_switches: &self.dns_switches,
+                bundle_failure: self.bundle_failure.as_ref(),
             },
         )
     }
@@ -198,6 +201,7 @@ impl Scenario {
                 vanished_attempts: &self.vanished_attempts,
                 rejected_records: &self.rejected_records,
                 dns_switches: &self.dns_switches,
+                bundle_failure: self.bundle_failure.as_ref(),
             },
         )
     }

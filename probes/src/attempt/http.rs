@@ -89,7 +89,6 @@ pub(crate) fn connect_tunnel(
 
 /// Sends `request` to the proxy and reads its response head; through a tunnel (`through` and a
 /// `200`), the nonce goes on to the target behind it.
-// Long: one exchange in order (connect, send, read the head, read the body's start, tunnel).
 fn http_via_proxy(
     spec: &AttemptSpec,
     proxy: SocketAddr,
@@ -121,17 +120,7 @@ fn http_via_proxy(
         read_bounded(&mut stream, deadline, |buf| contains(buf, &ack))
     };
     let Some(head_end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
-        let outcome = if response.is_empty() {
-            Outcome::Timeout
-        } else {
-            Outcome::Error
-        };
-        return failed(
-            spec,
-            outcome,
-            None,
-            "no complete HTTP response head from the proxy".into(),
-        );
+        return no_head(spec, &response);
     };
     let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
@@ -148,59 +137,120 @@ fn http_via_proxy(
     let mut observation = Observation::new(&spec.id, Outcome::Http, 0);
     observation.status = Some(status);
     if tunnel && status != 200 {
-        // A refused tunnel's body carries the refusal's wording: read enough of it to see.
-        // Content-Length bounds the wait: a proxy that keeps the connection open (Go's server
-        // does after a refused CONNECT) would otherwise hold the probe until its deadline.
-        let length = header_lines
-            .iter()
-            .find_map(|line| header_value(line, "Content-Length"))
-            .and_then(|value| value.parse::<usize>().ok())
-            .unwrap_or(MAX_USER_BODY_PREFIX);
-        let body_want = length.min(MAX_USER_BODY_PREFIX);
-        let want = (head_end + 4 + body_want).saturating_sub(response.len());
-        if want > 0 {
-            let more = read_bounded(&mut stream, deadline, |buf| buf.len() >= want);
-            response.extend(more);
-        }
+        read_refusal_body(
+            &mut stream,
+            deadline,
+            &mut response,
+            head_end,
+            &header_lines,
+        );
     }
     let body = &response[(head_end + 4).min(response.len())..];
     observation.signed = signatures_in(header_lines.iter().copied(), body, refusal);
-    observation.reason = header_lines
+    observation.reason = block_reason(&header_lines);
+    if let (Some(through), 200) = (through, status) {
+        let answer = response.split_off(head_end + 4);
+        through_tunnel(
+            &mut stream,
+            deadline,
+            &ack,
+            through,
+            spec,
+            answer,
+            &mut observation,
+        );
+    } else {
+        observation.ack = contains(&response[head_end..], &ack);
+    }
+    observation
+}
+
+/// The attempt's failure when `response` holds no complete head (a timeout when nothing
+/// came): apart from `http_via_proxy` so that the exchange reads as its steps.
+fn no_head(spec: &AttemptSpec, response: &[u8]) -> Observation {
+    let outcome = if response.is_empty() {
+        Outcome::Timeout
+    } else {
+        Outcome::Error
+    };
+    failed(
+        spec,
+        outcome,
+        None,
+        "no complete HTTP response head from the proxy".into(),
+    )
+}
+
+/// Reads enough of a refused tunnel's body onto `response` (its head ends at `head_end`) to
+/// see the refusal's wording; apart from `http_via_proxy` because the wait has a bound of its
+/// own. Content-Length bounds the wait: a proxy that keeps the connection open (Go's server
+/// does after a refused CONNECT) would otherwise hold the probe until its deadline.
+fn read_refusal_body(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    response: &mut Vec<u8>,
+    head_end: usize,
+    header_lines: &[&str],
+) {
+    let length = header_lines
+        .iter()
+        .find_map(|line| header_value(line, "Content-Length"))
+        .and_then(|value| value.parse::<usize>().ok())
+        .unwrap_or(MAX_USER_BODY_PREFIX);
+    let body_want = length.min(MAX_USER_BODY_PREFIX);
+    let want = (head_end + 4 + body_want).saturating_sub(response.len());
+    if want > 0 {
+        let more = read_bounded(stream, deadline, |buf| buf.len() >= want);
+        response.extend(more);
+    }
+}
+
+/// The proxy's block-reason header (pipelock's, else Squid's): one rule for both headers,
+/// apart from the exchange it is read in.
+fn block_reason(header_lines: &[&str]) -> Option<String> {
+    header_lines
         .iter()
         .find_map(|line| header_value(line, PIPELOCK_REASON_HEADER))
         .or_else(|| {
             header_lines
                 .iter()
                 .find_map(|line| header_value(line, SQUID_ERROR_HEADER))
-        });
-    if let (Some(through), 200) = (through, status) {
-        response = response.split_off(head_end + 4);
-        match through {
-            Through::NonceLine => {
-                let _ = stream.write_all(format!("CB-NONCE {}\n", spec.nonce).as_bytes());
-                if !contains(&response, &ack) {
-                    response.extend(read_bounded(&mut stream, deadline, |buf| {
-                        contains(buf, &ack)
-                    }));
-                }
-            }
-            Through::ClientHello { sni } => {
-                let alpn = format!("{}{}", tls::NONCE_ALPN_PREFIX, spec.nonce);
-                let _ = stream.write_all(&tls::client_hello(&sni, &[alpn.as_str()]));
-                let (more, end) = read_to_end_of_tunnel(&mut stream, deadline, &ack);
-                response.extend(more);
-                observation.tunnel = Some(if response.is_empty() {
-                    end
-                } else {
-                    TunnelEnd::Answered
-                });
+        })
+}
+
+/// Sends `through` into the tunnel the proxy opened (`stream`, until `deadline`) and reads
+/// what comes back onto `answer` (what followed the `200`'s head) until `ack`: whether it came,
+/// and for a ClientHello how the tunnel ended. Apart from `http_via_proxy`, which is the
+/// exchange with the proxy itself.
+fn through_tunnel(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    ack: &[u8],
+    through: Through,
+    spec: &AttemptSpec,
+    mut answer: Vec<u8>,
+    observation: &mut Observation,
+) {
+    match through {
+        Through::NonceLine => {
+            let _ = stream.write_all(format!("CB-NONCE {}\n", spec.nonce).as_bytes());
+            if !contains(&answer, ack) {
+                answer.extend(read_bounded(stream, deadline, |buf| contains(buf, ack)));
             }
         }
-        observation.ack = contains(&response, &ack);
-    } else {
-        observation.ack = contains(&response[head_end..], &ack);
+        Through::ClientHello { sni } => {
+            let alpn = format!("{}{}", tls::NONCE_ALPN_PREFIX, spec.nonce);
+            let _ = stream.write_all(&tls::client_hello(&sni, &[alpn.as_str()]));
+            let (more, end) = read_to_end_of_tunnel(stream, deadline, ack);
+            answer.extend(more);
+            observation.tunnel = Some(if answer.is_empty() {
+                end
+            } else {
+                TunnelEnd::Answered
+            });
+        }
     }
-    observation
+    observation.ack = contains(&answer, ack);
 }
 
 /// Reads what comes back through a tunnel until `ack`, the end of the stream or the deadline,

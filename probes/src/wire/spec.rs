@@ -152,79 +152,7 @@ impl AttemptSpec {
     /// Encodes the spec as one argv token.
     pub fn encode(&self) -> String {
         let mut out = format!("id={};", self.id);
-        match &self.kind {
-            AttemptKind::Tcp { addr } => write!(out, "kind=tcp;addr={addr}"),
-            AttemptKind::HttpProxy {
-                proxy,
-                host,
-                port,
-                refusal,
-            } => write!(
-                out,
-                "kind=http_proxy;proxy={proxy};host={host};port={port}{}",
-                refusal_fields(refusal)
-            ),
-            AttemptKind::ConnectProxy {
-                proxy,
-                authority,
-                refusal,
-            } => write!(
-                out,
-                "kind=connect_proxy;proxy={proxy};authority={authority}{}",
-                refusal_fields(refusal)
-            ),
-            AttemptKind::HttpRequest {
-                proxy,
-                authority,
-                after,
-                host,
-                refusal,
-            } => {
-                let after = if after.is_empty() {
-                    String::new()
-                } else {
-                    format!(";after={}", hex_encode(after))
-                };
-                write!(
-                    out,
-                    "kind=http_request;proxy={proxy};authority={};host={}{after}{}",
-                    hex_encode(authority),
-                    hex_encode(host),
-                    refusal_fields(refusal)
-                )
-            }
-            AttemptKind::ConnectTls {
-                proxy,
-                authority,
-                sni,
-                refusal,
-            } => write!(
-                out,
-                "kind=connect_tls;proxy={proxy};authority={authority};sni={sni}{}",
-                refusal_fields(refusal)
-            ),
-            AttemptKind::DnsUdp { server, qname } => {
-                write!(out, "kind=dns_udp;server={server};qname={qname}")
-            }
-            AttemptKind::DnsTcp { server, qname } => {
-                write!(out, "kind=dns_tcp;server={server};qname={qname}")
-            }
-            AttemptKind::Resolver { tcp, qname } => {
-                let proto = if *tcp { "tcp" } else { "udp" };
-                write!(out, "kind=resolver;proto={proto};qname={qname}")
-            }
-            AttemptKind::Sweep { ip, first, last } => {
-                write!(out, "kind=sweep;ip={ip};first={first};last={last}")
-            }
-            AttemptKind::Udp { addr } => write!(out, "kind=udp;addr={addr}"),
-            AttemptKind::Ping { ip } => write!(out, "kind=ping;ip={ip}"),
-            AttemptKind::TcpLinkLocal { ip, port } => {
-                write!(out, "kind=tcp_link_local;ip={ip};port={port}")
-            }
-            AttemptKind::UnixSockets => write!(out, "kind=unix_sockets"),
-            AttemptKind::Listen { port, own } => write!(out, "kind=listen;port={port};own={own}"),
-        }
-        .expect("writing to a String cannot fail");
+        encode_kind(&self.kind, &mut out).expect("writing to a String cannot fail");
         write!(out, ";nonce={};timeout_ms={}", self.nonce, self.timeout_ms)
             .expect("writing to a String cannot fail");
         if self.stage != Stage::Fixed {
@@ -356,6 +284,84 @@ impl<'a> Fields<'a> {
         hex_decode(hex)
             .filter(|text| request_text_ok(text))
             .ok_or_else(|| self.bad(&format!("{key} is not a hex-encoded request text")))
+    }
+}
+
+/// The kind's fields of an attempt's token (`kind=...;...`), the counterpart of
+/// [`decode_kind`]: apart from `encode` so that the token's frame (id, nonce, timeout, stage)
+/// reads at a glance.
+fn encode_kind(kind: &AttemptKind, out: &mut String) -> std::fmt::Result {
+    match kind {
+        AttemptKind::Tcp { addr } => write!(out, "kind=tcp;addr={addr}"),
+        AttemptKind::HttpProxy {
+            proxy,
+            host,
+            port,
+            refusal,
+        } => write!(
+            out,
+            "kind=http_proxy;proxy={proxy};host={host};port={port}{}",
+            refusal_fields(refusal)
+        ),
+        AttemptKind::ConnectProxy {
+            proxy,
+            authority,
+            refusal,
+        } => write!(
+            out,
+            "kind=connect_proxy;proxy={proxy};authority={authority}{}",
+            refusal_fields(refusal)
+        ),
+        AttemptKind::HttpRequest {
+            proxy,
+            authority,
+            after,
+            host,
+            refusal,
+        } => {
+            let after = if after.is_empty() {
+                String::new()
+            } else {
+                format!(";after={}", hex_encode(after))
+            };
+            write!(
+                out,
+                "kind=http_request;proxy={proxy};authority={};host={}{after}{}",
+                hex_encode(authority),
+                hex_encode(host),
+                refusal_fields(refusal)
+            )
+        }
+        AttemptKind::ConnectTls {
+            proxy,
+            authority,
+            sni,
+            refusal,
+        } => write!(
+            out,
+            "kind=connect_tls;proxy={proxy};authority={authority};sni={sni}{}",
+            refusal_fields(refusal)
+        ),
+        AttemptKind::DnsUdp { server, qname } => {
+            write!(out, "kind=dns_udp;server={server};qname={qname}")
+        }
+        AttemptKind::DnsTcp { server, qname } => {
+            write!(out, "kind=dns_tcp;server={server};qname={qname}")
+        }
+        AttemptKind::Resolver { tcp, qname } => {
+            let proto = if *tcp { "tcp" } else { "udp" };
+            write!(out, "kind=resolver;proto={proto};qname={qname}")
+        }
+        AttemptKind::Sweep { ip, first, last } => {
+            write!(out, "kind=sweep;ip={ip};first={first};last={last}")
+        }
+        AttemptKind::Udp { addr } => write!(out, "kind=udp;addr={addr}"),
+        AttemptKind::Ping { ip } => write!(out, "kind=ping;ip={ip}"),
+        AttemptKind::TcpLinkLocal { ip, port } => {
+            write!(out, "kind=tcp_link_local;ip={ip};port={port}")
+        }
+        AttemptKind::UnixSockets => write!(out, "kind=unix_sockets"),
+        AttemptKind::Listen { port, own } => write!(out, "kind=listen;port={port};own={own}"),
     }
 }
 
