@@ -7,5 +7,6 @@ pub mod cache;
 pub mod cli;
 pub mod lifecycle;
 pub mod smolfile;
+pub mod uid_drop;
 
 pub use lifecycle::SmolBackend;

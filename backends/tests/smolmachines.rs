@@ -202,6 +202,7 @@ fn typed_errors_from_the_stand_in() {
 // Long: one scenario in steps (cached failure, new kernel, kvm_pvm), each on the cache the last left.
 fn availability_smoke_test_is_run_once_and_cached() {
     use bottle_backends::smolmachines::availability::{check_in, Environment};
+    use bottle_backends::smolmachines::uid_drop::UidDrop;
     use bottle_backends::Availability;
     let dir = temp_dir("avail");
     let kvm = dir.join("kvm");
@@ -231,6 +232,7 @@ fn availability_smoke_test_is_run_once_and_cached() {
         dev_kvm: &kvm,
         cache_dir: &dir.join("cache"),
         kernel: "6.1.0-test".into(),
+        uid_drop: UidDrop::Leave,
     };
     let starts = |r: &RecordingRunner| {
         r.recorded()
@@ -299,5 +301,86 @@ fn availability_smoke_test_is_run_once_and_cached() {
         matches!(fourth, Availability::Unavailable { ref reason } if reason.contains("kvm_pvm"))
     );
     assert_eq!(starts(&pvm), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Run as root where the VM's unprivileged uid cannot start a guest, the smoke test (like every
+/// smolvm call of the run) runs with the uid drop off; its result is cached apart from a test
+/// with the drop, and smolvm's cryptic `KvmOpen` is explained.
+#[test]
+fn the_uid_drop_decision_reaches_smolvm_and_its_failure_is_explained() {
+    use bottle_backends::smolmachines::availability::{check_in, Environment};
+    use bottle_backends::smolmachines::uid_drop::UidDrop;
+    use bottle_backends::Availability;
+    let dir = temp_dir("uid-drop");
+    let kvm = dir.join("kvm");
+    std::fs::write(&kvm, "").unwrap();
+    std::fs::create_dir_all(dir.join("module/kvm_amd")).unwrap();
+    let runner = RecordingRunner::new();
+    runner.answer(
+        "--version",
+        CommandOutput {
+            status: Some(0),
+            stdout: b"smolvm 9.9.9\n".to_vec(),
+            ..CommandOutput::default()
+        },
+    );
+    runner.answer(
+        "start",
+        CommandOutput {
+            status: Some(1),
+            stderr: br#"{"error":{"code":"SMOLVM_ERROR","message":"KvmOpen(Error(13))"}}"#.to_vec(),
+            ..CommandOutput::default()
+        },
+    );
+    let with_drop = Environment {
+        sys_module: &dir.join("module"),
+        dev_kvm: &kvm,
+        cache_dir: &dir.join("cache"),
+        kernel: "6.1.0-test".into(),
+        uid_drop: UidDrop::Leave,
+    };
+    let (first, _) = check_in(
+        Path::new("/usr/bin/smolvm"),
+        Arc::new(runner.clone()),
+        &with_drop,
+    );
+    match &first {
+        Availability::Unavailable { reason } => {
+            assert!(reason.contains("KvmOpen"), "{reason}");
+            assert!(reason.contains("could not open /dev/kvm"), "{reason}");
+            assert!(reason.contains("SMOLVM_VM_UID_DROP"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let started_with = |env: &str| {
+        runner
+            .recorded()
+            .iter()
+            .filter(|c| c.iter().any(|a| a == "start"))
+            .filter(|c| c.first().map(String::as_str) == Some(env))
+            .count()
+    };
+    assert_eq!(
+        started_with("smolvm"),
+        1,
+        "no environment added: {:?}",
+        runner.recorded()
+    );
+    let without_drop = Environment {
+        uid_drop: UidDrop::TurnOff("the test's reason".into()),
+        ..with_drop
+    };
+    check_in(
+        Path::new("/usr/bin/smolvm"),
+        Arc::new(runner.clone()),
+        &without_drop,
+    );
+    assert_eq!(
+        started_with("SMOLVM_VM_UID_DROP=off"),
+        1,
+        "a new smoke test, with the drop off: {:?}",
+        runner.recorded()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

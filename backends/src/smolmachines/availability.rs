@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::cache_dir;
 use super::cli::{CommandRunner, Smolvm};
+use super::uid_drop::{self, UidDrop};
 use crate::backend::Availability;
 use crate::labels;
 
@@ -31,7 +32,7 @@ fn kernel_release() -> String {
         .unwrap_or_else(|_| std::env::consts::OS.to_string())
 }
 
-fn smoke_cache_path(dir: &Path, version: &str, kernel: &str) -> PathBuf {
+fn smoke_cache_path(dir: &Path, version: &str, kernel: &str, uid_drop: &UidDrop) -> PathBuf {
     let safe = |s: &str| -> String {
         s.chars()
             .map(|c| {
@@ -43,8 +44,13 @@ fn smoke_cache_path(dir: &Path, version: &str, kernel: &str) -> PathBuf {
             })
             .collect()
     };
+    // A start without the uid drop is another experiment: its result is kept apart.
+    let drop = match uid_drop {
+        UidDrop::Leave => "",
+        UidDrop::TurnOff(_) => "-no-uid-drop",
+    };
     dir.join(format!(
-        "boot-smoke-{}-{}.json",
+        "boot-smoke-{}-{}{drop}.json",
         safe(version),
         safe(kernel)
     ))
@@ -71,18 +77,42 @@ pub(crate) fn hypervisor_check(sys_module: &Path, dev_kvm: &Path) -> Result<(), 
 }
 
 /// Starts and deletes a bare machine in a throwaway state dir.
-fn smoke_test(program: &Path, runner: Arc<dyn CommandRunner>) -> Result<(), String> {
+fn smoke_test(
+    program: &Path,
+    runner: Arc<dyn CommandRunner>,
+    uid_drop: &UidDrop,
+) -> Result<(), String> {
     let state = std::env::temp_dir().join(format!("claude-bottle-smoke-{}", labels::new_run_id()));
-    let smolvm = Smolvm::new(program.to_path_buf(), Some(state.clone()), runner);
+    let smolvm =
+        Smolvm::new(program.to_path_buf(), Some(state.clone()), runner).with_env(uid_drop.env());
     let name = "cb-smoke";
     let result = smolvm
         .create_bare(name)
         .and_then(|()| smolvm.start(name))
-        .map_err(|e| e.to_string());
+        .map_err(|e| explain(&e.to_string()));
     let _ = smolvm.stop(name);
     let _ = smolvm.delete(name);
     let _ = std::fs::remove_dir_all(&state);
     result
+}
+
+/// A failed start's message, with what it means where smolvm's own words are cryptic: the VM
+/// process runs as the unprivileged uid of smolvm's uid drop (`uid_drop`) when started as root.
+pub(crate) fn explain(error: &str) -> String {
+    let hint = if error.contains("KvmOpen") {
+        Some("the VM process could not open /dev/kvm")
+    } else if error.contains("libkrun") && error.contains("not found") {
+        Some("the VM process could not load libkrun/libkrunfw")
+    } else {
+        None
+    };
+    match hint {
+        Some(hint) => format!(
+            "{error} ({hint}: started as root, smolvm runs each VM as an unprivileged uid unless {}=off; see docs/backends/smolmachines.md)",
+            uid_drop::UID_DROP_ENV
+        ),
+        None => error.to_string(),
+    }
 }
 
 /// Where the check looks and keeps its cache; [`check`] uses this machine's.
@@ -91,6 +121,8 @@ pub struct Environment<'a> {
     pub dev_kvm: &'a Path,
     pub cache_dir: &'a Path,
     pub kernel: String,
+    /// What smolvm's uid drop needs here ([`uid_drop::decide`]).
+    pub uid_drop: UidDrop,
 }
 
 /// The full check on this machine.
@@ -107,6 +139,7 @@ pub(crate) fn check(
             dev_kvm: Path::new("/dev/kvm"),
             cache_dir: &cache,
             kernel: kernel_release(),
+            uid_drop: uid_drop::decide(program),
         },
     )
 }
@@ -138,13 +171,13 @@ pub fn check_in(
         );
     }
     let kernel = env.kernel.clone();
-    let cache = smoke_cache_path(env.cache_dir, &version, &kernel);
+    let cache = smoke_cache_path(env.cache_dir, &version, &kernel, &env.uid_drop);
     let cached: Option<SmokeResult> = std::fs::read(&cache)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .filter(|r: &SmokeResult| r.smolvm == version && r.kernel == kernel);
     let result = cached.unwrap_or_else(|| {
-        let outcome = smoke_test(program, runner);
+        let outcome = smoke_test(program, runner, &env.uid_drop);
         let result = SmokeResult {
             smolvm: version.clone(),
             kernel: kernel.clone(),

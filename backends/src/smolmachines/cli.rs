@@ -28,10 +28,12 @@ pub struct CommandOutput {
 
 /// Runs a program. Implementations: [`ProcessRunner`] (real) and [`RecordingRunner`] (tests).
 pub trait CommandRunner: Send + Sync {
+    /// Runs `program` with `args`, and `env` added to this process's environment.
     fn run(
         &self,
         program: &Path,
         args: &[String],
+        env: &[(String, String)],
         timeout: Duration,
         max_output: usize,
     ) -> CommandOutput;
@@ -65,11 +67,13 @@ impl CommandRunner for ProcessRunner {
         &self,
         program: &Path,
         args: &[String],
+        env: &[(String, String)],
         timeout: Duration,
         max_output: usize,
     ) -> CommandOutput {
         let spawned = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -143,17 +147,22 @@ impl RecordingRunner {
 }
 
 impl CommandRunner for RecordingRunner {
+    /// Records `KEY=VALUE` for each of `env` (none usually), the program's name and `args`.
     fn run(
         &self,
         program: &Path,
         args: &[String],
+        env: &[(String, String)],
         _timeout: Duration,
         _max_output: usize,
     ) -> CommandOutput {
-        let mut argv = vec![program
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()];
+        let mut argv: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        argv.push(
+            program
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
         argv.extend(args.iter().cloned());
         self.calls.lock().expect("calls").push(argv);
         let answers = self.answers.lock().expect("answers");
@@ -194,6 +203,8 @@ pub struct Smolvm {
     /// `--state-dir` (Linux): a run never touches the user's own machines.
     pub state_dir: Option<PathBuf>,
     runner: Arc<dyn CommandRunner>,
+    /// Added to smolvm's environment (`uid_drop`).
+    env: Vec<(String, String)>,
 }
 
 /// How long a non-booting smolvm command may take.
@@ -211,7 +222,14 @@ impl Smolvm {
             program,
             state_dir,
             runner,
+            env: vec![],
         }
+    }
+
+    /// The same CLI, run with `env` added to its environment.
+    pub fn with_env(mut self, env: Vec<(String, String)>) -> Self {
+        self.env = env;
+        self
     }
 
     fn machine_args(&self, verb: &str) -> Vec<String> {
@@ -232,7 +250,9 @@ impl Smolvm {
         timeout: Duration,
         max_output: usize,
     ) -> Result<CommandOutput, BackendError> {
-        let output = self.runner.run(&self.program, &args, timeout, max_output);
+        let output = self
+            .runner
+            .run(&self.program, &args, &self.env, timeout, max_output);
         match output.status {
             Some(0) => Ok(output),
             None => Err(BackendError::Timeout {
@@ -316,6 +336,7 @@ impl Smolvm {
         let output = self.runner.run(
             &self.program,
             &args,
+            &self.env,
             timeout + Duration::from_secs(5),
             max_output,
         );
@@ -408,6 +429,7 @@ mod tests {
         let out = ProcessRunner.run(
             Path::new("/bin/sh"),
             &["-c".into(), "yes | head -c 100000".into()],
+            &[],
             Duration::from_secs(10),
             1000,
         );
@@ -418,6 +440,7 @@ mod tests {
         let out = ProcessRunner.run(
             Path::new("/bin/sh"),
             &["-c".into(), "exec sleep 5".into()],
+            &[],
             Duration::from_millis(200),
             10,
         );

@@ -20,6 +20,7 @@ use super::availability;
 use super::cache::{self, cache_dir, CacheOutcome};
 use super::cli::{self, CommandRunner, ProcessRunner, Smolvm};
 use super::smolfile::{self, Mode, SmolfileSpec};
+use super::uid_drop::{self, UidDrop};
 use crate::backend::{Availability, BottleBackend, ExecOutput, TeardownReport};
 use crate::bundle_health::BundleHealth;
 use crate::docker::bring_up;
@@ -77,6 +78,10 @@ pub struct SmolBackend {
     runner: Arc<dyn CommandRunner>,
     mode: Mode,
     checked: OnceCell<(Availability, Option<String>, Option<PathBuf>)>,
+    /// How smolvm's uid drop is decided: on this machine ([`uid_drop::decide`]), or left alone
+    /// (a stand-in CLI).
+    decide_uid_drop: fn(&Path) -> UidDrop,
+    uid_drop: std::sync::OnceLock<UidDrop>,
 }
 
 impl Default for SmolBackend {
@@ -87,7 +92,10 @@ impl Default for SmolBackend {
 
 impl SmolBackend {
     pub fn new() -> Self {
-        Self::with_runner(Arc::new(ProcessRunner))
+        Self {
+            decide_uid_drop: uid_drop::decide,
+            ..Self::with_runner(Arc::new(ProcessRunner))
+        }
     }
 
     /// With another command runner (tests record the command plan through a stand-in).
@@ -97,6 +105,8 @@ impl SmolBackend {
             runner,
             mode: Mode::for_host(),
             checked: OnceCell::new(),
+            decide_uid_drop: |_| UidDrop::Leave,
+            uid_drop: std::sync::OnceLock::new(),
         }
     }
 
@@ -147,6 +157,18 @@ impl SmolBackend {
             .await
     }
 
+    /// What this run does about smolvm's uid drop, decided once (and said once when it turns
+    /// the drop off).
+    fn uid_drop(&self, program: &Path) -> &UidDrop {
+        self.uid_drop.get_or_init(|| {
+            let decided = (self.decide_uid_drop)(program);
+            if let UidDrop::TurnOff(reason) = &decided {
+                tracing::warn!("smolmachines: {reason}");
+            }
+            decided
+        })
+    }
+
     async fn smolvm(&self, run_id: &str) -> Result<Smolvm, BackendError> {
         let (availability, _, program) = self.check().await;
         match (availability, program) {
@@ -154,7 +176,8 @@ impl SmolBackend {
                 program.clone(),
                 cfg!(target_os = "linux").then(|| state_dir(run_id)),
                 self.runner.clone(),
-            )),
+            )
+            .with_env(self.uid_drop(program).env())),
             (Availability::Unavailable { reason }, _) => Err(BackendError::Unavailable {
                 backend: BACKEND_NAME,
                 reason: reason.clone(),
