@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bottle_backends::{Bottle, BottleBackend};
-use bottle_probes::timing::Adaptive;
+use bottle_probes::timing::{sweep_ceiling_ms, Adaptive};
 use bottle_probes::wire::{ProbeOutput, Stage, MAX_OUTPUT_BYTES};
-use bottle_probes::AttemptSpec;
+use bottle_probes::{AttemptKind, AttemptSpec};
 
 use bottle_fixtures::dns_canary::DnsMode;
 use bottle_fixtures::records::FixtureName;
@@ -348,6 +348,15 @@ fn probe_argv(
     argv
 }
 
+/// The longest one attempt can take: its timeout, or for a sweep the stretch past its budget
+/// a slow machine may need (`timing::SWEEP_STRETCH`).
+fn longest_ms(attempt: &AttemptSpec) -> u64 {
+    match attempt.kind {
+        AttemptKind::Sweep { .. } => sweep_ceiling_ms(attempt.timeout_ms),
+        _ => u64::from(attempt.timeout_ms),
+    }
+}
+
 /// The longest the probe can take: one after the other, or the controls and then the
 /// adaptive attempts (at their ceiling) and the fixed ones side by side.
 fn exec_budget_ms(attempts: &[&AttemptSpec], sequential: bool) -> u64 {
@@ -355,12 +364,12 @@ fn exec_budget_ms(attempts: &[&AttemptSpec], sequential: bool) -> u64 {
         attempts
             .iter()
             .filter(|a| a.stage == stage)
-            .map(|a| u64::from(a.timeout_ms))
+            .map(|a| longest_ms(a))
             .max()
             .unwrap_or(0)
     };
     if sequential {
-        attempts.iter().map(|a| u64::from(a.timeout_ms)).sum()
+        attempts.iter().map(|a| longest_ms(a)).sum()
     } else {
         longest(Stage::Control) + longest(Stage::Fixed).max(longest(Stage::Adaptive))
     }
@@ -369,7 +378,6 @@ fn exec_budget_ms(attempts: &[&AttemptSpec], sequential: bool) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bottle_probes::AttemptKind;
 
     fn spec(id: &str, stage: Stage, timeout_ms: u32) -> AttemptSpec {
         AttemptSpec {
@@ -395,5 +403,15 @@ mod tests {
         // The controls, then the longer of the fixed and the adaptive stage (at its ceiling).
         assert_eq!(exec_budget_ms(&attempts, false), 5000 + 8000);
         assert_eq!(exec_budget_ms(&attempts, true), 5000 + 8000 + 1500 + 700);
+        // A sweep may run past its budget while it makes progress: the exec waits for that.
+        let mut sweep = spec("sweep", Stage::Fixed, 8000);
+        sweep.kind = AttemptKind::Sweep {
+            ip: "10.0.0.2".parse().unwrap(),
+            first: 1,
+            last: 65535,
+        };
+        let with_sweep = [&specs[0], &sweep];
+        assert_eq!(exec_budget_ms(&with_sweep, false), 5000 + 8000 * 16);
+        assert_eq!(exec_budget_ms(&with_sweep, true), 5000 + 8000 * 16);
     }
 }

@@ -16,11 +16,12 @@ use std::mem::size_of;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::exchange::remaining;
 use super::outcome::{classify, failed};
+use crate::timing::sweep_end_ms;
 use crate::wire::limits::MAX_OPEN_PORTS;
 use crate::wire::{AttemptSpec, Observation, Outcome};
 
@@ -58,7 +59,12 @@ pub(crate) fn run(
             format!("bad port range {first}-{last}"),
         );
     }
-    let deadline = Instant::now() + budget;
+    let clock = Arc::new(SweepClock {
+        start: Instant::now(),
+        budget,
+        total: u64::from(last - first) + 1,
+        decided: OnceLock::new(),
+    });
     let next = Arc::new(AtomicU32::new(u32::from(first)));
     let scanned = Arc::new(AtomicU32::new(0));
     let filtered = Arc::new(AtomicU32::new(0));
@@ -66,7 +72,8 @@ pub(crate) fn run(
     let open = Arc::new(Mutex::new(Vec::new()));
     let workers: Vec<_> = (0..SWEEP_WORKERS)
         .map(|_| {
-            let (next, scanned, filtered, errors, open) = (
+            let (clock, next, scanned, filtered, errors, open) = (
+                clock.clone(),
                 next.clone(),
                 scanned.clone(),
                 filtered.clone(),
@@ -75,6 +82,7 @@ pub(crate) fn run(
             );
             let mut trier = PortTrier::default();
             std::thread::spawn(move || loop {
+                let deadline = clock.deadline(&scanned);
                 if Instant::now() >= deadline {
                     break;
                 }
@@ -104,10 +112,27 @@ pub(crate) fn run(
     }
     let mut open = open.lock().expect("sweep lock").clone();
     open.sort_unstable();
-    let error_count = errors.load(Ordering::Relaxed);
+    observation_of(
+        spec,
+        open,
+        scanned.load(Ordering::Relaxed),
+        filtered.load(Ordering::Relaxed),
+        errors.load(Ordering::Relaxed),
+    )
+}
+
+/// The sweep's observation: the open ports (sorted; at most [`MAX_OPEN_PORTS`], noted when
+/// more), how many were swept and how many silent or unreachable, and the local errors.
+fn observation_of(
+    spec: &AttemptSpec,
+    mut open: Vec<u16>,
+    scanned: u32,
+    filtered: u32,
+    error_count: usize,
+) -> Observation {
     let mut observation = Observation::new(&spec.id, Outcome::Swept, 0);
-    observation.scanned = Some(scanned.load(Ordering::Relaxed));
-    observation.filtered = Some(filtered.load(Ordering::Relaxed));
+    observation.scanned = Some(scanned);
+    observation.filtered = Some(filtered);
     if open.len() > MAX_OPEN_PORTS {
         observation.note = Some(format!("{} open ports, list truncated", open.len()));
         open.truncate(MAX_OPEN_PORTS);
@@ -117,6 +142,32 @@ pub(crate) fn run(
     }
     observation.open = open;
     observation
+}
+
+/// When the sweep stops: at its budget, or later if, at the budget, its rate so far says it
+/// would finish within the stretch (`timing::sweep_end_ms`). Decided once, by the first worker
+/// that reaches the budget.
+struct SweepClock {
+    start: Instant,
+    budget: Duration,
+    total: u64,
+    decided: OnceLock<Instant>,
+}
+
+impl SweepClock {
+    fn deadline(&self, scanned: &AtomicU32) -> Instant {
+        let at_budget = self.start + self.budget;
+        if Instant::now() < at_budget {
+            return at_budget;
+        }
+        *self.decided.get_or_init(|| {
+            let budget_ms = u32::try_from(self.budget.as_millis()).unwrap_or(u32::MAX);
+            let elapsed_ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let done = u64::from(scanned.load(Ordering::Relaxed));
+            let end = sweep_end_ms(budget_ms, elapsed_ms, done, self.total);
+            self.start + Duration::from_millis(end)
+        })
+    }
 }
 
 /// Tries ports one after another on one reused socket: two `connect` calls per refused port
