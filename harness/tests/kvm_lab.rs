@@ -1,0 +1,105 @@
+//! The KVM lab's trials (`scripts/kvm-lab`, docs/kvm-lab.md): an emulated Linux host with
+//! hardware virtualisation and its own Docker engine, where the suite runs the way a user on a
+//! Linux host with KVM runs it. Each trial runs `bottle-escape` inside the lab, unchanged and
+//! with the defaults, and passes only on its exit code 0.
+//!
+//! Decided at list time: without `qemu-system-x86_64` (Debian's `qemu-system-x86`) the trials
+//! are ignored with the reason on stderr; under CI (`CI=true`, `.ci/run` installs it) they are
+//! required and fail with that reason. A lab that boots but has no nested KVM (`scripts/kvm-lab`
+//! exits 3) fails with the lab's own words. Each trial takes the machine to itself (see
+//! `.config/nextest.toml`): the lab is two emulated cores.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// `scripts/kvm-lab`'s exit code for "the lab cannot run here".
+const LAB_UNAVAILABLE: i32 = 3;
+
+fn checkout() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("harness/ is inside the checkout")
+        .to_path_buf()
+}
+
+/// Why the lab cannot start here, if it cannot.
+fn missing() -> Option<String> {
+    let on_path = |name: &str| {
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| dir.join(name).is_file())
+        })
+    };
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return Some("the KVM lab emulates an x86_64 Linux host on one".into());
+    }
+    (!on_path("qemu-system-x86_64")).then(|| {
+        "qemu-system-x86_64 not found (apt-get install qemu-system-x86; .ci/run does)".into()
+    })
+}
+
+/// Runs `bottle-escape ARGS...` inside the lab; Ok on exit 0.
+fn in_lab(args: &[&str]) -> Result<(), Failed> {
+    let root = checkout();
+    let output = Command::new(root.join("scripts/kvm-lab"))
+        .current_dir(&root)
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_bottle-escape"))
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run scripts/kvm-lab: {e}"))?;
+    let tail = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    };
+    match output.status.code() {
+        Some(0) => Ok(()),
+        Some(LAB_UNAVAILABLE) => Err(format!(
+            "the KVM lab is unavailable here: {}",
+            tail(&output.stderr)
+        )
+        .into()),
+        code => Err(format!(
+            "bottle-escape {} in the lab exited {code:?}:\n{}\n{}",
+            args.join(" "),
+            tail(&output.stdout),
+            tail(&output.stderr)
+        )
+        .into()),
+    }
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let missing = missing();
+    if let Some(reason) = &missing {
+        eprintln!("kvm_lab: its trials are ignored: {reason}");
+    }
+    let ignored = missing.is_some() && !in_ci();
+    let trial = |name: &'static str, run_args: &'static [&'static str]| {
+        let missing = missing.clone();
+        Trial::test(name, move || match missing {
+            None => in_lab(run_args),
+            Some(reason) => Err(format!("the KVM lab is required here (CI=true): {reason}").into()),
+        })
+        .with_ignored_flag(ignored)
+    };
+    let trials = vec![trial(
+        "kvm_lab::docker_suite_with_the_defaults",
+        &[
+            "run",
+            "--backend",
+            "docker",
+            "--quiet",
+            "--report-json",
+            "target/kvm-lab/trial-docker.json",
+        ],
+    )];
+    libtest_mimic::run(&args, trials).exit();
+}
