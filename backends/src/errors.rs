@@ -102,7 +102,7 @@ pub enum BackendError {
         #[source]
         source: tokio::task::JoinError,
     },
-    /// The harness's checker container (see `Topology::checker_ips`) is missing or could not
+    /// The harness's checker container (see `Layout::checker_ips`) is missing or could not
     /// tell where the engine's host-gateway leads.
     #[error("bottle {run_id}: the checker: {reason}")]
     Checker { run_id: String, reason: String },

@@ -8,10 +8,10 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Vantage {
     /// The harness's checker container on the fixture networks, where this machine cannot
-    /// route to the bottle's bridges (Docker Desktop; `Topology::checker_ips`).
+    /// route to the bottle's bridges (Docker Desktop; `Layout::checker_ips`).
     Checker,
     /// Inside the bundle's network namespace (the recorder's container, which shares it,
-    /// `Topology::bundle_loopback_port`): the only place the bundle's loopback can be reached
+    /// `Layout::bundle_loopback_port`): the only place the bundle's loopback can be reached
     /// from, and where what the bundle reaches is reached from (the LAN host's internal leg, the
     /// metadata service through the bundle's route).
     BundleNamespace,

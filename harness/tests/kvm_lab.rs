@@ -27,9 +27,8 @@ fn checkout() -> PathBuf {
 /// Why the lab cannot start here, if it cannot.
 fn missing() -> Option<String> {
     let on_path = |name: &str| {
-        std::env::var_os("PATH").is_some_and(|path| {
-            std::env::split_paths(&path).any(|dir| dir.join(name).is_file())
-        })
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
     };
     if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
         return Some("the KVM lab emulates an x86_64 Linux host on one".into());
@@ -56,11 +55,9 @@ fn in_lab(args: &[&str]) -> Result<(), Failed> {
     };
     match output.status.code() {
         Some(0) => Ok(()),
-        Some(LAB_UNAVAILABLE) => Err(format!(
-            "the KVM lab is unavailable here: {}",
-            tail(&output.stderr)
-        )
-        .into()),
+        Some(LAB_UNAVAILABLE) => {
+            Err(format!("the KVM lab is unavailable here: {}", tail(&output.stderr)).into())
+        }
         code => Err(format!(
             "bottle-escape {} in the lab exited {code:?}:\n{}\n{}",
             args.join(" "),

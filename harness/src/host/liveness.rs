@@ -36,7 +36,7 @@ pub enum CheckFrom {
     ThisMachine,
     /// A place of the harness's own in the bottle, through one probe exec there: the checker
     /// on the fixture networks, for the fixture hosts when this machine cannot route to them
-    /// (Docker Desktop; see `Topology::checker_ips`); the bundle's namespace, for the recorder
+    /// (Docker Desktop; see `Layout::checker_ips`); the bundle's namespace, for the recorder
     /// on its loopback.
     At(Vantage),
 }

@@ -1,5 +1,5 @@
 //! The engine's names for this machine (Docker Desktop's `host.docker.internal`, which the
-//! docker backend reads from its checker, see `Topology::engine_host_names`) that the plan aims
+//! docker backend reads from its checker, see `EngineView::host_names`) that the plan aims
 //! the localhost probes at, and which of this machine's canaries are reached through each. The
 //! liveness checks prove the same routes from the checker (`host::liveness_checks`), so one
 //! rule decides both.
