@@ -1,6 +1,6 @@
-//! Bringing a bottle up on Docker: six networks and five containers (see `layout`), all
-//! requested at once, each container created and started as soon as its own networks exist;
-//! the fixtures' `CB-READY`; a retry on fresh subnets when a subnet is taken (or without IPv6
+//! Bringing a bottle up on Docker: six networks and six containers (seven of each with a
+//! checker; see `layout`), all requested at once, each container created and started as soon
+//! as its own networks exist; the fixtures' `CB-READY`; a retry on fresh subnets when a subnet is taken (or without IPv6
 //! when the engine cannot make it); then the ip-forward sabotage's routes and, for a user's
 //! bundle, the wait for its declared ports.
 //!
