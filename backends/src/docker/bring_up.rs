@@ -1,8 +1,8 @@
 //! Bringing a bottle up on Docker: six networks and six containers (seven of each with a
 //! checker; see `layout`), all requested at once, each container created and started as soon
-//! as its own networks exist; the fixtures' `CB-READY`; a retry on fresh subnets when a subnet is taken (or without IPv6
-//! when the engine cannot make it); then the ip-forward sabotage's routes and, for a user's
-//! bundle, the wait for its declared ports.
+//! as its own networks exist; the fixtures' `CB-READY`; a retry on fresh subnets when a subnet
+//! is taken (or without IPv6 when the engine cannot make it); then the ip-forward sabotage's
+//! routes and, for a user's bundle, the wait for its declared ports.
 //!
 //! Every network is `internal` (no NAT to the outside) except the metadata network and, under
 //! the ip-forward sabotage, the agent network (see `plan::plan_networks`). The agent network
