@@ -208,25 +208,8 @@ fn availability_smoke_test_is_run_once_and_cached() {
     let kvm = dir.join("kvm");
     std::fs::write(&kvm, "").unwrap();
     std::fs::create_dir_all(dir.join("module/kvm_intel")).unwrap();
-    let runner = RecordingRunner::new();
-    runner.answer(
-        "--version",
-        CommandOutput {
-            status: Some(0),
-            stdout: b"smolvm 9.9.9\n".to_vec(),
-            ..CommandOutput::default()
-        },
-    );
-    runner.answer(
-        "start",
-        CommandOutput {
-            status: Some(1),
-            stderr:
-                br#"{"error":{"code":"SMOLVM_ERROR","message":"no boot progress for 30 seconds"}}"#
-                    .to_vec(),
-            ..CommandOutput::default()
-        },
-    );
+    let runner = smolvm_9_9_9();
+    fail_start(&runner, "no boot progress for 30 seconds");
     let env = Environment {
         sys_module: &dir.join("module"),
         dev_kvm: &kvm,
@@ -256,15 +239,7 @@ fn availability_smoke_test_is_run_once_and_cached() {
     assert_eq!(second, first, "the cached answer is reused");
     assert_eq!(starts(&runner), 1, "no second boot attempt");
     // Another kernel means another smoke test; a booting guest makes the backend available.
-    let booting = RecordingRunner::new();
-    booting.answer(
-        "--version",
-        CommandOutput {
-            status: Some(0),
-            stdout: b"smolvm 9.9.9\n".to_vec(),
-            ..CommandOutput::default()
-        },
-    );
+    let booting = smolvm_9_9_9();
     let env2 = Environment {
         kernel: "6.2.0-test".into(),
         ..env
@@ -283,15 +258,7 @@ fn availability_smoke_test_is_run_once_and_cached() {
     assert_eq!(starts(&booting), 1);
     // kvm_pvm is refused before any boot attempt.
     std::fs::create_dir_all(dir.join("module/kvm_pvm")).unwrap();
-    let pvm = RecordingRunner::new();
-    pvm.answer(
-        "--version",
-        CommandOutput {
-            status: Some(0),
-            stdout: b"smolvm 9.9.9\n".to_vec(),
-            ..CommandOutput::default()
-        },
-    );
+    let pvm = smolvm_9_9_9();
     let env3 = Environment {
         kernel: "6.3.0-test".into(),
         ..env2
@@ -316,23 +283,8 @@ fn the_uid_drop_decision_reaches_smolvm_and_its_failure_is_explained() {
     let kvm = dir.join("kvm");
     std::fs::write(&kvm, "").unwrap();
     std::fs::create_dir_all(dir.join("module/kvm_amd")).unwrap();
-    let runner = RecordingRunner::new();
-    runner.answer(
-        "--version",
-        CommandOutput {
-            status: Some(0),
-            stdout: b"smolvm 9.9.9\n".to_vec(),
-            ..CommandOutput::default()
-        },
-    );
-    runner.answer(
-        "start",
-        CommandOutput {
-            status: Some(1),
-            stderr: br#"{"error":{"code":"SMOLVM_ERROR","message":"KvmOpen(Error(13))"}}"#.to_vec(),
-            ..CommandOutput::default()
-        },
-    );
+    let runner = smolvm_9_9_9();
+    fail_start(&runner, "KvmOpen(Error(13))");
     let with_drop = Environment {
         sys_module: &dir.join("module"),
         dev_kvm: &kvm,
@@ -383,4 +335,31 @@ fn the_uid_drop_decision_reaches_smolvm_and_its_failure_is_explained() {
         runner.recorded()
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A stand-in smolvm that says it is version 9.9.9 and does everything else (so far).
+fn smolvm_9_9_9() -> RecordingRunner {
+    let runner = RecordingRunner::new();
+    runner.answer(
+        "--version",
+        CommandOutput {
+            status: Some(0),
+            stdout: b"smolvm 9.9.9\n".to_vec(),
+            ..CommandOutput::default()
+        },
+    );
+    runner
+}
+
+/// Makes `runner`'s `machine start` fail with smolvm's JSON error carrying `message`.
+fn fail_start(runner: &RecordingRunner, message: &str) {
+    runner.answer(
+        "start",
+        CommandOutput {
+            status: Some(1),
+            stderr: format!(r#"{{"error":{{"code":"SMOLVM_ERROR","message":"{message}"}}}}"#)
+                .into_bytes(),
+            ..CommandOutput::default()
+        },
+    );
 }

@@ -14,7 +14,7 @@ pub(crate) enum AgentPlacement {
 
 impl AgentPlacement {
     pub(crate) fn in_container(&self) -> bool {
-        *self == AgentPlacement::Container
+        matches!(self, AgentPlacement::Container)
     }
 
     /// The agent's side of the bottle's topology.

@@ -82,8 +82,9 @@ pub(crate) fn run(
             );
             let mut trier = PortTrier::default();
             std::thread::spawn(move || loop {
-                let deadline = clock.deadline(&scanned);
-                if Instant::now() >= deadline {
+                let now = Instant::now();
+                let deadline = clock.deadline(now, &scanned);
+                if now >= deadline {
                     break;
                 }
                 let port = next.fetch_add(1, Ordering::Relaxed);
@@ -155,9 +156,10 @@ struct SweepClock {
 }
 
 impl SweepClock {
-    fn deadline(&self, scanned: &AtomicU32) -> Instant {
+    /// The sweep's deadline as seen at `now` (one clock read per port, the caller's).
+    fn deadline(&self, now: Instant, scanned: &AtomicU32) -> Instant {
         let at_budget = self.start + self.budget;
-        if Instant::now() < at_budget {
+        if now < at_budget {
             return at_budget;
         }
         *self.decided.get_or_init(|| {
