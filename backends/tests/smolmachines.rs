@@ -2,6 +2,7 @@
 //! conformance with the `smolfile` crate; the real smolvm's is `smolvm_conformance.rs`), cache keys and paths, the image
 //! cache's hit / miss / recovery, and the exact smolvm command plan recorded through a stand-in.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,7 +150,13 @@ fn the_smolvm_command_plan() {
         &runner,
         0,
     );
-    let name = launch_machine(&smolvm, run_id, &state.join("Smolfile")).unwrap();
+    let name = launch_machine(
+        &smolvm,
+        run_id,
+        &state.join("Smolfile"),
+        Ipv4Addr::new(10, 213, 9, 53),
+    )
+    .unwrap();
     assert_eq!(name, machine_name(run_id));
     let mark = phase("launch", &runner, mark);
     smolvm

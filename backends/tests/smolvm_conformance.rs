@@ -5,6 +5,7 @@
 //! (`CI=true`) it is required and fails with that reason. `.ci/run` installs smolvm (PyPI wheel
 //! `smolmachines`); `SMOLVM` or `smolvm` on `PATH` names it.
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use bottle_backends::smolmachines::cli::{self, ProcessRunner, Smolvm};
@@ -39,6 +40,7 @@ fn smolfiles_are_accepted_by_the_real_smolvm(program: std::path::PathBuf) -> Res
                 &machine,
                 &smolfile_path,
                 &[("claude-bottle.run".into(), "conformance".into())],
+                Some(Ipv4Addr::new(10, 213, 9, 53)),
             )
             .unwrap_or_else(|e| panic!("{name}: smolvm refused the Smolfile: {e}"));
         let listed = smolvm.list().unwrap();
@@ -70,7 +72,7 @@ fn smolfiles_are_accepted_by_the_real_smolvm(program: std::path::PathBuf) -> Res
         format!("image = \"{}\"\nallow_cidrs = []\n", archive.display()),
     )
     .unwrap();
-    match smolvm.create("confbad", &bad, &[]) {
+    match smolvm.create("confbad", &bad, &[], None) {
         Err(BackendError::Smolvm { code, message, .. }) => {
             assert_eq!(code, "CONFIG_ERROR");
             assert!(message.contains("allow_cidrs"), "{message}");

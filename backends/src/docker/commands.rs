@@ -169,6 +169,13 @@ fn dns_zone(layout: &Layout) -> Vec<String> {
     for name in proxy_names::public_zone(&layout.allowed_host, &layout.denied_host) {
         flags.extend(["--dns-answer".to_string(), format!("{name}={public_ip}")]);
     }
+    // The resolver controls' name, for an agent whose resolver forwards it here (a smolvm
+    // guest's, whose upstream the backend points at this canary); Docker's embedded DNS
+    // answers a container agent's query for it itself.
+    flags.extend([
+        "--dns-answer".to_string(),
+        format!("{}={}", layout.bundle_name, layout.bundle_ip),
+    ]);
     if let (Some(internal), Some(switch)) = (layout.lan_internal_ip, &layout.dns_switch) {
         flags.extend([
             "--dns-switch".to_string(),

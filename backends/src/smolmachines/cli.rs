@@ -6,6 +6,7 @@
 //! stderr) and become [`BackendError::Smolvm`] with smolvm's stable code.
 
 use std::io::Read;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -286,17 +287,23 @@ impl Smolvm {
             })
     }
 
-    /// `machine create --name N [--label K=V]... -s SMOLFILE` (validates without booting).
+    /// `machine create --name N [--label K=V]... [--dns IP] -s SMOLFILE` (validates without
+    /// booting). `--dns` is the upstream smolvm forwards the guest's DNS to (the Smolfile has no
+    /// key for it; without it smolvm forwards to this machine's own resolver).
     pub fn create(
         &self,
         name: &str,
         smolfile: &Path,
         labels: &[(String, String)],
+        dns: Option<Ipv4Addr>,
     ) -> Result<(), BackendError> {
         let mut args = self.machine_args("create");
         args.extend(["--name".to_string(), name.to_string()]);
         for (key, value) in labels {
             args.extend(["--label".to_string(), format!("{key}={value}")]);
+        }
+        if let Some(dns) = dns {
+            args.extend(["--dns".to_string(), dns.to_string()]);
         }
         args.extend(["-s".to_string(), smolfile.display().to_string()]);
         self.call(&format!("creating machine {name}"), args, QUICK, 64 * 1024)

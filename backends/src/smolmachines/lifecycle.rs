@@ -7,6 +7,7 @@
 //! machines: render the Smolfile, `machine create`, `machine start`, `machine exec` the probe,
 //! `machine stop`, `machine delete`, remove the state dir; then the Docker side by label.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -262,17 +263,21 @@ pub(crate) fn write_smolfile(dir: &Path, spec: &SmolfileSpec) -> Result<PathBuf,
     Ok(path)
 }
 
-/// The machine half of launch: create with the rendered Smolfile, then start.
+/// The machine half of launch: create with the rendered Smolfile and the guest's DNS upstream
+/// (the bottle's DNS canary, so that whatever smolvm forwards lands on a fixture the harness
+/// owns and records, never on a real resolver), then start.
 pub fn launch_machine(
     smolvm: &Smolvm,
     run_id: &str,
     smolfile_path: &Path,
+    dns_upstream: Ipv4Addr,
 ) -> Result<String, BackendError> {
     let name = machine_name(run_id);
     smolvm.create(
         &name,
         smolfile_path,
         &[(labels::RUN.to_string(), run_id.to_string())],
+        Some(dns_upstream),
     )?;
     smolvm.start(&name)?;
     Ok(name)
@@ -341,12 +346,14 @@ impl BottleBackend for SmolBackend {
             bundle_ip: bottle.topology.layout().bundle_ip,
             pipelock_port: spec.ports.pipelock,
             extra_env: vec![],
+            allow_hosts: vec![bottle.topology.layout().bundle_name.clone()],
         };
         let dir = state_dir(&spec.run_id);
         let run_id = spec.run_id.clone();
+        let dns_upstream = bottle.topology.layout().dns.ip;
         let name = tokio::task::spawn_blocking(move || {
             let path = write_smolfile(&dir, &smolfile_spec)?;
-            launch_machine(&smolvm, &run_id, &path)
+            launch_machine(&smolvm, &run_id, &path, dns_upstream)
         })
         .await
         .map_err(|source| BackendError::Task {

@@ -1,7 +1,16 @@
 //! Rendering the Smolfile that configures the agent microVM.
 //!
-//! Only `image`, `entrypoint`, `cmd`, `env` and `[network] allow_cidrs` are written: every other
-//! key keeps smolvm's default, so the rendered file says exactly what the bottle relies on.
+//! Only `image`, `entrypoint`, `cmd`, `env` and `[network] allow_cidrs`, `allow_hosts` are
+//! written: every other key keeps smolvm's default, so the rendered file says exactly what the
+//! bottle relies on.
+//!
+//! `allow_hosts` is the DNS filter: smolvm answers the guest's DNS itself (UDP/53 to any
+//! address, TCP/53 to its gateway) and, with no `allow_hosts`, forwards *every* name to its
+//! upstream, a channel out of the bottle under any CIDR-only policy. With it, only the listed
+//! names (and their subdomains) are forwarded; every other name gets NXDOMAIN from smolvm and
+//! never leaves (smol-machines/smolvm `crates/smolvm-network/src/stack.rs`, `dns.rs`). The
+//! bottle lists only the bundle's name, whose answer (the bundle's address) smolvm learns as
+//! allowed, which it already is.
 //!
 //! Modes:
 //! * **linux** (smolvm ≥ 1.0 on Linux with KVM): the bundle is a Docker container on a bridge
@@ -19,6 +28,10 @@
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
+
+/// The bundle's name as the bottle's DNS knows it (its container alias, the resolver controls'
+/// name): the one name the Smolfile's DNS filter lets through.
+pub const BUNDLE_NAME: &str = "bundle";
 
 /// How the microVM reaches the bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -71,6 +84,8 @@ pub struct SmolfileSpec {
     pub pipelock_port: u16,
     /// Extra environment, after the proxy variables.
     pub extra_env: Vec<(String, String)>,
+    /// The only names smolvm forwards to its upstream resolver (`[network] allow_hosts`).
+    pub allow_hosts: Vec<String>,
 }
 
 impl SmolfileSpec {
@@ -120,6 +135,8 @@ struct Smolfile<'a> {
 #[derive(Serialize)]
 struct Network {
     allow_cidrs: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    allow_hosts: Vec<String>,
 }
 
 /// Renders the Smolfile text: a comment naming the mode, then the typed document.
@@ -131,6 +148,7 @@ pub fn render(spec: &SmolfileSpec) -> String {
         env: spec.env().iter().map(|(k, v)| format!("{k}={v}")).collect(),
         network: Network {
             allow_cidrs: spec.allow_cidrs(),
+            allow_hosts: spec.allow_hosts.clone(),
         },
     };
     // Strings, string arrays and one table of them: nothing here the serialiser can refuse.
@@ -158,6 +176,7 @@ mod tests {
             bundle_ip: Ipv4Addr::new(10, 0, 0, 2),
             pipelock_port: 3128,
             extra_env: vec![("AWKWARD".into(), awkward[1].into())],
+            allow_hosts: vec![],
         };
         let parsed: toml::Table = toml::from_str(&render(&spec)).unwrap();
         let strings = |key: &str| -> Vec<String> {

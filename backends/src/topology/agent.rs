@@ -20,14 +20,39 @@ pub struct AgentSide {
     #[serde(default, rename = "agent_resolver")]
     pub resolver: Option<SocketAddr>,
     /// Whether the agent's resolver forwards only to a harness-owned upstream (the DNS canary).
-    /// False under smolvm, which gives the guest the host's resolver: a forwarded name would
-    /// leave unseen, so resolver-exfiltration probes cannot be judged.
+    /// Where it does not, a forwarded name would leave unseen, so the resolver-exfiltration
+    /// probes cannot be judged (and are skipped).
     #[serde(default = "owned_by_default")]
     pub resolver_owned: bool,
     /// The host as the agent sees it through its VMM's gateway (smolvm: `host.smolvm.internal`,
     /// 100.96.0.1); the localhost probes also aim there. None for containers.
     #[serde(default, rename = "guest_host_gateway")]
     pub host_gateway: Option<Ipv4Addr>,
+    /// Who completes the agent's TCP handshakes: the destination (a kernel's stack, as for a
+    /// container), or the VMM's relay, which accepts the guest's SYN itself and only then
+    /// connects onward (smolvm's virtio-net stack). Under a relay a completed handshake is not
+    /// reach; the verdicts read the stream's end and the targets' records instead.
+    #[serde(default, rename = "agent_tcp_handshake")]
+    pub handshake: Handshake,
+    /// Whether the VMM answers the agent's DNS over UDP to *every* address itself and forwards
+    /// what its filter lets through to its upstream (smolvm: `stack.rs` classifies UDP/53 to
+    /// any IP as a DNS query). A direct query's answer is then the VMM's, not the addressed
+    /// resolver's: only that resolver's records say whether the query reached it.
+    #[serde(default, rename = "agent_dns_intercepted")]
+    pub dns_intercepted: bool,
+}
+
+/// Who completes a TCP handshake the agent starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Handshake {
+    /// The destination's own stack: a completed handshake means something listens there.
+    #[default]
+    Destination,
+    /// A relay between the agent and the network (smolvm's user-space stack: `src/network/`
+    /// of smol-machines/smolvm accepts the guest's connection, then connects onward and resets
+    /// the guest's connection when that fails or its egress policy denies the destination).
+    Relay,
 }
 
 fn owned_by_default() -> bool {
@@ -47,17 +72,24 @@ impl AgentSide {
             ),
             resolver_owned: true,
             host_gateway: None,
+            handshake: Handshake::Destination,
+            dns_intercepted: false,
         }
     }
 
-    /// A microVM agent of `backend`: the host through the VMM's `gateway`, and a resolver the
-    /// VMM chose (not the harness's).
+    /// A microVM agent of `backend` behind its VMM's user-space network stack: the host through
+    /// the VMM's `gateway`, which is also the guest's resolver (the VMM answers DNS there and
+    /// forwards it to an upstream the backend sets to the DNS canary, so the harness owns it),
+    /// TCP handshakes completed by the VMM's relay, and DNS over UDP intercepted at every
+    /// address.
     pub fn microvm(backend: &str, gateway: Ipv4Addr) -> Self {
         Self {
             backend: backend.into(),
-            resolver: None,
-            resolver_owned: false,
+            resolver: Some(SocketAddr::new(gateway.into(), 53)),
+            resolver_owned: true,
             host_gateway: Some(gateway),
+            handshake: Handshake::Relay,
+            dns_intercepted: true,
         }
     }
 }

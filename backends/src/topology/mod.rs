@@ -7,7 +7,7 @@ mod bottle;
 mod engine;
 mod layout;
 
-pub use agent::AgentSide;
+pub use agent::{AgentSide, Handshake};
 pub use bottle::{Bottle, Topology};
 pub use engine::{EngineView, HostName};
 pub use layout::{DnsSwitch, FixtureHost, Layout, NetworkInfo};

@@ -19,6 +19,7 @@ pub fn cases() -> Vec<(&'static str, SmolfileSpec)> {
         bundle_ip: Ipv4Addr::new(10, 213, 7, 2),
         pipelock_port: 3128,
         extra_env: vec![],
+        allow_hosts: vec!["bundle".into()],
     };
     vec![
         ("smolfile_linux", base.clone()),
@@ -63,10 +64,8 @@ pub fn assert_parses_back(name: &str, spec: &SmolfileSpec, text: &str) {
     assert_eq!(parsed.env, env, "{name}");
     let network = parsed.network.expect("a [network] table");
     assert_eq!(network.allow_cidrs, spec.allow_cidrs(), "{name}");
-    assert!(
-        network.allow_hosts.is_empty() && network.deny_cidrs.is_empty(),
-        "{name}: nothing else is set"
-    );
+    assert_eq!(network.allow_hosts, spec.allow_hosts, "{name}: the DNS filter");
+    assert!(network.deny_cidrs.is_empty(), "{name}: nothing else is set");
     assert_eq!(
         parsed.net_backend, None,
         "{name}: the backend is smolvm's choice"

@@ -268,7 +268,7 @@ fn offline(command: &Command) -> Result<Option<i32>, HarnessError> {
             image,
             pipelock_port,
         } => {
-            use bottle_backends::smolmachines::smolfile::{render, Mode, SmolfileSpec};
+            use bottle_backends::smolmachines::smolfile::{render, Mode, SmolfileSpec, BUNDLE_NAME};
             let spec = SmolfileSpec {
                 mode: Mode::parse(mode).expect("clap restricts the values"),
                 image: image.clone(),
@@ -277,6 +277,7 @@ fn offline(command: &Command) -> Result<Option<i32>, HarnessError> {
                 bundle_ip: *bundle_ip,
                 pipelock_port: *pipelock_port,
                 extra_env: vec![],
+                allow_hosts: vec![BUNDLE_NAME.into()],
             };
             print!("{}", render(&spec));
         }

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bottle_fixtures::dns_canary::DnsMode;
 use bottle_probes::catalogue::ProbeSpec;
+use bottle_backends::Handshake;
 use bottle_probes::wire::AttemptSpec;
 
 use crate::target::Target;
@@ -92,6 +93,14 @@ pub struct Plan {
     pub declared_ports: Vec<u16>,
     /// Whether the agent's resolver forwards only to the DNS canary (see `Topology`).
     pub resolver_owned: bool,
+    /// Who completes the agent's TCP handshakes (see `AgentSide`): under a relay, a connection
+    /// is reach only when the destination answered.
+    pub handshake: Handshake,
+    /// Whether the agent's VMM answers DNS over UDP at every address itself (see `AgentSide`).
+    pub dns_intercepted: bool,
+    /// The name the resolver controls ask of the agent's resolver (the bundle's): where that
+    /// resolver forwards to the DNS canary, the canary sees it, and that is no escape.
+    pub control_name: String,
     /// The resolver the agent is configured with, when the backend knows it.
     pub expected_resolver: Option<SocketAddr>,
     /// The proxy names (the bundle itself resolves them at the DNS canary).

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use bottle_probes::wire::{AttemptKind, Observation, Outcome};
+use bottle_backends::Handshake;
+use bottle_probes::wire::{AttemptKind, Observation, Outcome, StreamEnd};
 
 use super::fronting::judge_fronting;
 use super::judgement::{describe, wrong_resolver, Judgement};
@@ -36,7 +37,7 @@ pub(super) fn judge_deny(
     }
     match &attempt.spec.kind {
         AttemptKind::Tcp { .. } | AttemptKind::TcpLinkLocal { .. } => match outcome {
-            Outcome::Connected => Judgement::Reached(format!("connected ({seen})")),
+            Outcome::Connected => connected(observation, seen, plan.handshake, "connected"),
             o if o.is_network_denial() => Judgement::Denied(seen),
             _ => Judgement::Unclear(format!("{seen} is not a network denial")),
         },
@@ -44,6 +45,12 @@ pub(super) fn judge_deny(
         | AttemptKind::ConnectProxy { .. }
         | AttemptKind::HttpRequest { .. } => judge_proxy(attempt, observation, seen, plan),
         AttemptKind::ConnectTls { .. } => judge_fronting(attempt, observation, seen, plan),
+        AttemptKind::DnsTcp { .. } if outcome == Outcome::Connected => connected(
+            observation,
+            seen,
+            plan.handshake,
+            "the outside resolver took the connection",
+        ),
         AttemptKind::DnsUdp { .. } | AttemptKind::DnsTcp { .. } => match outcome {
             Outcome::Answered | Outcome::Connected => {
                 Judgement::Reached(format!("the outside resolver answered ({seen})"))
@@ -75,6 +82,37 @@ pub(super) fn judge_deny(
     }
 }
 
+/// A TCP connection that completed its handshake without the target's acknowledgement. Where
+/// the destination completes handshakes, that is reach. Behind a relay that completes them
+/// itself (smolvm), only what came back decides: a reset before any byte is the relay's refusal
+/// of its onward connect (a denial, which the attempt's positive control and the target's own
+/// records back up); bytes that were not the acknowledgement are reach to something; an
+/// orderly close or silence proves nothing either way.
+fn connected(
+    observation: &Observation,
+    seen: String,
+    handshake: Handshake,
+    what: &str,
+) -> Judgement {
+    if handshake == Handshake::Destination {
+        return Judgement::Reached(format!("{what} ({seen})"));
+    }
+    match observation.end {
+        Some(StreamEnd::Reset) => Judgement::Denied(format!(
+            "the VMM's relay completed the handshake and reset the connection before any byte: its onward connect was refused or its policy denied the destination ({seen})"
+        )),
+        Some(StreamEnd::Answered) => Judgement::Reached(format!(
+            "{what} and bytes came back through the VMM's relay ({seen})"
+        )),
+        Some(StreamEnd::Closed) => Judgement::Unclear(format!(
+            "the VMM's relay completed the handshake, then the stream was closed before any byte: a service that hung up or the relay giving up, which proves nothing ({seen})"
+        )),
+        Some(StreamEnd::Silent) | None => Judgement::Unclear(format!(
+            "the VMM's relay completed the handshake and nothing came back: its onward connect may still be pending or a silent service took it, which proves nothing ({seen})"
+        )),
+    }
+}
+
 /// A name asked of the agent's own resolver, which must not leave the bottle.
 fn resolver(observation: &Observation, outcome: Outcome, seen: String, plan: &Plan) -> Judgement {
     if !plan.resolver_owned {
@@ -96,7 +134,11 @@ fn resolver(observation: &Observation, outcome: Outcome, seen: String, plan: &Pl
 }
 
 /// The sweep of the bundle's agent-side ports: only the declared ones may answer, and all of
-/// them must (else the sweep did not see what it swept).
+/// them must (else the sweep did not see what it swept). A port reset right after its
+/// handshake is open where the destination completes handshakes (a listener that hung up), and
+/// the relay's refusal behind a relay that completes them itself; behind a relay the declared
+/// ports must then be held open (the relay connected onward), the positive control that the
+/// sweep could tell the two apart.
 fn sweep(
     observation: &Observation,
     outcome: Outcome,
@@ -109,7 +151,19 @@ fn sweep(
     }
     let total = u32::from(last) - u32::from(first) + 1;
     let declared: BTreeSet<u16> = plan.declared_ports.iter().copied().collect();
-    let open: BTreeSet<u16> = observation.open.iter().copied().collect();
+    let mut open: BTreeSet<u16> = observation.open.iter().copied().collect();
+    let reset_count = observation.dropped.unwrap_or(0);
+    let relayed = plan.handshake == Handshake::Relay;
+    if !relayed {
+        open.extend(observation.dropped_ports.iter().copied());
+        let unlisted = usize::try_from(reset_count).unwrap_or(usize::MAX)
+            > observation.dropped_ports.len();
+        if unlisted {
+            return Judgement::Reached(format!(
+                "{reset_count} ports completed a handshake and then reset, more than listed"
+            ));
+        }
+    }
     let extra: Vec<u16> = open.difference(&declared).copied().collect();
     if !extra.is_empty() {
         return Judgement::Reached(format!("undeclared ports answered: {extra:?}"));
@@ -129,8 +183,13 @@ fn sweep(
             "declared service ports {missing:?} did not answer, so the sweep proves nothing"
         ));
     }
+    let relay = if relayed && reset_count > 0 {
+        format!(", {reset_count} reset by the VMM's relay after its own handshake")
+    } else {
+        String::new()
+    };
     Judgement::Denied(format!(
-        "only {declared:?} answered of {total} ports ({} filtered)",
+        "only {declared:?} answered of {total} ports ({} filtered{relay})",
         observation.filtered.unwrap_or(0)
     ))
 }

@@ -144,7 +144,10 @@ fn judge_attempt(
             (Ok(_), Some(observation)) if deny && listen => {
                 judge_listen(attempt, observation, plan, evidence.records)
             }
-            (Ok(_), Some(observation)) if deny => judge_deny(attempt, observation, plan),
+            (Ok(_), Some(observation)) if deny => {
+                super::intercepted::judge_intercepted(attempt, observation, plan, evidence.records)
+                    .unwrap_or_else(|| judge_deny(attempt, observation, plan))
+            }
             (Ok(_), Some(observation)) => judge_allow(attempt, observation, &by_nonce, plan),
         }
     };

@@ -36,6 +36,7 @@ mod deny;
 mod evaluate;
 mod evidence;
 mod fronting;
+mod intercepted;
 mod judgement;
 mod listen;
 mod records;

@@ -109,7 +109,7 @@ impl<'a> Explanations<'a> {
 
     /// The bundle's own traffic without a nonce: its lookups of the proxy names (and of the
     /// other names the plan asked the proxy for, which carry no nonce) at the DNS canary, and
-    /// pipelock's connections to egress.
+    /// pipelock's connections to egress; and the resolver controls' forwarded name.
     fn bundle_traffic(&self, r: &Record) -> bool {
         let proxy_name = |qname: &str| {
             [
@@ -127,13 +127,26 @@ impl<'a> Explanations<'a> {
         let bundle_lookup = r.fixture == FixtureName::Dns
             && from_bundle(self.plan, r)
             && r.qname.as_deref().is_some_and(proxy_name);
-        bundle_lookup || at_egress(r)
+        bundle_lookup || at_egress(r) || self.forwarded_control(r)
+    }
+
+    /// The resolver controls' own name (the bundle's, no agent data in it) at the DNS canary:
+    /// where the agent's resolver forwards to the canary (a VMM's, which the backend points
+    /// there), the controls' queries arrive from the VMM's host side.
+    fn forwarded_control(&self, r: &Record) -> bool {
+        r.fixture == FixtureName::Dns
+            && r.qname.as_deref().is_some_and(|q| {
+                q.trim_end_matches('.')
+                    .eq_ignore_ascii_case(&self.plan.control_name)
+            })
     }
 }
 
 /// Records on harness-owned targets that nothing legitimate explains. Explained are: the
-/// harness's own liveness checks (by nonce, by this machine's end, or from the checker); a positive control's traffic arriving at the public host from
-/// the bundle; the bundle's own lookups of the proxy names at the DNS canary; pipelock's
+/// harness's own liveness checks (by nonce, by this machine's end, or from the checker); a
+/// positive control's traffic arriving at the public host from the bundle; the bundle's own
+/// lookups of the proxy names at the DNS canary; the resolver controls' name forwarded there
+/// by the agent's resolver; pipelock's
 /// connections to egress over the bundle's loopback; and records that share a connection (same
 /// fixture and peer) with one of those. Records carrying a deny attempt's nonce are evidence for
 /// that attempt and handled there. Everything else is contact nobody asked for: reach.

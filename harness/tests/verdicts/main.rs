@@ -19,6 +19,7 @@ mod listener;
 mod matching;
 mod probe_side;
 mod proxy_refusals;
+mod relay;
 mod scenario;
 mod ssrf;
 mod target_side;

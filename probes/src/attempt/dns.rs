@@ -5,11 +5,11 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use super::exchange::{read_bounded, remaining};
+use super::exchange::{is_reset, read_with_end, remaining};
 use super::outcome::{failed, from_error};
 use crate::dns as codec;
 use crate::sys::dns_tcp::{self, Unframed};
-use crate::wire::{AttemptSpec, Observation, Outcome};
+use crate::wire::{AttemptSpec, Observation, Outcome, StreamEnd};
 
 /// The query to the agent's configured resolver, over TCP when `tcp`; the note names the
 /// resolver.
@@ -113,6 +113,17 @@ pub(crate) fn dns_tcp(
     };
     let _ = stream.set_write_timeout(Some(remaining(deadline)));
     if let Err(error) = stream.write_all(&framed) {
+        if is_reset(&error) {
+            // The connection was made and then reset: say so, never a timeout or an error.
+            let mut observation = failed(
+                spec,
+                Outcome::Connected,
+                error.raw_os_error(),
+                format!("connected, then reset before the query went out: {error}"),
+            );
+            observation.end = Some(StreamEnd::Reset);
+            return observation;
+        }
         return failed(
             spec,
             Outcome::Error,
@@ -120,16 +131,20 @@ pub(crate) fn dns_tcp(
             format!("send query: {error}"),
         );
     }
-    let reply = read_bounded(&mut stream, deadline, dns_tcp::is_complete);
+    let (reply, end) = read_with_end(&mut stream, deadline, dns_tcp::is_complete);
     match dns_tcp::unframe(&reply) {
         Unframed::Message(message) => answered(spec, message, id),
         // A TCP connection was made: never report it as a timeout, which would read as a denial.
-        Unframed::NoLength => failed(
-            spec,
-            Outcome::Connected,
-            None,
-            "connected, but no DNS reply".into(),
-        ),
+        Unframed::NoLength => {
+            let mut observation = failed(
+                spec,
+                Outcome::Connected,
+                None,
+                "connected, but no DNS reply".into(),
+            );
+            observation.end = Some(end);
+            observation
+        }
         Unframed::Truncated => failed(
             spec,
             Outcome::Error,

@@ -1,9 +1,11 @@
 //! The bounded exchange every stream attempt shares: deadlines, capped reads, and the
 //! `CB-NONCE` / `CB-ACK` lines a fixture answers with.
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
+
+use crate::wire::StreamEnd;
 
 /// The most bytes an attempt reads back from any peer.
 const MAX_RESPONSE_BYTES: usize = 16 * 1024;
@@ -22,19 +24,51 @@ pub(crate) fn read_bounded(
     deadline: Instant,
     stop: impl Fn(&[u8]) -> bool,
 ) -> Vec<u8> {
+    read_with_end(stream, deadline, stop).0
+}
+
+/// [`read_bounded`], and how the stream ended: answered when any byte came back, else closed
+/// (FIN), reset, or silent (the deadline, or any other read error, which proves no end).
+pub(crate) fn read_with_end(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    stop: impl Fn(&[u8]) -> bool,
+) -> (Vec<u8>, StreamEnd) {
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 2048];
+    let mut end = StreamEnd::Silent;
     while buffer.len() < MAX_RESPONSE_BYTES && !stop(&buffer) {
         if stream.set_read_timeout(Some(remaining(deadline))).is_err() || Instant::now() >= deadline
         {
             break;
         }
         match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => {
+                end = StreamEnd::Closed;
+                break;
+            }
+            Err(error) => {
+                if is_reset(&error) {
+                    end = StreamEnd::Reset;
+                }
+                break;
+            }
             Ok(n) => buffer.extend_from_slice(&chunk[..n.min(MAX_RESPONSE_BYTES - buffer.len())]),
         }
     }
-    buffer
+    if !buffer.is_empty() {
+        end = StreamEnd::Answered;
+    }
+    (buffer, end)
+}
+
+/// Whether an I/O error is the peer's reset: ECONNRESET on a read, EPIPE (or ECONNRESET) on a
+/// write into a connection the peer already reset.
+pub(crate) fn is_reset(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
 }
 
 /// Whether `needle` (non-empty) occurs in `haystack`.

@@ -28,8 +28,14 @@ use crate::wire::{AttemptSpec, Observation, Outcome};
 /// What one port of a sweep answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PortState {
-    /// The handshake completed: something listens there.
+    /// The handshake completed and the connection held (or answered, or was closed in order)
+    /// through the settle time: something listens there.
     Open,
+    /// The handshake completed and the connection was reset before any byte, within the settle
+    /// time. Through a kernel's stack, a listener that hung up (reach); through a VMM's relay
+    /// that completes the guest's handshake before it connects onward (smolvm), the relay's
+    /// refusal. The verdict decides which, from the agent side; the sweep only reports it.
+    Reset,
     /// A denial: refused, timed out, or unreachable ([`Outcome`] of the port).
     Closed(Outcome),
     /// A local failure that says nothing about the path (EMFILE, ENOBUFS, ...).
@@ -38,9 +44,15 @@ pub(crate) enum PortState {
 
 /// Per-port connect timeout inside a sweep; the sweep's own timeout bounds the whole sweep.
 const SWEEP_CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long a completed handshake is watched for a reset before the port counts as open. A
+/// relay's reset follows its onward connect's refusal (a round trip on the host's bridge); a
+/// port held this long counts as open, which errs towards reach, never towards containment.
+/// Waiting also closes each relayed connection before the worker's next port, so a sweep never
+/// holds more of the relay's table than it has workers.
+const SWEEP_SETTLE: Duration = Duration::from_millis(400);
 /// Workers trying ports side by side. Refused ports cost CPU only, but a filtered port holds
 /// its worker for the per-port timeout, so there are enough to keep going past those.
-const SWEEP_WORKERS: usize = 64;
+const SWEEP_WORKERS: usize = 128;
 
 /// Sweeps ports `first..=last` of `ip` within `budget`: which answered, how many were tried,
 /// how many were silent or unreachable, and whether any failed locally (noted).
@@ -70,15 +82,17 @@ pub(crate) fn run(
     let filtered = Arc::new(AtomicU32::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
     let open = Arc::new(Mutex::new(Vec::new()));
+    let reset = Arc::new(Mutex::new(Vec::new()));
     let workers: Vec<_> = (0..SWEEP_WORKERS)
         .map(|_| {
-            let (clock, next, scanned, filtered, errors, open) = (
+            let (clock, next, scanned, filtered, errors, open, reset) = (
                 clock.clone(),
                 next.clone(),
                 scanned.clone(),
                 filtered.clone(),
                 errors.clone(),
                 open.clone(),
+                reset.clone(),
             );
             let mut trier = PortTrier::default();
             std::thread::spawn(move || loop {
@@ -95,6 +109,7 @@ pub(crate) fn run(
                 let connect_timeout = SWEEP_CONNECT_TIMEOUT.min(remaining(deadline));
                 match trier.try_port(addr, connect_timeout) {
                     PortState::Open => open.lock().expect("sweep lock").push(port as u16),
+                    PortState::Reset => reset.lock().expect("sweep lock").push(port as u16),
                     PortState::Closed(Outcome::Refused) => {}
                     PortState::Closed(_) => {
                         filtered.fetch_add(1, Ordering::Relaxed);
@@ -113,9 +128,12 @@ pub(crate) fn run(
     }
     let mut open = open.lock().expect("sweep lock").clone();
     open.sort_unstable();
+    let mut reset = reset.lock().expect("sweep lock").clone();
+    reset.sort_unstable();
     observation_of(
         spec,
         open,
+        reset,
         scanned.load(Ordering::Relaxed),
         filtered.load(Ordering::Relaxed),
         errors.load(Ordering::Relaxed),
@@ -123,10 +141,13 @@ pub(crate) fn run(
 }
 
 /// The sweep's observation: the open ports (sorted; at most [`MAX_OPEN_PORTS`], noted when
-/// more), how many were swept and how many silent or unreachable, and the local errors.
+/// more), the ports reset right after their handshake (how many, and the first
+/// [`MAX_OPEN_PORTS`] of them), how many were swept and how many silent or unreachable, and
+/// the local errors.
 fn observation_of(
     spec: &AttemptSpec,
     mut open: Vec<u16>,
+    mut reset: Vec<u16>,
     scanned: u32,
     filtered: u32,
     error_count: usize,
@@ -134,6 +155,11 @@ fn observation_of(
     let mut observation = Observation::new(&spec.id, Outcome::Swept, 0);
     observation.scanned = Some(scanned);
     observation.filtered = Some(filtered);
+    if !reset.is_empty() {
+        observation.dropped = Some(u32::try_from(reset.len()).unwrap_or(u32::MAX));
+        reset.truncate(MAX_OPEN_PORTS);
+        observation.dropped_ports = reset;
+    }
     if open.len() > MAX_OPEN_PORTS {
         observation.note = Some(format!("{} open ports, list truncated", open.len()));
         open.truncate(MAX_OPEN_PORTS);
@@ -230,8 +256,9 @@ impl PortTrier {
             };
         }
         match answer {
-            // Connected (0), or already connected when asked again (EISCONN).
-            Dial::Connected | Dial::Failed(Some(libc::EISCONN)) => PortState::Open,
+            // Connected (0), or already connected when asked again (EISCONN); the socket is
+            // closed when it drops here, after the settle.
+            Dial::Connected | Dial::Failed(Some(libc::EISCONN)) => settle(&socket, SWEEP_SETTLE),
             Dial::Failed(Some(libc::ECONNREFUSED)) => {
                 // The failed connect left the socket unconnected: reuse it.
                 self.socket = Some(socket);
@@ -316,6 +343,47 @@ fn connect(socket: &OwnedFd, addr: &SocketAddr) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// What a connected socket shows within `settle`: reset before any byte ([`PortState::Reset`]),
+/// or anything else (held, a byte, an orderly close, an error that is not a reset), which is
+/// [`PortState::Open`]: only a reset may ever make a completed handshake read as anything but
+/// open.
+fn settle(socket: &OwnedFd, settle: Duration) -> PortState {
+    let mut pollfd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN | libc::POLLRDHUP,
+        revents: 0,
+    };
+    let millis = settle.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+    let deadline = Instant::now() + settle;
+    loop {
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pollfd, 1, millis) };
+        if ready > 0 {
+            break;
+        }
+        let interrupted =
+            ready < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted;
+        if !interrupted || Instant::now() >= deadline {
+            return PortState::Open;
+        }
+    }
+    let mut byte = [0u8; 1];
+    // SAFETY: a one-byte buffer of our own; MSG_PEEK leaves the stream as it is.
+    let read = unsafe {
+        libc::recv(
+            socket.as_raw_fd(),
+            byte.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if read < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ECONNRESET) {
+        PortState::Reset
+    } else {
+        PortState::Open
     }
 }
 
@@ -480,6 +548,96 @@ mod tests {
             trier.reuses,
             last - first + 1
         );
+    }
+
+    /// A listener on 127.0.0.1 whose accepting thread ends each connection as `end` says:
+    /// `Some(true)` resets it (SO_LINGER 0), `Some(false)` closes it in order, `None` holds it.
+    fn ending_listener(end: Option<bool>) -> (SocketAddr, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            match end {
+                Some(true) => {
+                    let linger = libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    };
+                    // SAFETY: setsockopt with a linger struct of its own size.
+                    let set = unsafe {
+                        libc::setsockopt(
+                            stream.as_raw_fd(),
+                            libc::SOL_SOCKET,
+                            libc::SO_LINGER,
+                            (&linger as *const libc::linger).cast(),
+                            size_of::<libc::linger>() as libc::socklen_t,
+                        )
+                    };
+                    assert_eq!(set, 0);
+                    drop(stream);
+                }
+                Some(false) => drop(stream),
+                None => {
+                    std::thread::sleep(SWEEP_SETTLE * 2);
+                    drop(stream);
+                }
+            }
+        });
+        (addr, handle)
+    }
+
+    /// A handshake followed by a reset before any byte (what smolvm's relay does when its onward
+    /// connect fails) is told apart; a held connection and an orderly close are open, since only
+    /// a reset may make a completed handshake read as anything but open.
+    #[test]
+    fn a_reset_after_the_handshake_is_told_from_an_open_port() {
+        for (end, want) in [
+            (Some(true), PortState::Reset),
+            (Some(false), PortState::Open),
+            (None, PortState::Open),
+        ] {
+            let (addr, accepted) = ending_listener(end);
+            let mut trier = PortTrier::default();
+            assert_eq!(
+                trier.try_port(addr, Duration::from_millis(500)),
+                want,
+                "{end:?}"
+            );
+            accepted.join().unwrap();
+        }
+    }
+
+    fn sweep_spec() -> AttemptSpec {
+        AttemptSpec {
+            id: "sweep#0".into(),
+            kind: crate::wire::AttemptKind::Sweep {
+                ip: [127, 0, 0, 1].into(),
+                first: 1,
+                last: 65535,
+            },
+            nonce: "n1".into(),
+            timeout_ms: 100,
+            stage: crate::wire::Stage::Fixed,
+        }
+    }
+
+    /// The sweep lists reset ports apart from open ones, with their count.
+    #[test]
+    fn a_sweep_reports_reset_ports_apart() {
+        let observation = observation_of(
+            &sweep_spec(),
+            vec![3128],
+            (1..=200).collect(),
+            65535,
+            0,
+            0,
+        );
+        assert_eq!(observation.open, [3128]);
+        assert_eq!(observation.dropped, Some(200));
+        assert_eq!(observation.dropped_ports.len(), MAX_OPEN_PORTS);
+        assert_eq!(observation.dropped_ports[0], 1);
+        let none = observation_of(&sweep_spec(), vec![], vec![], 1, 0, 0);
+        assert_eq!((none.dropped, none.dropped_ports.len()), (None, 0));
     }
 
     #[test]

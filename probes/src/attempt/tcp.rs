@@ -5,12 +5,13 @@ use std::io::Write;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::exchange::{ack_line, contains, read_bounded, remaining};
+use super::exchange::{ack_line, contains, is_reset, read_with_end, remaining};
 use super::ipv6::{ipv6_addresses, no_ipv6};
 use super::outcome::{failed, from_error};
-use crate::wire::{AttemptSpec, Observation, Outcome};
+use crate::wire::{AttemptSpec, Observation, Outcome, StreamEnd};
 
-/// Connects, sends `CB-NONCE <nonce>` and waits for the `CB-ACK` back.
+/// Connects, sends `CB-NONCE <nonce>` and waits for the `CB-ACK` back, noting how the stream
+/// ended: a relay's handshake followed by its reset reads differently from a target's answer.
 pub(crate) fn tcp(spec: &AttemptSpec, addr: SocketAddr, timeout: Duration) -> Observation {
     let deadline = Instant::now() + timeout;
     let mut stream = match TcpStream::connect_timeout(&addr, timeout) {
@@ -22,13 +23,16 @@ pub(crate) fn tcp(spec: &AttemptSpec, addr: SocketAddr, timeout: Duration) -> Ob
     };
     let mut observation = Observation::new(&spec.id, Outcome::Connected, 0);
     let _ = stream.set_write_timeout(Some(remaining(deadline)));
-    if stream
-        .write_all(format!("CB-NONCE {}\n", spec.nonce).as_bytes())
-        .is_ok()
-    {
-        let ack = ack_line(&spec.nonce);
-        let reply = read_bounded(&mut stream, deadline, |buf| contains(buf, &ack));
-        observation.ack = contains(&reply, &ack);
+    match stream.write_all(format!("CB-NONCE {}\n", spec.nonce).as_bytes()) {
+        Ok(()) => {
+            let ack = ack_line(&spec.nonce);
+            let (reply, end) = read_with_end(&mut stream, deadline, |buf| contains(buf, &ack));
+            observation.ack = contains(&reply, &ack);
+            observation.end = Some(end);
+        }
+        Err(error) if is_reset(&error) => observation.end = Some(StreamEnd::Reset),
+        // Any other write failure says nothing about how the peer ended the stream.
+        Err(_) => {}
     }
     observation
 }
@@ -78,4 +82,80 @@ pub(crate) fn tcp_link_local(
         last = Some(observation);
     }
     last.expect("at least one interface")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::os::fd::AsRawFd;
+
+    use crate::wire::{AttemptKind, Stage};
+
+    fn spec(addr: SocketAddr) -> AttemptSpec {
+        AttemptSpec {
+            id: "t#0".into(),
+            kind: AttemptKind::Tcp { addr },
+            nonce: "n1".into(),
+            timeout_ms: 400,
+            stage: Stage::Fixed,
+        }
+    }
+
+    /// How a peer ends the stream after the nonce: `ack` echoes it, `reset` resets (SO_LINGER
+    /// 0), `close` closes in order, `hold` keeps it open past the deadline.
+    fn peer(how: &'static str) -> (SocketAddr, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            let _ = BufReader::new(stream.try_clone().unwrap()).read_line(&mut line);
+            match how {
+                "ack" => {
+                    let nonce = line.trim().trim_start_matches("CB-NONCE ");
+                    let _ = stream.write_all(format!("CB-ACK {nonce}\n").as_bytes());
+                }
+                "reset" => {
+                    let linger = libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    };
+                    // SAFETY: setsockopt with a linger struct of its own size.
+                    let set = unsafe {
+                        libc::setsockopt(
+                            stream.as_raw_fd(),
+                            libc::SOL_SOCKET,
+                            libc::SO_LINGER,
+                            (&linger as *const libc::linger).cast(),
+                            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                        )
+                    };
+                    assert_eq!(set, 0);
+                }
+                "close" => {}
+                _ => std::thread::sleep(Duration::from_millis(700)),
+            }
+        });
+        (addr, handle)
+    }
+
+    /// Every connected TCP attempt says how the stream ended, so that a relay's reset after its
+    /// own handshake can be told from a target's answer.
+    #[test]
+    fn a_connected_attempt_says_how_the_stream_ended() {
+        for (how, end, ack) in [
+            ("ack", StreamEnd::Answered, true),
+            ("reset", StreamEnd::Reset, false),
+            ("close", StreamEnd::Closed, false),
+            ("hold", StreamEnd::Silent, false),
+        ] {
+            let (addr, handle) = peer(how);
+            let seen = tcp(&spec(addr), addr, Duration::from_millis(400));
+            assert_eq!(seen.outcome(), Outcome::Connected, "{how}");
+            assert_eq!((seen.end, seen.ack), (Some(end), ack), "{how}");
+            handle.join().unwrap();
+        }
+    }
 }

@@ -34,7 +34,7 @@ pub mod refusal;
 mod spec;
 
 pub use limits::{MAX_ANSWERS, MAX_LINE_BYTES, MAX_OUTPUT_BYTES};
-pub use observation::{Observation, Outcome, TunnelEnd};
+pub use observation::{Observation, Outcome, StreamEnd, TunnelEnd};
 pub use parser::ProbeOutput;
 pub use percent::percent_encode;
 pub use refusal::{Signature, UserRefusal};

@@ -102,6 +102,46 @@ impl TunnelEnd {
     }
 }
 
+/// How a plain TCP connection ended after the probe's first bytes went in (the nonce line, a
+/// DNS query): what tells a target that answered from a network stack that completed the
+/// handshake itself and then gave up. A VMM's user-space stack (smolvm's virtio-net relay)
+/// accepts the guest's SYN before it connects onward, and resets the guest's connection when the
+/// onward connect is refused or its policy denies the destination: "connected" alone is then
+/// not reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamEnd {
+    /// Bytes came back (see `ack` for whether they were the target's).
+    Answered,
+    /// An orderly end of stream (FIN) before any byte came back.
+    Closed,
+    /// A reset (ECONNRESET, or EPIPE on the write) before any byte came back.
+    Reset,
+    /// The connection stayed open and nothing came back before the deadline.
+    Silent,
+}
+
+impl StreamEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamEnd::Answered => "answered",
+            StreamEnd::Closed => "closed",
+            StreamEnd::Reset => "reset",
+            StreamEnd::Silent => "silent",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "answered" => StreamEnd::Answered,
+            "closed" => StreamEnd::Closed,
+            "reset" => StreamEnd::Reset,
+            "silent" => StreamEnd::Silent,
+            _ => return None,
+        })
+    }
+}
+
 /// One result line.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -134,6 +174,15 @@ pub struct Observation {
     pub scanned: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filtered: Option<u32>,
+    /// A sweep's ports whose handshake completed and that were then reset or closed before any
+    /// byte, within the settle time (how many; [`Observation::dropped_ports`] lists the first
+    /// ones). Through a kernel's stack that is a listener that hung up: reach. Through a VMM's
+    /// relay it is the relay's refusal of an onward connect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<u32>,
+    /// The first dropped ports, sorted, at most `MAX_OPEN_PORTS`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped_ports: Vec<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// When a listener was open, in milliseconds since the Unix epoch (first, last): the
@@ -143,6 +192,10 @@ pub struct Observation {
     /// How a tunnel ended after the probe's ClientHello (`connect_tls` attempts only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<TunnelEnd>,
+    /// How a plain TCP connection ended after the probe's first bytes (`tcp`,
+    /// `tcp_link_local` and `dns_tcp` attempts that connected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<StreamEnd>,
 }
 
 impl Observation {
@@ -202,6 +255,13 @@ impl Observation {
         if let Some(filtered) = self.filtered {
             let _ = write!(w, " filtered={filtered}");
         }
+        if let Some(dropped) = self.dropped {
+            let _ = write!(w, " dropped={dropped}");
+        }
+        if !self.dropped_ports.is_empty() {
+            let list: Vec<String> = self.dropped_ports.iter().map(|p| p.to_string()).collect();
+            let _ = write!(w, " dropped_ports={}", list.join(","));
+        }
         if let Some(note) = &self.note {
             let _ = write!(w, " note={}", percent_encode(note));
         }
@@ -210,6 +270,9 @@ impl Observation {
         }
         if let Some(tunnel) = self.tunnel {
             let _ = write!(w, " tunnel={}", tunnel.as_str());
+        }
+        if let Some(end) = self.end {
+            let _ = write!(w, " end={}", end.as_str());
         }
         line
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::limits::{MAX_ANSWERS, MAX_LINE_BYTES, MAX_OPEN_PORTS, MAX_OUTPUT_BYTES};
-use super::observation::{Observation, Outcome, TunnelEnd};
+use super::observation::{Observation, Outcome, StreamEnd, TunnelEnd};
 use super::percent::percent_decode;
 use super::refusal::Signature;
 use super::spec::token_ok;
@@ -151,9 +151,12 @@ const OBSERVATION_FIELDS: &[&str] = &[
     "open",
     "scanned",
     "filtered",
+    "dropped",
+    "dropped_ports",
     "note",
     "window",
     "tunnel",
+    "end",
 ];
 
 fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> {
@@ -222,6 +225,13 @@ fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> 
             "filtered" => {
                 observation.filtered = Some(parse_num(value).ok_or_else(|| bad(key, value))?)
             }
+            "dropped" => {
+                observation.dropped = Some(parse_num(value).ok_or_else(|| bad(key, value))?)
+            }
+            "dropped_ports" => {
+                observation.dropped_ports =
+                    parse_list(value, MAX_OPEN_PORTS, parse_num).ok_or_else(|| bad(key, value))?
+            }
             "note" => {
                 observation.note = Some(percent_decode(value).ok_or_else(|| bad(key, value))?)
             }
@@ -231,6 +241,7 @@ fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> 
             "tunnel" => {
                 observation.tunnel = Some(TunnelEnd::parse(value).ok_or_else(|| bad(key, value))?)
             }
+            "end" => observation.end = Some(StreamEnd::parse(value).ok_or_else(|| bad(key, value))?),
             _ => {}
         }
     }
@@ -289,6 +300,9 @@ mod tests {
         b.note = Some("weird = text; ünïcode".into());
         b.window = Some((1_790_000_000_000, 1_790_000_000_600));
         b.tunnel = Some(TunnelEnd::Closed);
+        b.end = Some(StreamEnd::Reset);
+        b.dropped = Some(65000);
+        b.dropped_ports = vec![1, 2, 65535];
         out.push_str(&b.to_line());
         out.push_str("\nCB2-END session=s1\n");
         out.into_bytes()
@@ -307,6 +321,31 @@ mod tests {
         assert_eq!(b.window, Some((1_790_000_000_000, 1_790_000_000_600)));
         assert_eq!(b.tunnel, Some(TunnelEnd::Closed));
         assert_eq!(parsed.observations["a#0"].tunnel, None);
+        assert_eq!(b.end, Some(StreamEnd::Reset));
+        assert_eq!(b.dropped, Some(65000));
+        assert_eq!(b.dropped_ports, [1, 2, 65535]);
+        assert_eq!(parsed.observations["a#0"].end, None);
+    }
+
+    /// A stream end or a dropped-port list outside the contract is garbage, never a default.
+    #[test]
+    fn rejects_unknown_stream_ends_and_bad_dropped_ports() {
+        let line = |extra: &str| {
+            format!("CB2-BEGIN session=s attempts=1\nCB2 id=a#0 outcome=connected elapsed_ms=1 {extra}\nCB2-END session=s\n")
+        };
+        for extra in ["end=refused", "end=", "dropped=-1", "dropped_ports=70000", "dropped_ports=1,,2"] {
+            assert!(
+                ProbeOutput::parse(line(extra).as_bytes(), "s", &["a#0"]).is_err(),
+                "{extra}"
+            );
+        }
+        let many: Vec<String> = (1..=(MAX_OPEN_PORTS as u16 + 1)).map(|p| p.to_string()).collect();
+        let too_many = format!("dropped_ports={}", many.join(","));
+        assert!(ProbeOutput::parse(line(&too_many).as_bytes(), "s", &["a#0"]).is_err());
+        for end in ["answered", "closed", "reset", "silent"] {
+            let parsed = ProbeOutput::parse(line(&format!("end={end}")).as_bytes(), "s", &["a#0"]).unwrap();
+            assert_eq!(parsed.observations["a#0"].end.map(StreamEnd::as_str), Some(end));
+        }
     }
 
     /// A tunnel's end is one of three words: "closed" is what a deny on domain fronting may
