@@ -45,6 +45,10 @@ pub fn build(
         resolver_owned: topology.agent().resolver_owned,
         handshake: topology.agent().handshake,
         dns_intercepted: topology.agent().dns_intercepted,
+        vmm_gateway: topology
+            .agent()
+            .host_gateway
+            .filter(|_| topology.agent().handshake == bottle_backends::Handshake::Relay),
         control_name: topology.layout().bundle_name.clone(),
         expected_resolver: topology.agent().resolver,
         allowed_host: topology.layout().allowed_host.clone(),

@@ -98,6 +98,9 @@ pub struct Plan {
     pub handshake: Handshake,
     /// Whether the agent's VMM answers DNS over UDP at every address itself (see `AgentSide`).
     pub dns_intercepted: bool,
+    /// The agent's VMM's own gateway address, where its stack answers echo requests itself
+    /// (smolvm), when the agent sits behind a VMM's relay.
+    pub vmm_gateway: Option<Ipv4Addr>,
     /// The name the resolver controls ask of the agent's resolver (the bundle's): where that
     /// resolver forwards to the DNS canary, the canary sees it, and that is no escape.
     pub control_name: String,

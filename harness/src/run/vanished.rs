@@ -81,6 +81,7 @@ mod tests {
             resolver_owned: true,
             handshake: bottle_backends::Handshake::Destination,
             dns_intercepted: false,
+            vmm_gateway: None,
             control_name: "bundle".into(),
             expected_resolver: None,
             allowed_host: "a".into(),

@@ -146,6 +146,7 @@ fn judge_attempt(
             }
             (Ok(_), Some(observation)) if deny => {
                 super::intercepted::judge_intercepted(attempt, observation, plan, evidence.records)
+                    .or_else(|| super::intercepted::judge_vmm_echo(attempt, observation, plan))
                     .unwrap_or_else(|| judge_deny(attempt, observation, plan))
             }
             (Ok(_), Some(observation)) => judge_allow(attempt, observation, &by_nonce, plan),

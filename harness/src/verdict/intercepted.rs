@@ -1,3 +1,6 @@
+//! What a VMM's own network stack answers in the place of the addressed host, judged by that
+//! host's own records.
+//!
 //! A direct DNS query behind a VMM that answers DNS at every address itself (smolvm intercepts
 //! UDP/53 whatever the destination, answers from its filter and forwards the rest to its
 //! upstream): the answer the probe got is the VMM's, not the addressed resolver's, so only that
@@ -12,6 +15,29 @@ use bottle_probes::wire::{AttemptKind, Observation, Outcome};
 
 use super::judgement::{describe, Judgement};
 use crate::plan::{Plan, PlannedAttempt};
+
+/// An echo request to the VMM's own gateway address, answered: smolvm's stack answers those
+/// itself, with no host socket (`stack.rs`: echo to a gateway address is answered locally).
+/// The plan pings this machine only with its ICMP recorder running, which records every echo
+/// request that reaches this machine; one carrying this attempt's nonce is reach, judged
+/// before this from the target's evidence. So an answered echo it never saw is a denial.
+pub(super) fn judge_vmm_echo(
+    attempt: &PlannedAttempt,
+    observation: &Observation,
+    plan: &Plan,
+) -> Option<Judgement> {
+    let AttemptKind::Ping { ip } = attempt.spec.kind else {
+        return None;
+    };
+    let gateway = plan.vmm_gateway?;
+    if ip != std::net::IpAddr::V4(gateway) || observation.outcome() != Outcome::Connected {
+        return None;
+    }
+    Some(Judgement::Denied(format!(
+        "answered by the VMM's stack at its own gateway {gateway}; this machine's ICMP recorder, which records every echo request reaching this machine, saw none ({})",
+        describe(observation)
+    )))
+}
 
 /// The judgement of a direct DNS attempt that was answered behind an intercepting VMM, or
 /// None where the rule does not apply (no interception, not a direct query, not answered).

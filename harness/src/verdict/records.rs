@@ -127,7 +127,23 @@ impl<'a> Explanations<'a> {
         let bundle_lookup = r.fixture == FixtureName::Dns
             && from_bundle(self.plan, r)
             && r.qname.as_deref().is_some_and(proxy_name);
-        bundle_lookup || at_egress(r) || self.forwarded_control(r)
+        bundle_lookup || at_egress(r) || self.forwarded_control(r) || self.vmm_dns_relay(r)
+    }
+
+    /// A bare TCP connection to the DNS canary's port 53, no query in it, from neither the
+    /// agent nor the bundle, where the agent's VMM intercepts DNS: smolvm's DNS relay opens its
+    /// upstream connection for a query over TCP before its filter answers NXDOMAIN, and then
+    /// sends nothing. Every query the probes send carries a nonce name, so one that was
+    /// forwarded shows as that name, never as a bare connection.
+    fn vmm_dns_relay(&self, r: &Record) -> bool {
+        self.plan.dns_intercepted
+            && r.fixture == FixtureName::Dns
+            && r.proto == Proto::Tcp
+            && r.local.port() == 53
+            && r.qname.is_none()
+            && r.nonce.is_none()
+            && !from_bundle(self.plan, r)
+            && !self.plan.agent_ips.iter().any(|ip| IpAddr::V4(*ip) == r.peer.ip())
     }
 
     /// The resolver controls' own name (the bundle's, no agent data in it) at the DNS canary:

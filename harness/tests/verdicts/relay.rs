@@ -135,3 +135,168 @@ fn the_sweep_tells_a_relays_reset_from_an_open_port() {
     s.obs(sweep).open.push(9099);
     assert_only(&s.judge(), &[(sweep, Verdict::Escape)]);
 }
+
+/// The contained bottle behind a VMM that also answers DNS at every address (smolvm), whose
+/// upstream the backend points at the DNS canary: the canary saw the resolver controls' name,
+/// forwarded from the VMM's host side.
+fn intercepted() -> Scenario {
+    let mut s = relayed();
+    s.plan.dns_intercepted = true;
+    let name = s.plan.control_name.clone();
+    s.records.push(record(
+        FixtureName::Dns,
+        "10.210.2.53:53",
+        "10.210.2.1:40001",
+        None,
+        Some(&format!("{name}.")),
+    ));
+    s
+}
+
+/// `probe`'s first attempt answered NXDOMAIN (the VMM's filter, or whoever answered).
+fn answered_nxdomain(s: &mut Scenario, probe: &str) {
+    let o = s.obs(probe);
+    o.outcome = Some(Outcome::Answered);
+    o.errno = None;
+    o.rcode = Some(3);
+    o.answers.clear();
+}
+
+#[test]
+fn the_controls_forwarded_name_at_the_canary_is_no_escape() {
+    assert_only(&intercepted().judge(), &[]);
+    // Nor on a container's bottle, whose resolver never forwards it (but might).
+    let mut s = Scenario::contained();
+    let name = s.plan.control_name.clone();
+    s.records.push(record(
+        FixtureName::Dns,
+        "10.210.2.53:53",
+        "10.210.2.1:40001",
+        None,
+        Some(&name),
+    ));
+    assert_only(&s.judge(), &[]);
+}
+
+/// Behind DNS interception a direct query's answer is the VMM's: the canary's records decide.
+/// Not seen there while the controls' name was: denied. Seen there: reach. Neither seen:
+/// nothing shows the canary is the VMM's upstream, so it proves nothing. Where nothing
+/// intercepts, an answer is the addressed resolver's: reach.
+#[test]
+fn behind_dns_interception_the_canary_decides_a_direct_query() {
+    let probe = "dns.direct_udp";
+    let mut s = intercepted();
+    answered_nxdomain(&mut s, probe);
+    assert_only(&s.judge(), &[]);
+    assert!(
+        s.first_judgement(probe).contains("never saw this query"),
+        "{}",
+        s.first_judgement(probe)
+    );
+
+    let mut s = intercepted();
+    answered_nxdomain(&mut s, probe);
+    let nonce = s.nonce(probe);
+    s.records.push(record(
+        FixtureName::Dns,
+        "10.210.2.53:53",
+        "10.210.2.1:40002",
+        None,
+        Some(&format!("{nonce}.direct.fixture.test")),
+    ));
+    assert_only(&s.judge(), &[(probe, Verdict::Escape)]);
+
+    let mut s = intercepted();
+    let control = format!("{}.", s.plan.control_name);
+    s.records.retain(|r| r.qname.as_deref() != Some(control.as_str()));
+    answered_nxdomain(&mut s, probe);
+    assert_only(&s.judge(), &[(probe, Verdict::Inconclusive)]);
+
+    let mut s = relayed();
+    answered_nxdomain(&mut s, probe);
+    assert_only(&s.judge(), &[(probe, Verdict::Escape)]);
+}
+
+/// An echo answered at the VMM's own gateway is the VMM's answer when this machine's ICMP
+/// recorder saw no echo request: denied. Seen there, it is reach; and anywhere else (or with
+/// no VMM), an answered echo is reach.
+#[test]
+fn an_echo_answered_at_the_vmms_gateway_is_judged_by_the_recorder() {
+    let probe = "icmp.echo";
+    let attempt = |s: &Scenario| {
+        s.plan
+            .probe(probe)
+            .unwrap()
+            .attempts
+            .iter()
+            .find(|a| a.destination.contains("this machine"))
+            .unwrap()
+            .clone()
+    };
+    let answered = |s: &mut Scenario, id: &str| {
+        let o = s.observations.get_mut(id).unwrap();
+        o.outcome = Some(Outcome::Connected);
+        o.errno = None;
+        o.ack = true;
+    };
+    let mut s = relayed();
+    let gateway = attempt(&s);
+    let bottle_probes::wire::AttemptKind::Ping {
+        ip: std::net::IpAddr::V4(ip),
+    } = gateway.spec.kind
+    else {
+        panic!("a ping of an IPv4 address of this machine")
+    };
+    s.plan.vmm_gateway = Some(ip);
+    answered(&mut s, &gateway.spec.id);
+    assert_only(&s.judge(), &[]);
+
+    // The recorder saw the nonce: the echo reached this machine.
+    let mut seen = relayed();
+    seen.plan.vmm_gateway = Some(ip);
+    answered(&mut seen, &gateway.spec.id);
+    let mut r = record(
+        FixtureName::HostAll,
+        &format!("{ip}:0"),
+        "10.210.1.3:0",
+        Some(&gateway.spec.nonce),
+        None,
+    );
+    r.proto = bottle_fixtures::records::Proto::Icmp;
+    seen.records.push(r);
+    assert_only(&seen.judge(), &[(probe, Verdict::Escape)]);
+
+    // No VMM gateway there: an answered echo is reach.
+    let mut s = relayed();
+    answered(&mut s, &gateway.spec.id);
+    assert_only(&s.judge(), &[(probe, Verdict::Escape)]);
+}
+
+/// A bare TCP connection at the DNS canary's port 53 from the VMM's host side is its DNS
+/// relay opening the upstream connection (no query in it) where the VMM intercepts DNS; where
+/// nothing intercepts, it is contact nobody explains.
+#[test]
+fn a_bare_connection_at_the_canary_is_the_vmms_dns_relay_only_where_it_intercepts() {
+    let bare = || {
+        let mut r = record(
+            FixtureName::Dns,
+            "10.210.2.53:53",
+            "10.210.2.1:40022",
+            None,
+            None,
+        );
+        r.event = bottle_fixtures::records::Event::Contact;
+        r
+    };
+    let mut s = intercepted();
+    s.records.push(bare());
+    assert_only(&s.judge(), &[]);
+
+    let mut s = relayed();
+    s.records.push(bare());
+    let results = s.judge();
+    assert!(
+        results.iter().any(|r| r.verdict == Verdict::Escape),
+        "unexplained contact at the canary went unnoticed"
+    );
+}

@@ -106,6 +106,9 @@ pub(crate) fn dns_tcp(
     };
     let mut stream = match TcpStream::connect_timeout(&server, timeout) {
         Ok(stream) => stream,
+        Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {
+            return super::tcp::reset_at_connect(spec, &error)
+        }
         Err(error) => return from_error(spec, "connect", &error),
     };
     let Some(framed) = dns_tcp::frame(&query) else {

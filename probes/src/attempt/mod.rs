@@ -18,6 +18,7 @@ mod icmp;
 mod ipv6;
 mod listen;
 mod outcome;
+mod settle;
 mod sweep;
 mod tcp;
 mod udp;

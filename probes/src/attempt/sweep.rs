@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::exchange::remaining;
 use super::outcome::{classify, failed};
+use super::settle::{settle, SettleClock, Settled};
 use crate::timing::sweep_end_ms;
 use crate::wire::limits::MAX_OPEN_PORTS;
 use crate::wire::{AttemptSpec, Observation, Outcome};
@@ -44,15 +45,15 @@ pub(crate) enum PortState {
 
 /// Per-port connect timeout inside a sweep; the sweep's own timeout bounds the whole sweep.
 const SWEEP_CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
-/// How long a completed handshake is watched for a reset before the port counts as open. A
-/// relay's reset follows its onward connect's refusal (a round trip on the host's bridge); a
-/// port held this long counts as open, which errs towards reach, never towards containment.
-/// Waiting also closes each relayed connection before the worker's next port, so a sweep never
-/// holds more of the relay's table than it has workers.
-const SWEEP_SETTLE: Duration = Duration::from_millis(400);
 /// Workers trying ports side by side. Refused ports cost CPU only, but a filtered port holds
-/// its worker for the per-port timeout, so there are enough to keep going past those.
+/// its worker for the per-port timeout, and behind a relay every port holds it until the
+/// relay's reset, so there are enough to keep going past those; and few enough that the
+/// connections they hold stay well inside smolvm's relay table (512 by default).
 const SWEEP_WORKERS: usize = 128;
+/// The most ports held open through the sweep that are dialled again, with the settle time the
+/// sweep ended with, before they count as open: behind a lagging relay the first ports held
+/// were watched for a shorter time than the relay took to reset.
+const RECHECK_MAX: usize = 64;
 
 /// Sweeps ports `first..=last` of `ip` within `budget`: which answered, how many were tried,
 /// how many were silent or unreachable, and whether any failed locally (noted).
@@ -83,9 +84,10 @@ pub(crate) fn run(
     let errors = Arc::new(AtomicUsize::new(0));
     let open = Arc::new(Mutex::new(Vec::new()));
     let reset = Arc::new(Mutex::new(Vec::new()));
+    let settle_clock = Arc::new(SettleClock::default());
     let workers: Vec<_> = (0..SWEEP_WORKERS)
         .map(|_| {
-            let (clock, next, scanned, filtered, errors, open, reset) = (
+            let (clock, next, scanned, filtered, errors, open, reset, settle_clock) = (
                 clock.clone(),
                 next.clone(),
                 scanned.clone(),
@@ -93,6 +95,7 @@ pub(crate) fn run(
                 errors.clone(),
                 open.clone(),
                 reset.clone(),
+                settle_clock.clone(),
             );
             let mut trier = PortTrier::default();
             std::thread::spawn(move || loop {
@@ -107,7 +110,12 @@ pub(crate) fn run(
                 }
                 let addr = SocketAddr::new(ip, port as u16);
                 let connect_timeout = SWEEP_CONNECT_TIMEOUT.min(remaining(deadline));
-                match trier.try_port(addr, connect_timeout) {
+                trier.settle = settle_clock.current();
+                let state = trier.try_port(addr, connect_timeout);
+                if let Some(after) = trier.last_reset.take() {
+                    settle_clock.saw_reset(after);
+                }
+                match state {
                     PortState::Open => open.lock().expect("sweep lock").push(port as u16),
                     PortState::Reset => reset.lock().expect("sweep lock").push(port as u16),
                     PortState::Closed(Outcome::Refused) => {}
@@ -126,9 +134,11 @@ pub(crate) fn run(
     for worker in workers {
         let _ = worker.join();
     }
-    let mut open = open.lock().expect("sweep lock").clone();
-    open.sort_unstable();
+    let open = open.lock().expect("sweep lock").clone();
     let mut reset = reset.lock().expect("sweep lock").clone();
+    let (mut open, reset_again) = recheck(ip, open, settle_clock.current());
+    reset.extend(reset_again);
+    open.sort_unstable();
     reset.sort_unstable();
     observation_of(
         spec,
@@ -171,6 +181,39 @@ fn observation_of(
     observation
 }
 
+/// Dials the ports held open through the sweep once more (at most [`RECHECK_MAX`], side by
+/// side), watching each for `settle`: a port the relay now resets moves to the reset ports;
+/// anything else (held again, refused, silent) leaves it open, its first answer. More held
+/// ports than that are all left open: reach, never containment.
+fn recheck(ip: IpAddr, open: Vec<u16>, settle: Duration) -> (Vec<u16>, Vec<u16>) {
+    if open.is_empty() || open.len() > RECHECK_MAX {
+        return (open, Vec::new());
+    }
+    let checks: Vec<_> = open
+        .into_iter()
+        .map(|port| {
+            std::thread::spawn(move || {
+                let mut trier = PortTrier {
+                    settle,
+                    ..PortTrier::default()
+                };
+                let state = trier.try_port(SocketAddr::new(ip, port), SWEEP_CONNECT_TIMEOUT);
+                (port, state)
+            })
+        })
+        .collect();
+    let (mut still_open, mut reset) = (Vec::new(), Vec::new());
+    for check in checks {
+        match check.join() {
+            Ok((port, PortState::Reset)) => reset.push(port),
+            Ok((port, _)) => still_open.push(port),
+            // A check that died answers nothing: its port stays open (its first answer).
+            Err(_) => {}
+        }
+    }
+    (still_open, reset)
+}
+
 /// When the sweep stops: at its budget, or later if, at the budget, its rate so far says it
 /// would finish within the stretch (`timing::sweep_end_ms`). Decided once, by the first worker
 /// that reaches the budget.
@@ -206,13 +249,28 @@ impl SweepClock {
 /// port. A port is dialled once and its first answer is final: a second dial can fail where the
 /// first succeeded (a full accept queue, a one-shot listener), so an answer this code does not
 /// expect is a local error for that port, never a reason to dial it again.
-#[derive(Default)]
 pub(crate) struct PortTrier {
     socket: Option<OwnedFd>,
+    /// How long a completed handshake is watched for a reset (see `settle`).
+    pub(crate) settle: Duration,
+    /// How long after its handshake the last port tried was reset, if it was.
+    pub(crate) last_reset: Option<Duration>,
     /// How many ports were tried on a socket kept from the port before (for the tests).
     reuses: u32,
     /// How many ports got an answer this code does not expect (for the tests).
     unexpected: u32,
+}
+
+impl Default for PortTrier {
+    fn default() -> Self {
+        Self {
+            socket: None,
+            settle: super::settle::SETTLE_MIN,
+            last_reset: None,
+            reuses: 0,
+            unexpected: 0,
+        }
+    }
 }
 
 /// What a `connect` call on the trier's socket said.
@@ -258,7 +316,21 @@ impl PortTrier {
         match answer {
             // Connected (0), or already connected when asked again (EISCONN); the socket is
             // closed when it drops here, after the settle.
-            Dial::Connected | Dial::Failed(Some(libc::EISCONN)) => settle(&socket, SWEEP_SETTLE),
+            Dial::Connected | Dial::Failed(Some(libc::EISCONN)) => {
+                match settle(&socket, self.settle) {
+                    Settled::Held => PortState::Open,
+                    Settled::Reset(after) => {
+                        self.last_reset = Some(after);
+                        PortState::Reset
+                    }
+                }
+            }
+            // Connected and reset before this call asked: only an established connection is
+            // reset (a reset answering the SYN is ECONNREFUSED), so the handshake completed.
+            Dial::Failed(Some(libc::ECONNRESET)) => {
+                self.last_reset = Some(Duration::ZERO);
+                PortState::Reset
+            }
             Dial::Failed(Some(libc::ECONNREFUSED)) => {
                 // The failed connect left the socket unconnected: reuse it.
                 self.socket = Some(socket);
@@ -343,47 +415,6 @@ fn connect(socket: &OwnedFd, addr: &SocketAddr) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
-    }
-}
-
-/// What a connected socket shows within `settle`: reset before any byte ([`PortState::Reset`]),
-/// or anything else (held, a byte, an orderly close, an error that is not a reset), which is
-/// [`PortState::Open`]: only a reset may ever make a completed handshake read as anything but
-/// open.
-fn settle(socket: &OwnedFd, settle: Duration) -> PortState {
-    let mut pollfd = libc::pollfd {
-        fd: socket.as_raw_fd(),
-        events: libc::POLLIN | libc::POLLRDHUP,
-        revents: 0,
-    };
-    let millis = settle.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-    let deadline = Instant::now() + settle;
-    loop {
-        // SAFETY: one valid pollfd.
-        let ready = unsafe { libc::poll(&mut pollfd, 1, millis) };
-        if ready > 0 {
-            break;
-        }
-        let interrupted =
-            ready < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted;
-        if !interrupted || Instant::now() >= deadline {
-            return PortState::Open;
-        }
-    }
-    let mut byte = [0u8; 1];
-    // SAFETY: a one-byte buffer of our own; MSG_PEEK leaves the stream as it is.
-    let read = unsafe {
-        libc::recv(
-            socket.as_raw_fd(),
-            byte.as_mut_ptr().cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    if read < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ECONNRESET) {
-        PortState::Reset
-    } else {
-        PortState::Open
     }
 }
 
@@ -578,7 +609,7 @@ mod tests {
                 }
                 Some(false) => drop(stream),
                 None => {
-                    std::thread::sleep(SWEEP_SETTLE * 2);
+                    std::thread::sleep(crate::attempt::settle::SETTLE_MIN * 2);
                     drop(stream);
                 }
             }
@@ -605,6 +636,25 @@ mod tests {
             );
             accepted.join().unwrap();
         }
+    }
+
+    /// A port held through the sweep and reset when dialled again (a relay that lagged behind
+    /// the first watch) moves to the reset ports; a port held again stays open.
+    #[test]
+    fn a_held_port_reset_on_the_recheck_moves_to_the_reset_ports() {
+        let (held_then_reset, first) = ending_listener(Some(true));
+        let (held, second) = ending_listener(None);
+        let ip = held_then_reset.ip();
+        let (open, reset) = recheck(
+            ip,
+            vec![held_then_reset.port(), held.port()],
+            Duration::from_millis(300),
+        );
+        assert_eq!((open, reset), (vec![held.port()], vec![held_then_reset.port()]));
+        first.join().unwrap();
+        second.join().unwrap();
+        let many: Vec<u16> = (1..=(RECHECK_MAX as u16 + 1)).collect();
+        assert_eq!(recheck(ip, many.clone(), Duration::from_millis(1)), (many, vec![]));
     }
 
     fn sweep_spec() -> AttemptSpec {

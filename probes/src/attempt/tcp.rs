@@ -16,6 +16,9 @@ pub(crate) fn tcp(spec: &AttemptSpec, addr: SocketAddr, timeout: Duration) -> Ob
     let deadline = Instant::now() + timeout;
     let mut stream = match TcpStream::connect_timeout(&addr, timeout) {
         Ok(stream) => stream,
+        Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {
+            return reset_at_connect(spec, &error)
+        }
         Err(error) => {
             return no_ipv6(spec, addr.ip(), &error)
                 .unwrap_or_else(|| from_error(spec, "connect", &error))
@@ -34,6 +37,18 @@ pub(crate) fn tcp(spec: &AttemptSpec, addr: SocketAddr, timeout: Duration) -> Ob
         // Any other write failure says nothing about how the peer ended the stream.
         Err(_) => {}
     }
+    observation
+}
+
+/// A connect that failed with ECONNRESET: the connection was established and reset before the
+/// connect returned (a reset answering the SYN is ECONNREFUSED; Linux's `tcp_reset` gives
+/// ECONNRESET only past SYN-SENT), as a relay that completes handshakes itself does when its
+/// onward connect fails. Connected, and reset before any byte.
+pub(crate) fn reset_at_connect(spec: &AttemptSpec, error: &std::io::Error) -> Observation {
+    let mut observation = Observation::new(&spec.id, Outcome::Connected, 0);
+    observation.errno = error.raw_os_error();
+    observation.note = Some(format!("connected, then reset before connect returned: {error}"));
+    observation.end = Some(StreamEnd::Reset);
     observation
 }
 
