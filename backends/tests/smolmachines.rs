@@ -370,3 +370,62 @@ fn fail_start(runner: &RecordingRunner, message: &str) {
         },
     );
 }
+
+/// A stand-in smolvm whose first `machine start` ends with `message` and whose `machine ls`
+/// shows the machine in `state`; the command plan's `start` calls after `launch_machine`.
+fn starts_after_a_failed_boot(message: &str, state: &str) -> (Result<String, String>, usize) {
+    let runner = RecordingRunner::new();
+    runner.answer_once(
+        "start",
+        CommandOutput {
+            status: Some(1),
+            stderr: format!(r#"{{"error":{{"code":"SMOLVM_ERROR","message":"{message}"}}}}"#)
+                .into_bytes(),
+            ..CommandOutput::default()
+        },
+    );
+    runner.answer(
+        "ls",
+        CommandOutput {
+            status: Some(0),
+            stdout: format!(r#"[{{"name":"cb-cbretry-agent","state":"{state}"}}]"#).into_bytes(),
+            ..CommandOutput::default()
+        },
+    );
+    let smolvm = Smolvm::new(
+        PathBuf::from("/usr/bin/smolvm"),
+        Some(PathBuf::from("/cache/state/cbretry")),
+        Arc::new(runner.clone()),
+    );
+    let launched = launch_machine(
+        &smolvm,
+        "cbretry",
+        Path::new("/cache/state/cbretry/Smolfile"),
+        Ipv4Addr::new(10, 213, 9, 53),
+    )
+    .map_err(|e| e.to_string());
+    let starts = runner
+        .recorded()
+        .iter()
+        .filter(|argv| argv.iter().any(|a| a == "start"))
+        .count();
+    (launched, starts)
+}
+
+/// A start is tried again only where smolvm's own state shows it never happened: the boot
+/// process exited before the agent was ready and the machine is not running. Any other
+/// failure, or a machine smolvm shows running, stands.
+#[test]
+fn only_a_start_that_never_happened_is_tried_again() {
+    let boot = "agent operation failed: start machine: boot process exited (code 0) before the agent was ready";
+    let (launched, starts) = starts_after_a_failed_boot(boot, "stopped");
+    assert_eq!((launched.as_deref(), starts), (Ok("cb-cbretry-agent"), 2));
+
+    let (launched, starts) = starts_after_a_failed_boot(boot, "running");
+    assert!(launched.is_err());
+    assert_eq!(starts, 1);
+
+    let (launched, starts) = starts_after_a_failed_boot("no space left on device", "stopped");
+    assert!(launched.unwrap_err().contains("no space left"));
+    assert_eq!(starts, 1);
+}

@@ -126,7 +126,7 @@ impl CommandRunner for ProcessRunner {
 #[derive(Clone, Default)]
 pub struct RecordingRunner {
     calls: Arc<Mutex<Vec<Vec<String>>>>,
-    answers: Arc<Mutex<Vec<(String, CommandOutput)>>>,
+    answers: Arc<Mutex<Vec<(String, CommandOutput, bool)>>>,
 }
 
 impl RecordingRunner {
@@ -139,7 +139,15 @@ impl RecordingRunner {
         self.answers
             .lock()
             .expect("answers")
-            .push((word.to_string(), output));
+            .push((word.to_string(), output, false));
+    }
+
+    /// Answers the next call whose argv contains `word` with `output`, once.
+    pub fn answer_once(&self, word: &str, output: CommandOutput) {
+        self.answers
+            .lock()
+            .expect("answers")
+            .push((word.to_string(), output, true));
     }
 
     pub fn recorded(&self) -> Vec<Vec<String>> {
@@ -166,15 +174,18 @@ impl CommandRunner for RecordingRunner {
         );
         argv.extend(args.iter().cloned());
         self.calls.lock().expect("calls").push(argv);
-        let answers = self.answers.lock().expect("answers");
-        answers
+        let mut answers = self.answers.lock().expect("answers");
+        let found = answers
             .iter()
-            .find(|(word, _)| args.iter().any(|a| a == word))
-            .map(|(_, output)| output.clone())
-            .unwrap_or(CommandOutput {
+            .position(|(word, _, _)| args.iter().any(|a| a == word));
+        match found {
+            Some(at) if answers[at].2 => answers.remove(at).1,
+            Some(at) => answers[at].1.clone(),
+            None => CommandOutput {
                 status: Some(0),
                 ..CommandOutput::default()
-            })
+            },
+        }
     }
 }
 

@@ -279,8 +279,50 @@ pub fn launch_machine(
         &[(labels::RUN.to_string(), run_id.to_string())],
         Some(dns_upstream),
     )?;
-    smolvm.start(&name)?;
+    start_until_it_happens(smolvm, &name)?;
     Ok(name)
+}
+
+/// How many more times a start that never happened is tried.
+const START_RETRIES: usize = 2;
+
+/// `machine start`, tried again (at most [`START_RETRIES`] times) only where smolvm's own state
+/// shows that the failed start never happened: its error says the boot process exited before
+/// the guest's agent was ready, and `machine ls` shows the machine not running. Under
+/// emulation a guest's boot sometimes ends there (measured in the KVM lab: 3 of 6 first
+/// bring-ups), and the next start of the same machine boots; any other failure stands.
+fn start_until_it_happens(smolvm: &Smolvm, name: &str) -> Result<(), BackendError> {
+    let mut retries = 0;
+    loop {
+        match smolvm.start(name) {
+            Ok(()) => return Ok(()),
+            Err(error) if retries < START_RETRIES && never_started(smolvm, name, &error) => {
+                retries += 1;
+                tracing::warn!(
+                    "smolmachines: {name} did not boot ({error}); smolvm shows it not running, starting it again ({retries} of {START_RETRIES})"
+                );
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Whether a failed start never happened, by smolvm's own word and state.
+fn never_started(smolvm: &Smolvm, name: &str, error: &BackendError) -> bool {
+    let BackendError::Smolvm { message, .. } = error else {
+        return false;
+    };
+    if !message.contains("before the agent was ready") {
+        return false;
+    }
+    let Ok(listed) = smolvm.list() else {
+        return false;
+    };
+    listed
+        .as_array()
+        .and_then(|machines| machines.iter().find(|m| m["name"] == name))
+        .and_then(|machine| machine["state"].as_str())
+        .is_some_and(|state| state != "running")
 }
 
 /// The machine half of teardown: stop and delete (missing machines are fine), then the state dir.

@@ -1,8 +1,12 @@
 //! Rendering the Smolfile that configures the agent microVM.
 //!
-//! Only `image`, `entrypoint`, `cmd`, `env` and `[network] allow_cidrs`, `allow_hosts` are
-//! written: every other key keeps smolvm's default, so the rendered file says exactly what the
-//! bottle relies on.
+//! Only `image`, `entrypoint`, `cmd`, `env`, `cpus`, `memory` and `[network] allow_cidrs`,
+//! `allow_hosts` are written: every other key keeps smolvm's default, so the rendered file says
+//! exactly what the bottle relies on.
+//!
+//! `cpus` and `memory` size the agent for the probe (one process, a sweep's threads), not
+//! smolvm's default 4 CPUs and 8 GiB: on a small host (a CI runner, the KVM lab's two emulated
+//! cores and 8 GiB) the default asks for the whole machine.
 //!
 //! `allow_hosts` is the DNS filter: smolvm answers the guest's DNS itself (UDP/53 to any
 //! address, TCP/53 to its gateway) and, with no `allow_hosts`, forwards *every* name to its
@@ -28,6 +32,11 @@
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
+
+/// The agent microVM's virtual CPUs (`cpus`).
+pub const AGENT_CPUS: u8 = 1;
+/// The agent microVM's memory in MiB (`memory`).
+pub const AGENT_MEMORY_MIB: u32 = 1024;
 
 /// The bundle's name as the bottle's DNS knows it (its container alias, the resolver controls'
 /// name): the one name the Smolfile's DNS filter lets through.
@@ -129,6 +138,9 @@ struct Smolfile<'a> {
     cmd: &'a [String],
     /// `NAME=value` entries, as smolvm's `env` key takes them.
     env: Vec<String>,
+    cpus: u8,
+    /// MiB.
+    memory: u32,
     network: Network,
 }
 
@@ -146,6 +158,8 @@ pub fn render(spec: &SmolfileSpec) -> String {
         entrypoint: &spec.entrypoint,
         cmd: &spec.cmd,
         env: spec.env().iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        cpus: AGENT_CPUS,
+        memory: AGENT_MEMORY_MIB,
         network: Network {
             allow_cidrs: spec.allow_cidrs(),
             allow_hosts: spec.allow_hosts.clone(),

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use bottle_backends::smolmachines::smolfile::{Mode, SmolfileSpec};
+use bottle_backends::smolmachines::smolfile::{self as smolfile_spec, Mode, SmolfileSpec};
 
 pub const ARCHIVE: &str = "/home/user/.cache/claude-bottle/smolmachines/0123456789abcdef.tar";
 
@@ -62,6 +62,14 @@ pub fn assert_parses_back(name: &str, spec: &SmolfileSpec, text: &str) {
     assert_eq!(parsed.cmd, spec.cmd, "{name}");
     let env: Vec<String> = spec.env().iter().map(|(k, v)| format!("{k}={v}")).collect();
     assert_eq!(parsed.env, env, "{name}");
+    assert_eq!(
+        (parsed.cpus, parsed.memory),
+        (
+            Some(smolfile_spec::AGENT_CPUS),
+            Some(smolfile_spec::AGENT_MEMORY_MIB)
+        ),
+        "{name}: the agent's size"
+    );
     let network = parsed.network.expect("a [network] table");
     assert_eq!(network.allow_cidrs, spec.allow_cidrs(), "{name}");
     assert_eq!(network.allow_hosts, spec.allow_hosts, "{name}: the DNS filter");
