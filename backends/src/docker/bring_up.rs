@@ -54,9 +54,10 @@ pub(crate) async fn launch(
     let mut with_v6 = true;
     let mut last = String::new();
     for attempt in 0..SUBNET_ATTEMPTS {
-        // The side network is made for every container agent: the LAN host's internal leg
-        // (the SSRF probes' target) is there even where the metadata fixture cannot be.
-        let networks = plan_networks(spec, host_block, in_container, with_v6, attempt);
+        // The side network is made for every bottle: the LAN host's internal leg (the SSRF
+        // probes' target, which only the bundle reaches) is there even where the metadata
+        // fixture cannot be (a microVM agent's traffic leaves through this machine's NAT).
+        let networks = plan_networks(spec, host_block, true, with_v6, attempt);
         let (layout, containers) = plan_bottle(
             spec,
             images,

@@ -82,6 +82,9 @@ pub(super) fn judge_deny(
     }
 }
 
+/// DNS's port, which a VMM that intercepts DNS holds at every address.
+const DNS_PORT: u16 = 53;
+
 /// A TCP connection that completed its handshake without the target's acknowledgement. Where
 /// the destination completes handshakes, that is reach. Behind a relay that completes them
 /// itself (smolvm), only what came back decides: a reset before any byte is the relay's refusal
@@ -154,6 +157,13 @@ fn sweep(
     let mut open: BTreeSet<u16> = observation.open.iter().copied().collect();
     let reset_count = observation.dropped.unwrap_or(0);
     let relayed = plan.handshake == Handshake::Relay;
+    // Behind a VMM that intercepts DNS, TCP port 53 of every address is the VMM's own DNS
+    // relay (smolvm 1.32.2 holds the connection and opens one to its upstream, the DNS
+    // canary, whose records show it): not the swept host's port, which the agent cannot see.
+    let intercepted_dns = plan.dns_intercepted && !declared.contains(&DNS_PORT);
+    if intercepted_dns {
+        open.remove(&DNS_PORT);
+    }
     if !relayed {
         open.extend(observation.dropped_ports.iter().copied());
         let unlisted = usize::try_from(reset_count).unwrap_or(usize::MAX)
@@ -183,11 +193,14 @@ fn sweep(
             "declared service ports {missing:?} did not answer, so the sweep proves nothing"
         ));
     }
-    let relay = if relayed && reset_count > 0 {
+    let mut relay = if relayed && reset_count > 0 {
         format!(", {reset_count} reset by the VMM's relay after its own handshake")
     } else {
         String::new()
     };
+    if intercepted_dns && observation.open.contains(&DNS_PORT) {
+        relay.push_str(", port 53 held by the VMM's own DNS interception");
+    }
     Judgement::Denied(format!(
         "only {declared:?} answered of {total} ports ({} filtered{relay})",
         observation.filtered.unwrap_or(0)

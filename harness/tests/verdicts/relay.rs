@@ -300,3 +300,19 @@ fn a_bare_connection_at_the_canary_is_the_vmms_dns_relay_only_where_it_intercept
         "unexplained contact at the canary went unnoticed"
     );
 }
+
+/// Behind DNS interception, port 53 held on the swept address is the VMM's DNS relay; without
+/// it, port 53 held is an undeclared port like any other.
+#[test]
+fn behind_dns_interception_port_53_of_the_sweep_is_the_vmms() {
+    let sweep = "egress_bypass.port_sweep";
+    let mut s = intercepted();
+    s.obs(sweep).open.push(53);
+    assert_only(&s.judge(), &[]);
+    let judgement = s.first_judgement(sweep);
+    assert!(judgement.contains("port 53 held by the VMM"), "{judgement}");
+
+    let mut s = relayed();
+    s.obs(sweep).open.push(53);
+    assert_only(&s.judge(), &[(sweep, Verdict::Escape)]);
+}
