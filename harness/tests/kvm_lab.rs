@@ -1,7 +1,8 @@
 //! The KVM lab's trials (`scripts/kvm-lab`, docs/kvm-lab.md): an emulated Linux host with
 //! hardware virtualisation and its own Docker engine, where the suite runs the way a user on a
 //! Linux host with KVM runs it. Each trial runs `bottle-escape` inside the lab, unchanged and
-//! with the defaults, and passes only on its exit code 0.
+//! with the defaults, on the docker backend and on the smolmachines backend (real smolvm
+//! guests), and passes only on its exit code 0.
 //!
 //! Decided at list time: without `qemu-system-x86_64` (Debian's `qemu-system-x86`) the trials
 //! are ignored with the reason on stderr; under CI (`CI=true`, `.ci/run` installs it) they are
@@ -24,12 +25,24 @@ fn checkout() -> PathBuf {
         .to_path_buf()
 }
 
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+}
+
+/// Why the smolmachines trial cannot run here, if it cannot: the lab finds smolvm as the
+/// backend does, through `$SMOLVM` or `smolvm` on `PATH` (`pip install smolmachines`; `.ci/run`
+/// installs it).
+fn smolvm_missing() -> Option<String> {
+    let set = std::env::var_os("SMOLVM").is_some_and(|v| !v.is_empty());
+    (!set && !on_path("smolvm")).then(|| {
+        "smolvm not found (set SMOLVM or put smolvm on PATH: pip install smolmachines; .ci/run does)"
+            .into()
+    })
+}
+
 /// Why the lab cannot start here, if it cannot.
 fn missing() -> Option<String> {
-    let on_path = |name: &str| {
-        std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
-    };
     if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
         return Some("the KVM lab emulates an x86_64 Linux host on one".into());
     }
@@ -75,28 +88,48 @@ fn in_ci() -> bool {
 fn main() {
     let args = Arguments::from_args();
     let missing = missing();
-    if let Some(reason) = &missing {
-        eprintln!("kvm_lab: its trials are ignored: {reason}");
-    }
-    let ignored = missing.is_some() && !in_ci();
     let trial = |name: &'static str, run_args: &'static [&'static str]| {
-        let missing = missing.clone();
+        let missing = missing.clone().or_else(|| {
+            run_args
+                .contains(&"smolmachines")
+                .then(smolvm_missing)
+                .flatten()
+        });
+        if let (Some(reason), false) = (&missing, in_ci()) {
+            eprintln!("kvm_lab: {name} is ignored: {reason}");
+        }
+        let ignored = missing.is_some() && !in_ci();
         Trial::test(name, move || match missing {
             None => in_lab(run_args),
             Some(reason) => Err(format!("the KVM lab is required here (CI=true): {reason}").into()),
         })
         .with_ignored_flag(ignored)
     };
-    let trials = vec![trial(
-        "kvm_lab::docker_suite_with_the_defaults",
-        &[
-            "run",
-            "--backend",
-            "docker",
-            "--quiet",
-            "--report-json",
-            "target/kvm-lab/trial-docker.json",
-        ],
-    )];
+    let trials = vec![
+        trial(
+            "kvm_lab::docker_suite_with_the_defaults",
+            &[
+                "run",
+                "--backend",
+                "docker",
+                "--quiet",
+                "--report-json",
+                "target/kvm-lab/trial-docker.json",
+            ],
+        ),
+        // Real smolvm guests (the PyPI wheel's smolvm, nested KVM in the lab): the whole suite
+        // on a microVM agent, contained, with the defaults.
+        trial(
+            "kvm_lab::smolmachines_suite_with_the_defaults",
+            &[
+                "run",
+                "--backend",
+                "smolmachines",
+                "--quiet",
+                "--report-json",
+                "target/kvm-lab/trial-smolmachines.json",
+            ],
+        ),
+    ];
     libtest_mimic::run(&args, trials).exit();
 }
