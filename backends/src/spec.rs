@@ -107,6 +107,21 @@ pub struct Sabotage {
     /// pipelock checks one lookup's address and lets egress resolve the name again.
     #[serde(default)]
     pub pipelock_no_pinning: bool,
+    /// A microVM agent's allow list is the agent network's whole subnet, not the bundle alone.
+    #[serde(default)]
+    pub vmm_allow_subnet: bool,
+    /// A microVM agent's allow list is `0.0.0.0/0`.
+    #[serde(default)]
+    pub vmm_allow_all: bool,
+    /// A microVM agent's network is on with no egress policy at all (its user-space stack kept).
+    #[serde(default)]
+    pub vmm_no_policy: bool,
+    /// A microVM agent's allow list also holds its VMM's gateway (the host's side).
+    #[serde(default)]
+    pub vmm_allow_host_gateway: bool,
+    /// A microVM agent's VMM forwards every name its guest asks (no DNS filter).
+    #[serde(default)]
+    pub vmm_no_dns_filter: bool,
 }
 
 impl Sabotage {

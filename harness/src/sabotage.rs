@@ -25,6 +25,37 @@ pub struct Named {
     /// Why the sabotage needs the engine on this machine, when it does (it is set up from
     /// here, or breaks something only a local engine has): on Docker Desktop it is skipped.
     pub needs_local_engine: Option<&'static str>,
+    /// The kind of agent the sabotage breaks, with why, when it breaks only one: a container's
+    /// networks and mounts, or a microVM's Smolfile. `None`: it acts through the bundle, on
+    /// any agent.
+    pub only_for: Option<(AgentKind, &'static str)>,
+}
+
+/// The kind of agent a bottle has, as the sabotages that break only one kind name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentKind {
+    /// A container on the agent network (the docker backend).
+    Container,
+    /// A microVM behind its VMM's network stack (the smolmachines backend).
+    MicroVm,
+}
+
+impl AgentKind {
+    /// The agent kind of a backend, by its name.
+    pub fn of_backend(backend: &str) -> Self {
+        if backend == "smolmachines" {
+            AgentKind::MicroVm
+        } else {
+            AgentKind::Container
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            AgentKind::Container => "a container agent",
+            AgentKind::MicroVm => "a microVM agent",
+        }
+    }
 }
 
 impl Named {
@@ -42,6 +73,10 @@ pub const AGENT_ON_UPSTREAM: &Named = &Named {
     effect: |s| s.agent_on_upstream = true,
     needs_builtin_bundle: None,
     needs_local_engine: None,
+    only_for: Some((
+        AgentKind::Container,
+        "it attaches the agent's container to another network",
+    )),
 };
 pub const NO_HOST_BLOCK: &Named = &Named {
     name: "no-host-block",
@@ -49,6 +84,10 @@ pub const NO_HOST_BLOCK: &Named = &Named {
     effect: |s| s.no_host_block = true,
     needs_builtin_bundle: None,
     needs_local_engine: None,
+    only_for: Some((
+        AgentKind::Container,
+        "it gives this machine an address on the container agent's network (a microVM bottle's agent network keeps it anyway: the guest's traffic leaves through this machine, confined by the VMM's allow list)",
+    )),
 };
 pub const EGRESS_ALL_INTERFACES: &Named = &Named {
     name: "egress-all-interfaces",
@@ -58,6 +97,7 @@ pub const EGRESS_ALL_INTERFACES: &Named = &Named {
         "it moves the built-in egress's listener; a user bundle's egress listens where the user's image says",
     ),
     needs_local_engine: None,
+    only_for: None,
 };
 pub const EXTRA_LISTENER: &Named = &Named {
     name: "extra-listener",
@@ -65,6 +105,7 @@ pub const EXTRA_LISTENER: &Named = &Named {
     effect: |s| s.extra_bundle_listener = Some(2375),
     needs_builtin_bundle: Some("the extra listener is a switch of the built-in bundle's program"),
     needs_local_engine: None,
+    only_for: None,
 };
 pub const PIPELOCK_ALLOW_ALL: &Named = &Named {
     name: "pipelock-allow-all",
@@ -74,6 +115,7 @@ pub const PIPELOCK_ALLOW_ALL: &Named = &Named {
         "it changes the built-in pipelock's allowlist; a user bundle runs its own proxy with its own configuration",
     ),
     needs_local_engine: None,
+    only_for: None,
 };
 pub const PIPELOCK_ALLOW_IP_LITERALS: &Named = &Named {
     name: "pipelock-allow-ip-literals",
@@ -83,6 +125,7 @@ pub const PIPELOCK_ALLOW_IP_LITERALS: &Named = &Named {
         "it changes the built-in pipelock's allowlist; a user bundle runs its own proxy with its own configuration",
     ),
     needs_local_engine: None,
+    only_for: None,
 };
 pub const PIPELOCK_MATCH_SUFFIX: &Named = &Named {
     name: "pipelock-match-suffix",
@@ -92,6 +135,7 @@ pub const PIPELOCK_MATCH_SUFFIX: &Named = &Named {
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
     needs_local_engine: None,
+    only_for: None,
 };
 pub const PIPELOCK_MATCH_SUBSTRING: &Named = &Named {
     name: "pipelock-match-substring",
@@ -101,6 +145,7 @@ pub const PIPELOCK_MATCH_SUBSTRING: &Named = &Named {
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
     needs_local_engine: None,
+    only_for: None,
 };
 pub const PIPELOCK_USERINFO_AS_HOST: &Named = &Named {
     name: "pipelock-userinfo-as-host",
@@ -110,6 +155,7 @@ pub const PIPELOCK_USERINFO_AS_HOST: &Named = &Named {
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
     needs_local_engine: None,
+    only_for: None,
 };
 pub const PIPELOCK_ROUTE_BY_HOST_HEADER: &Named = &Named {
     name: "pipelock-route-by-host-header",
@@ -119,6 +165,7 @@ pub const PIPELOCK_ROUTE_BY_HOST_HEADER: &Named = &Named {
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
     needs_local_engine: None,
+    only_for: None,
 };
 pub const PIPELOCK_NO_SNI_CHECK: &Named = &Named {
     name: "pipelock-no-sni-check",
@@ -128,6 +175,7 @@ pub const PIPELOCK_NO_SNI_CHECK: &Named = &Named {
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
     needs_local_engine: None,
+    only_for: None,
 };
 pub const PIPELOCK_NO_SSRF_CHECK: &Named = &Named {
     name: "pipelock-no-ssrf-check",
@@ -137,6 +185,7 @@ pub const PIPELOCK_NO_SSRF_CHECK: &Named = &Named {
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
     needs_local_engine: None,
+    only_for: None,
 };
 pub const PIPELOCK_NO_PINNING: &Named = &Named {
     name: "pipelock-no-pinning",
@@ -146,6 +195,7 @@ pub const PIPELOCK_NO_PINNING: &Named = &Named {
         "it changes the built-in pipelock's decisions; a user bundle runs its own proxy with its own configuration",
     ),
     needs_local_engine: None,
+    only_for: None,
 };
 pub const RESOLVER_FORWARDS: &Named = &Named {
     name: "resolver-forwards",
@@ -155,6 +205,10 @@ pub const RESOLVER_FORWARDS: &Named = &Named {
         "the DNS forwarder it points the agent at runs in the built-in bundle's program",
     ),
     needs_local_engine: None,
+    only_for: Some((
+        AgentKind::Container,
+        "it points the agent container's resolver at the bundle",
+    )),
 };
 pub const IP_FORWARD: &Named = &Named {
     name: "ip-forward",
@@ -164,6 +218,10 @@ pub const IP_FORWARD: &Named = &Named {
     needs_local_engine: Some(
         "its NAT rule is set in the bundle's network namespace with nsenter from this machine",
     ),
+    only_for: Some((
+        AgentKind::Container,
+        "it routes the agent container through the bundle",
+    )),
 };
 pub const IPV6_HOST: &Named = &Named {
     name: "ipv6-host",
@@ -173,6 +231,10 @@ pub const IPV6_HOST: &Named = &Named {
     needs_local_engine: Some(
         "it opens the host through a bridge's IPv6 address, which is this machine's only when the engine runs here",
     ),
+    only_for: Some((
+        AgentKind::Container,
+        "it gives the agent container's network IPv6",
+    )),
 };
 pub const NEIGHBOUR_REACHABLE: &Named = &Named {
     name: "neighbour-reachable",
@@ -180,6 +242,10 @@ pub const NEIGHBOUR_REACHABLE: &Named = &Named {
     effect: |s| s.neighbour_reachable = true,
     needs_builtin_bundle: None,
     needs_local_engine: None,
+    only_for: Some((
+        AgentKind::Container,
+        "it attaches the agent's container to a second bottle's network",
+    )),
 };
 pub const ENGINE_SOCKET: &Named = &Named {
     name: "engine-socket",
@@ -187,6 +253,10 @@ pub const ENGINE_SOCKET: &Named = &Named {
     effect: |s| s.engine_socket = true,
     needs_builtin_bundle: None,
     needs_local_engine: None,
+    only_for: Some((
+        AgentKind::Container,
+        "it bind-mounts the engine's socket into the agent's container",
+    )),
 };
 pub const SLOW_FIXTURES: &Named = &Named {
     name: "slow-fixtures",
@@ -196,6 +266,50 @@ pub const SLOW_FIXTURES: &Named = &Named {
         "the delay is a switch of the fixture program, so a user bundle's proxy would answer on time and the proxied paths would not be slowed",
     ),
     needs_local_engine: None,
+    only_for: None,
+};
+
+const MICROVM_ONLY: &str = "it changes the microVM's Smolfile";
+
+pub const VMM_ALLOW_SUBNET: &Named = &Named {
+    name: "vmm-allow-subnet",
+    description: "the microVM's allow list is the agent network's whole subnet",
+    effect: |s| s.vmm_allow_subnet = true,
+    needs_builtin_bundle: None,
+    needs_local_engine: None,
+    only_for: Some((AgentKind::MicroVm, MICROVM_ONLY)),
+};
+pub const VMM_ALLOW_ALL: &Named = &Named {
+    name: "vmm-allow-all",
+    description: "the microVM's allow list is 0.0.0.0/0",
+    effect: |s| s.vmm_allow_all = true,
+    needs_builtin_bundle: None,
+    needs_local_engine: None,
+    only_for: Some((AgentKind::MicroVm, MICROVM_ONLY)),
+};
+pub const VMM_NO_POLICY: &Named = &Named {
+    name: "vmm-no-policy",
+    description: "the microVM's network is on with no egress policy at all",
+    effect: |s| s.vmm_no_policy = true,
+    needs_builtin_bundle: None,
+    needs_local_engine: None,
+    only_for: Some((AgentKind::MicroVm, MICROVM_ONLY)),
+};
+pub const VMM_ALLOW_HOST_GATEWAY: &Named = &Named {
+    name: "vmm-allow-host-gateway",
+    description: "the microVM's allow list also holds its VMM's gateway and this machine's loopback behind it",
+    effect: |s| s.vmm_allow_host_gateway = true,
+    needs_builtin_bundle: None,
+    needs_local_engine: None,
+    only_for: Some((AgentKind::MicroVm, MICROVM_ONLY)),
+};
+pub const VMM_NO_DNS_FILTER: &Named = &Named {
+    name: "vmm-no-dns-filter",
+    description: "the microVM's VMM forwards every name its guest asks (no allow_hosts)",
+    effect: |s| s.vmm_no_dns_filter = true,
+    needs_builtin_bundle: None,
+    needs_local_engine: None,
+    only_for: Some((AgentKind::MicroVm, MICROVM_ONLY)),
 };
 
 /// Every named sabotage, in the order `--sabotage` lists them.
@@ -218,6 +332,11 @@ pub const TABLE: &[&Named] = &[
     IPV6_HOST,
     NEIGHBOUR_REACHABLE,
     ENGINE_SOCKET,
+    VMM_ALLOW_SUBNET,
+    VMM_ALLOW_ALL,
+    VMM_NO_POLICY,
+    VMM_ALLOW_HOST_GATEWAY,
+    VMM_NO_DNS_FILTER,
     SLOW_FIXTURES,
 ];
 
@@ -273,16 +392,48 @@ pub fn check_bundle(sabotage: &Sabotage, user_bundle: Option<&str>) -> Result<()
     })
 }
 
+/// The first sabotage in `sabotage` that breaks only another kind of agent than `agent`, with
+/// why.
+pub fn for_another_agent(
+    sabotage: &Sabotage,
+    agent: AgentKind,
+) -> Option<(&'static Named, AgentKind, &'static str)> {
+    TABLE.iter().copied().find_map(|named| {
+        let (kind, reason) = named.only_for.filter(|(kind, _)| *kind != agent)?;
+        let mut with = sabotage.clone();
+        (named.effect)(&mut with);
+        (with == *sabotage).then_some((named, kind, reason))
+    })
+}
+
+/// Refuses a sabotage that breaks only another kind of agent than the backend's: exit 2 naming
+/// it and why, never a sabotage that silently does nothing.
+pub fn check_agent(sabotage: &Sabotage, backend: &str) -> Result<(), HarnessError> {
+    let Some((named, kind, reason)) = for_another_agent(sabotage, AgentKind::of_backend(backend))
+    else {
+        return Ok(());
+    };
+    Err(HarnessError::ConfigInvalid {
+        path: PathBuf::from("--sabotage"),
+        reason: format!(
+            "sabotage {:?} breaks only {} ({reason}), and the {backend} backend's agent is not one",
+            named.name,
+            kind.as_str()
+        ),
+    })
+}
+
 /// The list `run --help` ends with (clap's `after_help`, so the options keep their layout):
 /// every name `--sabotage` takes, with what it breaks.
 pub fn help() -> String {
     let width = TABLE.iter().map(|n| n.name.len()).max().unwrap_or(0);
     let mut text = String::from("Sabotages (--sabotage):");
     for named in TABLE {
-        let note = if named.needs_builtin_bundle.is_some() {
-            " (built-in bundle only)"
-        } else {
-            ""
+        let note = match (named.needs_builtin_bundle, named.only_for) {
+            (Some(_), _) => " (built-in bundle only)",
+            (None, Some((AgentKind::Container, _))) => " (container agents only)",
+            (None, Some((AgentKind::MicroVm, _))) => " (microVM agents only)",
+            (None, None) => "",
         };
         text.push_str(&format!(
             "\n  {:<width$}  {}{note}",
@@ -325,7 +476,10 @@ mod tests {
             error.contains("known: agent-on-upstream, no-host-block, "),
             "{error}"
         );
-        assert!(error.ends_with("engine-socket, slow-fixtures"), "{error}");
+        assert!(
+            error.ends_with("engine-socket, vmm-allow-subnet, vmm-allow-all, vmm-no-policy, vmm-allow-host-gateway, vmm-no-dns-filter, slow-fixtures"),
+            "{error}"
+        );
     }
 
     #[test]

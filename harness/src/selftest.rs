@@ -140,6 +140,41 @@ pub const CASES: &[Case] = &[
         sabotage: sabotage::ENGINE_SOCKET,
         must_escape: &["localhost.host_sockets"],
     },
+    Case {
+        sabotage: sabotage::VMM_ALLOW_SUBNET,
+        must_escape: &["localhost.host_addresses", "lan.network_gateways"],
+    },
+    Case {
+        sabotage: sabotage::VMM_ALLOW_ALL,
+        must_escape: &[
+            "localhost.host_addresses",
+            "lan.fixture_host",
+            "public.direct_http",
+            "public.direct_https",
+        ],
+    },
+    Case {
+        sabotage: sabotage::VMM_NO_POLICY,
+        must_escape: &[
+            "localhost.host_addresses",
+            "lan.fixture_host",
+            "public.direct_http",
+            "public.direct_https",
+            "dns.resolver_exfil",
+        ],
+    },
+    Case {
+        sabotage: sabotage::VMM_ALLOW_HOST_GATEWAY,
+        must_escape: &["localhost.agent_loopback", "localhost.host_addresses"],
+    },
+    Case {
+        sabotage: sabotage::VMM_NO_DNS_FILTER,
+        must_escape: &[
+            "dns.direct_udp",
+            "dns.resolver_exfil",
+            "dns.resolver_exfil_tcp",
+        ],
+    },
 ];
 
 #[derive(Clone, Debug, Serialize)]
@@ -307,6 +342,22 @@ fn bundle_only(case: &Case, options: &RunOptions) -> Option<String> {
     Some(format!("acts through the built-in bundle: {reason}"))
 }
 
+/// Why `case` cannot break this backend's bottle, when it breaks only another kind of agent
+/// (`run --sabotage` refuses it there, see `sabotage::check_agent`).
+fn other_agent(case: &Case, backend: &str) -> Option<String> {
+    let (kind, reason) = case
+        .sabotage
+        .only_for
+        .filter(|(kind, _)| *kind != sabotage::AgentKind::of_backend(backend))?;
+    Some(format!(
+        "breaks only {}: {reason}",
+        match kind {
+            sabotage::AgentKind::Container => "a container agent",
+            sabotage::AgentKind::MicroVm => "a microVM agent",
+        }
+    ))
+}
+
 /// Must-escape probes that see a sabotage only through this machine itself (its dialer into
 /// the agent network, by sabotage name): where the engine runs elsewhere (Docker Desktop) this
 /// machine cannot reach the bridges at all, so a correct bottle and the broken one look the
@@ -375,6 +426,7 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
         let mut broken = options.clone();
         broken.sabotage = case.sabotage.sabotage();
         if let Some(why) = bundle_only(case, &options)
+            .or_else(|| other_agent(case, base.backend.as_str()))
             .or_else(|| needs_local_engine(case, engine_here))
             .or_else(|| nothing_to_show(case, &skipped_clean))
         {

@@ -263,6 +263,39 @@ pub(crate) fn write_smolfile(dir: &Path, spec: &SmolfileSpec) -> Result<PathBuf,
     Ok(path)
 }
 
+/// The microVM sabotages (`crate::spec::Sabotage::vmm_*`), applied to a correct bottle's
+/// Smolfile: a wider allow list, none at all, the VMM's gateway allowed, no DNS filter.
+fn sabotaged(
+    mut smolfile: SmolfileSpec,
+    sabotage: &crate::spec::Sabotage,
+    layout: &crate::topology::Layout,
+) -> SmolfileSpec {
+    let mut cidrs = smolfile.allow_cidrs();
+    if sabotage.vmm_allow_subnet {
+        cidrs = vec![layout.agent_network.subnet.clone()];
+    }
+    if sabotage.vmm_allow_all {
+        cidrs = vec!["0.0.0.0/0".into()];
+    }
+    if sabotage.vmm_allow_host_gateway {
+        // The gateway, and what smolvm dials behind it: this machine's loopback (smolvm 1.32.2
+        // keeps loopback closed unless a static allow names it).
+        cidrs.push(format!("{SMOLVM_HOST_GATEWAY}/32"));
+        cidrs.push("127.0.0.1/32".into());
+    }
+    if sabotage.vmm_no_policy {
+        cidrs.clear();
+        smolfile.allow_hosts.clear();
+    }
+    if sabotage.vmm_no_dns_filter {
+        smolfile.allow_hosts.clear();
+    }
+    if cidrs != smolfile.allow_cidrs() {
+        smolfile.allow_cidrs_instead = Some(cidrs);
+    }
+    smolfile
+}
+
 /// The machine half of launch: create with the rendered Smolfile and the guest's DNS upstream
 /// (the bottle's DNS canary, so that whatever smolvm forwards lands on a fixture the harness
 /// owns and records, never on a real resolver), then start.
@@ -389,7 +422,9 @@ impl BottleBackend for SmolBackend {
             pipelock_port: spec.ports.pipelock,
             extra_env: vec![],
             allow_hosts: vec![bottle.topology.layout().bundle_name.clone()],
+            allow_cidrs_instead: None,
         };
+        let smolfile_spec = sabotaged(smolfile_spec, &spec.sabotage, bottle.topology.layout());
         let dir = state_dir(&spec.run_id);
         let run_id = spec.run_id.clone();
         let dns_upstream = bottle.topology.layout().dns.ip;

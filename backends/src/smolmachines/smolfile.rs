@@ -34,7 +34,7 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 
 /// The agent microVM's virtual CPUs (`cpus`).
-pub const AGENT_CPUS: u8 = 1;
+pub const AGENT_CPUS: u8 = 2;
 /// The agent microVM's memory in MiB (`memory`).
 pub const AGENT_MEMORY_MIB: u32 = 1024;
 
@@ -95,6 +95,8 @@ pub struct SmolfileSpec {
     pub extra_env: Vec<(String, String)>,
     /// The only names smolvm forwards to its upstream resolver (`[network] allow_hosts`).
     pub allow_hosts: Vec<String>,
+    /// An allow list in place of the mode's own (a sabotage widens it; empty: no policy).
+    pub allow_cidrs_instead: Option<Vec<String>>,
 }
 
 impl SmolfileSpec {
@@ -108,6 +110,9 @@ impl SmolfileSpec {
 
     /// The only destinations the microVM may reach.
     pub fn allow_cidrs(&self) -> Vec<String> {
+        if let Some(cidrs) = &self.allow_cidrs_instead {
+            return cidrs.clone();
+        }
         match self.mode {
             Mode::Linux => vec![format!("{}/32", self.bundle_ip)],
             Mode::Desktop => vec!["127.0.0.1/32".to_string()],
@@ -141,11 +146,18 @@ struct Smolfile<'a> {
     cpus: u8,
     /// MiB.
     memory: u32,
+    /// Only with no policy: smolvm would otherwise pick TSI, whose guest sockets are the
+    /// host's (no user-space stack, no DNS interception).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    net: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    net_backend: Option<&'static str>,
     network: Network,
 }
 
 #[derive(Serialize)]
 struct Network {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     allow_cidrs: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     allow_hosts: Vec<String>,
@@ -160,6 +172,8 @@ pub fn render(spec: &SmolfileSpec) -> String {
         env: spec.env().iter().map(|(k, v)| format!("{k}={v}")).collect(),
         cpus: AGENT_CPUS,
         memory: AGENT_MEMORY_MIB,
+        net: spec.allow_cidrs().is_empty().then_some(true),
+        net_backend: spec.allow_cidrs().is_empty().then_some("virtio-net"),
         network: Network {
             allow_cidrs: spec.allow_cidrs(),
             allow_hosts: spec.allow_hosts.clone(),
@@ -191,6 +205,7 @@ mod tests {
             pipelock_port: 3128,
             extra_env: vec![("AWKWARD".into(), awkward[1].into())],
             allow_hosts: vec![],
+            allow_cidrs_instead: None,
         };
         let parsed: toml::Table = toml::from_str(&render(&spec)).unwrap();
         let strings = |key: &str| -> Vec<String> {

@@ -20,6 +20,7 @@ pub fn cases() -> Vec<(&'static str, SmolfileSpec)> {
         pipelock_port: 3128,
         extra_env: vec![],
         allow_hosts: vec!["bundle".into()],
+        allow_cidrs_instead: None,
     };
     vec![
         ("smolfile_linux", base.clone()),

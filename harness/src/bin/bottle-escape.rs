@@ -278,6 +278,7 @@ fn offline(command: &Command) -> Result<Option<i32>, HarnessError> {
                 pipelock_port: *pipelock_port,
                 extra_env: vec![],
                 allow_hosts: vec![BUNDLE_NAME.into()],
+                allow_cidrs_instead: None,
             };
             print!("{}", render(&spec));
         }
@@ -394,6 +395,8 @@ async fn run_command(
         let mut options = options_for(*kind);
         // Before any bring-up: a sabotage of the built-in bundle cannot break a user bundle.
         bottle_harness::sabotage::check_bundle(&sabotage, options.config.bundle.image.as_deref())?;
+        // Nor may one that breaks another kind of agent than this backend's.
+        bottle_harness::sabotage::check_agent(&sabotage, options.backend.as_str())?;
         options.keep = args.keep;
         options.sequential = args.sequential;
         options.only = only.clone();

@@ -140,6 +140,7 @@ pub fn bottle_spec_for(
     let config = &options.config;
     // A sabotage of the built-in bundle must not silently do nothing to a user bundle.
     crate::sabotage::check_bundle(&options.sabotage, config.bundle.image.as_deref())?;
+    crate::sabotage::check_agent(&options.sabotage, options.backend.as_str())?;
     let probe = binaries::probe(arch)?;
     let fixture = binaries::fixture(arch)?;
     Ok(BottleSpec {
