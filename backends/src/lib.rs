@@ -23,7 +23,7 @@ pub use errors::BackendError;
 pub use platform::{Arch, EngineHost, EnginePlatform};
 pub use spec::{BottleSpec, ImageSource, Ports, Sabotage};
 pub use topology::{
-    AgentSide, Bottle, DnsSwitch, EngineView, FixtureHost, Handshake, HostName, Layout, NetworkInfo,
-    Topology,
+    AgentSide, Bottle, DnsSwitch, EngineView, FixtureHost, Handshake, HostName, Layout,
+    NetworkInfo, Topology,
 };
 pub use vantage::Vantage;

@@ -73,7 +73,10 @@ pub fn assert_parses_back(name: &str, spec: &SmolfileSpec, text: &str) {
     );
     let network = parsed.network.expect("a [network] table");
     assert_eq!(network.allow_cidrs, spec.allow_cidrs(), "{name}");
-    assert_eq!(network.allow_hosts, spec.allow_hosts, "{name}: the DNS filter");
+    assert_eq!(
+        network.allow_hosts, spec.allow_hosts,
+        "{name}: the DNS filter"
+    );
     assert!(network.deny_cidrs.is_empty(), "{name}: nothing else is set");
     assert_eq!(
         parsed.net_backend, None,

@@ -268,7 +268,9 @@ fn offline(command: &Command) -> Result<Option<i32>, HarnessError> {
             image,
             pipelock_port,
         } => {
-            use bottle_backends::smolmachines::smolfile::{render, Mode, SmolfileSpec, BUNDLE_NAME};
+            use bottle_backends::smolmachines::smolfile::{
+                render, Mode, SmolfileSpec, BUNDLE_NAME,
+            };
             let spec = SmolfileSpec {
                 mode: Mode::parse(mode).expect("clap restricts the values"),
                 image: image.clone(),

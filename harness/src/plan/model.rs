@@ -3,9 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use bottle_backends::Handshake;
 use bottle_fixtures::dns_canary::DnsMode;
 use bottle_probes::catalogue::ProbeSpec;
-use bottle_backends::Handshake;
 use bottle_probes::wire::AttemptSpec;
 
 use crate::target::Target;

@@ -36,6 +36,11 @@ pub(super) fn judge_deny(
         }
     }
     match &attempt.spec.kind {
+        AttemptKind::Tcp { addr } if refused_by_a_full_relay(*addr, outcome, plan) => {
+            Judgement::Unclear(format!(
+                "refused outright behind the VMM's relay, which completes every handshake to an allowed address (the bundle's) itself: its connection table was full, so this proves nothing ({seen})"
+            ))
+        }
         AttemptKind::Tcp { .. } | AttemptKind::TcpLinkLocal { .. } => match outcome {
             Outcome::Connected => connected(observation, seen, plan.handshake, "connected"),
             o if o.is_network_denial() => Judgement::Denied(seen),
@@ -80,6 +85,15 @@ pub(super) fn judge_deny(
             sweep(observation, outcome, seen, (*first, *last), plan)
         }
     }
+}
+
+/// Whether a TCP attempt at the bundle's address was refused outright behind a relay: the
+/// relay completes every handshake to an allowed address itself, so only its full table
+/// refuses one (smolvm: an immediate reset, no denial logged).
+fn refused_by_a_full_relay(addr: std::net::SocketAddr, outcome: Outcome, plan: &Plan) -> bool {
+    plan.handshake == Handshake::Relay
+        && outcome == Outcome::Refused
+        && addr.ip() == std::net::IpAddr::V4(plan.bundle_ip)
 }
 
 /// DNS's port, which a VMM that intercepts DNS holds at every address.
@@ -166,8 +180,8 @@ fn sweep(
     }
     if !relayed {
         open.extend(observation.dropped_ports.iter().copied());
-        let unlisted = usize::try_from(reset_count).unwrap_or(usize::MAX)
-            > observation.dropped_ports.len();
+        let unlisted =
+            usize::try_from(reset_count).unwrap_or(usize::MAX) > observation.dropped_ports.len();
         if unlisted {
             return Judgement::Reached(format!(
                 "{reset_count} ports completed a handshake and then reset, more than listed"
@@ -186,6 +200,20 @@ fn sweep(
     }
     if observation.note.is_some() {
         return Judgement::Unclear(seen);
+    }
+    if relayed {
+        // Behind a relay every handshake to an allowed address completes (then resets when
+        // nothing listens): a port refused outright was refused by a full relay table, and
+        // then no port of the sweep proves anything.
+        let answered = u64::from(observation.filtered.unwrap_or(0))
+            + u64::from(reset_count)
+            + observation.open.len() as u64;
+        let refused = u64::from(total).saturating_sub(answered);
+        if refused > 0 {
+            return Judgement::Unclear(format!(
+                "{refused} ports were refused outright behind the VMM's relay, which completes every handshake to an allowed address itself: its connection table was full, so the sweep proves nothing"
+            ));
+        }
     }
     let missing: Vec<u16> = declared.difference(&open).copied().collect();
     if !missing.is_empty() {

@@ -143,7 +143,11 @@ impl<'a> Explanations<'a> {
             && r.qname.is_none()
             && r.nonce.is_none()
             && !from_bundle(self.plan, r)
-            && !self.plan.agent_ips.iter().any(|ip| IpAddr::V4(*ip) == r.peer.ip())
+            && !self
+                .plan
+                .agent_ips
+                .iter()
+                .any(|ip| IpAddr::V4(*ip) == r.peer.ip())
     }
 
     /// The resolver controls' own name (the bundle's, no agent data in it) at the DNS canary:

@@ -9,10 +9,15 @@ use bottle_probes::wire::{Outcome, StreamEnd};
 
 use crate::scenario::*;
 
-/// The contained bottle, with the agent behind a relay.
+/// The contained bottle, with the agent behind a relay: every port of the sweep but the
+/// declared ones reset by the relay after its own handshake.
 fn relayed() -> Scenario {
     let mut s = Scenario::contained();
     s.plan.handshake = Handshake::Relay;
+    let sweep = s.obs("egress_bypass.port_sweep");
+    let held = sweep.open.len() as u32;
+    sweep.dropped = Some(65535 - held);
+    sweep.dropped_ports = (1..=128).collect();
     s
 }
 
@@ -38,8 +43,16 @@ fn behind_a_relay_only_the_stream_end_decides_a_connection() {
     let cases = [
         (Some(StreamEnd::Reset), Verdict::Pass, Verdict::Escape),
         (Some(StreamEnd::Answered), Verdict::Escape, Verdict::Escape),
-        (Some(StreamEnd::Closed), Verdict::Inconclusive, Verdict::Escape),
-        (Some(StreamEnd::Silent), Verdict::Inconclusive, Verdict::Escape),
+        (
+            Some(StreamEnd::Closed),
+            Verdict::Inconclusive,
+            Verdict::Escape,
+        ),
+        (
+            Some(StreamEnd::Silent),
+            Verdict::Inconclusive,
+            Verdict::Escape,
+        ),
         (None, Verdict::Inconclusive, Verdict::Escape),
     ];
     for probe in ["egress_bypass.direct_egress", "dns.direct_tcp"] {
@@ -66,7 +79,11 @@ fn behind_a_relay_only_the_stream_end_decides_a_connection() {
 #[test]
 fn an_acknowledgement_is_reach_behind_a_relay() {
     let mut s = relayed();
-    connected(&mut s, "egress_bypass.direct_egress", Some(StreamEnd::Reset));
+    connected(
+        &mut s,
+        "egress_bypass.direct_egress",
+        Some(StreamEnd::Reset),
+    );
     s.obs("egress_bypass.direct_egress").ack = true;
     assert_only(
         &s.judge(),
@@ -101,11 +118,14 @@ fn the_sweep_tells_a_relays_reset_from_an_open_port() {
     let all_but_declared: Vec<u16> = (1..=200).collect();
 
     let mut s = relayed();
-    s.obs(sweep).dropped = Some(65530);
     s.obs(sweep).dropped_ports = all_but_declared[..128].to_vec();
     assert_only(&s.judge(), &[]);
     let judgement = s.first_judgement(sweep);
-    assert!(judgement.contains("65530 reset by the VMM's relay"), "{judgement}");
+    let reset = 65535 - s.obs(sweep).open.len();
+    assert!(
+        judgement.contains(&format!("{reset} reset by the VMM's relay")),
+        "{judgement}"
+    );
 
     let mut s = Scenario::contained();
     s.obs(sweep).dropped = Some(1);
@@ -120,7 +140,7 @@ fn the_sweep_tells_a_relays_reset_from_an_open_port() {
     // Behind a relay a declared port that was reset was not reached: the sweep proves nothing.
     let mut s = relayed();
     let declared = s.obs(sweep).open.remove(0);
-    s.obs(sweep).dropped = Some(1);
+    s.obs(sweep).dropped = s.obs(sweep).dropped.map(|n| n + 1);
     s.obs(sweep).dropped_ports = vec![declared];
     assert_only(&s.judge(), &[(sweep, Verdict::Inconclusive)]);
     // ... while at the destination it did answer.
@@ -208,7 +228,8 @@ fn behind_dns_interception_the_canary_decides_a_direct_query() {
 
     let mut s = intercepted();
     let control = format!("{}.", s.plan.control_name);
-    s.records.retain(|r| r.qname.as_deref() != Some(control.as_str()));
+    s.records
+        .retain(|r| r.qname.as_deref() != Some(control.as_str()));
     answered_nxdomain(&mut s, probe);
     assert_only(&s.judge(), &[(probe, Verdict::Inconclusive)]);
 
@@ -315,4 +336,32 @@ fn behind_dns_interception_port_53_of_the_sweep_is_the_vmms() {
     let mut s = relayed();
     s.obs(sweep).open.push(53);
     assert_only(&s.judge(), &[(sweep, Verdict::Escape)]);
+}
+
+/// Behind a relay, an allowed address refuses nothing itself: a port refused outright was
+/// refused by the relay's full table, so the sweep (and a direct attempt at the bundle)
+/// proves nothing. At a container's own stack a refusal is a denial.
+#[test]
+fn behind_a_relay_a_refusal_at_the_bundle_is_a_full_table() {
+    let sweep = "egress_bypass.port_sweep";
+    let mut s = relayed();
+    s.obs(sweep).dropped = Some(30000);
+    assert_only(&s.judge(), &[(sweep, Verdict::Inconclusive)]);
+    let mut s = relayed();
+    s.obs(sweep).filtered = Some(10);
+    s.obs(sweep).dropped = s.obs(sweep).dropped.map(|n| n - 11);
+    assert_only(&s.judge(), &[(sweep, Verdict::Inconclusive)]);
+    assert!(
+        s.first_judgement(sweep).contains("refused outright"),
+        "{}",
+        s.first_judgement(sweep)
+    );
+
+    let direct = "egress_bypass.direct_egress";
+    let mut s = relayed();
+    s.obs(direct).outcome = Some(Outcome::Refused);
+    assert_only(&s.judge(), &[(direct, Verdict::Inconclusive)]);
+    let mut s = Scenario::contained();
+    s.obs(direct).outcome = Some(Outcome::Refused);
+    assert_only(&s.judge(), &[]);
 }

@@ -156,7 +156,11 @@ mod tests {
             return;
         }
         let seen = ping(&spec, [127, 0, 0, 1].into(), Duration::from_secs(1));
-        assert_eq!((seen.outcome(), seen.ack), (Outcome::Connected, true), "{seen:?}");
+        assert_eq!(
+            (seen.outcome(), seen.ack),
+            (Outcome::Connected, true),
+            "{seen:?}"
+        );
     }
 
     #[test]

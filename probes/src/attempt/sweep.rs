@@ -44,7 +44,14 @@ pub(crate) enum PortState {
 }
 
 /// Per-port connect timeout inside a sweep; the sweep's own timeout bounds the whole sweep.
-const SWEEP_CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+/// Long enough that a handshake is never given up while a slow relay is still answering it:
+/// smolvm keeps a relay entry for a handshake the guest gave up on (its SYN-RECEIVED socket
+/// goes back to listening on the guest's reset) and never frees it, so a sweep that gave up
+/// on a few hundred slow handshakes filled its 512-entry table, after which every new
+/// connection is refused outright (measured in the KVM lab with 250 ms: 549 given up, then
+/// 29 746 ports refused). A filtered port holds its worker this long; a sweep of a filtered
+/// address stops at its budget either way.
+const SWEEP_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Workers trying ports side by side. Refused ports cost CPU only, but a filtered port holds
 /// its worker for the per-port timeout, and behind a relay every port holds it until the
 /// relay's reset, so there are enough to keep going past those; and few enough that the
@@ -650,11 +657,17 @@ mod tests {
             vec![held_then_reset.port(), held.port()],
             Duration::from_millis(300),
         );
-        assert_eq!((open, reset), (vec![held.port()], vec![held_then_reset.port()]));
+        assert_eq!(
+            (open, reset),
+            (vec![held.port()], vec![held_then_reset.port()])
+        );
         first.join().unwrap();
         second.join().unwrap();
         let many: Vec<u16> = (1..=(RECHECK_MAX as u16 + 1)).collect();
-        assert_eq!(recheck(ip, many.clone(), Duration::from_millis(1)), (many, vec![]));
+        assert_eq!(
+            recheck(ip, many.clone(), Duration::from_millis(1)),
+            (many, vec![])
+        );
     }
 
     fn sweep_spec() -> AttemptSpec {
@@ -674,14 +687,8 @@ mod tests {
     /// The sweep lists reset ports apart from open ones, with their count.
     #[test]
     fn a_sweep_reports_reset_ports_apart() {
-        let observation = observation_of(
-            &sweep_spec(),
-            vec![3128],
-            (1..=200).collect(),
-            65535,
-            0,
-            0,
-        );
+        let observation =
+            observation_of(&sweep_spec(), vec![3128], (1..=200).collect(), 65535, 0, 0);
         assert_eq!(observation.open, [3128]);
         assert_eq!(observation.dropped, Some(200));
         assert_eq!(observation.dropped_ports.len(), MAX_OPEN_PORTS);

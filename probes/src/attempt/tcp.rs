@@ -47,7 +47,9 @@ pub(crate) fn tcp(spec: &AttemptSpec, addr: SocketAddr, timeout: Duration) -> Ob
 pub(crate) fn reset_at_connect(spec: &AttemptSpec, error: &std::io::Error) -> Observation {
     let mut observation = Observation::new(&spec.id, Outcome::Connected, 0);
     observation.errno = error.raw_os_error();
-    observation.note = Some(format!("connected, then reset before connect returned: {error}"));
+    observation.note = Some(format!(
+        "connected, then reset before connect returned: {error}"
+    ));
     observation.end = Some(StreamEnd::Reset);
     observation
 }

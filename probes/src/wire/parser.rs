@@ -241,7 +241,9 @@ fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> 
             "tunnel" => {
                 observation.tunnel = Some(TunnelEnd::parse(value).ok_or_else(|| bad(key, value))?)
             }
-            "end" => observation.end = Some(StreamEnd::parse(value).ok_or_else(|| bad(key, value))?),
+            "end" => {
+                observation.end = Some(StreamEnd::parse(value).ok_or_else(|| bad(key, value))?)
+            }
             _ => {}
         }
     }
@@ -333,18 +335,30 @@ mod tests {
         let line = |extra: &str| {
             format!("CB2-BEGIN session=s attempts=1\nCB2 id=a#0 outcome=connected elapsed_ms=1 {extra}\nCB2-END session=s\n")
         };
-        for extra in ["end=refused", "end=", "dropped=-1", "dropped_ports=70000", "dropped_ports=1,,2"] {
+        for extra in [
+            "end=refused",
+            "end=",
+            "dropped=-1",
+            "dropped_ports=70000",
+            "dropped_ports=1,,2",
+        ] {
             assert!(
                 ProbeOutput::parse(line(extra).as_bytes(), "s", &["a#0"]).is_err(),
                 "{extra}"
             );
         }
-        let many: Vec<String> = (1..=(MAX_OPEN_PORTS as u16 + 1)).map(|p| p.to_string()).collect();
+        let many: Vec<String> = (1..=(MAX_OPEN_PORTS as u16 + 1))
+            .map(|p| p.to_string())
+            .collect();
         let too_many = format!("dropped_ports={}", many.join(","));
         assert!(ProbeOutput::parse(line(&too_many).as_bytes(), "s", &["a#0"]).is_err());
         for end in ["answered", "closed", "reset", "silent"] {
-            let parsed = ProbeOutput::parse(line(&format!("end={end}")).as_bytes(), "s", &["a#0"]).unwrap();
-            assert_eq!(parsed.observations["a#0"].end.map(StreamEnd::as_str), Some(end));
+            let parsed =
+                ProbeOutput::parse(line(&format!("end={end}")).as_bytes(), "s", &["a#0"]).unwrap();
+            assert_eq!(
+                parsed.observations["a#0"].end.map(StreamEnd::as_str),
+                Some(end)
+            );
         }
     }
 
