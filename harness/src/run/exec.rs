@@ -411,7 +411,7 @@ mod tests {
             last: 65535,
         };
         let with_sweep = [&specs[0], &sweep];
-        assert_eq!(exec_budget_ms(&with_sweep, false), 5000 + 8000 * 16);
-        assert_eq!(exec_budget_ms(&with_sweep, true), 5000 + 8000 * 16);
+        assert_eq!(exec_budget_ms(&with_sweep, false), 5000 + 8000 * 64);
+        assert_eq!(exec_budget_ms(&with_sweep, true), 5000 + 8000 * 64);
     }
 }

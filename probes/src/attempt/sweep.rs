@@ -79,82 +79,96 @@ pub(crate) fn run(
             format!("bad port range {first}-{last}"),
         );
     }
-    let clock = Arc::new(SweepClock {
-        start: Instant::now(),
-        budget,
-        total: u64::from(last - first) + 1,
-        decided: OnceLock::new(),
+    let shared = Arc::new(Shared {
+        clock: SweepClock {
+            start: Instant::now(),
+            budget,
+            total: u64::from(last - first) + 1,
+            decided: OnceLock::new(),
+        },
+        next: AtomicU32::new(u32::from(first)),
+        last,
+        ip,
+        scanned: AtomicU32::new(0),
+        filtered: AtomicU32::new(0),
+        errors: AtomicUsize::new(0),
+        open: Mutex::new(Vec::new()),
+        reset: Mutex::new(Vec::new()),
+        settle: SettleClock::default(),
     });
-    let next = Arc::new(AtomicU32::new(u32::from(first)));
-    let scanned = Arc::new(AtomicU32::new(0));
-    let filtered = Arc::new(AtomicU32::new(0));
-    let errors = Arc::new(AtomicUsize::new(0));
-    let open = Arc::new(Mutex::new(Vec::new()));
-    let reset = Arc::new(Mutex::new(Vec::new()));
-    let settle_clock = Arc::new(SettleClock::default());
     let workers: Vec<_> = (0..SWEEP_WORKERS)
         .map(|_| {
-            let (clock, next, scanned, filtered, errors, open, reset, settle_clock) = (
-                clock.clone(),
-                next.clone(),
-                scanned.clone(),
-                filtered.clone(),
-                errors.clone(),
-                open.clone(),
-                reset.clone(),
-                settle_clock.clone(),
-            );
-            let mut trier = PortTrier::default();
-            std::thread::spawn(move || loop {
-                let now = Instant::now();
-                let deadline = clock.deadline(now, &scanned);
-                if now >= deadline {
-                    break;
-                }
-                let port = next.fetch_add(1, Ordering::Relaxed);
-                if port > u32::from(last) {
-                    break;
-                }
-                let addr = SocketAddr::new(ip, port as u16);
-                let connect_timeout = SWEEP_CONNECT_TIMEOUT.min(remaining(deadline));
-                trier.settle = settle_clock.current();
-                let state = trier.try_port(addr, connect_timeout);
-                if let Some(after) = trier.last_reset.take() {
-                    settle_clock.saw_reset(after);
-                }
-                match state {
-                    PortState::Open => open.lock().expect("sweep lock").push(port as u16),
-                    PortState::Reset => reset.lock().expect("sweep lock").push(port as u16),
-                    PortState::Closed(Outcome::Refused) => {}
-                    PortState::Closed(_) => {
-                        filtered.fetch_add(1, Ordering::Relaxed);
-                    }
-                    PortState::LocalError(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                }
-                scanned.fetch_add(1, Ordering::Relaxed);
-            })
+            let shared = shared.clone();
+            std::thread::spawn(move || shared.work())
         })
         .collect();
     for worker in workers {
         let _ = worker.join();
     }
-    let open = open.lock().expect("sweep lock").clone();
-    let mut reset = reset.lock().expect("sweep lock").clone();
-    let (mut open, reset_again) = recheck(ip, open, settle_clock.current());
+    let open = shared.open.lock().expect("sweep lock").clone();
+    let mut reset = shared.reset.lock().expect("sweep lock").clone();
+    let (mut open, reset_again) = recheck(ip, open, shared.settle.current());
     reset.extend(reset_again);
     open.sort_unstable();
     reset.sort_unstable();
-    observation_of(
-        spec,
-        open,
-        reset,
-        scanned.load(Ordering::Relaxed),
-        filtered.load(Ordering::Relaxed),
-        errors.load(Ordering::Relaxed),
-    )
+    let (scanned, filtered, errors) = (
+        shared.scanned.load(Ordering::Relaxed),
+        shared.filtered.load(Ordering::Relaxed),
+        shared.errors.load(Ordering::Relaxed),
+    );
+    observation_of(spec, open, reset, scanned, filtered, errors)
+}
+
+/// What a sweep's workers share: the clocks, the next port, the counts and the ports found.
+struct Shared {
+    clock: SweepClock,
+    next: AtomicU32,
+    last: u16,
+    ip: IpAddr,
+    scanned: AtomicU32,
+    filtered: AtomicU32,
+    errors: AtomicUsize,
+    open: Mutex<Vec<u16>>,
+    reset: Mutex<Vec<u16>>,
+    settle: SettleClock,
+}
+
+impl Shared {
+    /// One worker: the next port, until the ports or the time run out.
+    fn work(&self) {
+        let mut trier = PortTrier::default();
+        loop {
+            let now = Instant::now();
+            let deadline = self.clock.deadline(now, &self.scanned);
+            if now >= deadline {
+                break;
+            }
+            let port = self.next.fetch_add(1, Ordering::Relaxed);
+            if port > u32::from(self.last) {
+                break;
+            }
+            let addr = SocketAddr::new(self.ip, port as u16);
+            let connect_timeout = SWEEP_CONNECT_TIMEOUT.min(remaining(deadline));
+            trier.settle = self.settle.current();
+            let state = trier.try_port(addr, connect_timeout);
+            if let Some(after) = trier.last_reset.take() {
+                self.settle.saw_reset(after);
+            }
+            match state {
+                PortState::Open => self.open.lock().expect("sweep lock").push(port as u16),
+                PortState::Reset => self.reset.lock().expect("sweep lock").push(port as u16),
+                PortState::Closed(Outcome::Refused) => {}
+                PortState::Closed(_) => {
+                    self.filtered.fetch_add(1, Ordering::Relaxed);
+                }
+                PortState::LocalError(_) => {
+                    self.errors.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
+            self.scanned.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The sweep's observation: the open ports (sorted; at most [`MAX_OPEN_PORTS`], noted when

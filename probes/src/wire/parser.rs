@@ -182,72 +182,56 @@ fn parse_observation(line: usize, rest: &str) -> Result<Observation, WireError> 
     let elapsed_ms: u64 = parse_num(elapsed_text).ok_or_else(|| bad("elapsed_ms", elapsed_text))?;
     let mut observation = Observation::new(id, outcome, elapsed_ms);
     for (key, value) in &fields {
-        match key.as_str() {
-            "errno" => observation.errno = Some(parse_num(value).ok_or_else(|| bad(key, value))?),
-            "ack" => {
-                observation.ack = match value.as_str() {
-                    "1" => true,
-                    "0" => false,
-                    _ => return Err(bad(key, value)),
-                }
-            }
-            "status" => {
-                let status: u16 = parse_num(value).ok_or_else(|| bad(key, value))?;
-                if !(100..=599).contains(&status) {
-                    return Err(bad(key, value));
-                }
-                observation.status = Some(status);
-            }
-            "signed" => {
-                observation.signed = parse_signatures(value).ok_or_else(|| bad(key, value))?
-            }
-            "reason" => {
-                observation.reason = Some(percent_decode(value).ok_or_else(|| bad(key, value))?)
-            }
-            "rcode" => {
-                let rcode: u8 = parse_num(value).ok_or_else(|| bad(key, value))?;
-                if rcode > 15 {
-                    return Err(bad(key, value));
-                }
-                observation.rcode = Some(rcode);
-            }
-            "answers" => {
-                observation.answers = parse_list(value, MAX_ANSWERS, |v| v.parse().ok())
-                    .ok_or_else(|| bad(key, value))?
-            }
-            "open" => {
-                observation.open =
-                    parse_list(value, MAX_OPEN_PORTS, parse_num).ok_or_else(|| bad(key, value))?
-            }
-            "scanned" => {
-                observation.scanned = Some(parse_num(value).ok_or_else(|| bad(key, value))?)
-            }
-            "filtered" => {
-                observation.filtered = Some(parse_num(value).ok_or_else(|| bad(key, value))?)
-            }
-            "dropped" => {
-                observation.dropped = Some(parse_num(value).ok_or_else(|| bad(key, value))?)
-            }
-            "dropped_ports" => {
-                observation.dropped_ports =
-                    parse_list(value, MAX_OPEN_PORTS, parse_num).ok_or_else(|| bad(key, value))?
-            }
-            "note" => {
-                observation.note = Some(percent_decode(value).ok_or_else(|| bad(key, value))?)
-            }
-            "window" => {
-                observation.window = Some(parse_window(value).ok_or_else(|| bad(key, value))?)
-            }
-            "tunnel" => {
-                observation.tunnel = Some(TunnelEnd::parse(value).ok_or_else(|| bad(key, value))?)
-            }
-            "end" => {
-                observation.end = Some(StreamEnd::parse(value).ok_or_else(|| bad(key, value))?)
-            }
-            _ => {}
-        }
+        read_field(&mut observation, key, value).map_err(|()| bad(key, value))?;
     }
     Ok(observation)
+}
+
+/// Reads one optional field of a result line into `observation`; Err when its value is outside
+/// the contract (the caller names the key and the value).
+fn read_field(observation: &mut Observation, key: &str, value: &str) -> Result<(), ()> {
+    match key {
+        "errno" => observation.errno = Some(parse_num(value).ok_or(())?),
+        "ack" => {
+            observation.ack = match value {
+                "1" => true,
+                "0" => false,
+                _ => return Err(()),
+            }
+        }
+        "status" => {
+            let status: u16 = parse_num(value).ok_or(())?;
+            if !(100..=599).contains(&status) {
+                return Err(());
+            }
+            observation.status = Some(status);
+        }
+        "signed" => observation.signed = parse_signatures(value).ok_or(())?,
+        "reason" => observation.reason = Some(percent_decode(value).ok_or(())?),
+        "rcode" => {
+            let rcode: u8 = parse_num(value).ok_or(())?;
+            if rcode > 15 {
+                return Err(());
+            }
+            observation.rcode = Some(rcode);
+        }
+        "answers" => {
+            observation.answers = parse_list(value, MAX_ANSWERS, |v| v.parse().ok()).ok_or(())?
+        }
+        "open" => observation.open = parse_list(value, MAX_OPEN_PORTS, parse_num).ok_or(())?,
+        "scanned" => observation.scanned = Some(parse_num(value).ok_or(())?),
+        "filtered" => observation.filtered = Some(parse_num(value).ok_or(())?),
+        "dropped" => observation.dropped = Some(parse_num(value).ok_or(())?),
+        "dropped_ports" => {
+            observation.dropped_ports = parse_list(value, MAX_OPEN_PORTS, parse_num).ok_or(())?
+        }
+        "note" => observation.note = Some(percent_decode(value).ok_or(())?),
+        "window" => observation.window = Some(parse_window(value).ok_or(())?),
+        "tunnel" => observation.tunnel = Some(TunnelEnd::parse(value).ok_or(())?),
+        "end" => observation.end = Some(StreamEnd::parse(value).ok_or(())?),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Parses a list of signature names: each known, none twice, in `Signature::ALL` order (the
