@@ -19,9 +19,9 @@
 //! Modes:
 //! * **linux** (smolvm ≥ 1.0 on Linux with KVM): the bundle is a Docker container on a bridge
 //!   the host can route to; the microVM's virtio-net traffic leaves through the host, and
-//!   `allow_cidrs = ["<bundle-ip>/32"]` is its only allowed destination. smolvm adds the host's
-//!   first DNS resolver to every non-loopback allow list (a declared gap, see
-//!   docs/backends/smolmachines.md). The guest's 127.0.0.1 is the guest itself.
+//!   `allow_cidrs = ["<bundle-ip>/32"]` is its only allowed destination (smolvm's widening by
+//!   the host's resolver, `ensure_dns_in_cidrs`, is for TSI only, which 1.32.2 refuses with a
+//!   policy; see docs/backends/smolmachines.md). The guest's 127.0.0.1 is the guest itself.
 //! * **desktop** (macOS, Docker Desktop): containers' bridge addresses are not routable from the
 //!   host, so the bundle's ports are published on the host's loopback and the allow list names
 //!   the host side, `127.0.0.1/32`, reached from the guest as `host.smolvm.internal`. TCP allows
