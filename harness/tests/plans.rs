@@ -53,8 +53,8 @@ fn render(plan: &Plan) -> String {
     );
     let _ = writeln!(
         out,
-        "handshake: {:?}, dns_intercepted: {}, control_name: {}",
-        plan.handshake, plan.dns_intercepted, plan.control_name
+        "handshake: {:?}, dns_intercepted: {}, control_name: {}, vmm_gateway: {:?}",
+        plan.handshake, plan.dns_intercepted, plan.control_name, plan.vmm_gateway
     );
     let _ = writeln!(
         out,

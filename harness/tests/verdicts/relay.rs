@@ -365,3 +365,71 @@ fn behind_a_relay_a_refusal_at_the_bundle_is_a_full_table() {
     s.obs(direct).outcome = Some(Outcome::Refused);
     assert_only(&s.judge(), &[]);
 }
+
+/// Where the destination completes handshakes, more reset ports than listed is reach even when
+/// every listed one is declared; and only behind a relay do the judgement's words name it.
+#[test]
+fn more_reset_ports_than_listed_is_reach_at_the_destination() {
+    let sweep = "egress_bypass.port_sweep";
+    let mut s = Scenario::contained();
+    let declared = s.obs(sweep).open[0];
+    s.obs(sweep).dropped = Some(5);
+    s.obs(sweep).dropped_ports = vec![declared];
+    assert_only(&s.judge(), &[(sweep, Verdict::Escape)]);
+
+    let mut s = Scenario::contained();
+    s.obs(sweep).dropped = Some(1);
+    s.obs(sweep).dropped_ports = vec![declared];
+    assert_only(&s.judge(), &[]);
+    let judgement = s.first_judgement(sweep);
+    assert!(!judgement.contains("relay"), "{judgement}");
+}
+
+/// Behind a relay with no port reset (every other port filtered), the words name no reset;
+/// and port 53 is named only when it was held.
+#[test]
+fn the_sweeps_words_name_only_what_happened() {
+    let sweep = "egress_bypass.port_sweep";
+    let mut s = relayed();
+    let held = s.obs(sweep).open.len() as u32;
+    s.obs(sweep).dropped = None;
+    s.obs(sweep).dropped_ports.clear();
+    s.obs(sweep).filtered = Some(65535 - held);
+    assert_only(&s.judge(), &[]);
+    let judgement = s.first_judgement(sweep);
+    assert!(!judgement.contains("reset by"), "{judgement}");
+
+    let s = intercepted();
+    let judgement = s.first_judgement(sweep);
+    assert!(!judgement.contains("port 53"), "{judgement}");
+}
+
+/// The VMM's own echo is only the one at its gateway: an answered echo elsewhere on this
+/// machine is reach, whatever the gateway.
+#[test]
+fn an_answered_echo_elsewhere_is_reach_behind_a_vmm() {
+    let probe = "icmp.echo";
+    let mut s = relayed();
+    let pings: Vec<_> = s
+        .plan
+        .probe(probe)
+        .unwrap()
+        .attempts
+        .iter()
+        .filter(|a| a.destination.contains("this machine"))
+        .cloned()
+        .collect();
+    assert!(pings.len() >= 2, "two addresses of this machine are pinged");
+    let bottle_probes::wire::AttemptKind::Ping {
+        ip: std::net::IpAddr::V4(gateway),
+    } = pings[0].spec.kind
+    else {
+        panic!("a ping of an IPv4 address of this machine")
+    };
+    s.plan.vmm_gateway = Some(gateway);
+    let o = s.observations.get_mut(&pings[1].spec.id).unwrap();
+    o.outcome = Some(Outcome::Connected);
+    o.errno = None;
+    o.ack = true;
+    assert_only(&s.judge(), &[(probe, Verdict::Escape)]);
+}
