@@ -56,7 +56,7 @@ const SWEEP_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// its worker for the per-port timeout, and behind a relay every port holds it until the
 /// relay's reset, so there are enough to keep going past those; and few enough that the
 /// connections they hold stay well inside smolvm's relay table (512 by default).
-const SWEEP_WORKERS: usize = 256;
+const SWEEP_WORKERS: usize = 128;
 /// The most ports held open through the sweep that are dialled again, with the settle time the
 /// sweep ended with, before they count as open: behind a lagging relay the first ports held
 /// were watched for a shorter time than the relay took to reset.
