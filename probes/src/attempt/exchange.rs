@@ -80,3 +80,25 @@ pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 pub(crate) fn ack_line(nonce: &str) -> Vec<u8> {
     format!("CB-ACK {nonce}").into_bytes()
 }
+
+/// Test peers: makes `stream` end with a reset (SO_LINGER 0) instead of a FIN when it is
+/// dropped, as a relay that gives up on its onward connect ends the guest's connection.
+#[cfg(test)]
+pub(crate) fn reset_when_dropped(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt with a linger struct of its own size.
+    let set = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0, "SO_LINGER");
+}

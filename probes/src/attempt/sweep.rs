@@ -611,21 +611,7 @@ mod tests {
             let (stream, _) = listener.accept().unwrap();
             match end {
                 Some(true) => {
-                    let linger = libc::linger {
-                        l_onoff: 1,
-                        l_linger: 0,
-                    };
-                    // SAFETY: setsockopt with a linger struct of its own size.
-                    let set = unsafe {
-                        libc::setsockopt(
-                            stream.as_raw_fd(),
-                            libc::SOL_SOCKET,
-                            libc::SO_LINGER,
-                            (&linger as *const libc::linger).cast(),
-                            size_of::<libc::linger>() as libc::socklen_t,
-                        )
-                    };
-                    assert_eq!(set, 0);
+                    crate::attempt::exchange::reset_when_dropped(&stream);
                     drop(stream);
                 }
                 Some(false) => drop(stream),

@@ -106,7 +106,6 @@ mod tests {
     use super::*;
     use std::io::{BufRead, BufReader};
     use std::net::TcpListener;
-    use std::os::fd::AsRawFd;
 
     use crate::wire::{AttemptKind, Stage};
 
@@ -135,21 +134,7 @@ mod tests {
                     let _ = stream.write_all(format!("CB-ACK {nonce}\n").as_bytes());
                 }
                 "reset" => {
-                    let linger = libc::linger {
-                        l_onoff: 1,
-                        l_linger: 0,
-                    };
-                    // SAFETY: setsockopt with a linger struct of its own size.
-                    let set = unsafe {
-                        libc::setsockopt(
-                            stream.as_raw_fd(),
-                            libc::SOL_SOCKET,
-                            libc::SO_LINGER,
-                            (&linger as *const libc::linger).cast(),
-                            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-                        )
-                    };
-                    assert_eq!(set, 0);
+                    crate::attempt::exchange::reset_when_dropped(&stream);
                 }
                 "close" => {}
                 _ => std::thread::sleep(Duration::from_millis(700)),
