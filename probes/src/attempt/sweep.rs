@@ -94,6 +94,7 @@ pub(crate) fn run(
         errors: AtomicUsize::new(0),
         open: Mutex::new(Vec::new()),
         reset: Mutex::new(Vec::new()),
+        silent: Mutex::new(Vec::new()),
         settle: SettleClock::default(),
     });
     let workers: Vec<_> = (0..SWEEP_WORKERS)
@@ -109,11 +110,21 @@ pub(crate) fn run(
     let mut reset = shared.reset.lock().expect("sweep lock").clone();
     let (mut open, reset_again) = recheck(ip, open, shared.settle.current());
     reset.extend(reset_again);
+    // A port that timed out behind a slow relay gets its one more try too: what answers now
+    // moves to open or reset; only more reach or more evidence can come of it.
+    let silent = shared.silent.lock().expect("sweep lock").clone();
+    let (answered_open, answered_reset) = recheck_silent(ip, silent, shared.settle.current());
+    let moved = (answered_open.len() + answered_reset.len()) as u32;
+    open.extend(answered_open);
+    reset.extend(answered_reset);
     open.sort_unstable();
     reset.sort_unstable();
     let (scanned, filtered, errors) = (
         shared.scanned.load(Ordering::Relaxed),
-        shared.filtered.load(Ordering::Relaxed),
+        shared
+            .filtered
+            .load(Ordering::Relaxed)
+            .saturating_sub(moved),
         shared.errors.load(Ordering::Relaxed),
     );
     observation_of(spec, open, reset, scanned, filtered, errors)
@@ -130,6 +141,8 @@ struct Shared {
     errors: AtomicUsize,
     open: Mutex<Vec<u16>>,
     reset: Mutex<Vec<u16>>,
+    /// The ports that timed out (not unreachable), for their one more try.
+    silent: Mutex<Vec<u16>>,
     settle: SettleClock,
 }
 
@@ -158,7 +171,10 @@ impl Shared {
                 PortState::Open => self.open.lock().expect("sweep lock").push(port as u16),
                 PortState::Reset => self.reset.lock().expect("sweep lock").push(port as u16),
                 PortState::Closed(Outcome::Refused) => {}
-                PortState::Closed(_) => {
+                PortState::Closed(outcome) => {
+                    if outcome == Outcome::Timeout {
+                        self.silent.lock().expect("sweep lock").push(port as u16);
+                    }
                     self.filtered.fetch_add(1, Ordering::Relaxed);
                 }
                 PortState::LocalError(_) => {
@@ -233,6 +249,39 @@ fn recheck(ip: IpAddr, open: Vec<u16>, settle: Duration) -> (Vec<u16>, Vec<u16>)
         }
     }
     (still_open, reset)
+}
+
+/// Dials the ports that timed out once more (at most [`RECHECK_MAX`], side by side): those
+/// that now complete a handshake come back as open or reset; the rest stay filtered. More
+/// than that are left filtered.
+fn recheck_silent(ip: IpAddr, silent: Vec<u16>, settle: Duration) -> (Vec<u16>, Vec<u16>) {
+    if silent.is_empty() || silent.len() > RECHECK_MAX {
+        return (Vec::new(), Vec::new());
+    }
+    let checks: Vec<_> = silent
+        .into_iter()
+        .map(|port| {
+            std::thread::spawn(move || {
+                let mut trier = PortTrier {
+                    settle,
+                    ..PortTrier::default()
+                };
+                (
+                    port,
+                    trier.try_port(SocketAddr::new(ip, port), SWEEP_CONNECT_TIMEOUT),
+                )
+            })
+        })
+        .collect();
+    let (mut open, mut reset) = (Vec::new(), Vec::new());
+    for (port, state) in checks.into_iter().filter_map(|c| c.join().ok()) {
+        match state {
+            PortState::Open => open.push(port),
+            PortState::Reset => reset.push(port),
+            _ => {}
+        }
+    }
+    (open, reset)
 }
 
 /// When the sweep stops: at its budget, or later if, at the budget, its rate so far says it
