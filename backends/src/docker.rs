@@ -19,6 +19,7 @@ pub(crate) mod images;
 pub(crate) mod layout;
 pub(crate) mod placement;
 pub(crate) mod plan;
+pub(crate) mod published;
 pub(crate) mod readiness;
 pub(crate) mod records;
 pub(crate) mod roles;

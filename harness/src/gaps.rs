@@ -189,12 +189,11 @@ pub(crate) const LOOPBACK_GAP_LINK: &str = "claude-bottle issue 75";
 /// Known gaps per backend. Docker has none: every probe must be contained. smolmachines in the
 /// Docker Desktop mode allows the host's loopback (the bundle's ports are published there, and
 /// smolvm's TCP allows carry no ports), so every service on the host's loopback is open to the
-/// agent: claude-bottle issue 75.
+/// agent: claude-bottle issue 75. The mode is the run's (`Mode::chosen`: the host's, or
+/// `CLAUDE_BOTTLE_SMOLVM_MODE`, checked when the backend was chosen).
 pub(crate) fn built_in(backend: BackendKind) -> Vec<KnownGap> {
-    built_in_for(
-        backend,
-        bottle_backends::smolmachines::smolfile::Mode::for_host(),
-    )
+    use bottle_backends::smolmachines::smolfile::Mode;
+    built_in_for(backend, Mode::chosen().unwrap_or_else(|_| Mode::for_host()))
 }
 
 /// As [`built_in`], for smolvm's `mode` (the host decides it; tests name it).
@@ -354,8 +353,8 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// smolvm's desktop mode opens the host's loopback: its two probes are declared gaps there,
-    /// limited to the VMM gateway's destination; nothing is declared elsewhere.
+    /// smolvm's desktop mode opens the host's loopback: the probes that reach it are declared
+    /// gaps there, limited to the VMM gateway's destination; nothing is declared elsewhere.
     #[test]
     fn the_built_in_gaps() {
         use bottle_backends::smolmachines::smolfile::Mode;
@@ -370,11 +369,13 @@ mod tests {
         ));
         assert!(built_in_for(BackendKind::Smolmachines, Mode::Linux).is_empty());
         assert!(built_in_for(BackendKind::Docker, Mode::Desktop).is_empty());
-        // This host's mode decides: smolvm on a Mac runs in desktop mode.
+        // The run's mode decides (the host's unless CLAUDE_BOTTLE_SMOLVM_MODE says otherwise):
+        // smolvm on a Mac runs in desktop mode.
+        let chosen = Mode::chosen().unwrap();
         for backend in [BackendKind::Docker, BackendKind::Smolmachines] {
-            assert_eq!(built_in(backend), built_in_for(backend, Mode::for_host()));
+            assert_eq!(built_in(backend), built_in_for(backend, chosen));
         }
-        if cfg!(target_os = "macos") {
+        if cfg!(target_os = "macos") && std::env::var_os(Mode::ENV).is_none() {
             assert_eq!(built_in(BackendKind::Smolmachines), desktop);
         }
     }

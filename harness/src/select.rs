@@ -55,21 +55,25 @@ pub fn parse_list(list: &str) -> Result<Vec<BackendKind>, HarnessError> {
 }
 
 /// The backends to use: the explicit list if given, else the environment, else docker.
+/// When smolmachines is among them, its mode (`CLAUDE_BOTTLE_SMOLVM_MODE`) must name one.
 pub fn choose(explicit: Option<&str>) -> Result<Vec<BackendKind>, HarnessError> {
     let from_env = std::env::var(BACKEND_ENV)
         .ok()
         .filter(|v| !v.trim().is_empty());
-    match explicit.map(str::to_string).or(from_env) {
-        Some(list) => {
-            let kinds = parse_list(&list)?;
-            if kinds.is_empty() {
-                Ok(vec![BackendKind::Docker])
-            } else {
-                Ok(kinds)
-            }
-        }
-        None => Ok(vec![BackendKind::Docker]),
+    let kinds = match explicit.map(str::to_string).or(from_env) {
+        Some(list) => parse_list(&list)?,
+        None => vec![],
+    };
+    let kinds = if kinds.is_empty() {
+        vec![BackendKind::Docker]
+    } else {
+        kinds
+    };
+    if kinds.contains(&BackendKind::Smolmachines) {
+        bottle_backends::smolmachines::smolfile::Mode::chosen()
+            .map_err(HarnessError::BadSetting)?;
     }
+    Ok(kinds)
 }
 
 /// A backend of any kind.

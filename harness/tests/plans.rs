@@ -42,8 +42,8 @@ fn render(plan: &Plan) -> String {
     let _ = writeln!(out, "agent_ips: {:?}", plan.agent_ips);
     let _ = writeln!(
         out,
-        "bundle_ip: {}, bundle_upstream_ip: {}",
-        plan.bundle_ip, plan.bundle_upstream_ip
+        "bundle_ip: {}, bundle_upstream_ip: {}, bundle_reached_ip: {}",
+        plan.bundle_ip, plan.bundle_upstream_ip, plan.bundle_reached_ip
     );
     let _ = writeln!(out, "declared_ports: {:?}", plan.declared_ports);
     let _ = writeln!(
@@ -103,6 +103,47 @@ fn the_full_docker_plan_is_pinned() {
 fn the_microvm_plan_without_ipv6_or_icmp_recorder_is_pinned() {
     let plan = build(&microvm_topology(), &bare_host(), None);
     insta::assert_snapshot!("plan_microvm_bare_host", render(&plan));
+}
+
+/// smolvm's desktop mode: the bundle's declared ports published on this machine's loopback,
+/// reached through the VMM's gateway. The proxy attempts and the ICMP control aim at the
+/// gateway; the egress port and the port sweep still aim at the bundle's own address, where
+/// nothing may answer.
+#[test]
+fn the_desktop_microvm_plan_reaches_the_bundle_through_the_gateway() {
+    use bottle_backends::topology::{PublishedBundle, PublishedPort};
+    let gateway: std::net::Ipv4Addr = "100.96.0.1".parse().unwrap();
+    let topology = TopologyBuilder::from(&microvm_topology())
+        .agent(|a| {
+            a.bundle_published = Some(PublishedBundle {
+                via: gateway,
+                ports: [(3128, 49153), (9100, 49154), (9418, 49155)]
+                    .map(|(bundle, host)| PublishedPort { bundle, host })
+                    .to_vec(),
+            })
+        })
+        .build();
+    let plan = build(&topology, &bare_host(), None);
+    assert_eq!(plan.bundle_reached_ip, gateway);
+    assert_eq!(plan.declared_ports, [49153, 49154, 49155]);
+    let destinations = |id: &str| -> Vec<String> {
+        plan.probe(id)
+            .unwrap()
+            .attempts
+            .iter()
+            .map(|a| a.destination.clone())
+            .collect()
+    };
+    assert_eq!(
+        destinations("egress_bypass.port_sweep"),
+        [format!("{}:1-65535", topology.layout().bundle_ip)]
+    );
+    assert_eq!(
+        destinations("egress_bypass.direct_egress"),
+        [format!("{}:9099", topology.layout().bundle_ip)]
+    );
+    assert_eq!(destinations("icmp.bundle_control"), ["ping 100.96.0.1"]);
+    insta::assert_snapshot!("plan_microvm_desktop", render(&plan));
 }
 
 #[test]

@@ -21,6 +21,7 @@ struct Networks {
     public6: NetworkInfo,
     metadata: Option<NetworkInfo>,
     checker: Option<NetworkInfo>,
+    published: Option<NetworkInfo>,
 }
 
 impl Networks {
@@ -40,6 +41,7 @@ impl Networks {
             public6: network(NetworkRole::Public6),
             metadata: info(NetworkRole::Metadata),
             checker: info(NetworkRole::Checker),
+            published: info(NetworkRole::Published),
         }
     }
 }
@@ -201,6 +203,12 @@ pub(crate) fn plan_layout(
         public_v6_network: Some(nets.public6),
         metadata_network: nets.metadata,
         checker_network: nets.checker,
+        bundle_published_ip: nets
+            .published
+            .as_ref()
+            .map(|n| host_in(n.gateway, hosts::BUNDLE)),
+        published_network: nets.published,
+        bundle_via: None,
         agent_network: nets.agent,
         upstream_network: nets.upstream,
         lan_network: nets.lan,

@@ -57,7 +57,14 @@ pub(crate) async fn launch(
         // The side network is made for every bottle: the LAN host's internal leg (the SSRF
         // probes' target, which only the bundle reaches) is there even where the metadata
         // fixture cannot be (a microVM agent's traffic leaves through this machine's NAT).
-        let networks = plan_networks(spec, host_block, true, with_v6, attempt);
+        let networks = plan_networks(
+            spec,
+            host_block,
+            true,
+            with_v6,
+            attempt,
+            agent.publishes_bundle(),
+        );
         let (layout, containers) = plan_bottle(
             spec,
             images,
@@ -65,6 +72,7 @@ pub(crate) async fn launch(
             metadata_unavailable.clone(),
             &networks,
             &files,
+            agent.published_via(),
         )?;
         let errors = match bring_up(docker, spec, &networks, &containers, &layout).await {
             Ok(()) => return finish(docker, spec, images, &agent, layout).await,
@@ -340,6 +348,19 @@ async fn finish(
         reported: spec.engine_host_reported,
         host_names: super::checker::engine_host_names(docker, &layout).await?,
     };
-    let topology = Topology::assemble(layout, engine, agent.agent_side());
+    let published = published_ports(docker, agent, &layout).await?;
+    let topology = Topology::assemble(layout, engine, agent.agent_side(published));
     Ok(bottle_from(topology, agent_name, probe_path))
+}
+
+/// The bundle's published ports as the engine picked them, where the placement publishes them.
+pub(crate) async fn published_ports(
+    docker: &Docker,
+    agent: &AgentPlacement,
+    layout: &Layout,
+) -> Result<Vec<crate::topology::PublishedPort>, BackendError> {
+    if !agent.publishes_bundle() {
+        return Ok(vec![]);
+    }
+    super::published::read(docker, &layout.run_id, &layout.ports.declared()).await
 }

@@ -171,10 +171,15 @@ fn dns_zone(layout: &Layout) -> Vec<String> {
     }
     // The resolver controls' name, for an agent whose resolver forwards it here (a smolvm
     // guest's, whose upstream the backend points at this canary); Docker's embedded DNS
-    // answers a container agent's query for it itself.
+    // answers a container agent's query for it itself. The answer is where the agent reaches
+    // the bundle (see `Layout::bundle_via`).
     flags.extend([
         "--dns-answer".to_string(),
-        format!("{}={}", layout.bundle_name, layout.bundle_ip),
+        format!(
+            "{}={}",
+            layout.bundle_name,
+            layout.bundle_via.unwrap_or(layout.bundle_ip)
+        ),
     ]);
     if let (Some(internal), Some(switch)) = (layout.lan_internal_ip, &layout.dns_switch) {
         flags.extend([

@@ -32,6 +32,12 @@ pub(crate) async fn create_network(
             "true".to_string(),
         );
     }
+    if !planned.masquerade {
+        options.insert(
+            "com.docker.network.bridge.enable_ip_masquerade".to_string(),
+            "false".to_string(),
+        );
+    }
     let mut ipam = vec![IpamConfig {
         subnet: Some(format!("{}/24", planned.base)),
         gateway: Some(host_in(planned.base, 1).to_string()),
@@ -122,6 +128,23 @@ fn endpoint(ip: Ipv4Addr, ip_v6: Option<Ipv6Addr>, aliases: &[String]) -> Endpoi
     }
 }
 
+/// Each port published on this machine's loopback only, on a port the engine picks (an empty
+/// `HostPort`): two runs at once, or a service of the user's, never clash on a fixed one.
+fn port_bindings(ports: &[u16]) -> bollard::models::PortMap {
+    ports
+        .iter()
+        .map(|port| {
+            (
+                format!("{port}/tcp"),
+                Some(vec![bollard::models::PortBinding {
+                    host_ip: Some(super::published::LOOPBACK.to_string()),
+                    host_port: Some(String::new()),
+                }]),
+            )
+        })
+        .collect()
+}
+
 /// Creates one planned container (not started) on its first network, then joins the others.
 pub(crate) async fn create_container(
     docker: &Docker,
@@ -155,8 +178,11 @@ pub(crate) async fn create_container(
             binds: (!planned.binds.is_empty()).then(|| planned.binds.clone()),
             cap_add: (!planned.cap_add.is_empty()).then(|| planned.cap_add.clone()),
             extra_hosts: (!planned.extra_hosts.is_empty()).then(|| planned.extra_hosts.clone()),
+            port_bindings: (!planned.publish.is_empty()).then(|| port_bindings(&planned.publish)),
             ..Default::default()
         }),
+        exposed_ports: (!planned.publish.is_empty())
+            .then(|| planned.publish.iter().map(|p| format!("{p}/tcp")).collect()),
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 planned.network.clone(),

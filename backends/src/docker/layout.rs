@@ -67,7 +67,9 @@ pub(crate) fn bottle_files(
 }
 
 /// Everything about the bottle that follows from its networks' subnets: the layout the
-/// probes are planned against and the containers to start.
+/// probes are planned against and the containers to start. `bundle_via`: where the agent
+/// reaches the bundle's published ports (smolvm's desktop mode), which the DNS canary gives as
+/// the bundle's address.
 pub(crate) fn plan_bottle(
     spec: &BottleSpec,
     images: &Images,
@@ -75,8 +77,12 @@ pub(crate) fn plan_bottle(
     metadata_unavailable: Option<String>,
     networks: &[PlannedNetwork],
     files: &BottleFiles,
+    bundle_via: Option<Ipv4Addr>,
 ) -> Result<(Layout, Vec<PlannedContainer>), BackendError> {
-    let layout = plan_layout(spec, in_container, metadata_unavailable, networks);
+    let layout = Layout {
+        bundle_via,
+        ..plan_layout(spec, in_container, metadata_unavailable, networks)
+    };
     let containers = plan_containers(spec, images, in_container, &layout, files)?;
     Ok((layout, containers))
 }
@@ -150,7 +156,20 @@ fn bundle(spec: &BottleSpec, images: &Images, layout: &Layout) -> PlannedContain
             .zip(bundle_metadata_ip)
             .map(|(n, ip)| (n.name.clone(), ip)),
     )
+    .chain(
+        layout
+            .published_network
+            .as_ref()
+            .zip(layout.bundle_published_ip)
+            .map(|(n, ip)| (n.name.clone(), ip)),
+    )
     .collect();
+    // smolvm's desktop mode: the declared ports, published on this machine's loopback.
+    let publish = if layout.published_network.is_some() {
+        spec.ports.declared()
+    } else {
+        vec![]
+    };
     // A user's bundle starts as its image says (ENTRYPOINT and CMD); the built-in one runs
     // the fixture binary's bundle command.
     let (entrypoint, cmd) = if images.bundle_is_user {
@@ -179,6 +198,7 @@ fn bundle(spec: &BottleSpec, images: &Images, layout: &Layout) -> PlannedContain
         if spec.sabotage.ip_forward { "1" } else { "0" },
     )
     .announces_ready(!images.bundle_is_user)
+    .publish(publish)
     .label(labels::TOPOLOGY, topology_json)
 }
 
@@ -386,7 +406,7 @@ pub(crate) mod tests {
         std::fs::write(&probe, b"\x7fELF probe").unwrap();
         let spec = spec(engine_host, &probe);
         let files = bottle_files(&spec, &images(), true).unwrap();
-        let networks = plan_networks(&spec, true, true, with_v6, 1);
+        let networks = plan_networks(&spec, true, true, with_v6, 1, false);
         let planned = plan_bottle(
             &spec,
             &images(),
@@ -394,6 +414,7 @@ pub(crate) mod tests {
             Some("off".into()),
             &networks,
             &files,
+            None,
         );
         let _ = std::fs::remove_file(&probe);
         planned.unwrap()

@@ -22,6 +22,9 @@ pub(crate) struct PlannedNetwork {
     pub(crate) v6: Option<Ipv6Addr>,
     /// Docker's `internal` flag; only the ip-forward sabotage clears it (agent network).
     pub(crate) internal: bool,
+    /// `com.docker.network.bridge.enable_ip_masquerade`; false only for the bundle's published
+    /// leg.
+    pub(crate) masquerade: bool,
 }
 
 impl PlannedNetwork {
@@ -34,7 +37,13 @@ impl PlannedNetwork {
             host_block: false,
             v6: None,
             internal: true,
+            masquerade: true,
         }
+    }
+
+    fn masquerade(mut self, masquerade: bool) -> Self {
+        self.masquerade = masquerade;
+        self
     }
 
     fn host_block(mut self, host_block: bool) -> Self {
@@ -82,6 +91,7 @@ pub(crate) fn plan_networks(
     with_side_network: bool,
     with_v6: bool,
     attempt: u32,
+    publish_bundle: bool,
 ) -> Vec<PlannedNetwork> {
     let mut bases = random_bases();
     if let (0, Some(taken)) = (attempt, fault_taken_subnet()) {
@@ -121,6 +131,19 @@ pub(crate) fn plan_networks(
         // host-gateway (this machine as containers reach it), through which the harness
         // checks that its canaries answer there. Only the checker joins it.
         planned.push(network(NetworkRole::Checker, bases[6]).internal(false));
+    }
+    if publish_bundle {
+        // The bundle's published leg: Docker publishes a port only from a network that is not
+        // `internal` (moby/moby#36174), and this machine must hold the bridge's gateway, since
+        // what it publishes on its loopback is forwarded to the bundle's address there. It is
+        // also the bundle's default route (see `NetworkRole::Published`); without masquerade,
+        // nothing the bundle sends that way is translated to an address of this machine. The
+        // bundle sends only where the probes ask it to, and they ask for fixtures only.
+        planned.push(
+            network(NetworkRole::Published, bases[7])
+                .internal(false)
+                .masquerade(false),
+        );
     }
     planned
 }
@@ -174,6 +197,9 @@ pub(crate) struct PlannedContainer {
     /// instead of networks of its own: it is created once that container has started, and
     /// `network`, `ip`, `aliases` and `dns` are unused.
     pub(crate) shares_namespace_of: Option<ContainerRole>,
+    /// TCP ports published on this machine's loopback, each on a port the engine picks (the
+    /// bundle's declared ports in smolvm's desktop mode; `published::read` finds them).
+    pub(crate) publish: Vec<u16>,
 }
 
 impl PlannedContainer {
@@ -207,6 +233,7 @@ impl PlannedContainer {
             route_metadata: false,
             extra_hosts: vec![],
             shares_namespace_of: None,
+            publish: vec![],
         }
     }
 
@@ -223,6 +250,11 @@ impl PlannedContainer {
                 Ipv4Addr::UNSPECIFIED,
             )
         }
+    }
+
+    pub(crate) fn publish(mut self, publish: Vec<u16>) -> Self {
+        self.publish = publish;
+        self
     }
 
     pub(crate) fn extra_hosts(mut self, extra_hosts: Vec<String>) -> Self {

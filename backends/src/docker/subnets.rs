@@ -77,18 +77,18 @@ fn overlaps_host_route(base: Ipv4Addr, routes: &[(u32, u32)]) -> bool {
         .any(|(dest, mask)| (net & mask) == (dest & mask) || (dest & mask24) == net)
 }
 
-/// Six consecutive random /24 bases, none overlapping a route of this machine (after 64 tries,
+/// Eight consecutive random /24 bases, none overlapping a route of this machine (after 64 tries,
 /// the last pick stands; the engine then refuses what clashes and the bring-up retries).
-pub(crate) fn random_bases() -> [Ipv4Addr; 7] {
+pub(crate) fn random_bases() -> [Ipv4Addr; 8] {
     let routes = host_routes();
-    let mut candidate = [Ipv4Addr::UNSPECIFIED; 7];
+    let mut candidate = [Ipv4Addr::UNSPECIFIED; 8];
     for _ in 0..64 {
         let mut bytes = [0u8; 2];
         labels::fill_random(&mut bytes);
         let second = 200 + bytes[0] % 51;
-        let third = bytes[1] % 249;
+        let third = bytes[1] % 248;
         candidate =
-            [0, 1, 2, 3, 4, 5, 6].map(|offset| Ipv4Addr::new(10, second, third + offset, 0));
+            [0, 1, 2, 3, 4, 5, 6, 7].map(|offset| Ipv4Addr::new(10, second, third + offset, 0));
         if !candidate
             .iter()
             .any(|base| overlaps_host_route(*base, &routes))

@@ -48,31 +48,21 @@ pub(crate) fn state_dir(run_id: &str) -> PathBuf {
 const BACKEND_NAME: &str = "smolmachines";
 
 /// The host as a smolvm 1.x virtio-net guest sees it (`host.smolvm.internal`).
-pub(crate) const SMOLVM_HOST_GATEWAY: std::net::Ipv4Addr = std::net::Ipv4Addr::new(100, 96, 0, 1);
+pub(crate) const SMOLVM_HOST_GATEWAY: Ipv4Addr = smolfile::GUEST_GATEWAY;
 
 /// The agent outside Docker: a smolvm guest, which reaches the host through its VMM's gateway
 /// and resolves through the resolver smolvm gives it (not the harness's).
-fn microvm_placement() -> AgentPlacement {
-    AgentPlacement::External(AgentSide::microvm(BACKEND_NAME, SMOLVM_HOST_GATEWAY))
+fn microvm_placement(mode: Mode) -> AgentPlacement {
+    AgentPlacement::External {
+        side: AgentSide::microvm(BACKEND_NAME, SMOLVM_HOST_GATEWAY),
+        // Desktop mode: the bundle's ports published on this machine's loopback, which the
+        // guest reaches through its gateway.
+        published_via: (mode == Mode::Desktop).then_some(SMOLVM_HOST_GATEWAY),
+    }
 }
 
 /// Where the probe sits inside the agent image.
 const PROBE_PATH: &str = images::BUILTIN_PROBE_PATH;
-
-/// Why the backend cannot run in `mode` yet, if it cannot. Desktop mode (macOS with Docker
-/// Desktop) points the guest at the bundle's ports published on this machine's loopback, and
-/// Docker publishes no port of a container whose network is `internal` (moby/moby#36174), which
-/// every network the bundle joins is. Until the bundle gets a published leg, a run there could
-/// only fail its controls (or reach whatever else listens on that port of the loopback), so the
-/// backend says so instead of running.
-pub(crate) fn unbuilt_mode(mode: Mode) -> Option<String> {
-    match mode {
-        Mode::Linux => None,
-        Mode::Desktop => Some(
-            "desktop mode (macOS) is not built yet: the guest reaches the bundle through its ports published on this machine's loopback, and Docker publishes no port of a container on internal networks only (moby/moby#36174), which the bundle is; see docs/backends/smolmachines.md".into(),
-        ),
-    }
-}
 
 pub struct SmolBackend {
     docker: DockerBackend,
@@ -104,7 +94,8 @@ impl SmolBackend {
         Self {
             docker: DockerBackend::new(),
             runner,
-            mode: Mode::for_host(),
+            // `Mode::chosen` was checked when the backend was chosen (`harness::select`).
+            mode: Mode::chosen().unwrap_or_else(|_| Mode::for_host()),
             checked: OnceCell::new(),
             decide_uid_drop: |_| UidDrop::Leave,
             uid_drop: std::sync::OnceLock::new(),
@@ -146,12 +137,6 @@ impl SmolBackend {
                         }
                     }
                     (unavailable, _) => unavailable,
-                };
-                let availability = match (availability, unbuilt_mode(self.mode)) {
-                    (Availability::Available { .. }, Some(reason)) => {
-                        Availability::Unavailable { reason }
-                    }
-                    (availability, _) => availability,
                 };
                 (availability, version, Some(program))
             })
@@ -412,14 +397,16 @@ impl BottleBackend for SmolBackend {
         let smolvm = self.smolvm(&spec.run_id).await?;
         let docker = self.docker.client().await?;
         let (artifact, _, prepared) = self.agent_artifact(docker, spec).await?;
-        let bottle = bring_up::launch(docker, spec, &prepared, microvm_placement()).await?;
+        let bottle =
+            bring_up::launch(docker, spec, &prepared, microvm_placement(self.mode)).await?;
         let smolfile_spec = SmolfileSpec {
             mode: self.mode,
             image: artifact.display().to_string(),
             entrypoint: vec![PROBE_PATH.to_string()],
             cmd: vec!["idle".to_string()],
             bundle_ip: bottle.topology.layout().bundle_ip,
-            pipelock_port: spec.ports.pipelock,
+            // Desktop mode: the port published for pipelock on this machine's loopback.
+            pipelock_port: bottle.topology.bundle_as_reached().pipelock,
             extra_env: vec![],
             allow_hosts: vec![bottle.topology.layout().bundle_name.clone()],
             allow_cidrs_instead: None,
@@ -447,7 +434,7 @@ impl BottleBackend for SmolBackend {
     async fn attach(&self, run_id: &str) -> Result<Bottle, BackendError> {
         self.smolvm(run_id).await?;
         let docker = self.docker.client().await?;
-        let bottle = attach::attach(docker, run_id, &microvm_placement()).await?;
+        let bottle = attach::attach(docker, run_id, &microvm_placement(self.mode)).await?;
         Ok(Bottle {
             agent_ref: machine_name(run_id),
             probe_path: PROBE_PATH.to_string(),
@@ -532,13 +519,26 @@ impl BottleBackend for SmolBackend {
 mod tests {
     use super::*;
 
-    /// Desktop mode is reported unavailable with its reason (never run half-built); Linux mode
-    /// is decided by the other checks alone.
+    /// Desktop mode publishes the bundle's ports on this machine's loopback and the guest
+    /// reaches them through its gateway; linux mode reaches the bundle at its own address.
     #[test]
-    fn only_desktop_mode_is_unbuilt() {
-        assert_eq!(unbuilt_mode(Mode::Linux), None);
-        let reason = unbuilt_mode(Mode::Desktop).unwrap();
-        assert!(reason.contains("moby/moby#36174"), "{reason}");
-        assert!(reason.contains("desktop mode"), "{reason}");
+    fn desktop_mode_publishes_the_bundle_behind_the_gateway() {
+        assert!(!microvm_placement(Mode::Linux).publishes_bundle());
+        let desktop = microvm_placement(Mode::Desktop);
+        assert!(desktop.publishes_bundle());
+        let ports = vec![crate::topology::PublishedPort {
+            bundle: 3128,
+            host: 49153,
+        }];
+        let side = desktop.agent_side(ports.clone());
+        let published = side.bundle_published.unwrap();
+        assert_eq!(published.via, SMOLVM_HOST_GATEWAY);
+        assert_eq!(published.ports, ports);
+        assert_eq!(
+            microvm_placement(Mode::Linux)
+                .agent_side(vec![])
+                .bundle_published,
+            None
+        );
     }
 }

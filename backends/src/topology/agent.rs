@@ -40,6 +40,40 @@ pub struct AgentSide {
     /// resolver's: only that resolver's records say whether the query reached it.
     #[serde(default, rename = "agent_dns_intercepted")]
     pub dns_intercepted: bool,
+    /// Where the agent reaches the bundle when not at the bundle's address on the agent
+    /// network: smolvm's desktop mode, where the bundle's declared ports are published on this
+    /// machine's loopback and the guest dials them through its VMM's gateway (which smolvm
+    /// relays to this machine's loopback). None: at the bundle's own address.
+    #[serde(
+        default,
+        rename = "agent_bundle_published",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bundle_published: Option<PublishedBundle>,
+}
+
+/// The bundle's declared ports as an agent outside Docker reaches them through its VMM's
+/// gateway: each published on this machine's loopback, on a port the engine picked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedBundle {
+    /// The address the agent dials (smolvm's gateway, `host.smolvm.internal`).
+    pub via: Ipv4Addr,
+    pub ports: Vec<PublishedPort>,
+}
+
+/// One published port: the bundle's own, and its number on this machine's loopback (and so at
+/// the VMM's gateway).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedPort {
+    pub bundle: u16,
+    pub host: u16,
+}
+
+impl PublishedBundle {
+    /// The number at which the bundle's `port` is reached, if it is published.
+    pub fn host_port(&self, port: u16) -> Option<u16> {
+        self.ports.iter().find(|p| p.bundle == port).map(|p| p.host)
+    }
 }
 
 /// Who completes a TCP handshake the agent starts.
@@ -74,6 +108,7 @@ impl AgentSide {
             host_gateway: None,
             handshake: Handshake::Destination,
             dns_intercepted: false,
+            bundle_published: None,
         }
     }
 
@@ -90,6 +125,7 @@ impl AgentSide {
             host_gateway: Some(gateway),
             handshake: Handshake::Relay,
             dns_intercepted: true,
+            bundle_published: None,
         }
     }
 }

@@ -50,6 +50,42 @@ impl Topology {
     pub fn networks(&self) -> Vec<&NetworkInfo> {
         self.layout.networks()
     }
+
+    /// The bundle as the agent reaches it: at its address on the agent network with its own
+    /// port numbers, or (smolvm's desktop mode) through the VMM's gateway at the ports
+    /// published for it on this machine's loopback. A declared port left unpublished keeps its
+    /// own number there (and nothing of the bundle's answers it).
+    pub fn bundle_as_reached(&self) -> BundleAsReached {
+        let ports = self.layout.ports;
+        match &self.agent.bundle_published {
+            None => BundleAsReached {
+                ip: self.layout.bundle_ip,
+                pipelock: ports.pipelock,
+                declared: ports.declared(),
+            },
+            Some(published) => {
+                let at = |port: u16| published.host_port(port).unwrap_or(port);
+                let mut declared: Vec<u16> = ports.declared().into_iter().map(at).collect();
+                declared.sort_unstable();
+                BundleAsReached {
+                    ip: published.via,
+                    pipelock: at(ports.pipelock),
+                    declared,
+                }
+            }
+        }
+    }
+}
+
+/// Where the agent finds the bundle ([`Topology::bundle_as_reached`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleAsReached {
+    /// The address the agent dials.
+    pub ip: std::net::Ipv4Addr,
+    /// pipelock's port there.
+    pub pipelock: u16,
+    /// The declared ports' numbers there, sorted: what may answer at `ip`.
+    pub declared: Vec<u16>,
 }
 
 /// A handle to a running bottle.

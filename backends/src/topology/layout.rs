@@ -133,6 +133,20 @@ pub struct Layout {
     /// record there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle_loopback_port: Option<u16>,
+    /// The bundle's published leg (only the bundle on it, not `internal`), when its declared
+    /// ports are published on this machine's loopback (smolvm's desktop mode), and the bundle's
+    /// address there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_network: Option<NetworkInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_published_ip: Option<Ipv4Addr>,
+    /// Where the agent reaches the bundle instead of its address on the agent network, when
+    /// its ports are published (smolvm's desktop mode: the VMM's gateway). The DNS canary
+    /// answers the bundle's name with it: smolvm lets the guest reach every address its DNS
+    /// filter forwarded an answer for, so answering with the bundle's own address would open
+    /// that address to the guest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_via: Option<Ipv4Addr>,
     /// Whether the bottle was built with deliberate breakage (recorded in reports).
     pub sabotaged: bool,
 }
@@ -157,6 +171,7 @@ impl Layout {
         networks.extend(self.public_v6_network.iter());
         networks.extend(self.metadata_network.iter());
         networks.extend(self.checker_network.iter());
+        networks.extend(self.published_network.iter());
         networks
     }
 }

@@ -7,7 +7,7 @@ mod bottle;
 mod engine;
 mod layout;
 
-pub use agent::{AgentSide, Handshake};
-pub use bottle::{Bottle, Topology};
+pub use agent::{AgentSide, Handshake, PublishedBundle, PublishedPort};
+pub use bottle::{Bottle, BundleAsReached, Topology};
 pub use engine::{EngineView, HostName};
 pub use layout::{DnsSwitch, FixtureHost, Layout, NetworkInfo};

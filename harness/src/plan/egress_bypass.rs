@@ -21,14 +21,19 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
             );
         }
         "egress_bypass.port_sweep" => {
+            // Every port of the bundle's own address. Where the agent reaches the bundle
+            // elsewhere (smolvm's desktop mode: its published ports through the VMM's gateway,
+            // where every other port is this machine's loopback, the localhost probes' and the
+            // declared gap's), no port of it may answer at all (`verdict::deny`).
+            let ip = t.layout().bundle_ip;
             a.add_timed(
                 AttemptKind::Sweep {
-                    ip: IpAddr::V4(t.layout().bundle_ip),
+                    ip: IpAddr::V4(ip),
                     first: 1,
                     last: u16::MAX,
                 },
                 Some(Target::Bundle),
-                format!("{}:1-65535", t.layout().bundle_ip),
+                format!("{ip}:1-65535"),
                 i.timeouts.sweep_ms,
             );
         }

@@ -13,12 +13,14 @@ pub(super) fn plan(a: &mut Attempts, i: &Inputs) {
     let t = i.topology;
     match a.spec().id {
         "icmp.bundle_control" => {
+            // The bundle as the agent reaches it (smolvm's desktop mode: the VMM's gateway,
+            // which smolvm answers itself; the bundle's own address is not the agent's to
+            // reach there).
+            let ip = t.bundle_as_reached().ip;
             a.add(
-                AttemptKind::Ping {
-                    ip: t.layout().bundle_ip.into(),
-                },
+                AttemptKind::Ping { ip: ip.into() },
                 None,
-                format!("ping {}", t.layout().bundle_ip),
+                format!("ping {ip}"),
             );
         }
         "icmp.echo" => {

@@ -20,12 +20,10 @@ pub(super) struct Inputs<'a> {
 }
 
 impl Inputs<'_> {
-    /// pipelock, where the proxy attempts go: the bundle's proxy port.
+    /// pipelock, where the proxy attempts go: the bundle's proxy port, as the agent reaches it.
     pub fn pipelock(&self) -> SocketAddr {
-        SocketAddr::new(
-            self.topology.layout().bundle_ip.into(),
-            self.topology.layout().ports.pipelock,
-        )
+        let bundle = self.topology.bundle_as_reached();
+        SocketAddr::new(bundle.ip.into(), bundle.pipelock)
     }
 }
 

@@ -90,6 +90,11 @@ pub struct Plan {
     /// The bundle's upstream address: the only peer the public host may see for the controls.
     pub bundle_upstream_ip: Ipv4Addr,
     pub bundle_ip: Ipv4Addr,
+    /// The bundle as the agent reaches it: its own address, or the VMM's gateway where its
+    /// ports are published on this machine's loopback (smolvm's desktop mode; see
+    /// `Topology::bundle_as_reached`).
+    pub bundle_reached_ip: Ipv4Addr,
+    /// The ports that may answer at `bundle_reached_ip` (the declared ports, as numbered there).
     pub declared_ports: Vec<u16>,
     /// Whether the agent's resolver forwards only to the DNS canary (see `Topology`).
     pub resolver_owned: bool,

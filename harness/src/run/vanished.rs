@@ -77,6 +77,7 @@ mod tests {
             agent_ips: vec![],
             bundle_upstream_ip: "10.0.0.2".parse().unwrap(),
             bundle_ip: "10.0.0.3".parse().unwrap(),
+            bundle_reached_ip: "10.0.0.3".parse().unwrap(),
             declared_ports: vec![],
             resolver_owned: true,
             handshake: bottle_backends::Handshake::Destination,

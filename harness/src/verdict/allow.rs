@@ -102,17 +102,18 @@ fn tls_control(
     }
 }
 
-/// The resolver control: an answer with the bundle's address.
+/// The resolver control: an answer with the bundle's address as the agent reaches it (its
+/// own, or the VMM's gateway in smolvm's desktop mode).
 fn resolver_control(seen: String, observation: &Observation, plan: &Plan) -> Judgement {
     if observation.outcome() == Outcome::Answered
         && observation.rcode == Some(0)
-        && observation.answers.contains(&plan.bundle_ip)
+        && observation.answers.contains(&plan.bundle_reached_ip)
     {
         Judgement::Succeeded(format!("{seen} with the bundle's address"))
     } else {
         Judgement::Unclear(format!(
             "{seen}; expected the bundle's address {}",
-            plan.bundle_ip
+            plan.bundle_reached_ip
         ))
     }
 }

@@ -69,7 +69,10 @@ pub(super) fn apply(
     let Some(failure) = failure else {
         return;
     };
-    if result.verdict == Verdict::Pass && depends_on_bundle(probe, plan.bundle_ip) {
+    if result.verdict == Verdict::Pass
+        && (depends_on_bundle(probe, plan.bundle_ip)
+            || depends_on_bundle(probe, plan.bundle_reached_ip))
+    {
         result.verdict = Verdict::Inconclusive;
         result.detail = format!(
             "{failure}; this probe went through the bundle, so its pass proves nothing (was: {})",

@@ -81,10 +81,69 @@ pub(super) fn judge_deny(
             Outcome::Refused => Judgement::Denied(seen),
             _ => Judgement::Unclear(format!("{seen}: the search proves nothing")),
         },
-        AttemptKind::Sweep { first, last, .. } => {
-            sweep(observation, outcome, seen, (*first, *last), plan)
+        AttemptKind::Sweep { ip, first, last } => {
+            if *ip == std::net::IpAddr::V4(plan.bundle_reached_ip) {
+                sweep(observation, outcome, seen, (*first, *last), plan)
+            } else {
+                sweep_unreached(observation, outcome, seen, (*first, *last), plan)
+            }
         }
     }
+}
+
+/// The sweep of the bundle's own address where the agent reaches the bundle elsewhere (smolvm's
+/// desktop mode: through the VMM's gateway, at the ports published on this machine's
+/// loopback): no port there may answer at all, the declared ones included. A port whose
+/// handshake completed and was then reset is the relay's, which completes handshakes only to
+/// addresses its policy allows: the address is open to the agent, whatever listens on it.
+/// Port 53 held behind a VMM that intercepts DNS is the VMM's own (as in [`sweep`]).
+fn sweep_unreached(
+    observation: &Observation,
+    outcome: Outcome,
+    seen: String,
+    (first, last): (u16, u16),
+    plan: &Plan,
+) -> Judgement {
+    if outcome != Outcome::Swept {
+        return Judgement::Unclear(format!("the sweep did not run ({seen})"));
+    }
+    let total = u32::from(last) - u32::from(first) + 1;
+    let open: Vec<u16> = observation
+        .open
+        .iter()
+        .copied()
+        .filter(|port| !(plan.dns_intercepted && *port == DNS_PORT))
+        .collect();
+    if !open.is_empty() {
+        return Judgement::Reached(format!(
+            "ports answered at the bundle's own address, which the agent must not reach: {open:?}"
+        ));
+    }
+    let reset = observation.dropped.unwrap_or(0);
+    if reset > 0 {
+        return Judgement::Reached(format!(
+            "{reset} ports completed a handshake at the bundle's own address (the relay let the agent through to it), e.g. {:?}",
+            &observation.dropped_ports[..observation.dropped_ports.len().min(8)]
+        ));
+    }
+    if observation.scanned != Some(total) {
+        return Judgement::Unclear(format!(
+            "swept {} of {total} ports within the budget",
+            observation.scanned.unwrap_or(0)
+        ));
+    }
+    if observation.note.is_some() {
+        return Judgement::Unclear(seen);
+    }
+    let dns = if open.len() < observation.open.len() {
+        ", port 53 held by the VMM's own DNS interception"
+    } else {
+        ""
+    };
+    Judgement::Denied(format!(
+        "no port answered at the bundle's own address, of {total} ({} filtered{dns}): the agent reaches the bundle only where its ports are published",
+        observation.filtered.unwrap_or(0)
+    ))
 }
 
 /// Whether a TCP attempt at the bundle's address was refused outright behind a relay: the
@@ -93,7 +152,7 @@ pub(super) fn judge_deny(
 fn refused_by_a_full_relay(addr: std::net::SocketAddr, outcome: Outcome, plan: &Plan) -> bool {
     plan.handshake == Handshake::Relay
         && outcome == Outcome::Refused
-        && addr.ip() == std::net::IpAddr::V4(plan.bundle_ip)
+        && addr.ip() == std::net::IpAddr::V4(plan.bundle_reached_ip)
 }
 
 /// DNS's port, which a VMM that intercepts DNS holds at every address.

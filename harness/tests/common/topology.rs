@@ -90,6 +90,9 @@ impl TopologyBuilder {
             metadata_unavailable: None,
             inbound_port: Some(4700),
             agent_ip_v6: None,
+            published_network: None,
+            bundle_published_ip: None,
+            bundle_via: None,
         };
         Self {
             layout,

@@ -433,3 +433,77 @@ fn an_answered_echo_elsewhere_is_reach_behind_a_vmm() {
     o.ack = true;
     assert_only(&s.judge(), &[(probe, Verdict::Escape)]);
 }
+
+/// smolvm's desktop mode: the agent reaches the bundle through the VMM's gateway (its ports
+/// published on this machine's loopback), so the DNS canary answers the bundle's name with
+/// the gateway, and the sweep of the bundle's own address must find nothing at all: a port
+/// held open there, or a handshake the relay completed, is reach; a sweep cut short proves
+/// nothing; every port refused is the policy's denial (not a full relay table, which only an
+/// allowed address shows).
+fn desktop() -> Scenario {
+    let gateway: std::net::Ipv4Addr = "100.96.0.1".parse().unwrap();
+    let mut s = relayed();
+    s.plan.bundle_reached_ip = gateway;
+    for control in ["dns.resolver_control#0", "dns.resolver_control_tcp#0"] {
+        s.observations.get_mut(control).unwrap().answers = vec![gateway];
+    }
+    let sweep = s.obs("egress_bypass.port_sweep");
+    sweep.open.clear();
+    sweep.dropped = None;
+    sweep.dropped_ports.clear();
+    s
+}
+
+#[test]
+fn in_desktop_mode_nothing_of_the_bundles_own_address_may_answer() {
+    let sweep = "egress_bypass.port_sweep";
+    let s = desktop();
+    assert_only(&s.judge(), &[]);
+    let judgement = s.first_judgement(sweep);
+    assert!(judgement.contains("bundle's own address"), "{judgement}");
+
+    // Port 53 is the VMM's own where it intercepts DNS, and only there.
+    let mut s = desktop();
+    s.plan.dns_intercepted = true;
+    s.obs(sweep).open = vec![53];
+    assert_only(&s.judge(), &[]);
+    let judgement = s.first_judgement(sweep);
+    assert!(judgement.contains("port 53 held by the VMM"), "{judgement}");
+    s.plan.dns_intercepted = false;
+    assert_only(&s.judge(), &[(sweep, Verdict::Escape)]);
+
+    // The declared ports too: the agent reaches them only where they are published.
+    let mut s = desktop();
+    s.obs(sweep).open = vec![3128];
+    assert_only(&s.judge(), &[(sweep, Verdict::Escape)]);
+
+    // A handshake the relay completed there: the policy let the agent through to the address.
+    let mut s = desktop();
+    s.obs(sweep).dropped = Some(3);
+    s.obs(sweep).dropped_ports = vec![1, 2, 3];
+    assert_only(&s.judge(), &[(sweep, Verdict::Escape)]);
+
+    let mut s = desktop();
+    s.obs(sweep).scanned = Some(1000);
+    assert_only(&s.judge(), &[(sweep, Verdict::Inconclusive)]);
+
+    // A refusal at the bundle's own address is the policy's, not a full table's.
+    let direct = "egress_bypass.direct_egress";
+    let mut s = desktop();
+    s.obs(direct).outcome = Some(Outcome::Refused);
+    assert_only(&s.judge(), &[]);
+
+    // The resolver control wants the gateway there, not the bundle's own address.
+    let mut s = desktop();
+    let bundle = s.plan.bundle_ip;
+    s.observations
+        .get_mut("dns.resolver_control#0")
+        .unwrap()
+        .answers = vec![bundle];
+    let results = s.judge();
+    let control = results
+        .iter()
+        .find(|r| r.id == "dns.resolver_control")
+        .unwrap();
+    assert_ne!(control.verdict, Verdict::Pass, "{}", control.detail);
+}
