@@ -210,7 +210,7 @@ fn built_in_for(
                 .iter()
                 .map(|probe| KnownGap {
                     probe: probe.to_string(),
-                    reason: "the desktop-mode allow list 127.0.0.1/32 opens every service on the host's loopback to the agent".into(),
+                    reason: "the desktop-mode allow list (the VMM's gateway and 127.0.0.1/32) opens every service on the host's loopback to the agent".into(),
                     link: LOOPBACK_GAP_LINK.into(),
                     expires: None,
                     // Only the host's loopback through the VMM's gateway (host.smolvm.internal).

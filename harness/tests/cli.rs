@@ -88,6 +88,28 @@ fn an_unknown_backend_or_probe_exits_2() {
     assert!(stderr(&output).contains("no.such_probe"));
 }
 
+/// A smolvm mode that names none is bad input (exit 2, naming the variable and the modes),
+/// before anything is brought up; it is read only when smolmachines is chosen.
+#[test]
+fn an_unknown_smolvm_mode_exits_2_naming_it() {
+    let mode = [("CLAUDE_BOTTLE_SMOLVM_MODE", "windows")];
+    let (output, _) = bottle_escape(&["run", "--backend", "smolmachines"], &mode);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("CLAUDE_BOTTLE_SMOLVM_MODE"), "{text}");
+    assert!(
+        text.contains("windows") && text.contains("desktop"),
+        "{text}"
+    );
+    // Not read for docker: no engine is needed to see it ignored, only that the error is not it.
+    let (output, _) = bottle_escape(&["run", "--backend", "docker", "--probe", "no.such"], &mode);
+    assert!(
+        !stderr(&output).contains("SMOLVM_MODE"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 #[test]
 fn an_unknown_sabotage_exits_2_naming_the_known_ones() {
     let (output, _) = bottle_escape(&["run", "--sabotage", "no-host-block,nope"], &[]);
