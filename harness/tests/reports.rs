@@ -2,6 +2,8 @@
 //! and baseline diffs and merges, including renamed probes and transitions to and from
 //! `inconclusive`.
 
+mod common;
+
 use bottle_harness::report::{self, diff, junit, markdown, Merged, Report};
 use bottle_harness::verdict::{AttemptEvidence, KnownGap, ProbeResult, Verdict};
 use bottle_probes::wire::{Observation, Outcome};
@@ -281,6 +283,31 @@ fn diff_follows_renames_and_reports_new_and_removed_probes() {
     assert_eq!(
         regression.renamed_from.as_deref(),
         Some("public.direct_http")
+    );
+}
+
+/// smolvm's linux and desktop modes get columns of their own: the topology says which (the
+/// agent reached the bundle's published ports), not the machine.
+#[test]
+fn merge_names_smolvms_desktop_mode() {
+    use bottle_backends::topology::PublishedBundle;
+    let mut linux = smol();
+    linux.topology = Some(common::microvm_topology());
+    let mut desktop = smol();
+    desktop.topology = Some(
+        common::TopologyBuilder::from(&common::microvm_topology())
+            .agent(|a| {
+                a.bundle_published = Some(PublishedBundle {
+                    via: "100.96.0.1".parse().unwrap(),
+                    ports: vec![],
+                })
+            })
+            .build(),
+    );
+    let text = markdown::render(&[clean(), linux, desktop], None);
+    assert!(
+        text.contains("| probe | docker | smolmachines | smolmachines (desktop mode) |"),
+        "{text}"
     );
 }
 

@@ -34,19 +34,35 @@ impl Merged {
     }
 }
 
-/// Column labels: the backend, qualified by machine when one backend comes from several machines.
+/// Column labels: the backend (with "desktop mode" where the agent reached the bundle through
+/// ports published on the host's loopback, smolvm's desktop mode), qualified by machine when
+/// that label comes from several reports.
 pub(crate) fn columns(reports: &[Report]) -> Vec<String> {
+    let labels: Vec<String> = reports.iter().map(backend_label).collect();
     reports
         .iter()
-        .map(|r| {
-            let same_backend = reports.iter().filter(|o| o.backend == r.backend).count();
-            if same_backend > 1 {
-                format!("{} @ {}", r.backend, r.machine)
+        .zip(&labels)
+        .map(|(r, label)| {
+            if labels.iter().filter(|other| *other == label).count() > 1 {
+                format!("{label} @ {}", r.machine)
             } else {
-                r.backend.clone()
+                label.clone()
             }
         })
         .collect()
+}
+
+/// The backend as a column names it: its name, and the mode its topology shows.
+fn backend_label(report: &Report) -> String {
+    let desktop = report
+        .topology
+        .as_ref()
+        .is_some_and(|t| t.agent().bundle_published.is_some());
+    if desktop {
+        format!("{} (desktop mode)", report.backend)
+    } else {
+        report.backend.clone()
+    }
 }
 
 /// Row labels: catalogue order first, then ids the catalogue does not know (older reports).
