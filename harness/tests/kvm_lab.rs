@@ -2,13 +2,13 @@
 //! hardware virtualisation and its own Docker engine, where the suite runs the way a user on a
 //! Linux host with KVM runs it. Each trial runs `bottle-escape` inside the lab, unchanged and
 //! with the defaults, on the docker backend and on the smolmachines backend (real smolvm
-//! guests), and passes only on its exit code 0.
+//! guests) in its linux and desktop modes, and passes only on its exit code 0.
 //!
 //! Decided at list time: without `qemu-system-x86_64` (Debian's `qemu-system-x86`) the trials
 //! are ignored with the reason on stderr; under CI (`CI=true`, `.ci/run` installs it) they are
 //! required and fail with that reason. A lab that boots but has no nested KVM (`scripts/kvm-lab`
 //! exits 3) fails with the lab's own words. Each trial takes the machine to itself (see
-//! `.config/nextest.toml`): the lab is two emulated cores.
+//! `.config/nextest.toml`): the lab's one emulated core takes one of the machine's.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,8 +62,8 @@ const LAB_RETRIES: usize = 1;
 /// own kernel sometimes dies while it runs a nested guest (measured: a stack-guard-page panic
 /// in libkrun's vCPU thread, 1 of 8 smolmachines runs; a soft lockup in iptables, 1 of 10
 /// runs), which says nothing about the suite; any result the command gave stands.
-fn in_lab(args: &[&str]) -> Result<(), Failed> {
-    let mut output = lab_run(args)?;
+fn in_lab(args: &[&str], envs: &[(&str, &str)]) -> Result<(), Failed> {
+    let mut output = lab_run(args, envs)?;
     for retry in 1..=LAB_RETRIES {
         if output.status.code() != Some(LAB_FAILED) {
             break;
@@ -72,15 +72,18 @@ fn in_lab(args: &[&str]) -> Result<(), Failed> {
             "kvm_lab: the lab failed without a result ({}); booting it again ({retry} of {LAB_RETRIES})",
             last_line(&output.stderr)
         );
-        output = lab_run(args)?;
+        output = lab_run(args, envs)?;
     }
     judge(args, &output)
 }
 
-fn lab_run(args: &[&str]) -> Result<std::process::Output, Failed> {
+/// `scripts/kvm-lab -- bottle-escape ARGS...`, with `envs` set (the lab passes every
+/// `CLAUDE_BOTTLE_*` variable in).
+fn lab_run(args: &[&str], envs: &[(&str, &str)]) -> Result<std::process::Output, Failed> {
     let root = checkout();
     Command::new(root.join("scripts/kvm-lab"))
         .current_dir(&root)
+        .envs(envs.iter().copied())
         .arg("--")
         .arg(env!("CARGO_BIN_EXE_bottle-escape"))
         .args(args)
@@ -125,7 +128,9 @@ fn in_ci() -> bool {
 fn main() {
     let args = Arguments::from_args();
     let missing = missing();
-    let trial = |name: &'static str, run_args: &'static [&'static str]| {
+    let trial = |name: &'static str,
+                 run_args: &'static [&'static str],
+                 envs: &'static [(&'static str, &'static str)]| {
         let missing = missing.clone().or_else(|| {
             run_args
                 .contains(&"smolmachines")
@@ -137,7 +142,7 @@ fn main() {
         }
         let ignored = missing.is_some() && !in_ci();
         Trial::test(name, move || match missing {
-            None => in_lab(run_args),
+            None => in_lab(run_args, envs),
             Some(reason) => Err(format!("the KVM lab is required here (CI=true): {reason}").into()),
         })
         .with_ignored_flag(ignored)
@@ -153,6 +158,7 @@ fn main() {
                 "--report-json",
                 "target/kvm-lab/trial-docker.json",
             ],
+            &[],
         ),
         // Real smolvm guests (the PyPI wheel's smolvm, nested KVM in the lab): the whole suite
         // on a microVM agent, contained, with the defaults.
@@ -166,6 +172,21 @@ fn main() {
                 "--report-json",
                 "target/kvm-lab/trial-smolmachines.json",
             ],
+            &[],
+        ),
+        // smolvm's desktop mode (macOS's), run on the lab's Linux: the bundle's ports published
+        // on the lab's loopback; exit 0 with the localhost probes as declared gaps only.
+        trial(
+            "kvm_lab::smolmachines_desktop_mode_with_the_defaults",
+            &[
+                "run",
+                "--backend",
+                "smolmachines",
+                "--quiet",
+                "--report-json",
+                "target/kvm-lab/trial-smolmachines-desktop.json",
+            ],
+            &[("CLAUDE_BOTTLE_SMOLVM_MODE", "desktop")],
         ),
     ];
     libtest_mimic::run(&args, trials).exit();
