@@ -117,6 +117,11 @@ fn side_addresses(with_metadata: bool, nets: &Networks) -> SideAddresses {
     }
 }
 
+/// The bundle's address on `network`.
+fn bundle_on(network: &NetworkInfo) -> Ipv4Addr {
+    host_in(network.gateway, hosts::BUNDLE)
+}
+
 /// The checker's addresses on its legs (none without a checker).
 fn checker_ips(nets: &Networks) -> Vec<std::net::IpAddr> {
     nets.checker
@@ -203,10 +208,7 @@ pub(crate) fn plan_layout(
         public_v6_network: Some(nets.public6),
         metadata_network: nets.metadata,
         checker_network: nets.checker,
-        bundle_published_ip: nets
-            .published
-            .as_ref()
-            .map(|n| host_in(n.gateway, hosts::BUNDLE)),
+        bundle_published_ip: nets.published.as_ref().map(bundle_on),
         published_network: nets.published,
         bundle_via: None,
         agent_network: nets.agent,

@@ -88,7 +88,7 @@ pub(crate) async fn attach(
         reported,
         host_names: super::checker::engine_host_names(docker, &layout).await?,
     };
-    let published = super::bring_up::published_ports(docker, agent, &layout).await?;
+    let published = super::published::for_placement(docker, agent, &layout).await?;
     let topology = Topology::assemble(layout, engine, agent.agent_side(published));
     Ok(bottle_from(
         topology,

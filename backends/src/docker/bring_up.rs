@@ -348,19 +348,7 @@ async fn finish(
         reported: spec.engine_host_reported,
         host_names: super::checker::engine_host_names(docker, &layout).await?,
     };
-    let published = published_ports(docker, agent, &layout).await?;
+    let published = super::published::for_placement(docker, agent, &layout).await?;
     let topology = Topology::assemble(layout, engine, agent.agent_side(published));
     Ok(bottle_from(topology, agent_name, probe_path))
-}
-
-/// The bundle's published ports as the engine picked them, where the placement publishes them.
-pub(crate) async fn published_ports(
-    docker: &Docker,
-    agent: &AgentPlacement,
-    layout: &Layout,
-) -> Result<Vec<crate::topology::PublishedPort>, BackendError> {
-    if !agent.publishes_bundle() {
-        return Ok(vec![]);
-    }
-    super::published::read(docker, &layout.run_id, &layout.ports.declared()).await
 }

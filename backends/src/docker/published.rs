@@ -4,18 +4,32 @@
 
 use bollard::Docker;
 
+use super::placement::AgentPlacement;
 use super::roles::ContainerRole;
 use crate::errors::BackendError;
-use crate::topology::PublishedPort;
+use crate::topology::{Layout, PublishedPort};
 
 /// Where the bundle's ports are published: this machine's loopback only, never an address
 /// another machine could reach.
 pub(crate) const LOOPBACK: &str = "127.0.0.1";
 
+/// The bundle's published ports as the engine picked them, where the placement publishes them
+/// (none otherwise).
+pub(crate) async fn for_placement(
+    docker: &Docker,
+    agent: &AgentPlacement,
+    layout: &Layout,
+) -> Result<Vec<PublishedPort>, BackendError> {
+    if !agent.publishes_bundle() {
+        return Ok(vec![]);
+    }
+    read(docker, &layout.run_id, &layout.ports.declared()).await
+}
+
 /// The host port of each of the bundle's `ports` as the engine published it on [`LOOPBACK`].
 /// A port the engine did not publish there is an error: the agent would be pointed at nothing,
 /// or at whatever else listens on that port of the loopback.
-pub(crate) async fn read(
+async fn read(
     docker: &Docker,
     run_id: &str,
     ports: &[u16],
