@@ -193,7 +193,10 @@ fn smolfile_and_cache_key_commands() {
     );
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(output.status.code(), Some(0));
-    assert!(text.contains("allow_cidrs = [\"127.0.0.1/32\"]"), "{text}");
+    assert!(
+        text.contains("allow_cidrs = [\"100.96.0.1/32\", \"127.0.0.1/32\"]"),
+        "{text}"
+    );
     assert!(text.contains("image = \"/x/agent.tar\""), "{text}");
     let id = format!("sha256:{}", "0123456789abcdef".repeat(4));
     let (output, _) = bottle_escape(&["cache-key", &id], &[("XDG_CACHE_HOME", "/xdg")]);
