@@ -107,7 +107,8 @@ pub struct Sabotage {
     /// pipelock checks one lookup's address and lets egress resolve the name again.
     #[serde(default)]
     pub pipelock_no_pinning: bool,
-    /// A microVM agent's allow list is the agent network's whole subnet, not the bundle alone.
+    /// A microVM agent's allow list also holds the agent network's whole subnet (linux mode:
+    /// not the bundle alone; desktop mode: beside the gateway and the loopback).
     #[serde(default)]
     pub vmm_allow_subnet: bool,
     /// A microVM agent's allow list is `0.0.0.0/0`.

@@ -29,6 +29,12 @@ pub struct Named {
     /// networks and mounts, or a microVM's Smolfile. `None`: it acts through the bundle, on
     /// any agent.
     pub only_for: Option<(AgentKind, &'static str)>,
+    /// Why the sabotage shows only to an agent that dials the bundle's own address, when it
+    /// does: it opens a port there and publishes none. An agent that reaches the bundle only
+    /// through the ports published on the host's loopback (smolvm's desktop mode) cannot dial
+    /// it, so there it breaks nothing the agent can reach (measured in the KVM lab: both
+    /// egress probes and the sweep held). `None`: it shows wherever the agent is.
+    pub needs_bundle_address: Option<&'static str>,
 }
 
 /// The kind of agent a bottle has, as the sabotages that break only one kind name it.
@@ -77,6 +83,7 @@ pub const AGENT_ON_UPSTREAM: &Named = &Named {
         AgentKind::Container,
         "it attaches the agent's container to another network",
     )),
+    needs_bundle_address: None,
 };
 pub const NO_HOST_BLOCK: &Named = &Named {
     name: "no-host-block",
@@ -88,6 +95,7 @@ pub const NO_HOST_BLOCK: &Named = &Named {
         AgentKind::Container,
         "it gives this machine an address on the container agent's network (a microVM bottle's agent network keeps it anyway: the guest's traffic leaves through this machine, confined by the VMM's allow list)",
     )),
+    needs_bundle_address: None,
 };
 pub const EGRESS_ALL_INTERFACES: &Named = &Named {
     name: "egress-all-interfaces",
@@ -98,6 +106,7 @@ pub const EGRESS_ALL_INTERFACES: &Named = &Named {
     ),
     needs_local_engine: None,
     only_for: None,
+    needs_bundle_address: Some("it moves egress's listener onto the bundle's own address, and only the declared ports are published"),
 };
 pub const EXTRA_LISTENER: &Named = &Named {
     name: "extra-listener",
@@ -106,6 +115,7 @@ pub const EXTRA_LISTENER: &Named = &Named {
     needs_builtin_bundle: Some("the extra listener is a switch of the built-in bundle's program"),
     needs_local_engine: None,
     only_for: None,
+    needs_bundle_address: Some("the extra listener is on the bundle's own address, and only the declared ports are published"),
 };
 pub const PIPELOCK_ALLOW_ALL: &Named = &Named {
     name: "pipelock-allow-all",
@@ -116,6 +126,7 @@ pub const PIPELOCK_ALLOW_ALL: &Named = &Named {
     ),
     needs_local_engine: None,
     only_for: None,
+    needs_bundle_address: None,
 };
 pub const PIPELOCK_ALLOW_IP_LITERALS: &Named = &Named {
     name: "pipelock-allow-ip-literals",
@@ -126,6 +137,7 @@ pub const PIPELOCK_ALLOW_IP_LITERALS: &Named = &Named {
     ),
     needs_local_engine: None,
     only_for: None,
+    needs_bundle_address: None,
 };
 pub const PIPELOCK_MATCH_SUFFIX: &Named = &Named {
     name: "pipelock-match-suffix",
@@ -136,6 +148,7 @@ pub const PIPELOCK_MATCH_SUFFIX: &Named = &Named {
     ),
     needs_local_engine: None,
     only_for: None,
+    needs_bundle_address: None,
 };
 pub const PIPELOCK_MATCH_SUBSTRING: &Named = &Named {
     name: "pipelock-match-substring",
@@ -146,6 +159,7 @@ pub const PIPELOCK_MATCH_SUBSTRING: &Named = &Named {
     ),
     needs_local_engine: None,
     only_for: None,
+    needs_bundle_address: None,
 };
 pub const PIPELOCK_USERINFO_AS_HOST: &Named = &Named {
     name: "pipelock-userinfo-as-host",
@@ -156,6 +170,7 @@ pub const PIPELOCK_USERINFO_AS_HOST: &Named = &Named {
     ),
     needs_local_engine: None,
     only_for: None,
+    needs_bundle_address: None,
 };
 pub const PIPELOCK_ROUTE_BY_HOST_HEADER: &Named = &Named {
     name: "pipelock-route-by-host-header",
@@ -166,6 +181,7 @@ pub const PIPELOCK_ROUTE_BY_HOST_HEADER: &Named = &Named {
     ),
     needs_local_engine: None,
     only_for: None,
+    needs_bundle_address: None,
 };
 pub const PIPELOCK_NO_SNI_CHECK: &Named = &Named {
     name: "pipelock-no-sni-check",
@@ -176,6 +192,7 @@ pub const PIPELOCK_NO_SNI_CHECK: &Named = &Named {
     ),
     needs_local_engine: None,
     only_for: None,
+    needs_bundle_address: None,
 };
 pub const PIPELOCK_NO_SSRF_CHECK: &Named = &Named {
     name: "pipelock-no-ssrf-check",
@@ -186,6 +203,7 @@ pub const PIPELOCK_NO_SSRF_CHECK: &Named = &Named {
     ),
     needs_local_engine: None,
     only_for: None,
+    needs_bundle_address: None,
 };
 pub const PIPELOCK_NO_PINNING: &Named = &Named {
     name: "pipelock-no-pinning",
@@ -196,6 +214,7 @@ pub const PIPELOCK_NO_PINNING: &Named = &Named {
     ),
     needs_local_engine: None,
     only_for: None,
+    needs_bundle_address: None,
 };
 pub const RESOLVER_FORWARDS: &Named = &Named {
     name: "resolver-forwards",
@@ -209,6 +228,7 @@ pub const RESOLVER_FORWARDS: &Named = &Named {
         AgentKind::Container,
         "it points the agent container's resolver at the bundle",
     )),
+    needs_bundle_address: None,
 };
 pub const IP_FORWARD: &Named = &Named {
     name: "ip-forward",
@@ -222,6 +242,7 @@ pub const IP_FORWARD: &Named = &Named {
         AgentKind::Container,
         "it routes the agent container through the bundle",
     )),
+    needs_bundle_address: None,
 };
 pub const IPV6_HOST: &Named = &Named {
     name: "ipv6-host",
@@ -235,6 +256,7 @@ pub const IPV6_HOST: &Named = &Named {
         AgentKind::Container,
         "it gives the agent container's network IPv6",
     )),
+    needs_bundle_address: None,
 };
 pub const NEIGHBOUR_REACHABLE: &Named = &Named {
     name: "neighbour-reachable",
@@ -246,6 +268,7 @@ pub const NEIGHBOUR_REACHABLE: &Named = &Named {
         AgentKind::Container,
         "it attaches the agent's container to a second bottle's network",
     )),
+    needs_bundle_address: None,
 };
 pub const ENGINE_SOCKET: &Named = &Named {
     name: "engine-socket",
@@ -257,6 +280,7 @@ pub const ENGINE_SOCKET: &Named = &Named {
         AgentKind::Container,
         "it bind-mounts the engine's socket into the agent's container",
     )),
+    needs_bundle_address: None,
 };
 pub const SLOW_FIXTURES: &Named = &Named {
     name: "slow-fixtures",
@@ -267,17 +291,19 @@ pub const SLOW_FIXTURES: &Named = &Named {
     ),
     needs_local_engine: None,
     only_for: None,
+    needs_bundle_address: None,
 };
 
 const MICROVM_ONLY: &str = "it changes the microVM's Smolfile";
 
 pub const VMM_ALLOW_SUBNET: &Named = &Named {
     name: "vmm-allow-subnet",
-    description: "the microVM's allow list is the agent network's whole subnet",
+    description: "the microVM's allow list also holds the agent network's whole subnet",
     effect: |s| s.vmm_allow_subnet = true,
     needs_builtin_bundle: None,
     needs_local_engine: None,
     only_for: Some((AgentKind::MicroVm, MICROVM_ONLY)),
+    needs_bundle_address: None,
 };
 pub const VMM_ALLOW_ALL: &Named = &Named {
     name: "vmm-allow-all",
@@ -286,6 +312,7 @@ pub const VMM_ALLOW_ALL: &Named = &Named {
     needs_builtin_bundle: None,
     needs_local_engine: None,
     only_for: Some((AgentKind::MicroVm, MICROVM_ONLY)),
+    needs_bundle_address: None,
 };
 pub const VMM_NO_POLICY: &Named = &Named {
     name: "vmm-no-policy",
@@ -294,6 +321,7 @@ pub const VMM_NO_POLICY: &Named = &Named {
     needs_builtin_bundle: None,
     needs_local_engine: None,
     only_for: Some((AgentKind::MicroVm, MICROVM_ONLY)),
+    needs_bundle_address: None,
 };
 pub const VMM_ALLOW_HOST_GATEWAY: &Named = &Named {
     name: "vmm-allow-host-gateway",
@@ -302,6 +330,7 @@ pub const VMM_ALLOW_HOST_GATEWAY: &Named = &Named {
     needs_builtin_bundle: None,
     needs_local_engine: None,
     only_for: Some((AgentKind::MicroVm, MICROVM_ONLY)),
+    needs_bundle_address: None,
 };
 pub const VMM_NO_DNS_FILTER: &Named = &Named {
     name: "vmm-no-dns-filter",
@@ -310,6 +339,7 @@ pub const VMM_NO_DNS_FILTER: &Named = &Named {
     needs_builtin_bundle: None,
     needs_local_engine: None,
     only_for: Some((AgentKind::MicroVm, MICROVM_ONLY)),
+    needs_bundle_address: None,
 };
 
 /// Every named sabotage, in the order `--sabotage` lists them.

@@ -208,10 +208,17 @@ pub struct Row {
     pub missed: Vec<String>,
     /// Probes that were neither pass nor escape.
     pub inconclusive: Vec<String>,
+    /// Probes that reached a destination the bottle declares as a known gap (as on the clean
+    /// bottle; never required to escape, see [`not_shown_on_clean`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub known_gaps: Vec<String>,
     /// Why the case did not run: it acts through the built-in bundle and the bundle is the
     /// user's (see `sabotage::check_bundle`). Shown, never counted as caught.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// How long the broken bottle's run took, up to teardown (0 for a skipped case): a whole
+    /// matrix on a microVM under emulation takes over an hour, and these say where it went.
+    pub took_ms: u64,
 }
 
 impl Row {
@@ -254,12 +261,19 @@ impl Row {
                 .filter(|r| {
                     !matches!(
                         r.verdict,
-                        Verdict::Pass | Verdict::Escape | Verdict::Skipped
+                        Verdict::Pass | Verdict::Escape | Verdict::Skipped | Verdict::KnownGap
                     )
                 })
                 .map(|r| format!("{} ({})", r.id, r.verdict.as_str()))
                 .collect(),
+            known_gaps: report
+                .results
+                .iter()
+                .filter(|r| r.verdict == Verdict::KnownGap)
+                .map(|r| r.id.clone())
+                .collect(),
             skipped: None,
+            took_ms: report.timings.total_ms,
         }
     }
 
@@ -271,7 +285,9 @@ impl Row {
             escaped: vec![],
             missed: vec![],
             inconclusive: vec![],
+            known_gaps: vec![],
             skipped: Some(why),
+            took_ms: 0,
         }
     }
 }
@@ -281,6 +297,8 @@ pub struct SelfTest {
     pub backend: String,
     pub clean_passed: bool,
     pub clean_detail: Vec<String>,
+    /// How long the clean bottle's run took, up to teardown.
+    pub clean_took_ms: u64,
     pub rows: Vec<Row>,
 }
 
@@ -295,50 +313,12 @@ impl SelfTest {
         let mut out = format!("selftest on {}: kill matrix\n", self.backend);
         let _ = writeln!(
             out,
-            "clean bottle: {}{}",
-            if self.clean_passed {
-                "contained"
-            } else {
-                "NOT CONTAINED"
-            },
-            if self.clean_detail.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", self.clean_detail.join("; "))
-            }
+            "{}",
+            clean_line(self.clean_passed, &self.clean_detail, self.clean_took_ms)
         );
-        let width = self
-            .rows
-            .iter()
-            .map(|r| r.sabotage.len())
-            .max()
-            .unwrap_or(8);
+        let width = row_width(&self.rows);
         for row in &self.rows {
-            if let Some(why) = &row.skipped {
-                let _ = writeln!(out, "{:<width$}  SKIPPED  {why}", row.sabotage);
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "{:<width$}  {}  escaped: {}{}{}",
-                row.sabotage,
-                if row.caught { "CAUGHT" } else { "MISSED" },
-                if row.escaped.is_empty() {
-                    "-".to_string()
-                } else {
-                    row.escaped.join(", ")
-                },
-                if row.missed.is_empty() {
-                    String::new()
-                } else {
-                    format!("; missed: {}", row.missed.join(", "))
-                },
-                if row.inconclusive.is_empty() {
-                    String::new()
-                } else {
-                    format!("; inconclusive: {}", row.inconclusive.join(", "))
-                },
-            );
+            let _ = writeln!(out, "{}", row.line(width));
         }
         let caught = self.rows.iter().filter(|r| r.caught).count();
         let ran = self.rows.iter().filter(|r| r.skipped.is_none()).count();
@@ -352,6 +332,95 @@ impl SelfTest {
         }
         out
     }
+}
+
+/// The width of the sabotage column: the longest name of the catalogue, so that lines shown
+/// as the cases finish line up with the table at the end.
+fn row_width(rows: &[Row]) -> usize {
+    CASES
+        .iter()
+        .map(|c| c.sabotage.name.len())
+        .chain(rows.iter().map(|r| r.sabotage.len()))
+        .max()
+        .unwrap_or(8)
+}
+
+/// The clean bottle's line of the matrix.
+fn clean_line(passed: bool, detail: &[String], took_ms: u64) -> String {
+    format!(
+        "clean bottle: {}{} ({})",
+        if passed { "contained" } else { "NOT CONTAINED" },
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", detail.join("; "))
+        },
+        seconds(took_ms)
+    )
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+impl Row {
+    /// The row's line of the matrix.
+    pub fn line(&self, width: usize) -> String {
+        if let Some(why) = &self.skipped {
+            return format!("{:<width$}  SKIPPED  {why}", self.sabotage);
+        }
+        format!(
+            "{:<width$}  {}  escaped: {}{}{}{} ({})",
+            self.sabotage,
+            if self.caught { "CAUGHT" } else { "MISSED" },
+            if self.escaped.is_empty() {
+                "-".to_string()
+            } else {
+                self.escaped.join(", ")
+            },
+            if self.missed.is_empty() {
+                String::new()
+            } else {
+                format!("; missed: {}", self.missed.join(", "))
+            },
+            if self.inconclusive.is_empty() {
+                String::new()
+            } else {
+                format!("; inconclusive: {}", self.inconclusive.join(", "))
+            },
+            if self.known_gaps.is_empty() {
+                String::new()
+            } else {
+                format!("; declared gaps: {}", self.known_gaps.join(", "))
+            },
+            seconds(self.took_ms),
+        )
+    }
+}
+
+/// The cases named in `names` (all of them when `names` is empty), in the catalogue's order; an
+/// unknown name, or a sabotage that is not a case (`slow-fixtures`), is refused naming it.
+pub fn chosen_cases(names: &[String]) -> Result<Vec<&'static Case>, HarnessError> {
+    if let Some(unknown) = names
+        .iter()
+        .find(|name| !CASES.iter().any(|c| c.sabotage.name == name.as_str()))
+    {
+        return Err(HarnessError::ConfigInvalid {
+            path: std::path::PathBuf::from("--case"),
+            reason: format!(
+                "{unknown:?} is not a selftest case; the cases: {}",
+                CASES
+                    .iter()
+                    .map(|c| c.sabotage.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    Ok(CASES
+        .iter()
+        .filter(|c| names.is_empty() || names.iter().any(|n| n == c.sabotage.name))
+        .collect())
 }
 
 /// Why `case` cannot run on this bottle: it acts through the built-in bundle and the bundle is
@@ -393,6 +462,20 @@ fn required(case: &Case, id: &str, engine_here: bool, skipped_clean: &[&str]) ->
     !skipped_clean.contains(&id) && (engine_here || !this_machine_only)
 }
 
+/// Why `case` breaks nothing this bottle's agent can reach, when its agent reaches the bundle
+/// only through the ports published on the host's loopback (`published_via`, smolvm's desktop
+/// mode) and the sabotage opens a port only on the bundle's own address.
+fn unseen_through_published(
+    case: &Case,
+    published_via: Option<std::net::Ipv4Addr>,
+) -> Option<String> {
+    let via = published_via?;
+    let reason = case.sabotage.needs_bundle_address?;
+    Some(format!(
+        "the agent reaches the bundle only through the ports published on the host's loopback (at {via}): {reason}"
+    ))
+}
+
 /// Why `case` cannot run where the engine is not on this machine, if it cannot.
 fn needs_local_engine(case: &Case, engine_here: bool) -> Option<String> {
     let reason = case.sabotage.needs_local_engine.filter(|_| !engine_here)?;
@@ -431,8 +514,14 @@ fn case_probes(case: &Case) -> Vec<String> {
     case.must_escape.iter().map(|id| id.to_string()).collect()
 }
 
-/// Runs the clean bottle and every case.
-pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
+/// Runs the clean bottle and then `cases` (see [`chosen_cases`]), handing each line of the
+/// matrix to `show` as soon as it is known: a whole matrix on a microVM under emulation runs for
+/// over an hour, and a caller that stops it early still has what finished.
+pub async fn run(
+    base: &RunOptions,
+    cases: &[&'static Case],
+    mut show: impl FnMut(&str),
+) -> Result<SelfTest, HarnessError> {
     let mut options = base.clone();
     options.detach_teardown = false;
     options.keep = false;
@@ -444,6 +533,9 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
         .filter(|r| !r.verdict.held())
         .map(|r| format!("{} {}", r.id, r.verdict.as_str()))
         .collect();
+    let clean_passed = clean.exit_code() == crate::errors::exit::OK;
+    let clean_took_ms = clean.timings.total_ms;
+    show(&clean_line(clean_passed, &clean_detail, clean_took_ms));
     let mut rows = Vec::new();
     let engine_here = clean
         .topology
@@ -453,28 +545,36 @@ pub async fn run(base: &RunOptions) -> Result<SelfTest, HarnessError> {
     // declared gap there (smolvm's desktop mode opens the host's loopback), cannot be required
     // to escape on the broken one: it shows nothing a correct bottle does not.
     let skipped_clean = not_shown_on_clean(&clean.results);
-    for case in CASES {
-        if base.progress {
-            eprintln!("selftest: {}", case.sabotage.name);
-        }
-        let mut broken = options.clone();
-        broken.sabotage = case.sabotage.sabotage();
-        broken.only = Some(case_probes(case));
-        if let Some(why) = bundle_only(case, &options)
+    let published_via = clean
+        .topology
+        .as_ref()
+        .and_then(|t| t.agent().bundle_published.as_ref())
+        .map(|published| published.via);
+    let width = row_width(&[]);
+    for case in cases {
+        let row = match bundle_only(case, &options)
             .or_else(|| other_agent(case, base.backend.as_str()))
             .or_else(|| needs_local_engine(case, engine_here))
+            .or_else(|| unseen_through_published(case, published_via))
             .or_else(|| nothing_to_show(case, &skipped_clean))
         {
-            rows.push(Row::skipped(case, why));
-            continue;
-        }
-        let report = run::run(&broken).await?;
-        rows.push(Row::ran(case, &report, engine_here, &skipped_clean));
+            Some(why) => Row::skipped(case, why),
+            None => {
+                let mut broken = options.clone();
+                broken.sabotage = case.sabotage.sabotage();
+                broken.only = Some(case_probes(case));
+                let report = run::run(&broken).await?;
+                Row::ran(case, &report, engine_here, &skipped_clean)
+            }
+        };
+        show(&row.line(width));
+        rows.push(row);
     }
     Ok(SelfTest {
         backend: base.backend.as_str().to_string(),
-        clean_passed: clean.exit_code() == crate::errors::exit::OK,
+        clean_passed,
         clean_detail,
+        clean_took_ms,
         rows,
     })
 }
@@ -583,6 +683,7 @@ mod tests {
             backend: "docker".into(),
             clean_passed: true,
             clean_detail: vec![],
+            clean_took_ms: 301_200,
             rows: vec![caught, Row::skipped(pipelock, why)],
         };
         assert!(result.ok());
@@ -593,6 +694,10 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("1/1 sabotages caught\n1 skipped"), "{table}");
+        assert!(
+            table.contains("clean bottle: contained (301.2 s)"),
+            "{table}"
+        );
         let missed = SelfTest {
             rows: vec![Row::skipped(&CASES[0], String::new())]
                 .into_iter()
@@ -601,6 +706,47 @@ mod tests {
             ..result
         };
         assert!(!missed.ok());
+    }
+
+    /// smolvm's desktop mode: the agent reaches the bundle only through its published ports, so
+    /// a sabotage that opens a port only on the bundle's own address breaks nothing it can reach
+    /// (measured in the lab: both cases "missed" with every probe held) and is skipped there,
+    /// with the reason; wherever the agent dials the bundle's own address it runs.
+    #[test]
+    fn a_bundle_address_sabotage_is_skipped_behind_published_ports() {
+        let via = Some(std::net::Ipv4Addr::new(100, 96, 0, 1));
+        let unseen: Vec<&str> = CASES
+            .iter()
+            .filter(|c| unseen_through_published(c, via).is_some())
+            .map(|c| c.sabotage.name)
+            .collect();
+        assert_eq!(unseen, ["egress-all-interfaces", "extra-listener"]);
+        let why = unseen_through_published(&CASES[2], via).unwrap();
+        assert!(
+            why.contains("published on the host's loopback (at 100.96.0.1)"),
+            "{why}"
+        );
+        assert!(CASES
+            .iter()
+            .all(|c| unseen_through_published(c, None).is_none()));
+    }
+
+    /// `--case` narrows the matrix to named cases, in the catalogue's order; a name that is not
+    /// a case (a typo, or `slow-fixtures`, which breaks no containment) is refused naming it.
+    #[test]
+    fn cases_are_chosen_by_name() {
+        assert_eq!(chosen_cases(&[]).unwrap().len(), CASES.len());
+        let names = |cases: Vec<&Case>| cases.iter().map(|c| c.sabotage.name).collect::<Vec<_>>();
+        let chosen = chosen_cases(&["vmm-allow-all".into(), "no-host-block".into()]).unwrap();
+        assert_eq!(names(chosen), ["no-host-block", "vmm-allow-all"]);
+        for bad in ["vmm-allow-al", "slow-fixtures"] {
+            let error = chosen_cases(&[bad.to_string()]).err().unwrap().to_string();
+            assert!(
+                error.contains(&format!("{bad:?} is not a selftest case")),
+                "{error}"
+            );
+            assert!(error.contains("vmm-no-dns-filter"), "{error}");
+        }
     }
 
     /// smolvm's desktop mode: the localhost probes are declared gaps on the clean bottle, so the
@@ -645,5 +791,31 @@ mod tests {
         assert_eq!(nothing_to_show(all, &not_shown), None);
         assert!(!required(all, "localhost.host_addresses", true, &not_shown));
         assert!(required(all, "lan.fixture_host", true, &not_shown));
+        // On the broken bottle a declared gap is listed as such, neither inconclusive nor
+        // required: only the probes the clean bottle held decide the row.
+        let broken = Report::new(
+            "smolmachines",
+            "test",
+            "r1",
+            vec![
+                result("localhost.agent_loopback", Verdict::KnownGap),
+                result("localhost.host_addresses", Verdict::Escape),
+                result("lan.fixture_host", Verdict::Escape),
+                result("proxy.allowed_http", Verdict::Inconclusive),
+            ],
+        );
+        let row = Row::ran(all, &broken, true, &not_shown);
+        assert_eq!(row.known_gaps, ["localhost.agent_loopback"]);
+        assert_eq!(row.inconclusive, ["proxy.allowed_http (inconclusive)"]);
+        assert!(
+            row.missed.iter().all(|m| !m.starts_with("localhost.")),
+            "{:?}",
+            row.missed
+        );
+        let line = row.line(24);
+        assert!(
+            line.contains("; declared gaps: localhost.agent_loopback"),
+            "{line}"
+        );
     }
 }

@@ -106,7 +106,16 @@ fn judge(args: &[&str], output: &std::process::Output) -> Result<(), Failed> {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     };
+    let stderr = String::from_utf8_lossy(&output.stderr);
     match output.status.code() {
+        // The lab's census after the command: nothing the suite made may outlive it in the lab
+        // either (labelled Docker objects, smolvm processes, smolmachines state).
+        Some(0) if !stderr.contains(LEFT_NOTHING) => Err(format!(
+            "bottle-escape {} in the lab exited 0 but left something behind:\n{}",
+            args.join(" "),
+            tail(&output.stderr)
+        )
+        .into()),
         Some(0) => Ok(()),
         Some(LAB_UNAVAILABLE) => {
             Err(format!("the KVM lab is unavailable here: {}", tail(&output.stderr)).into())
@@ -120,6 +129,9 @@ fn judge(args: &[&str], output: &std::process::Output) -> Result<(), Failed> {
         .into()),
     }
 }
+
+/// The lab's census line when the command left nothing in it (scripts/kvm-lab.d/stage2).
+const LEFT_NOTHING: &str = "kvm-lab: left in the lab: nothing";
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
@@ -187,6 +199,20 @@ fn main() {
                 "target/kvm-lab/trial-smolmachines-desktop.json",
             ],
             &[("CLAUDE_BOTTLE_SMOLVM_MODE", "desktop")],
+        ),
+        // Caught when broken, on real guests: the clean bottle and one broken one (the allow
+        // list opened to 0.0.0.0/0), the least a microVM selftest must show; the whole matrix
+        // runs for over an hour under emulation (docs/backends/smolmachines.md).
+        trial(
+            "kvm_lab::smolmachines_selftest_clean_and_allow_all",
+            &[
+                "selftest",
+                "--backend",
+                "smolmachines",
+                "--case",
+                "vmm-allow-all",
+            ],
+            &[],
         ),
     ];
     libtest_mimic::run(&args, trials).exit();

@@ -249,15 +249,17 @@ pub(crate) fn write_smolfile(dir: &Path, spec: &SmolfileSpec) -> Result<PathBuf,
 }
 
 /// The microVM sabotages (`crate::spec::Sabotage::vmm_*`), applied to a correct bottle's
-/// Smolfile: a wider allow list, none at all, the VMM's gateway allowed, no DNS filter.
+/// Smolfile: a wider allow list, none at all, the VMM's gateway allowed, no DNS filter. A
+/// widening keeps what the mode allows (in desktop mode the gateway and the loopback, where the
+/// guest reaches pipelock), so the broken bottle still works and only the widening shows.
 fn sabotaged(
     mut smolfile: SmolfileSpec,
     sabotage: &crate::spec::Sabotage,
-    layout: &crate::topology::Layout,
+    agent_subnet: &str,
 ) -> SmolfileSpec {
     let mut cidrs = smolfile.allow_cidrs();
     if sabotage.vmm_allow_subnet {
-        cidrs = vec![layout.agent_network.subnet.clone()];
+        cidrs.push(agent_subnet.to_string());
     }
     if sabotage.vmm_allow_all {
         cidrs = vec!["0.0.0.0/0".into()];
@@ -411,7 +413,11 @@ impl BottleBackend for SmolBackend {
             allow_hosts: vec![bottle.topology.layout().bundle_name.clone()],
             allow_cidrs_instead: None,
         };
-        let smolfile_spec = sabotaged(smolfile_spec, &spec.sabotage, bottle.topology.layout());
+        let smolfile_spec = sabotaged(
+            smolfile_spec,
+            &spec.sabotage,
+            &bottle.topology.layout().agent_network.subnet,
+        );
         let dir = state_dir(&spec.run_id);
         let run_id = spec.run_id.clone();
         let dns_upstream = bottle.topology.layout().dns.ip;
@@ -518,6 +524,46 @@ impl BottleBackend for SmolBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn correct(mode: Mode) -> SmolfileSpec {
+        SmolfileSpec {
+            mode,
+            image: "agent.tar".into(),
+            entrypoint: vec![],
+            cmd: vec![],
+            bundle_ip: Ipv4Addr::new(172, 30, 0, 2),
+            pipelock_port: 3128,
+            extra_env: vec![],
+            allow_hosts: vec!["proxy.example".into()],
+            allow_cidrs_instead: None,
+        }
+    }
+
+    /// Widening the allow list to the agent's subnet keeps what each mode allows: in desktop
+    /// mode the gateway and the loopback stay (the guest reaches pipelock there; measured in
+    /// the KVM lab, replacing them left the broken bottle's proxy control inconclusive).
+    #[test]
+    fn the_subnet_sabotage_widens_each_modes_allow_list() {
+        let subnet = crate::spec::Sabotage {
+            vmm_allow_subnet: true,
+            ..Default::default()
+        };
+        let linux = sabotaged(correct(Mode::Linux), &subnet, "172.30.0.0/24");
+        assert_eq!(linux.allow_cidrs(), ["172.30.0.2/32", "172.30.0.0/24"]);
+        let desktop = sabotaged(correct(Mode::Desktop), &subnet, "172.30.0.0/24");
+        assert_eq!(
+            desktop.allow_cidrs(),
+            ["100.96.0.1/32", "127.0.0.1/32", "172.30.0.0/24"]
+        );
+        let all = crate::spec::Sabotage {
+            vmm_allow_all: true,
+            ..Default::default()
+        };
+        let all = sabotaged(correct(Mode::Desktop), &all, "172.30.0.0/24");
+        assert_eq!(all.allow_cidrs(), ["0.0.0.0/0"]);
+        let none = sabotaged(correct(Mode::Linux), &Default::default(), "172.30.0.0/24");
+        assert_eq!(none, correct(Mode::Linux));
+    }
 
     /// Desktop mode publishes the bundle's ports on this machine's loopback and the guest
     /// reaches them through its gateway; linux mode reaches the bundle at its own address.

@@ -129,6 +129,9 @@ enum Command {
     Selftest {
         #[arg(long)]
         json: bool,
+        /// Run only this case after the clean bottle (repeatable; default: every case).
+        #[arg(long = "case", value_name = "SABOTAGE")]
+        cases: Vec<String>,
     },
     /// Bring a bottle up, print its id, leave it running.
     Up,
@@ -298,6 +301,18 @@ fn offline(command: &Command) -> Result<Option<i32>, HarnessError> {
     Ok(Some(exit::OK))
 }
 
+/// The bottle's architecture: `--arch`, else the environment's choice.
+fn chosen_arch(arch: Option<String>) -> Result<Option<bottle_backends::Arch>, HarnessError> {
+    match arch {
+        Some(name) => Ok(Some(bottle_backends::Arch::parse(&name).ok_or_else(|| {
+            HarnessError::BadSetting(format!(
+                "--arch {name:?} is not an architecture the suite has binaries for (x86_64, aarch64)"
+            ))
+        })?)),
+        None => bottle_harness::run::arch_from_env(),
+    }
+}
+
 async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     let Cli {
         backend,
@@ -310,14 +325,7 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
     if let Some(code) = offline(&command)? {
         return Ok(code);
     }
-    let arch = match arch {
-        Some(name) => Some(bottle_backends::Arch::parse(&name).ok_or_else(|| {
-            HarnessError::BadSetting(format!(
-                "--arch {name:?} is not an architecture the suite has binaries for (x86_64, aarch64)"
-            ))
-        })?),
-        None => bottle_harness::run::arch_from_env()?,
-    };
+    let arch = chosen_arch(arch)?;
     let engine_host = match engine_host {
         Some(text) => Some(bottle_harness::run::parse_engine_host(
             "--engine-host",
@@ -356,7 +364,9 @@ async fn run_cli(cli: Cli) -> Result<i32, HarnessError> {
         Command::Bench { runs, json } => {
             bench_command(options_for(single(&kinds)?), runs, json).await
         }
-        Command::Selftest { json } => selftest_command(options_for(single(&kinds)?), json).await,
+        Command::Selftest { json, cases } => {
+            selftest_command(options_for(single(&kinds)?), &cases, json, quiet).await
+        }
         Command::Up => {
             let bottle = run::up(&options_for(single(&kinds)?)).await?;
             println!("{}", bottle.run_id);
@@ -502,9 +512,21 @@ async fn bench_command(options: RunOptions, runs: usize, json: bool) -> Result<i
     })
 }
 
-/// `selftest`: exit 0 only if every sabotage was caught.
-async fn selftest_command(options: RunOptions, json: bool) -> Result<i32, HarnessError> {
-    let result = bottle_harness::selftest::run(&options).await?;
+/// `selftest`: exit 0 only if every sabotage was caught. Each line of the matrix is shown on
+/// stderr as it is known (unless `--quiet`); the whole matrix goes to stdout at the end.
+async fn selftest_command(
+    options: RunOptions,
+    cases: &[String],
+    json: bool,
+    quiet: bool,
+) -> Result<i32, HarnessError> {
+    let cases = bottle_harness::selftest::chosen_cases(cases)?;
+    let result = bottle_harness::selftest::run(&options, &cases, |line| {
+        if !quiet {
+            eprintln!("selftest: {line}");
+        }
+    })
+    .await?;
     if json {
         println!(
             "{}",
